@@ -1,0 +1,324 @@
+//! Priority arithmetic: base priority plus tracker weights, with keepalived's rules, and
+//! rise/fall counting of check results.
+//!
+//! - The effective priority is clamped to 1..=254: a tracker can neither make a router
+//!   the address owner nor make it resign (priority 0 means "I am leaving").
+//! - 255, the address owner, is never changed by weights.
+//! - A tracker of weight 0 that fails puts the instance in FAULT.
+//! - Weight `w > 0`: the tracker adds `w` while it succeeds. `w < 0`: it adds `w` (lowers
+//!   the priority) while it fails. `reverse` swaps which outcome applies the weight and
+//!   negates it, as keepalived's `weight W reverse`: a failing `+w reverse` tracker
+//!   subtracts `w`; a succeeding `-w reverse` tracker adds `w`.
+
+use heapless::Vec;
+
+/// The address owner's priority (RFC 5798 5.2.4).
+pub const OWNER: u8 = 255;
+/// The priority of a resigning master (RFC 5798 5.2.4).
+pub const RESIGN: u8 = 0;
+/// keepalived's weight range for tracked objects.
+pub const WEIGHT_MAX: i16 = 254;
+
+/// How one tracked object (script, interface, file, process) bears on the priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Weight {
+    /// -254..=254; 0 means "a failure is a FAULT".
+    pub weight: i16,
+    /// keepalived's `reverse`.
+    pub reverse: bool,
+}
+
+impl Weight {
+    /// A tracker whose failure is a FAULT.
+    pub const FAULT: Weight = Weight {
+        weight: 0,
+        reverse: false,
+    };
+
+    /// keepalived's range check: `None` outside -254..=254.
+    pub const fn new(weight: i16, reverse: bool) -> Option<Self> {
+        if weight < -WEIGHT_MAX || weight > WEIGHT_MAX {
+            None
+        } else {
+            Some(Weight { weight, reverse })
+        }
+    }
+
+    /// What this tracker adds to the priority in its current state, or `None` for FAULT.
+    pub const fn contribution(self, up: bool) -> Option<i16> {
+        let w = self.weight;
+        if w == 0 {
+            // reverse on a weight-0 tracker inverts what counts as failing.
+            return if up != self.reverse { Some(0) } else { None };
+        }
+        let applies = match (w > 0, self.reverse) {
+            (true, false) => up,
+            (false, false) => !up,
+            (true, true) => !up,
+            (false, true) => up,
+        };
+        if !applies {
+            Some(0)
+        } else if self.reverse {
+            Some(-w)
+        } else {
+            Some(w)
+        }
+    }
+}
+
+/// The sum over all trackers: what the state machine needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TrackStatus {
+    /// Number of weight-0 trackers failing (any at all means FAULT).
+    pub faults: u16,
+    /// Sum of the weights that apply.
+    pub adjust: i32,
+}
+
+impl TrackStatus {
+    pub const HEALTHY: TrackStatus = TrackStatus {
+        faults: 0,
+        adjust: 0,
+    };
+
+    pub const fn is_fault(&self) -> bool {
+        self.faults > 0
+    }
+}
+
+/// The effective priority of a router with `base` priority and this tracking status:
+/// `None` for FAULT, else `base + adjust` clamped to 1..=254, and 255 left alone.
+pub const fn effective(base: u8, status: TrackStatus) -> Option<u8> {
+    if status.is_fault() {
+        return None;
+    }
+    if base == OWNER {
+        return Some(OWNER);
+    }
+    let p = base as i32 + status.adjust;
+    Some(if p < 1 {
+        1
+    } else if p > 254 {
+        254
+    } else {
+        p as u8
+    })
+}
+
+/// Index of a tracker in a [`Trackers`] set.
+pub type TrackerId = usize;
+
+/// A fixed-capacity set of trackers with their current state.
+#[derive(Debug, Clone, Default)]
+pub struct Trackers<const N: usize> {
+    items: Vec<(Weight, bool), N>,
+}
+
+/// A configuration asked for more than a documented capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CapacityError {
+    /// What ran out ("VIPs", "trackers", "sync group members").
+    pub what: &'static str,
+    /// The capacity.
+    pub capacity: usize,
+}
+
+impl core::fmt::Display for CapacityError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "too many {}: at most {} allowed",
+            self.what, self.capacity
+        )
+    }
+}
+
+impl<const N: usize> Trackers<N> {
+    pub const fn new() -> Self {
+        Trackers { items: Vec::new() }
+    }
+
+    /// Adds a tracker in state `up`; exceeding `N` is a configuration error.
+    pub fn add(&mut self, weight: Weight, up: bool) -> Result<TrackerId, CapacityError> {
+        self.items.push((weight, up)).map_err(|_| CapacityError {
+            what: "trackers",
+            capacity: N,
+        })?;
+        Ok(self.items.len() - 1)
+    }
+
+    /// Records a tracker's state; returns whether it changed. Unknown ids are ignored.
+    pub fn set(&mut self, id: TrackerId, up: bool) -> bool {
+        match self.items.get_mut(id) {
+            Some((_, state)) if *state != up => {
+                *state = up;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn status(&self) -> TrackStatus {
+        let mut s = TrackStatus::HEALTHY;
+        for &(w, up) in &self.items {
+            match w.contribution(up) {
+                Some(c) => s.adjust += i32::from(c),
+                None => s.faults += 1,
+            }
+        }
+        s
+    }
+}
+
+/// Rise/fall counting as keepalived's `vrrp_script`: a check must succeed `rise` times in
+/// a row to become up, and fail `fall` times in a row to become down. A result that
+/// agrees with the current state resets the opposite streak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RiseFall {
+    rise: u8,
+    fall: u8,
+    up: bool,
+    streak: u8,
+}
+
+impl RiseFall {
+    /// `rise` and `fall` below 1 count as 1 (keepalived's minimum). The initial state is
+    /// up, or down with `init_fail`.
+    pub const fn new(rise: u8, fall: u8, init_fail: bool) -> Self {
+        RiseFall {
+            rise: if rise == 0 { 1 } else { rise },
+            fall: if fall == 0 { 1 } else { fall },
+            up: !init_fail,
+            streak: 0,
+        }
+    }
+
+    pub const fn is_up(&self) -> bool {
+        self.up
+    }
+
+    /// Feeds one check result; returns the new state if it changed.
+    pub fn record(&mut self, success: bool) -> Option<bool> {
+        if success == self.up {
+            self.streak = 0;
+            return None;
+        }
+        self.streak = self.streak.saturating_add(1);
+        let needed = if success { self.rise } else { self.fall };
+        if self.streak >= needed {
+            self.up = success;
+            self.streak = 0;
+            Some(success)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(pairs: &[(i16, bool, bool)]) -> TrackStatus {
+        let mut t = Trackers::<8>::new();
+        for &(w, rev, up) in pairs {
+            t.add(Weight::new(w, rev).unwrap(), up).unwrap();
+        }
+        t.status()
+    }
+
+    /// keepalived: effective priority is clamped to 1..=254.
+    #[test]
+    fn keepalived_clamps_effective_priority_to_1_254() {
+        assert_eq!(effective(100, status(&[(-200, false, false)])), Some(1));
+        assert_eq!(effective(200, status(&[(100, false, true)])), Some(254));
+        assert_eq!(effective(100, status(&[(-5, false, false)])), Some(95));
+    }
+
+    /// keepalived: the address owner's 255 is never changed by weights.
+    #[test]
+    fn keepalived_owner_priority_never_changes() {
+        assert_eq!(effective(255, status(&[(-50, false, false)])), Some(255));
+    }
+
+    /// keepalived: a failing tracker of weight 0 puts the instance in FAULT.
+    #[test]
+    fn keepalived_weight_zero_failure_is_fault() {
+        assert_eq!(effective(100, status(&[(0, false, false)])), None);
+        assert_eq!(effective(255, status(&[(0, false, false)])), None);
+        assert_eq!(effective(100, status(&[(0, false, true)])), Some(100));
+    }
+
+    /// keepalived: positive weight adds on success; negative subtracts on failure.
+    #[test]
+    fn keepalived_weight_sign_selects_outcome() {
+        assert_eq!(status(&[(10, false, true)]).adjust, 10);
+        assert_eq!(status(&[(10, false, false)]).adjust, 0);
+        assert_eq!(status(&[(-10, false, false)]).adjust, -10);
+        assert_eq!(status(&[(-10, false, true)]).adjust, 0);
+    }
+
+    /// keepalived `weight W reverse`: the opposite outcome applies the negated weight.
+    #[test]
+    fn keepalived_reverse_inverts_direction() {
+        assert_eq!(status(&[(10, true, false)]).adjust, -10);
+        assert_eq!(status(&[(10, true, true)]).adjust, 0);
+        assert_eq!(status(&[(-10, true, true)]).adjust, 10);
+        assert_eq!(status(&[(-10, true, false)]).adjust, 0);
+    }
+
+    #[test]
+    fn weights_out_of_range_are_refused() {
+        assert!(Weight::new(255, false).is_none());
+        assert!(Weight::new(-255, false).is_none());
+        assert!(Weight::new(-254, false).is_some());
+    }
+
+    #[test]
+    fn exceeding_tracker_capacity_is_an_error() {
+        let mut t = Trackers::<1>::new();
+        t.add(Weight::FAULT, true).unwrap();
+        assert_eq!(
+            t.add(Weight::FAULT, true),
+            Err(CapacityError {
+                what: "trackers",
+                capacity: 1
+            })
+        );
+    }
+
+    /// keepalived vrrp_script: `fall` consecutive failures to go down, `rise` successes up.
+    #[test]
+    fn keepalived_rise_fall_needs_consecutive_results() {
+        let mut rf = RiseFall::new(2, 3, false);
+        assert_eq!(rf.record(false), None);
+        assert_eq!(rf.record(false), None);
+        assert_eq!(rf.record(true), None); // streak broken
+        assert_eq!(rf.record(false), None);
+        assert_eq!(rf.record(false), None);
+        assert_eq!(rf.record(false), Some(false));
+        assert_eq!(rf.record(true), None);
+        assert_eq!(rf.record(true), Some(true));
+    }
+
+    /// keepalived `init_fail`: the script starts failed and needs `rise` successes.
+    #[test]
+    fn keepalived_init_fail_starts_down() {
+        let mut rf = RiseFall::new(1, 1, true);
+        assert!(!rf.is_up());
+        assert_eq!(rf.record(true), Some(true));
+    }
+}

@@ -1,0 +1,2 @@
+//! The vigil core on smoltcp. The protocol loop arrives with its own issue.
+#![no_std]

@@ -1,0 +1,1 @@
+//! Shared pieces of vigil's cross-crate tests.
