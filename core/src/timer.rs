@@ -35,7 +35,7 @@ impl Interval {
 
     /// The interval as VRRPv2 carries it, if it is 1..=255 whole seconds.
     pub const fn v2_secs(self) -> Option<u8> {
-        if self.0 == 0 || self.0 % 100 != 0 || self.0 / 100 > 255 {
+        if self.0 == 0 || !self.0.is_multiple_of(100) || self.0 / 100 > 255 {
             None
         } else {
             Some((self.0 / 100) as u8)

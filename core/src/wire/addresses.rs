@@ -15,7 +15,10 @@ pub struct Addresses<'a> {
 impl<'a> Addresses<'a> {
     /// `None` unless `bytes` is a whole number of addresses of `family`.
     pub fn new(family: Family, bytes: &'a [u8]) -> Option<Self> {
-        (bytes.len() % family.addr_len() == 0).then_some(Addresses { family, bytes })
+        bytes
+            .len()
+            .is_multiple_of(family.addr_len())
+            .then_some(Addresses { family, bytes })
     }
 
     /// For the codec, whose packet view already checked the length.
