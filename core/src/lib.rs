@@ -15,6 +15,8 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod group;
+pub mod machine;
 pub mod priority;
 pub mod timer;
 pub mod wire;

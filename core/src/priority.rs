@@ -6,9 +6,9 @@
 //! - 255, the address owner, is never changed by weights.
 //! - A tracker of weight 0 that fails puts the instance in FAULT.
 //! - Weight `w > 0`: the tracker adds `w` while it succeeds. `w < 0`: it adds `w` (lowers
-//!   the priority) while it fails. `reverse` swaps which outcome applies the weight and
-//!   negates it, as keepalived's `weight W reverse`: a failing `+w reverse` tracker
-//!   subtracts `w`; a succeeding `-w reverse` tracker adds `w`.
+//!   the priority) while it fails. `reverse` negates whichever applies, as keepalived's
+//!   `weight W reverse` (a multiplier of -1): a succeeding `+w reverse` tracker
+//!   subtracts `w`; a failing `-w reverse` tracker adds `w`.
 
 use heapless::Vec;
 
@@ -45,19 +45,21 @@ impl Weight {
         }
     }
 
-    /// What this tracker adds to the priority in its current state, or `None` for FAULT.
-    pub const fn contribution(self, up: bool) -> Option<i16> {
+    /// What this tracker adds to the priority, or `None` for FAULT. `state` is `None`
+    /// until the first result (keepalived's INIT): a weighted tracker adds nothing yet, a
+    /// weight-0 one holds the instance in FAULT until it has spoken.
+    pub const fn contribution(self, state: Option<bool>) -> Option<i16> {
         let w = self.weight;
+        let Some(up) = state else {
+            return if w == 0 { None } else { Some(0) };
+        };
         if w == 0 {
             // reverse on a weight-0 tracker inverts what counts as failing.
             return if up != self.reverse { Some(0) } else { None };
         }
-        let applies = match (w > 0, self.reverse) {
-            (true, false) => up,
-            (false, false) => !up,
-            (true, true) => !up,
-            (false, true) => up,
-        };
+        // keepalived: a positive weight applies while up, a negative one while down;
+        // `reverse` is a multiplier of -1 on whichever applies.
+        let applies = if w > 0 { up } else { !up };
         if !applies {
             Some(0)
         } else if self.reverse {
@@ -114,7 +116,7 @@ pub type TrackerId = usize;
 /// A fixed-capacity set of trackers with their current state.
 #[derive(Debug, Clone, Default)]
 pub struct Trackers<const N: usize> {
-    items: Vec<(Weight, bool), N>,
+    items: Vec<(Weight, Option<bool>), N>,
 }
 
 /// A configuration asked for more than a documented capacity.
@@ -142,20 +144,23 @@ impl<const N: usize> Trackers<N> {
         Trackers { items: Vec::new() }
     }
 
-    /// Adds a tracker in state `up`; exceeding `N` is a configuration error.
-    pub fn add(&mut self, weight: Weight, up: bool) -> Result<TrackerId, CapacityError> {
-        self.items.push((weight, up)).map_err(|_| CapacityError {
-            what: "trackers",
-            capacity: N,
-        })?;
+    /// Adds a tracker, `None` until its first result; exceeding `N` is a configuration
+    /// error.
+    pub fn add(&mut self, weight: Weight, state: Option<bool>) -> Result<TrackerId, CapacityError> {
+        self.items
+            .push((weight, state))
+            .map_err(|_| CapacityError {
+                what: "trackers",
+                capacity: N,
+            })?;
         Ok(self.items.len() - 1)
     }
 
     /// Records a tracker's state; returns whether it changed. Unknown ids are ignored.
     pub fn set(&mut self, id: TrackerId, up: bool) -> bool {
         match self.items.get_mut(id) {
-            Some((_, state)) if *state != up => {
-                *state = up;
+            Some((_, state)) if *state != Some(up) => {
+                *state = Some(up);
                 true
             }
             _ => false,
@@ -182,44 +187,50 @@ impl<const N: usize> Trackers<N> {
     }
 }
 
-/// Rise/fall counting as keepalived's `vrrp_script`: a check must succeed `rise` times in
-/// a row to become up, and fail `fall` times in a row to become down. A result that
-/// agrees with the current state resets the opposite streak.
+/// Rise/fall counting as keepalived's `vrrp_script`. Until the first result the state
+/// is unknown and that first result decides at once (keepalived starts the counter at
+/// `rise - 1`). After that a check must succeed `rise` times in a row to become up and
+/// fail `fall` times in a row to become down; a result that agrees with the current
+/// state resets the opposite streak. `init_fail` starts down, needing `rise` successes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RiseFall {
     rise: u8,
     fall: u8,
-    up: bool,
+    state: Option<bool>,
     streak: u8,
 }
 
 impl RiseFall {
-    /// `rise` and `fall` below 1 count as 1 (keepalived's minimum). The initial state is
-    /// up, or down with `init_fail`.
+    /// `rise` and `fall` below 1 count as 1 (keepalived's minimum).
     pub const fn new(rise: u8, fall: u8, init_fail: bool) -> Self {
         RiseFall {
             rise: if rise == 0 { 1 } else { rise },
             fall: if fall == 0 { 1 } else { fall },
-            up: !init_fail,
+            state: if init_fail { Some(false) } else { None },
             streak: 0,
         }
     }
 
-    pub const fn is_up(&self) -> bool {
-        self.up
+    /// `None` before the first result.
+    pub const fn state(&self) -> Option<bool> {
+        self.state
     }
 
     /// Feeds one check result; returns the new state if it changed.
     pub fn record(&mut self, success: bool) -> Option<bool> {
-        if success == self.up {
+        let Some(up) = self.state else {
+            self.state = Some(success);
+            return self.state;
+        };
+        if success == up {
             self.streak = 0;
             return None;
         }
         self.streak = self.streak.saturating_add(1);
         let needed = if success { self.rise } else { self.fall };
         if self.streak >= needed {
-            self.up = success;
+            self.state = Some(success);
             self.streak = 0;
             Some(success)
         } else {
@@ -235,7 +246,7 @@ mod tests {
     fn status(pairs: &[(i16, bool, bool)]) -> TrackStatus {
         let mut t = Trackers::<8>::new();
         for &(w, rev, up) in pairs {
-            t.add(Weight::new(w, rev).unwrap(), up).unwrap();
+            t.add(Weight::new(w, rev).unwrap(), Some(up)).unwrap();
         }
         t.status()
     }
@@ -271,13 +282,36 @@ mod tests {
         assert_eq!(status(&[(-10, false, true)]).adjust, 0);
     }
 
-    /// keepalived `weight W reverse`: the opposite outcome applies the negated weight.
+    /// keepalived `weight W reverse`: a multiplier of -1 on the weight that applies.
     #[test]
     fn keepalived_reverse_inverts_direction() {
-        assert_eq!(status(&[(10, true, false)]).adjust, -10);
-        assert_eq!(status(&[(10, true, true)]).adjust, 0);
-        assert_eq!(status(&[(-10, true, true)]).adjust, 10);
-        assert_eq!(status(&[(-10, true, false)]).adjust, 0);
+        assert_eq!(status(&[(10, true, true)]).adjust, -10);
+        assert_eq!(status(&[(10, true, false)]).adjust, 0);
+        assert_eq!(status(&[(-10, true, false)]).adjust, 10);
+        assert_eq!(status(&[(-10, true, true)]).adjust, 0);
+        // weight 0 reverse: success is the failure.
+        assert!(status(&[(0, true, true)]).is_fault());
+        assert!(!status(&[(0, true, false)]).is_fault());
+    }
+
+    /// keepalived: before its first result a weighted script adds nothing and a
+    /// weight-0 script holds the instance in FAULT.
+    #[test]
+    fn keepalived_script_in_init_state() {
+        let mut t = Trackers::<2>::new();
+        t.add(Weight::new(10, false).unwrap(), None).unwrap();
+        assert_eq!(t.status(), TrackStatus::HEALTHY);
+        t.add(Weight::FAULT, None).unwrap();
+        assert!(t.status().is_fault());
+        t.set(1, true);
+        t.set(0, true);
+        assert_eq!(
+            t.status(),
+            TrackStatus {
+                faults: 0,
+                adjust: 10
+            }
+        );
     }
 
     #[test]
@@ -290,9 +324,9 @@ mod tests {
     #[test]
     fn exceeding_tracker_capacity_is_an_error() {
         let mut t = Trackers::<1>::new();
-        t.add(Weight::FAULT, true).unwrap();
+        t.add(Weight::FAULT, Some(true)).unwrap();
         assert_eq!(
-            t.add(Weight::FAULT, true),
+            t.add(Weight::FAULT, Some(true)),
             Err(CapacityError {
                 what: "trackers",
                 capacity: 1
@@ -304,6 +338,9 @@ mod tests {
     #[test]
     fn keepalived_rise_fall_needs_consecutive_results() {
         let mut rf = RiseFall::new(2, 3, false);
+        assert_eq!(rf.state(), None);
+        // The first result decides at once, whatever `rise` is.
+        assert_eq!(rf.record(true), Some(true));
         assert_eq!(rf.record(false), None);
         assert_eq!(rf.record(false), None);
         assert_eq!(rf.record(true), None); // streak broken
@@ -317,8 +354,9 @@ mod tests {
     /// keepalived `init_fail`: the script starts failed and needs `rise` successes.
     #[test]
     fn keepalived_init_fail_starts_down() {
-        let mut rf = RiseFall::new(1, 1, true);
-        assert!(!rf.is_up());
+        let mut rf = RiseFall::new(2, 1, true);
+        assert_eq!(rf.state(), Some(false));
+        assert_eq!(rf.record(true), None);
         assert_eq!(rf.record(true), Some(true));
     }
 }

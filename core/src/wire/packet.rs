@@ -148,11 +148,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
         &self.buffer.as_ref()[field::ADDRESSES..end]
     }
 
-    /// v2 only: the 8 bytes of authentication data after the address list.
+    /// v2: the 8 bytes of authentication data after the address list. Empty for v3,
+    /// which has none, so that no accessor of a checked packet can panic.
     pub fn auth_data(&self) -> &[u8] {
         let d = self.buffer.as_ref();
         let start = field::ADDRESSES + usize::from(self.count()) * self.family.addr_len();
-        &d[start..start + V2_AUTH_LEN]
+        d.get(start..start + V2_AUTH_LEN).unwrap_or(&[])
     }
 
     /// The checksum this message should carry, given what it must cover.
