@@ -14,8 +14,10 @@ use core::arch::{asm, naked_asm};
 use core::hint::black_box;
 use core::net::{IpAddr, Ipv4Addr};
 
+use vigil_core::machine::{Config, Effect, Effects, Instance, State, Vips};
 use vigil_core::timer::{self, DOWN_TIMER_ADVERTS, Interval};
 use vigil_core::wire::{Auth, ChecksumMode, Error, Repr, RxMeta, Version};
+use vigil_core::{Duration, Instant};
 
 /// A VRRPv2 advertisement sent by keepalived: VRID 51, priority 100, one address
 /// (10.99.0.50), simple password "s3cr3t", interval 1 s, checksum 0x651b. It arrived
@@ -131,12 +133,44 @@ fn run() -> Result<(), &'static str> {
         return Err("master_down");
     }
 
-    // ---------------------------------------------------------------------------------
-    // MACHINE STEP: add one `vigil_core::machine` step here once that module lands, e.g.
-    // build an instance (VRID 51, priority 50, v2, 1 s), start it at
-    // `Instant::from_micros(0)`, feed it `repr` at a later `now`, and check the effects
-    // and the next deadline it returns (fixed-capacity buffers only, no heap).
-    // ---------------------------------------------------------------------------------
+    // 5. The state machine: a priority-50 backup hears the keepalived master, is
+    //    taken over when it falls silent, and resigns on shutdown. Fixed-capacity
+    //    effect lists only.
+    let me = IpAddr::V4(Ipv4Addr::new(10, 99, 0, 12));
+    let mut config = Config::new(51, Version::V2, black_box(50), me);
+    config.auth = Auth::password(b"s3cr3t");
+    let vips = Vips::<4>::from_iter(config.family(), [vip]).map_err(|_| "vips")?;
+    let mut inst = Instance::new(config, vips).map_err(|_| "instance")?;
+    let mut fx = Effects::new();
+    inst.start(Instant::from_micros(0), &mut fx);
+    fx.clear();
+    let heard = Instant::from_millis(black_box(500));
+    if inst.on_advert(heard, &repr, SRC, &mut fx).is_err() || !fx.is_empty() {
+        return Err("backup did not accept the master's advert");
+    }
+    // 3 s + (256 - 50) / 256 s = 3.8046875 s after the advert.
+    let due = inst.poll_at().ok_or("no master-down deadline")?;
+    if due != heard + Duration::from_micros(3_804_687) {
+        return Err("master-down deadline");
+    }
+    inst.on_timeout(due, &mut fx);
+    if inst.state() != State::Master
+        || !fx.contains(&Effect::AddVips)
+        || !fx.contains(&Effect::SendAdvert { priority: 50 })
+    {
+        return Err("takeover");
+    }
+    let len = inst
+        .emit_advert(0, &mut out, DST)
+        .map_err(|_| "emit_advert")?;
+    if len != 20 || out[2] != 0 {
+        return Err("priority-0 advert");
+    }
+    fx.clear();
+    inst.shutdown(due, &mut fx);
+    if fx.first() != Some(&Effect::SendAdvert { priority: 0 }) {
+        return Err("shutdown did not resign");
+    }
 
     Ok(())
 }
