@@ -1,1 +1,4 @@
 //! Shared pieces of vigil's cross-crate tests.
+
+/// A dependency-free pcap / pcapng reader for the VRRP test vectors.
+pub mod pcap;

@@ -56,7 +56,8 @@ fn pseudo_header(src: IpAddr, dst: IpAddr, len: usize) -> u64 {
         (IpAddr::V6(s), IpAddr::V6(d)) => {
             sum_words(sum_words(proto + len as u64, &s.octets()), &d.octets())
         }
-        // Mixed families never reach here: `Repr::parse` and `Repr::emit` refuse them.
+        // Mixed families never get here: `Repr::parse` and `Repr::emit` refuse them
+        // with `Error::FamilyMismatch`.
         _ => 0,
     }
 }

@@ -127,7 +127,7 @@ pub enum Error {
     IntervalRange,
     /// On emit: more than 255 addresses.
     TooManyAddresses,
-    /// On emit: the address list is of the other family than the IP packet.
+    /// The IP source, IP destination and address list are not all one family.
     FamilyMismatch,
     /// On emit: the buffer is shorter than [`Repr::buffer_len`].
     BufferTooSmall,
@@ -165,7 +165,7 @@ impl fmt::Display for Error {
             Error::IntervalZero => write!(f, "advertisement interval 0"),
             Error::IntervalRange => write!(f, "interval not representable in this version"),
             Error::TooManyAddresses => write!(f, "more than 255 addresses"),
-            Error::FamilyMismatch => write!(f, "address family differs from the IP packet's"),
+            Error::FamilyMismatch => write!(f, "IP addresses and address list of mixed families"),
             Error::BufferTooSmall => write!(f, "buffer too small"),
         }
     }

@@ -206,10 +206,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         &mut self.buffer.as_mut()[field::ADDRESSES..end]
     }
 
-    /// v2 only.
+    /// v2: the authentication data; empty for a v3 packet, as [`Packet::auth_data`].
     pub fn auth_data_mut(&mut self) -> &mut [u8] {
         let start = field::ADDRESSES + usize::from(self.count()) * self.family.addr_len();
-        &mut self.buffer.as_mut()[start..start + V2_AUTH_LEN]
+        self.buffer
+            .as_mut()
+            .get_mut(start..start + V2_AUTH_LEN)
+            .unwrap_or(&mut [])
     }
 
     /// Computes and writes the checksum; every other field must be written first.

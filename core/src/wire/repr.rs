@@ -89,10 +89,13 @@ impl<'a> Repr<'a> {
         if first & 0x0f != TYPE_ADVERTISEMENT {
             return Err(Error::Type(first & 0x0f));
         }
-        let family = match meta.src {
-            IpAddr::V4(_) => Family::V4,
-            IpAddr::V6(_) if version == Version::V2 => return Err(Error::V2OverIpv6),
-            IpAddr::V6(_) => Family::V6,
+        let family = match (meta.src, meta.dst) {
+            (IpAddr::V4(_), IpAddr::V4(_)) => Family::V4,
+            (IpAddr::V6(_), IpAddr::V6(_)) if version == Version::V2 => {
+                return Err(Error::V2OverIpv6);
+            }
+            (IpAddr::V6(_), IpAddr::V6(_)) => Family::V6,
+            _ => return Err(Error::FamilyMismatch),
         };
         let packet = Packet::new_checked(bytes, family)?;
         let expected = packet.expected_checksum(pseudo_header(version, mode, meta.src, meta.dst));
@@ -166,9 +169,10 @@ impl<'a> Repr<'a> {
         mode: ChecksumMode,
     ) -> Result<usize> {
         let family = self.addresses.family();
-        match (src, family, self.version) {
-            (IpAddr::V6(_), _, Version::V2) => return Err(Error::V2OverIpv6),
-            (IpAddr::V4(_), Family::V4, _) | (IpAddr::V6(_), Family::V6, _) => {}
+        match (src, dst, family, self.version) {
+            (IpAddr::V6(_), _, _, Version::V2) => return Err(Error::V2OverIpv6),
+            (IpAddr::V4(_), IpAddr::V4(_), Family::V4, _)
+            | (IpAddr::V6(_), IpAddr::V6(_), Family::V6, _) => {}
             _ => return Err(Error::FamilyMismatch),
         }
         let count = u8::try_from(self.addresses.len()).map_err(|_| Error::TooManyAddresses)?;
@@ -328,6 +332,22 @@ mod tests {
         assert_eq!(
             r.emit(&mut out, SRC, GROUP, ChecksumMode::default()),
             Err(Error::IntervalRange)
+        );
+    }
+
+    #[test]
+    fn mixed_address_families_are_refused_both_ways() {
+        let v6 = IpAddr::V6(crate::wire::MCAST_V6);
+        let meta = RxMeta { dst: v6, ..META };
+        assert_eq!(
+            Repr::parse(&KA_V3, &meta, ChecksumMode::default()),
+            Err(Error::FamilyMismatch)
+        );
+        let r = Repr::parse(&KA_V3, &META, ChecksumMode::default()).unwrap();
+        let mut out = [0u8; 64];
+        assert_eq!(
+            r.emit(&mut out, SRC, v6, ChecksumMode::default()),
+            Err(Error::FamilyMismatch)
         );
     }
 }
