@@ -2,3 +2,9 @@
 
 /// A dependency-free pcap / pcapng reader for the VRRP test vectors.
 pub mod pcap;
+
+/// Network-namespace harness: privileged_or_skip, Netns, Lan, run_in.
+pub mod netns;
+
+/// The deterministic LAN simulation: many core instances, virtual time, invariants.
+pub mod sim;

@@ -1,0 +1,144 @@
+//! The keepalived.conf front end: `vigild -t -f FILE` and the daemon's configuration.
+//!
+//! - [`lexer`]: keepalived's line-oriented syntax (comments, quotes, braces, `include`).
+//! - [`parse`]: statements and blocks, then each keyword into the typed [`model`].
+//! - `rules`: keepalived 2.2.7's defaults and interaction rules, with its warnings.
+//! - [`diag`]: diagnostics with file, line and column, and what keepalived would do.
+//! - `convert`: [`Instance::core_config`] and [`Instance::vips`] for vigil-core.
+//!
+//! ```no_run
+//! let loaded = vigil_linux::config::load(std::path::Path::new("/etc/keepalived/keepalived.conf"));
+//! for d in &loaded.diagnostics {
+//!     eprintln!("{d}");
+//! }
+//! std::process::exit(vigil_linux::config::test_exit_code(&loaded));
+//! ```
+//!
+//! # What keepalived 2.2.7 does (checked with Debian's binary, `keepalived -t` and its data dump)
+//!
+//! - `-t` exits 0 when it reports nothing, 5 for anything it reports (unknown keywords
+//!   included: they are warnings, keepalived runs), 6 when scripts are configured without
+//!   `enable_script_security` (any `vrrp_script`, used or not, and any notify script, if the
+//!   file exists), 2 when a keyword lacks its value (it stops reading), 4 for a
+//!   configuration it cannot run. A missing main file exits 0 in 2.2.7 (a bug): vigild
+//!   exits 4. vigild assumes scripts exist (keepalived checks the file system).
+//! - No line continuation; a trailing `\` is glued to the last word.
+//! - `state MASTER` without `priority` is priority 255.
+//! - v2 `advert_int` is rounded to whole seconds (1.5 -> 2, 0.4 -> 1), v3 to 10 ms.
+//! - A VIP of the other family than the first VIP is dropped with a warning (not moved to
+//!   the excluded list). IPv6 instances default to v3; an explicit `version 2` with IPv6
+//!   runs v2 over IPv6 silently (vigild runs v3 and says so); in strict mode keepalived
+//!   switches to v3 itself.
+//! - `vrrp_strict`: state MASTER without priority 255 becomes BACKUP, authentication is
+//!   dropped, preempt_delay and down_timer_adverts are reset, no garp on lower priority,
+//!   lower_prio_no_advert forced on, higher_prio_send_advert off, no VIP is an error.
+//!   Unicast peers are accepted silently, whatever the man page says.
+//! - Inside a sync group (without `sync_group_tracking_weight`) and for an address owner,
+//!   weighted track scripts and track files are removed, weighted track interfaces get
+//!   weight 0, track_process weights are left alone.
+//! - `vrrp_garp_interval 0` / `vrrp_gna_interval 0` are invalid (keepalived's stock sample
+//!   has them).
+//! - An unknown keyword's block is not skipped by keepalived (its `}` closes the enclosing
+//!   block); vigild skips it with correct brace matching.
+
+mod convert;
+pub mod diag;
+mod keywords;
+pub mod lexer;
+pub mod model;
+pub mod parse;
+mod rules;
+
+pub use diag::{Diagnostic, KaClass, Loc, Severity};
+pub use model::*;
+
+use diag::Diags;
+use std::path::Path;
+
+/// keepalived's exit codes for `-t` (keepalived 2.2.7, `enum exit_code` and
+/// `config_test_exit()`; checked with the binary).
+pub mod exit {
+    /// The configuration is fine.
+    pub const OK: i32 = 0;
+    /// keepalived stopped reading: a keyword is missing its value.
+    pub const ABORT: i32 = 2;
+    /// KEEPALIVED_EXIT_CONFIG: the configuration cannot be run at all.
+    pub const CONFIG: i32 = 4;
+    /// KEEPALIVED_EXIT_CONFIG_TEST: errors or warnings keepalived reports.
+    pub const CONFIG_TEST: i32 = 5;
+    /// KEEPALIVED_EXIT_CONFIG_TEST_SECURITY: scripts without `enable_script_security`.
+    pub const CONFIG_TEST_SECURITY: i32 = 6;
+}
+
+/// A configuration read and checked.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// `None` if any diagnostic is an error.
+    pub config: Option<KeepalivedConf>,
+    /// In the order found: reading first, then keepalived's rules.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| !d.is_error())
+    }
+    pub fn has_errors(&self) -> bool {
+        self.errors().next().is_some()
+    }
+}
+
+/// Reads `path` (and its includes) and checks it.
+pub fn load(path: &Path) -> Loaded {
+    let mut d = Diags::default();
+    let Some(tokens) = lexer::lex_file(path, &mut d) else {
+        return Loaded {
+            config: None,
+            diagnostics: d.items,
+        };
+    };
+    finish(&tokens, d)
+}
+
+/// Reads `text` as if it were the file `name` (includes are relative to its directory).
+pub fn load_str(name: &Path, text: &str) -> Loaded {
+    let mut d = Diags::default();
+    let tokens = lexer::lex_str(name, text, &mut d);
+    finish(&tokens, d)
+}
+
+fn finish(tokens: &[lexer::Token], mut d: Diags) -> Loaded {
+    let tree = parse::build_tree(tokens, &mut d);
+    let mut p = parse::Parser::new(&mut d);
+    p.top(&tree);
+    let (mut conf, gx) = (p.conf, p.global_explicit);
+    rules::resolve(&mut conf, &gx, &mut d);
+    let config = (!d.has_errors()).then_some(conf);
+    Loaded {
+        config,
+        diagnostics: d.items,
+    }
+}
+
+/// The exit code of `vigild -t`: keepalived's for the same input where keepalived would
+/// give one (5 for anything it reports, 6 for the script-security error, 2 when it stops
+/// at a keyword missing its value). A configuration vigild refuses for a reason keepalived
+/// does not share (a missing file, an unsupported feature) exits 4,
+/// KEEPALIVED_EXIT_CONFIG, rather than 0.
+pub fn test_exit_code(loaded: &Loaded) -> i32 {
+    let has = |k: KaClass| loaded.diagnostics.iter().any(|d| d.ka == k);
+    if has(KaClass::Abort) {
+        exit::ABORT
+    } else if has(KaClass::Security) {
+        exit::CONFIG_TEST_SECURITY
+    } else if has(KaClass::Config) {
+        exit::CONFIG_TEST
+    } else if has(KaClass::Fatal) || loaded.has_errors() {
+        exit::CONFIG
+    } else {
+        exit::OK
+    }
+}

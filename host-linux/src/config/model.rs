@@ -1,0 +1,453 @@
+//! The typed keepalived configuration, as vigild runs it.
+//!
+//! Values are the *effective* ones: keepalived's defaults filled in, global defaults applied
+//! to instances, and keepalived's interaction rules applied (a `nopreempt` that keepalived
+//! clears is `preempt: true` here, a weighted tracker it drops inside a sync group is not in
+//! the list). Every item keeps the [`Loc`] it was declared at, so the daemon can name the
+//! line when something goes wrong at run time.
+
+use super::diag::Loc;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+use vigil_core::machine::InitialState;
+use vigil_core::priority::Weight;
+use vigil_core::timer::Interval;
+use vigil_core::wire::{Auth, Family, Version};
+
+/// A whole configuration.
+#[derive(Debug, Clone, Default)]
+pub struct KeepalivedConf {
+    pub global: Global,
+    pub scripts: Vec<VrrpScript>,
+    pub track_processes: Vec<TrackProcess>,
+    pub track_files: Vec<TrackFile>,
+    pub instances: Vec<Instance>,
+    pub sync_groups: Vec<SyncGroup>,
+    /// LVS `virtual_server` / `virtual_server_group` blocks: parsed and skipped.
+    pub lvs_blocks: Vec<Loc>,
+}
+
+impl KeepalivedConf {
+    pub fn instance(&self, name: &str) -> Option<&Instance> {
+        self.instances.iter().find(|i| i.name == name)
+    }
+    pub fn script(&self, name: &str) -> Option<&VrrpScript> {
+        self.scripts.iter().find(|s| s.name == name)
+    }
+    pub fn track_process(&self, name: &str) -> Option<&TrackProcess> {
+        self.track_processes.iter().find(|s| s.name == name)
+    }
+    pub fn track_file(&self, name: &str) -> Option<&TrackFile> {
+        self.track_files.iter().find(|s| s.name == name)
+    }
+    pub fn sync_group(&self, name: &str) -> Option<&SyncGroup> {
+        self.sync_groups.iter().find(|s| s.name == name)
+    }
+}
+
+/// `global_defs`.
+#[derive(Debug, Clone)]
+pub struct Global {
+    pub router_id: Option<String>,
+    /// `vrrp_mcast_group4` (default 224.0.0.18).
+    pub mcast_group4: Ipv4Addr,
+    /// `vrrp_mcast_group6` (default ff02::12).
+    pub mcast_group6: Ipv6Addr,
+    /// `vrrp_version`: the default for instances (IPv6 instances always run version 3).
+    pub version: Version,
+    pub strict: bool,
+    pub skip_check_adv_addr: bool,
+    /// `vrrp_garp_interval`: delay between the gratuitous ARPs of one burst.
+    pub garp_interval: Duration,
+    /// `vrrp_gna_interval`: the same for unsolicited neighbour advertisements.
+    pub gna_interval: Duration,
+    pub garp_master_delay: Duration,
+    pub garp_master_repeat: u32,
+    pub garp_master_refresh: Duration,
+    pub garp_master_refresh_repeat: u32,
+    /// `vrrp_garp_lower_prio_delay` (default: `vrrp_garp_master_delay`).
+    pub garp_lower_prio_delay: Option<Duration>,
+    /// `vrrp_garp_lower_prio_repeat` (default: `vrrp_garp_master_repeat`).
+    pub garp_lower_prio_repeat: Option<u32>,
+    pub lower_prio_no_advert: bool,
+    pub higher_prio_send_advert: bool,
+    /// `vrrp_down_timer_adverts` (default 3).
+    pub down_timer_adverts: u8,
+    pub script_user: Option<User>,
+    pub enable_script_security: bool,
+    /// Parsed, not acted on: vigild sends no mail.
+    pub mail: Mail,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            router_id: None,
+            mcast_group4: Ipv4Addr::new(224, 0, 0, 18),
+            mcast_group6: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12),
+            version: Version::V2,
+            strict: false,
+            skip_check_adv_addr: false,
+            garp_interval: Duration::ZERO,
+            gna_interval: Duration::ZERO,
+            garp_master_delay: Duration::from_secs(5),
+            garp_master_repeat: 5,
+            garp_master_refresh: Duration::ZERO,
+            garp_master_refresh_repeat: 1,
+            garp_lower_prio_delay: None,
+            garp_lower_prio_repeat: None,
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
+            down_timer_adverts: 3,
+            script_user: None,
+            enable_script_security: false,
+            mail: Mail::default(),
+        }
+    }
+}
+
+/// The mail alert settings of `global_defs` (parsed so that configs load; not used).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mail {
+    pub notification_email: Vec<String>,
+    pub from: Option<String>,
+    pub smtp_server: Option<String>,
+    pub smtp_connect_timeout: Option<u32>,
+}
+
+/// A user and optional group to run scripts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub user: String,
+    pub group: Option<String>,
+}
+
+/// A command line to run: `notify_*`, `script`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// The command as written (quotes removed), e.g. `/etc/keepalived/notify.sh master`.
+    pub text: String,
+    /// Split as keepalived splits it: `argv[0]` is the program.
+    pub argv: Vec<String>,
+    /// `[username [groupname]]` after the command (notify scripts).
+    pub user: Option<User>,
+    pub loc: Loc,
+}
+
+/// `vrrp_script NAME { ... }`.
+#[derive(Debug, Clone)]
+pub struct VrrpScript {
+    pub name: String,
+    pub loc: Loc,
+    pub command: Command,
+    /// `interval` (whole seconds, default 1).
+    pub interval: Duration,
+    /// `timeout` (whole seconds); `None`: keepalived's default, the interval.
+    pub timeout: Option<Duration>,
+    /// `weight W [reverse]` (default 0: a failure is a FAULT).
+    pub weight: Weight,
+    pub rise: u32,
+    pub fall: u32,
+    pub user: Option<User>,
+    pub init_fail: bool,
+}
+
+/// `vrrp_track_process NAME { ... }`.
+#[derive(Debug, Clone)]
+pub struct TrackProcess {
+    pub name: String,
+    pub loc: Loc,
+    /// The process name (or command with `full_command`).
+    pub process: String,
+    /// Parameters to match, if any were given after the process name.
+    pub params: Vec<String>,
+    /// `param_match initial|partial`.
+    pub param_match: Option<String>,
+    pub full_command: bool,
+    /// `quorum` (default 1).
+    pub quorum: u32,
+    pub quorum_max: Option<u32>,
+    /// `weight` (default 0 here as in keepalived 2.2.7's dump: a lost quorum is a FAULT).
+    pub weight: Weight,
+    /// `fork_delay` / `delay`.
+    pub fork_delay: Duration,
+    /// `terminate_delay` / `delay`.
+    pub terminate_delay: Duration,
+}
+
+/// `track_file NAME { file ...; weight ... }` (also `vrrp_track_file`).
+#[derive(Debug, Clone)]
+pub struct TrackFile {
+    pub name: String,
+    pub loc: Loc,
+    pub file: String,
+    /// The value read from the file is multiplied by this (default 1).
+    pub weight: i32,
+    pub reverse: bool,
+    /// `init_file [VALUE] [overwrite]`.
+    pub init_file: Option<(i64, bool)>,
+}
+
+/// One entry of `track_script`, `track_file` or `track_process`: the tracked object's name
+/// and the weight given here (`None`: the object's own weight).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackRef {
+    pub name: String,
+    pub weight: Option<Weight>,
+    pub loc: Loc,
+}
+
+/// One entry of `track_interface`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackInterface {
+    pub name: String,
+    /// Weight 0 (the default): the interface going down is a FAULT.
+    pub weight: Weight,
+    pub loc: Loc,
+}
+
+/// `notify_master`, `notify_backup`, `notify_fault`, `notify_stop`, `notify`.
+#[derive(Debug, Clone, Default)]
+pub struct Notify {
+    pub master: Option<Command>,
+    pub backup: Option<Command>,
+    pub fault: Option<Command>,
+    pub stop: Option<Command>,
+    /// `notify`: called on every transition with keepalived's four extra arguments.
+    pub any: Option<Command>,
+}
+
+impl Notify {
+    pub fn iter(&self) -> impl Iterator<Item = &Command> {
+        [
+            &self.master,
+            &self.backup,
+            &self.fault,
+            &self.stop,
+            &self.any,
+        ]
+        .into_iter()
+        .flatten()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+}
+
+/// An address of `virtual_ipaddress` / `virtual_ipaddress_excluded`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualAddress {
+    pub addr: IpAddr,
+    /// `/len`; a bare address is /32 or /128, as in keepalived.
+    pub prefix_len: u8,
+    pub dev: Option<String>,
+    pub label: Option<String>,
+    pub scope: Option<String>,
+    pub brd: Option<Ipv4Addr>,
+    pub peer: Option<IpAddr>,
+    pub no_track: bool,
+    /// Other `ip address` options (home, -nodad, noprefixroute, ...), kept as written.
+    pub flags: Vec<String>,
+    pub loc: Loc,
+}
+
+/// An entry of `unicast_peer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnicastPeer {
+    pub addr: IpAddr,
+    pub min_ttl: Option<u8>,
+    pub max_ttl: Option<u8>,
+    pub loc: Loc,
+}
+
+/// keepalived's authentication block as written (`auth_type AH` is refused by vigild).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub kind: AuthType,
+    pub pass: Option<String>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthType {
+    Pass,
+    Ah,
+}
+
+/// `use_vmac [NAME] [MAC]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UseVmac {
+    pub name: Option<String>,
+    pub mac: Option<String>,
+}
+
+/// A gratuitous ARP / unsolicited NA schedule (keepalived's `garp_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GarpSettings {
+    pub master_delay: Duration,
+    pub master_repeat: u32,
+    pub master_refresh: Duration,
+    pub master_refresh_repeat: u32,
+    pub lower_prio_delay: Duration,
+    pub lower_prio_repeat: u32,
+    /// `vrrp_garp_interval` (global only).
+    pub interval: Duration,
+    /// `vrrp_gna_interval` (global only).
+    pub gna_interval: Duration,
+}
+
+impl Default for GarpSettings {
+    fn default() -> Self {
+        GarpSettings {
+            master_delay: Duration::from_secs(5),
+            master_repeat: 5,
+            master_refresh: Duration::ZERO,
+            master_refresh_repeat: 1,
+            lower_prio_delay: Duration::from_secs(5),
+            lower_prio_repeat: 5,
+            interval: Duration::ZERO,
+            gna_interval: Duration::ZERO,
+        }
+    }
+}
+
+/// `vrrp_instance NAME { ... }`, with effective values.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub name: String,
+    pub loc: Loc,
+    /// `state`; without it, MASTER for an address owner (priority 255), else BACKUP.
+    pub state: InitialState,
+    pub interface: Option<String>,
+    pub vrid: u8,
+    /// Base priority; `state MASTER` without `priority` is 255, as in keepalived.
+    pub priority: u8,
+    /// `advert_int`, rounded as keepalived rounds it for the version.
+    pub advert_int: Interval,
+    pub version: Version,
+    /// The family of the VIPs (and of the adverts).
+    pub family: Family,
+    pub preempt: bool,
+    pub preempt_delay: Duration,
+    /// The authentication vigild uses (`None` after keepalived's rules dropped it).
+    pub auth: Auth,
+    /// The block as written, if any.
+    pub auth_config: Option<AuthConfig>,
+    /// Advertised VIPs, all of [`Instance::family`].
+    pub vips: Vec<VirtualAddress>,
+    /// `virtual_ipaddress_excluded`: installed with the VIPs, not advertised.
+    pub excluded_vips: Vec<VirtualAddress>,
+    pub unicast_src_ip: Option<IpAddr>,
+    pub unicast_peers: Vec<UnicastPeer>,
+    pub mcast_src_ip: Option<IpAddr>,
+    /// `mcast_dst_ip`: another multicast group for this instance's adverts.
+    pub mcast_dst_ip: Option<IpAddr>,
+    pub track_interfaces: Vec<TrackInterface>,
+    pub track_scripts: Vec<TrackRef>,
+    pub track_files: Vec<TrackRef>,
+    pub track_processes: Vec<TrackRef>,
+    pub notify: Notify,
+    pub garp: GarpSettings,
+    pub lower_prio_no_advert: bool,
+    pub higher_prio_send_advert: bool,
+    pub dont_track_primary: bool,
+    pub use_vmac: Option<UseVmac>,
+    pub down_timer_adverts: u8,
+    pub skip_check_adv_addr: bool,
+    /// `strict_mode`, default `vrrp_strict`.
+    pub strict: bool,
+    /// `accept` / `no_accept` as written (parsed, not acted on yet).
+    pub accept: Option<bool>,
+    /// The sync group this instance belongs to.
+    pub sync_group: Option<String>,
+    /// Keywords written in this instance, with where (global defaults apply to the others).
+    pub(crate) explicit: BTreeMap<&'static str, Loc>,
+    /// `state` as written.
+    pub(crate) state_given: Option<(InitialState, Loc)>,
+    /// `priority` as written.
+    pub(crate) priority_given: bool,
+    /// `advert_int` as written, in microseconds.
+    pub(crate) advert_micros: Option<(u64, Loc)>,
+    /// `version` as written.
+    pub(crate) version_given: Option<Version>,
+    pub(crate) nopreempt_given: bool,
+}
+
+impl Instance {
+    pub(crate) fn new(name: String, loc: Loc) -> Self {
+        Instance {
+            name,
+            loc,
+            state: InitialState::Backup,
+            interface: None,
+            vrid: 0,
+            priority: 100,
+            advert_int: Interval::DEFAULT,
+            version: Version::V2,
+            family: Family::V4,
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            auth: Auth::None,
+            auth_config: None,
+            vips: Vec::new(),
+            excluded_vips: Vec::new(),
+            unicast_src_ip: None,
+            unicast_peers: Vec::new(),
+            mcast_src_ip: None,
+            mcast_dst_ip: None,
+            track_interfaces: Vec::new(),
+            track_scripts: Vec::new(),
+            track_files: Vec::new(),
+            track_processes: Vec::new(),
+            notify: Notify::default(),
+            garp: GarpSettings::default(),
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
+            dont_track_primary: false,
+            use_vmac: None,
+            down_timer_adverts: 3,
+            skip_check_adv_addr: false,
+            strict: false,
+            accept: None,
+            sync_group: None,
+            explicit: BTreeMap::new(),
+            state_given: None,
+            priority_given: false,
+            advert_micros: None,
+            version_given: None,
+            nopreempt_given: false,
+        }
+    }
+
+    /// Where `keyword` was written in this instance, else the instance's own line.
+    pub(crate) fn kw_loc(&self, keyword: &str) -> &Loc {
+        self.explicit.get(keyword).unwrap_or(&self.loc)
+    }
+
+    /// Unicast mode: adverts go to `unicast_peers` instead of the multicast group.
+    pub fn is_unicast(&self) -> bool {
+        !self.unicast_peers.is_empty()
+    }
+
+    /// The source address given in the configuration (`unicast_src_ip`, else
+    /// `mcast_src_ip`); `None` means the interface's primary address.
+    pub fn configured_source(&self) -> Option<IpAddr> {
+        self.unicast_src_ip.or(self.mcast_src_ip)
+    }
+}
+
+/// `vrrp_sync_group NAME { group { ... } ... }`.
+#[derive(Debug, Clone)]
+pub struct SyncGroup {
+    pub name: String,
+    pub loc: Loc,
+    pub members: Vec<(String, Loc)>,
+    pub notify: Notify,
+    pub track_interfaces: Vec<TrackInterface>,
+    pub track_scripts: Vec<TrackRef>,
+    pub track_files: Vec<TrackRef>,
+    pub track_processes: Vec<TrackRef>,
+    /// `sync_group_tracking_weight`: members keep their trackers' weights.
+    pub tracking_weight: bool,
+}

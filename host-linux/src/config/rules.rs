@@ -1,0 +1,636 @@
+//! keepalived's interaction rules, applied after everything is read: global defaults into
+//! instances, then the checks and corrections keepalived 2.2.7 makes (with its own
+//! wording, checked against `keepalived -t`; see the notes in `config/mod.rs`).
+
+use super::diag::{Diags, KaClass, Loc, Severity};
+use super::model::*;
+use super::parse::fam;
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv6Addr};
+use std::time::Duration;
+use vigil_core::machine::{InitialState, MAX_VIPS};
+use vigil_core::priority::Weight;
+use vigil_core::timer::Interval;
+use vigil_core::wire::{Auth, Family, Version};
+
+pub(crate) fn resolve(
+    conf: &mut KeepalivedConf,
+    global_explicit: &BTreeSet<&'static str>,
+    d: &mut Diags,
+) {
+    let g = conf.global.clone();
+    let scripts = conf.scripts.clone();
+    for inst in &mut conf.instances {
+        defaults(inst, &g, global_explicit);
+        instance(inst, &g, d);
+    }
+    sync_groups(conf, d);
+    for i in 0..conf.instances.len() {
+        let in_group = conf.instances[i].sync_group.as_ref().and_then(|n| {
+            conf.sync_groups
+                .iter()
+                .find(|g| &g.name == n)
+                .map(|g| g.tracking_weight)
+        });
+        trackers(
+            &mut conf.instances[i],
+            in_group,
+            &scripts,
+            &conf.track_files,
+            &conf.track_processes,
+            d,
+        );
+    }
+    for g in &conf.sync_groups {
+        let ctx = format!("({}) ", g.name);
+        check_refs(
+            &g.track_scripts,
+            &ctx,
+            "track script",
+            |n| scripts.iter().any(|s| s.name == n),
+            d,
+        );
+        check_refs(
+            &g.track_files,
+            &ctx,
+            "track file",
+            |n| conf.track_files.iter().any(|s| s.name == n),
+            d,
+        );
+        check_refs(
+            &g.track_processes,
+            &ctx,
+            "track process",
+            |n| conf.track_processes.iter().any(|s| s.name == n),
+            d,
+        );
+    }
+    duplicate_vrids(conf, d);
+    security(conf, d);
+}
+
+/// Global values for what the instance does not set.
+fn defaults(inst: &mut Instance, g: &Global, gx: &BTreeSet<&'static str>) {
+    let _ = gx;
+    let (mut garp, x) = (inst.garp, inst.explicit.clone());
+    let has = |k: &str| x.contains_key(k);
+    let set = has;
+    if !has("garp_master_delay") {
+        garp.master_delay = g.garp_master_delay;
+    }
+    if !has("garp_master_repeat") {
+        garp.master_repeat = g.garp_master_repeat;
+    }
+    if !has("garp_master_refresh") {
+        garp.master_refresh = g.garp_master_refresh;
+    }
+    if !has("garp_master_refresh_repeat") {
+        garp.master_refresh_repeat = g.garp_master_refresh_repeat;
+    }
+    if !has("garp_lower_prio_delay") {
+        garp.lower_prio_delay = g.garp_lower_prio_delay.unwrap_or(garp.master_delay);
+    }
+    if !has("garp_lower_prio_repeat") {
+        garp.lower_prio_repeat = g.garp_lower_prio_repeat.unwrap_or(garp.master_repeat);
+    }
+    garp.interval = g.garp_interval;
+    garp.gna_interval = g.gna_interval;
+    inst.garp = garp;
+    if !set("lower_prio_no_advert") {
+        inst.lower_prio_no_advert = g.lower_prio_no_advert;
+    }
+    if !set("higher_prio_send_advert") {
+        inst.higher_prio_send_advert = g.higher_prio_send_advert;
+    }
+    if !set("skip_check_adv_addr") {
+        inst.skip_check_adv_addr = g.skip_check_adv_addr;
+    }
+    if !set("strict_mode") {
+        inst.strict = g.strict;
+    }
+    if !set("down_timer_adverts") {
+        inst.down_timer_adverts = g.down_timer_adverts;
+    }
+}
+
+fn instance(inst: &mut Instance, g: &Global, d: &mut Diags) {
+    let ctx = format!("({}) ", inst.name);
+    let loc = inst.loc.clone();
+    if inst.vrid == 0 {
+        d.error(
+            &loc,
+            format!("{ctx}the virtual router id must be set (virtual_router_id 1..255)"),
+        );
+    }
+    if inst.interface.is_none() && !(inst.is_unicast() && inst.unicast_src_ip.is_some()) {
+        d.error(
+            &loc,
+            format!(
+                "{ctx}no `interface`: an instance needs one (or unicast_src_ip with unicast_peer)"
+            ),
+        );
+    }
+    // Family: the first VIP's, else the configured source's, else the first peer's.
+    inst.family = inst
+        .vips
+        .first()
+        .map(|v| fam(&v.addr))
+        .or(inst.configured_source().map(|a| fam(&a)))
+        .or(inst.unicast_peers.first().map(|p| fam(&p.addr)))
+        .unwrap_or(Family::V4);
+    let family = inst.family;
+    for (what, a) in [
+        ("unicast_src_ip", inst.unicast_src_ip),
+        ("mcast_src_ip", inst.mcast_src_ip),
+    ] {
+        if let Some(a) = a
+            && fam(&a) != family
+        {
+            d.error(
+                &loc,
+                format!("{ctx}{what} {a} is not of the instance's address family"),
+            );
+        }
+    }
+    let before = inst.unicast_peers.len();
+    inst.unicast_peers.retain(|p| {
+        if fam(&p.addr) == family {
+            return true;
+        }
+        d.warn(
+            &p.loc,
+            format!(
+                "Configuration error: VRRP instance[{}] and unicast peer address[{}] MUST be of the same family !!! Skipping...",
+                inst.name, p.addr
+            ),
+        );
+        false
+    });
+    if before > 0 && inst.unicast_peers.is_empty() {
+        d.warn(
+            &loc,
+            format!("{ctx}A unicast keyword has been specified without any unicast peers. Defaulting to multicast. This usage is deprecated - please update your configuration."),
+        );
+    }
+    if let Some(a) = inst.mcast_dst_ip
+        && fam(&a) != family
+    {
+        d.warn(
+            &loc,
+            format!("{ctx}mcast dest address {a} MUST match VRRP instance family. Skipping..."),
+        );
+        inst.mcast_dst_ip = None;
+    }
+
+    // Priority and state: `state MASTER` without priority is the address owner.
+    let state_given = inst.state_given.clone();
+    if !inst.priority_given && matches!(state_given, Some((InitialState::Master, _))) {
+        inst.priority = u8::MAX;
+    }
+    inst.state = match &state_given {
+        Some((s, _)) => *s,
+        None if inst.priority == u8::MAX => InitialState::Master,
+        None => InitialState::Backup,
+    };
+
+    // Version: IPv6 runs version 3.
+    inst.version = inst.version_given.unwrap_or(if family == Family::V6 {
+        Version::V3
+    } else {
+        g.version
+    });
+    if family == Family::V6 && inst.version == Version::V2 {
+        if inst.strict {
+            d.warn(
+                inst.kw_loc("version"),
+                format!("{ctx}cannot use IPv6 with VRRP version 2; setting version 3"),
+            );
+        } else {
+            d.note(
+                inst.kw_loc("version"),
+                format!("{ctx}VRRPv2 over IPv6 is not standard (keepalived 2.2.7 runs it silently); vigild runs version 3, so its peers must too"),
+            );
+        }
+        inst.version = Version::V3;
+    }
+
+    if inst.strict && inst.state == InitialState::Master && inst.priority != u8::MAX {
+        d.warn(
+            inst.kw_loc("state"),
+            format!("{ctx}State MASTER must match being address owner"),
+        );
+        inst.state = InitialState::Backup;
+    }
+
+    auth(inst, &ctx, d);
+
+    if inst.vips.is_empty() {
+        if inst.strict {
+            d.error(
+                &loc,
+                format!("{ctx}No VIP specified; at least one is required"),
+            );
+        } else {
+            d.warn(
+                &loc,
+                format!("{ctx}No VIP specified; at least one is sensible"),
+            );
+        }
+    }
+    if let Some(IpAddr::V6(first)) = inst.vips.first().map(|v| v.addr)
+        && inst.unicast_peers.is_empty()
+        && !is_link_local(&first)
+    {
+        if inst.strict {
+            d.warn(
+                &loc,
+                format!("{ctx}the first IPv6 VIP address must be link local"),
+            );
+        } else {
+            d.note(
+                &loc,
+                format!("{ctx}the first IPv6 VIP address should be link local"),
+            );
+        }
+    }
+    if inst.vips.len() > MAX_VIPS {
+        d.unsupported(
+            &inst.vips[MAX_VIPS].loc,
+            format!(
+                "{ctx}{} VIPs: vigild advertises at most {MAX_VIPS} per instance; put the others in virtual_ipaddress_excluded",
+                inst.vips.len()
+            ),
+        );
+    }
+
+    // Preemption.
+    if inst.nopreempt_given && !inst.preempt {
+        if inst.priority == u8::MAX {
+            d.warn(
+                inst.kw_loc("nopreempt"),
+                format!("{ctx}nopreempt is incompatible with priority 255. resetting nopreempt"),
+            );
+            inst.preempt = true;
+        } else if inst.state == InitialState::Master {
+            d.warn(
+                inst.kw_loc("nopreempt"),
+                format!(
+                    "{ctx}Warning - nopreempt will not work with initial state MASTER - clearing"
+                ),
+            );
+            inst.preempt = true;
+        }
+    }
+    if !inst.preempt_delay.is_zero() {
+        if inst.strict {
+            d.warn(
+                inst.kw_loc("preempt_delay"),
+                format!("{ctx}preempt_delay is incompatible with strict mode - resetting"),
+            );
+            inst.preempt_delay = Duration::ZERO;
+        } else if !inst.preempt {
+            d.warn(
+                inst.kw_loc("preempt_delay"),
+                format!("{ctx}preempt_delay is incompatible with nopreempt mode - resetting"),
+            );
+            inst.preempt_delay = Duration::ZERO;
+        } else if inst.state == InitialState::Master {
+            d.warn(inst.kw_loc("preempt_delay"), format!("{ctx}Warning - preempt delay will not work with initial state MASTER - clearing"));
+            inst.preempt_delay = Duration::ZERO;
+        }
+    }
+
+    // Strict mode's other corrections.
+    if inst.strict {
+        if inst.explicit.contains_key("down_timer_adverts") && inst.down_timer_adverts != 3 {
+            d.warn(
+                inst.kw_loc("down_timer_adverts"),
+                format!("{ctx}down_timer_adverts is incompatible with strict mode - resetting"),
+            );
+        }
+        inst.down_timer_adverts = 3;
+        if inst.explicit.contains_key("garp_lower_prio_repeat") && inst.garp.lower_prio_repeat != 0
+        {
+            d.warn(
+                inst.kw_loc("garp_lower_prio_repeat"),
+                format!("{ctx}Strict mode requires no repeat garps. resetting"),
+            );
+        }
+        inst.garp.lower_prio_repeat = 0;
+        inst.garp.lower_prio_delay = Duration::ZERO;
+        if inst.explicit.contains_key("lower_prio_no_advert") && !inst.lower_prio_no_advert {
+            d.warn(
+                inst.kw_loc("lower_prio_no_advert"),
+                format!("{ctx}Strict mode requires no lower priority advert. resetting"),
+            );
+        }
+        inst.lower_prio_no_advert = true;
+        if inst.higher_prio_send_advert {
+            d.warn(
+                inst.kw_loc("higher_prio_send_advert"),
+                format!("{ctx}strict mode requires higher_prio_send_advert to be clear. resetting"),
+            );
+            inst.higher_prio_send_advert = false;
+        }
+    }
+
+    // advert_int, rounded for the version.
+    if let Some((us, aloc)) = inst.advert_micros.clone() {
+        inst.advert_int = advert_int(us, inst.version, &aloc, &ctx, d);
+    }
+}
+
+fn auth(inst: &mut Instance, ctx: &str, d: &mut Diags) {
+    inst.auth = Auth::None;
+    let Some(a) = inst.auth_config.clone() else {
+        return;
+    };
+    if inst.strict {
+        d.warn(
+            &a.loc,
+            format!("{ctx}Strict mode does not support authentication. Ignoring."),
+        );
+        return;
+    }
+    if inst.version == Version::V3 {
+        d.warn(
+            &a.loc,
+            format!("{ctx}VRRP version 3 does not support authentication. Ignoring."),
+        );
+        return;
+    }
+    let Some(pass) = a.pass.as_deref().filter(|p| !p.is_empty()) else {
+        d.warn(
+            &a.loc,
+            format!("{ctx}Authentication specified but no password given. Ignoring"),
+        );
+        return;
+    };
+    match a.kind {
+        AuthType::Pass => inst.auth = Auth::password(pass.as_bytes()),
+        AuthType::Ah => d.unsupported(
+            &a.loc,
+            format!("{ctx}auth_type AH (IPsec AH, removed from VRRP by RFC 3768) is not supported by vigild: use PASS or no authentication"),
+        ),
+    }
+}
+
+/// keepalived's rounding: v2 to whole seconds (at least 1), v3 to 10 ms, capped at 40.95 s.
+fn advert_int(us: u64, version: Version, loc: &Loc, ctx: &str, d: &mut Diags) -> Interval {
+    let secs = us as f64 / 1e6;
+    match version {
+        Version::V2 => {
+            if !us.is_multiple_of(1_000_000) {
+                d.warn(
+                    loc,
+                    format!(
+                        "{ctx}VRRPv2 advertisement interval {secs:.6}s must be an integer. rounding"
+                    ),
+                );
+            }
+            let s = (us + 500_000) / 1_000_000;
+            Interval::from_secs(s.clamp(1, 255) as u8)
+        }
+        Version::V3 => {
+            if !us.is_multiple_of(10_000) {
+                d.warn(loc, format!("{ctx}VRRPv3 advertisement interval {secs:.6}s must be in units of 10ms - rounding"));
+            }
+            let mut cs = (us + 5_000) / 10_000;
+            if cs > u64::from(Interval::V3_MAX.centis()) {
+                d.warn(loc, format!("{ctx}VRRPv3 advertisement interval {secs:.2}s is out of range. Must be less than 40.96s. Setting to 40.95s"));
+                cs = u64::from(Interval::V3_MAX.centis());
+            }
+            Interval::from_centis(cs.max(1) as u16)
+        }
+    }
+}
+
+fn is_link_local(a: &Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+fn sync_groups(conf: &mut KeepalivedConf, d: &mut Diags) {
+    for g in &mut conf.sync_groups {
+        let mut members = Vec::new();
+        for (m, loc) in &g.members {
+            match conf.instances.iter_mut().find(|i| &i.name == m) {
+                None => d.error(
+                    loc,
+                    format!("Virtual router {m} specified in sync group {} doesn't exist", g.name),
+                ),
+                Some(i) => match &i.sync_group {
+                    Some(other) => d.error(
+                        loc,
+                        format!("vrrp instance {m} is already in sync group {other}: an instance belongs to one group"),
+                    ),
+                    None => {
+                        i.sync_group = Some(g.name.clone());
+                        members.push((m.clone(), loc.clone()));
+                    }
+                },
+            }
+        }
+        if members.len() < 2 {
+            d.warn(
+                &g.loc,
+                format!(
+                    "Sync group {} has only {} virtual router(s) - this probably isn't what you want",
+                    g.name,
+                    members.len()
+                ),
+            );
+        }
+        g.members = members;
+    }
+}
+
+fn check_refs(
+    refs: &[TrackRef],
+    ctx: &str,
+    what: &str,
+    exists: impl Fn(&str) -> bool,
+    d: &mut Diags,
+) {
+    for r in refs {
+        if !exists(&r.name) {
+            d.error(
+                &r.loc,
+                format!(
+                    "{ctx}{what} {} not found (no such block is defined)",
+                    r.name
+                ),
+            );
+        }
+    }
+}
+
+/// Tracker references and keepalived's weight rules for sync groups and address owners.
+fn trackers(
+    inst: &mut Instance,
+    group: Option<bool>,
+    scripts: &[VrrpScript],
+    files: &[TrackFile],
+    procs: &[TrackProcess],
+    d: &mut Diags,
+) {
+    let ctx = format!("({}) ", inst.name);
+    check_refs(
+        &inst.track_scripts,
+        &ctx,
+        "track script",
+        |n| scripts.iter().any(|s| s.name == n),
+        d,
+    );
+    check_refs(
+        &inst.track_files,
+        &ctx,
+        "track file",
+        |n| files.iter().any(|s| s.name == n),
+        d,
+    );
+    check_refs(
+        &inst.track_processes,
+        &ctx,
+        "track process",
+        |n| procs.iter().any(|s| s.name == n),
+        d,
+    );
+    let own = inst.interface.clone();
+    inst.track_interfaces.retain(|t| {
+        if Some(&t.name) == own.as_ref() {
+            d.warn(
+                &t.loc,
+                format!(
+                    "{ctx}Ignoring track_interface {} since own interface",
+                    t.name
+                ),
+            );
+            return false;
+        }
+        true
+    });
+    // Why weights are ignored: keepalived's words.
+    let why = if group == Some(false) {
+        Some("SYNC group")
+    } else if inst.priority == u8::MAX {
+        Some("address_owner")
+    } else {
+        None
+    };
+    let Some(why) = why else { return };
+    inst.track_scripts.retain(|t| {
+        let w = t
+            .weight
+            .or_else(|| scripts.iter().find(|s| s.name == t.name).map(|s| s.weight))
+            .unwrap_or(Weight::FAULT);
+        if w.weight != 0 {
+            d.warn(
+                &t.loc,
+                format!(
+                    "{ctx}ignoring tracked script {} with weights due to {why}",
+                    t.name
+                ),
+            );
+            return false;
+        }
+        true
+    });
+    for t in &mut inst.track_interfaces {
+        if t.weight.weight != 0 {
+            d.warn(
+                &t.loc,
+                format!(
+                    "{ctx}ignoring {} tracked interface weight due to {why}",
+                    t.name
+                ),
+            );
+            t.weight = Weight::FAULT;
+        }
+    }
+    inst.track_files.retain(|t| {
+        let w = t
+            .weight
+            .map(|w| i32::from(w.weight))
+            .or_else(|| files.iter().find(|f| f.name == t.name).map(|f| f.weight))
+            .unwrap_or(0);
+        if w != 0 {
+            d.warn(
+                &t.loc,
+                format!(
+                    "{ctx}ignoring tracked file {} with weight {w} due to {why}",
+                    t.name
+                ),
+            );
+            return false;
+        }
+        true
+    });
+    // keepalived 2.2.7 leaves track_process weights alone here (checked with its dump).
+}
+
+/// Two instances with the same VRID on one interface and family (and multicast group, or
+/// overlapping unicast peers) cannot tell their adverts apart.
+fn duplicate_vrids(conf: &KeepalivedConf, d: &mut Diags) {
+    let is = &conf.instances;
+    for (k, a) in is.iter().enumerate() {
+        for b in &is[..k] {
+            if a.vrid == 0 || a.vrid != b.vrid || a.family != b.family || a.interface != b.interface
+            {
+                continue;
+            }
+            let clash = match (a.is_unicast(), b.is_unicast()) {
+                (false, false) => a.mcast_dst_ip == b.mcast_dst_ip,
+                (true, true) => a
+                    .unicast_peers
+                    .iter()
+                    .any(|p| b.unicast_peers.iter().any(|q| q.addr == p.addr)),
+                _ => false,
+            };
+            if clash {
+                d.error(
+                    &a.loc,
+                    format!(
+                        "{} and {} both use VRID {} with IPv{} on interface {}",
+                        b.name,
+                        a.name,
+                        a.vrid,
+                        if a.family == Family::V4 { 4 } else { 6 },
+                        a.interface.as_deref().unwrap_or("(none)")
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// keepalived refuses (`-t` exits 6) configurations that run scripts without
+/// `enable_script_security`. Only scripts that are actually used count.
+fn security(conf: &KeepalivedConf, d: &mut Diags) {
+    if conf.global.enable_script_security || conf.instances.is_empty() {
+        return;
+    }
+    // keepalived checks every vrrp_script (used or not) and every notify script.
+    let first = conf
+        .scripts
+        .iter()
+        .map(|s| &s.command.loc)
+        .chain(
+            conf.instances
+                .iter()
+                .flat_map(|i| i.notify.iter().map(|c| &c.loc)),
+        )
+        .chain(
+            conf.sync_groups
+                .iter()
+                .flat_map(|g| g.notify.iter().map(|c| &c.loc)),
+        )
+        .min_by_key(|l| (l.line, l.col));
+    if let Some(loc) = first {
+        d.push(
+            Severity::Warning,
+            KaClass::Security,
+            loc,
+            "SECURITY VIOLATION - scripts are being executed but script_security not enabled. (add `enable_script_security` to global_defs; keepalived -t exits 6)",
+        );
+    }
+}

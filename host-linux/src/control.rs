@@ -1,0 +1,212 @@
+//! The status view and the control socket it is served on.
+//!
+//! Protocol: a client connects to the Unix socket, writes one line (`status` or
+//! `status json`) and reads the answer until the daemon closes the connection.
+//! `vigild status [--json]` is that client.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixListener;
+
+/// Where the daemon listens unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/vigild.sock";
+
+/// Per-instance counters. Drops are counted by the reason that names them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counters {
+    pub adverts_rx: u64,
+    pub adverts_tx: u64,
+    pub priority_zero_rx: u64,
+    pub priority_zero_tx: u64,
+    pub became_master: u64,
+    pub left_master: u64,
+    pub drops: BTreeMap<&'static str, u64>,
+}
+
+impl Counters {
+    pub fn drop(&mut self, reason: &'static str) {
+        *self.drops.entry(reason).or_default() += 1;
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    pub version: u8,
+    pub state: &'static str,
+    pub base_priority: u8,
+    pub effective_priority: u8,
+    pub master: Option<String>,
+    pub advert_interval_ms: u64,
+    pub master_advert_interval_ms: u64,
+    pub master_down_interval_ms: u64,
+    /// Milliseconds until the next deadline (advert or master-down), if any.
+    pub next_deadline_ms: Option<u64>,
+    pub vips: Vec<String>,
+    pub counters: Counters,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupStatus {
+    pub name: String,
+    pub state: &'static str,
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub version: &'static str,
+    pub pid: u32,
+    pub uptime_secs: u64,
+    pub config: String,
+    pub instances: Vec<InstanceStatus>,
+    pub groups: Vec<GroupStatus>,
+    /// Packets dropped before any instance saw them (unparseable, unknown VRID).
+    pub drops: BTreeMap<&'static str, u64>,
+}
+
+impl Status {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The human view: one line per instance, then groups and drops.
+    pub fn to_table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "vigild {} pid {} up {}s config {}",
+            self.version, self.pid, self.uptime_secs, self.config
+        );
+        let _ = writeln!(
+            s,
+            "{:<16} {:<10} {:>4} {:>2} {:<7} {:>4} {:>4} {:<16} {:>7} {:>8} {:>8} {:>8}  VIPs",
+            "INSTANCE",
+            "IFACE",
+            "VRID",
+            "V",
+            "STATE",
+            "BASE",
+            "EFF",
+            "MASTER",
+            "ADV(ms)",
+            "DOWN(ms)",
+            "RX",
+            "TX"
+        );
+        for i in &self.instances {
+            let _ = writeln!(
+                s,
+                "{:<16} {:<10} {:>4} {:>2} {:<7} {:>4} {:>4} {:<16} {:>7} {:>8} {:>8} {:>8}  {}",
+                i.name,
+                i.interface,
+                i.vrid,
+                i.version,
+                i.state,
+                i.base_priority,
+                i.effective_priority,
+                i.master.as_deref().unwrap_or("-"),
+                i.master_advert_interval_ms,
+                i.master_down_interval_ms,
+                i.counters.adverts_rx,
+                i.counters.adverts_tx,
+                i.vips.join(",")
+            );
+            if !i.counters.drops.is_empty() {
+                let d: Vec<String> = i
+                    .counters
+                    .drops
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                let _ = writeln!(s, "  dropped: {}", d.join(" "));
+            }
+        }
+        for g in &self.groups {
+            let _ = writeln!(s, "group {} {} [{}]", g.name, g.state, g.members.join(", "));
+        }
+        if !self.drops.is_empty() {
+            let d: Vec<String> = self.drops.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = writeln!(s, "dropped before any instance: {}", d.join(" "));
+        }
+        s
+    }
+}
+
+/// Binds the control socket, replacing a stale one left by a crash.
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    if path.exists() {
+        // A live daemon answers; a stale socket refuses.
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("another vigild is listening on {}", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    UnixListener::bind(path)
+}
+
+/// Answers one client with what `render` makes of its request line.
+pub async fn serve_one(
+    stream: tokio::net::UnixStream,
+    render: impl FnOnce(&str) -> String,
+) -> std::io::Result<()> {
+    let (rd, mut wr) = stream.into_split();
+    let mut line = String::new();
+    let mut rd = BufReader::new(rd).take(256);
+    tokio::time::timeout(std::time::Duration::from_secs(2), rd.read_line(&mut line))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    let answer = render(line.trim());
+    wr.write_all(answer.as_bytes()).await?;
+    wr.shutdown().await
+}
+
+/// The `vigild status` client.
+pub fn query(path: &Path, request: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(path)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    s.write_all(request.as_bytes())?;
+    s.write_all(b"\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+use tokio::io::AsyncReadExt as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn client_and_server_talk() {
+        let path = std::env::temp_dir().join(format!("vigil-ctl-{}.sock", std::process::id()));
+        let listener = bind(&path).unwrap();
+        let server = tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            serve_one(s, |req| format!("you said {req}")).await.unwrap();
+            // Closed before the task reports completion: the socket is now stale.
+            drop(listener);
+        });
+        let p = path.clone();
+        let answer = tokio::task::spawn_blocking(move || query(&p, "status json"))
+            .await
+            .unwrap()
+            .unwrap();
+        server.await.unwrap();
+        assert_eq!(answer, "you said status json");
+        // A stale socket (no listener) is replaced.
+        let again = bind(&path);
+        assert!(again.is_ok(), "{again:?}");
+        std::fs::remove_file(&path).unwrap();
+    }
+}

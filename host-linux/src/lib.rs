@@ -1,0 +1,12 @@
+//! vigild's pieces as a library, so integration tests can drive them.
+
+#[macro_use]
+pub mod log;
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod exec;
+pub mod net;
+pub mod notify;
+pub mod systemd;
+pub mod track;

@@ -1,0 +1,544 @@
+//! Raw `IPPROTO_VRRP` (112) sockets, one per (interface, family).
+//!
+//! One [`VrrpSocket`] both receives and sends:
+//!
+//! - bound to its interface (`SO_BINDTOIFINDEX`), so it sees only that interface's
+//!   packets; in multicast mode it joins the group (default 224.0.0.18 / ff02::12) on that
+//!   interface, and `IP_MULTICAST_ALL` / `IPV6_MULTICAST_ALL` are off so that groups
+//!   joined by other sockets of the host do not leak in; in unicast mode it joins nothing
+//!   and receives the adverts addressed to this host on the interface;
+//! - receive: IPv4 raw sockets deliver the IP header, which is parsed honouring IHL, with
+//!   the payload cut at the IP total length and the TTL read from the header;
+//!   `IP_PKTINFO` reports the interface. IPv6 raw sockets deliver only the payload; the hop
+//!   limit comes from `IPV6_RECVHOPLIMIT`, the destination and interface from
+//!   `IPV6_RECVPKTINFO`. Nothing is allocated per packet: the payload is a slice of the
+//!   caller's buffer and the control messages land in a buffer on the stack;
+//! - send: TTL / hop limit 255 for unicast and multicast, multicast loop off (the socket
+//!   never hears its own adverts), IPv4 TOS 0xc0 and DF clear like keepalived, IPv6 traffic
+//!   class 0xc0; the source address is forced per packet with `IP_PKTINFO.ipi_spec_dst` /
+//!   `IPV6_PKTINFO.ipi6_addr` (it must be an address of this host, as keepalived's
+//!   `mcast_src_ip` / `unicast_src_ip` / the primary address are).
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::unix::AsyncFd;
+use vigil_core::wire::{Family, MCAST_V4, MCAST_V6, PROTOCOL, RxMeta, TTL};
+
+use super::{setsockopt_int, setsockopt_raw};
+
+/// `SO_BINDTOIFINDEX` (Linux 5.0): `SO_BINDTODEVICE` by index (libc lacks it on glibc).
+const SO_BINDTOIFINDEX: libc::c_int = 62;
+/// `IPV6_MULTICAST_ALL` (Linux 4.20).
+const IPV6_MULTICAST_ALL: libc::c_int = 29;
+/// Internetwork control (precedence 6), as keepalived sets for VRRP.
+pub const TOS: u8 = 0xc0;
+/// Minimum IPv4 header.
+const IPV4_MIN_HEADER: usize = 20;
+
+/// A control-message buffer on the stack, aligned for `cmsghdr`.
+#[repr(C, align(8))]
+struct CmsgBuf([u8; 128]);
+
+/// One received VRRP message and what the IP layer said about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received<'a> {
+    /// The IP source address.
+    pub src: IpAddr,
+    /// The IP destination address: the group, or this host's address in unicast mode.
+    pub dst: IpAddr,
+    /// The IPv4 TTL or IPv6 hop limit the packet arrived with.
+    pub ttl: u8,
+    /// The interface it arrived on.
+    pub ifindex: u32,
+    /// The VRRP message (the IP payload, cut at the IP length), in the caller's buffer.
+    pub payload: &'a [u8],
+}
+
+impl Received<'_> {
+    /// What `vigil_core::wire::Repr::parse` wants to know.
+    pub fn meta(&self) -> RxMeta {
+        RxMeta {
+            src: self.src,
+            dst: self.dst,
+            ttl: self.ttl,
+        }
+    }
+}
+
+/// Where the payload sits in the caller's buffer, and the metadata.
+#[derive(Debug, Clone, Copy)]
+struct RawMeta {
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    ifindex: u32,
+    start: usize,
+    end: usize,
+}
+
+/// A raw VRRP socket on one interface for one address family.
+#[derive(Debug)]
+pub struct VrrpSocket {
+    fd: AsyncFd<Socket>,
+    family: Family,
+    ifindex: u32,
+    group: Option<IpAddr>,
+}
+
+impl VrrpSocket {
+    /// A socket on interface `ifindex` that joins the multicast `group` (224.0.0.18 or
+    /// ff02::12 unless configured otherwise; its family decides the socket's).
+    pub fn multicast(ifindex: u32, group: IpAddr) -> io::Result<Self> {
+        if !group.is_multicast() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{group} is not a multicast address"),
+            ));
+        }
+        Self::open(ifindex, family_of(group), Some(group))
+    }
+
+    /// A multicast socket on the default VRRP group of `family`.
+    pub fn default_multicast(ifindex: u32, family: Family) -> io::Result<Self> {
+        let group = match family {
+            Family::V4 => IpAddr::V4(MCAST_V4),
+            Family::V6 => IpAddr::V6(MCAST_V6),
+        };
+        Self::multicast(ifindex, group)
+    }
+
+    /// A socket on interface `ifindex` for unicast peers: it joins no group and receives
+    /// no multicast.
+    pub fn unicast(ifindex: u32, family: Family) -> io::Result<Self> {
+        Self::open(ifindex, family, None)
+    }
+
+    fn open(ifindex: u32, family: Family, group: Option<IpAddr>) -> io::Result<Self> {
+        if ifindex == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "interface index 0",
+            ));
+        }
+        let domain = match family {
+            Family::V4 => Domain::IPV4,
+            Family::V6 => Domain::IPV6,
+        };
+        let socket = Socket::new(domain, Type::RAW, Some(Protocol::from(i32::from(PROTOCOL))))?;
+        socket.set_nonblocking(true)?;
+        let fd = socket.as_fd();
+        let index = libc::c_int::try_from(ifindex)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index"))?;
+        setsockopt_int(fd, libc::SOL_SOCKET, SO_BINDTOIFINDEX, index)?;
+        match family {
+            Family::V4 => {
+                setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
+                socket.set_ttl_v4(u32::from(TTL))?;
+                socket.set_multicast_ttl_v4(u32::from(TTL))?;
+                socket.set_multicast_loop_v4(false)?;
+                socket.set_tos_v4(u32::from(TOS))?;
+                // DF clear, as keepalived sends.
+                setsockopt_int(
+                    fd,
+                    libc::IPPROTO_IP,
+                    libc::IP_MTU_DISCOVER,
+                    libc::IP_PMTUDISC_DONT,
+                )?;
+                setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, 0)?;
+                let mreqn = libc::ip_mreqn {
+                    imr_multiaddr: libc::in_addr { s_addr: 0 },
+                    imr_address: libc::in_addr { s_addr: 0 },
+                    imr_ifindex: index,
+                };
+                setsockopt_raw(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreqn)?;
+                if let Some(IpAddr::V4(g)) = group {
+                    let mreqn = libc::ip_mreqn {
+                        imr_multiaddr: in_addr(g),
+                        ..mreqn
+                    };
+                    setsockopt_raw(fd, libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, &mreqn)?;
+                }
+            }
+            Family::V6 => {
+                setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
+                setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
+                socket.set_unicast_hops_v6(u32::from(TTL))?;
+                socket.set_multicast_hops_v6(u32::from(TTL))?;
+                socket.set_multicast_loop_v6(false)?;
+                socket.set_multicast_if_v6(ifindex)?;
+                setsockopt_int(
+                    fd,
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_TCLASS,
+                    libc::c_int::from(TOS),
+                )?;
+                setsockopt_int(fd, libc::IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0)?;
+                if let Some(IpAddr::V6(g)) = group {
+                    socket.join_multicast_v6(&g, ifindex)?;
+                }
+            }
+        }
+        Ok(VrrpSocket {
+            // SAFETY: the socket owns its descriptor, which stays open and is never
+            // replaced while the AsyncFd owns the socket.
+            fd: unsafe { AsyncFd::register(socket)? },
+            family,
+            ifindex,
+            group,
+        })
+    }
+
+    /// The address family.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// The interface the socket is bound to.
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// The multicast group joined, or `None` in unicast mode.
+    pub fn group(&self) -> Option<IpAddr> {
+        self.group
+    }
+
+    /// Waits for the next VRRP message on the interface and reads it into `buf` (1500
+    /// bytes or the interface MTU is enough; a packet larger than `buf` is an error).
+    ///
+    /// Errors of kind `InvalidData` are packets the kernel delivered but that cannot be a
+    /// VRRP message (malformed IPv4 header, truncated, missing hop limit): count and go on.
+    /// Packets that arrived on another interface (possible only in the instant between
+    /// the socket's creation and its binding) are skipped.
+    pub async fn recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<Received<'b>> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|fd| self.recv_raw(fd.get_ref().as_raw_fd(), buf)) {
+                Ok(Ok(Some(meta))) => return Ok(received(buf, meta)),
+                Ok(Ok(None)) => continue,
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Like [`recv`](Self::recv) but never waits: `WouldBlock` when nothing is queued.
+    pub fn try_recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<Received<'b>> {
+        loop {
+            if let Some(meta) = self.recv_raw(self.fd.get_ref().as_raw_fd(), buf)? {
+                return Ok(received(buf, meta));
+            }
+        }
+    }
+
+    /// Sends one VRRP message from `src` to `dst` (the group, or a unicast peer) with TTL /
+    /// hop limit 255. `src` must be an address of this host (`0.0.0.0` / `::` lets the
+    /// kernel choose); for IPv6 adverts use the interface's link-local address.
+    pub async fn send(&self, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
+        loop {
+            let mut guard = self.fd.writable().await?;
+            match guard.try_io(|fd| self.send_raw(fd.get_ref().as_raw_fd(), payload, src, dst)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Like [`send`](Self::send) but never waits: `WouldBlock` if the socket is full.
+    pub fn try_send(&self, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
+        self.send_raw(self.fd.get_ref().as_raw_fd(), payload, src, dst)
+    }
+
+    /// One `recvmsg`. `Ok(None)`: a packet for another interface, skipped.
+    fn recv_raw(&self, fd: RawFd, buf: &mut [u8]) -> io::Result<Option<RawMeta>> {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut cmsg = CmsgBuf([0; 128]);
+        // SAFETY: all-zero is a valid `sockaddr_in6` and `msghdr`.
+        let mut name: libc::sockaddr_in6 = unsafe { zeroed() };
+        let mut msg: libc::msghdr = unsafe { zeroed() };
+        msg.msg_name = (&raw mut name).cast();
+        msg.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+        msg.msg_iov = &raw mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg.0.as_mut_ptr().cast();
+        msg.msg_controllen = cmsg.0.len();
+        // SAFETY: every pointer in `msg` refers to a live buffer of the length given.
+        let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        if msg.msg_flags & libc::MSG_TRUNC != 0 {
+            return Err(invalid());
+        }
+
+        let mut ifindex = None;
+        let mut pkt_dst = None;
+        let mut hop_limit = None;
+        // SAFETY: `msg` was filled by the kernel; the macros walk its control buffer,
+        // and each payload is read (unaligned) only after its length was checked.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                let hdr = std::ptr::read_unaligned(c);
+                let data = libc::CMSG_DATA(c);
+                let len = (hdr.cmsg_len as usize).saturating_sub(data as usize - c as usize);
+                match (hdr.cmsg_level, hdr.cmsg_type) {
+                    (libc::IPPROTO_IP, libc::IP_PKTINFO)
+                        if len >= size_of::<libc::in_pktinfo>() =>
+                    {
+                        let info: libc::in_pktinfo = std::ptr::read_unaligned(data.cast());
+                        ifindex = Some(info.ipi_ifindex as u32);
+                    }
+                    (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO)
+                        if len >= size_of::<libc::in6_pktinfo>() =>
+                    {
+                        let info: libc::in6_pktinfo = std::ptr::read_unaligned(data.cast());
+                        ifindex = Some(info.ipi6_ifindex);
+                        pkt_dst = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr));
+                    }
+                    (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT)
+                        if len >= size_of::<libc::c_int>() =>
+                    {
+                        let h: libc::c_int = std::ptr::read_unaligned(data.cast());
+                        hop_limit = u8::try_from(h).ok();
+                    }
+                    _ => {}
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        let ifindex = ifindex.unwrap_or(self.ifindex);
+        if ifindex != self.ifindex {
+            return Ok(None);
+        }
+
+        match self.family {
+            Family::V4 => {
+                let (start, end, src, dst, ttl) = parse_ipv4(&buf[..n]).ok_or_else(invalid)?;
+                Ok(Some(RawMeta {
+                    src: IpAddr::V4(src),
+                    dst: IpAddr::V4(dst),
+                    ttl,
+                    ifindex,
+                    start,
+                    end,
+                }))
+            }
+            Family::V6 => {
+                let (Some(dst), Some(ttl)) = (pkt_dst, hop_limit) else {
+                    return Err(invalid());
+                };
+                if name.sin6_family != libc::AF_INET6 as libc::sa_family_t {
+                    return Err(invalid());
+                }
+                Ok(Some(RawMeta {
+                    src: IpAddr::V6(Ipv6Addr::from(name.sin6_addr.s6_addr)),
+                    dst: IpAddr::V6(dst),
+                    ttl,
+                    ifindex,
+                    start: 0,
+                    end: n,
+                }))
+            }
+        }
+    }
+
+    fn send_raw(&self, fd: RawFd, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
+        let mut iov = libc::iovec {
+            iov_base: payload.as_ptr().cast_mut().cast(),
+            iov_len: payload.len(),
+        };
+        let mut cmsg = CmsgBuf([0; 128]);
+        // SAFETY: all-zero is a valid `msghdr` and socket address.
+        let mut msg: libc::msghdr = unsafe { zeroed() };
+        let mut sin: libc::sockaddr_in = unsafe { zeroed() };
+        let mut sin6: libc::sockaddr_in6 = unsafe { zeroed() };
+        msg.msg_iov = &raw mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg.0.as_mut_ptr().cast();
+        let ifindex = self.ifindex;
+        // SAFETY: the control buffer is large and aligned enough for one pktinfo message;
+        // CMSG_FIRSTHDR/CMSG_DATA stay inside it.
+        match (self.family, src, dst) {
+            (Family::V4, IpAddr::V4(src), IpAddr::V4(dst)) => {
+                sin.sin_family = libc::AF_INET as libc::sa_family_t;
+                sin.sin_addr = in_addr(dst);
+                msg.msg_name = (&raw mut sin).cast();
+                msg.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+                let info = libc::in_pktinfo {
+                    ipi_ifindex: ifindex as libc::c_int,
+                    ipi_spec_dst: in_addr(src),
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                };
+                unsafe { put_cmsg(&mut msg, libc::IPPROTO_IP, libc::IP_PKTINFO, &info) };
+            }
+            (Family::V6, IpAddr::V6(src), IpAddr::V6(dst)) => {
+                sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sin6.sin6_addr = libc::in6_addr {
+                    s6_addr: dst.octets(),
+                };
+                sin6.sin6_scope_id = ifindex;
+                msg.msg_name = (&raw mut sin6).cast();
+                msg.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+                let info = libc::in6_pktinfo {
+                    ipi6_addr: libc::in6_addr {
+                        s6_addr: src.octets(),
+                    },
+                    ipi6_ifindex: ifindex,
+                };
+                unsafe { put_cmsg(&mut msg, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info) };
+            }
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "address family does not match the socket's",
+                ));
+            }
+        }
+        // SAFETY: every pointer in `msg` refers to a live buffer of the length given.
+        let n = unsafe { libc::sendmsg(fd, &msg, 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n as usize != payload.len() {
+            return Err(io::Error::new(io::ErrorKind::WriteZero, "short raw send"));
+        }
+        Ok(())
+    }
+}
+
+impl AsFd for VrrpSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.get_ref().as_fd()
+    }
+}
+
+/// Writes one control message of type `T` at the start of `msg`'s control buffer and
+/// sets `msg_controllen`.
+///
+/// # Safety
+/// `msg.msg_control` must point to an 8-aligned buffer of at least
+/// `CMSG_SPACE(size_of::<T>())` bytes.
+unsafe fn put_cmsg<T: Copy>(msg: &mut libc::msghdr, level: libc::c_int, ty: libc::c_int, v: &T) {
+    // SAFETY: guaranteed by the caller; CMSG_* stay inside that buffer.
+    unsafe {
+        let space = libc::CMSG_SPACE(size_of::<T>() as u32) as usize;
+        msg.msg_controllen = space;
+        let c = libc::CMSG_FIRSTHDR(msg);
+        (*c).cmsg_level = level;
+        (*c).cmsg_type = ty;
+        (*c).cmsg_len = libc::CMSG_LEN(size_of::<T>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<T>(), *v);
+    }
+}
+
+fn received(buf: &[u8], m: RawMeta) -> Received<'_> {
+    Received {
+        src: m.src,
+        dst: m.dst,
+        ttl: m.ttl,
+        ifindex: m.ifindex,
+        payload: &buf[m.start..m.end],
+    }
+}
+
+fn invalid() -> io::Error {
+    // A bare kind: building it allocates nothing (hostile floods come through here).
+    io::Error::from(io::ErrorKind::InvalidData)
+}
+
+fn family_of(addr: IpAddr) -> Family {
+    match addr {
+        IpAddr::V4(_) => Family::V4,
+        IpAddr::V6(_) => Family::V6,
+    }
+}
+
+fn in_addr(a: Ipv4Addr) -> libc::in_addr {
+    libc::in_addr {
+        s_addr: u32::from_ne_bytes(a.octets()),
+    }
+}
+
+/// Parses the IPv4 header a raw socket delivers: `(payload start, payload end, src, dst,
+/// ttl)`, honouring IHL and cutting the payload at the total length. `None` if malformed.
+pub fn parse_ipv4(packet: &[u8]) -> Option<(usize, usize, Ipv4Addr, Ipv4Addr, u8)> {
+    if packet.len() < IPV4_MIN_HEADER || packet[0] >> 4 != 4 {
+        return None;
+    }
+    let header_len = usize::from(packet[0] & 0x0f) * 4;
+    let total_len = usize::from(u16::from_be_bytes([packet[2], packet[3]]));
+    if header_len < IPV4_MIN_HEADER || total_len < header_len || total_len > packet.len() {
+        return None;
+    }
+    let src = Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]);
+    let dst = Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]);
+    Some((header_len, total_len, src, dst, packet[8]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // keepalived's priority-0 advert from the takeover capture, as a raw socket returns
+    // it (the IP header onwards).
+    const ADVERT: [u8; 40] = [
+        0x45, 0xc0, 0x00, 0x28, 0x00, 0x07, 0x00, 0x00, 0xff, 0x70, 0xd0, 0x1e, 0x0a, 0x63, 0x00,
+        0x0b, 0xe0, 0x00, 0x00, 0x12, 0x21, 0x33, 0x00, 0x01, 0x01, 0x01, 0xc9, 0x1b, 0x0a, 0x63,
+        0x00, 0x32, 0x73, 0x33, 0x63, 0x72, 0x33, 0x74, 0x00, 0x00,
+    ];
+
+    #[test]
+    fn parses_a_plain_header() {
+        let (start, end, src, dst, ttl) = parse_ipv4(&ADVERT).unwrap();
+        assert_eq!((start, end), (20, 40));
+        assert_eq!(src, Ipv4Addr::new(10, 99, 0, 11));
+        assert_eq!(dst, Ipv4Addr::new(224, 0, 0, 18));
+        assert_eq!(ttl, 255);
+    }
+
+    #[test]
+    fn honours_ihl_and_total_length() {
+        // Four bytes of options (NOP NOP NOP EOL), then the payload, then padding.
+        let mut p = Vec::from(&ADVERT[..20]);
+        p[0] = 0x46;
+        p[3] = 44;
+        p.extend_from_slice(&[1, 1, 1, 0]);
+        p.extend_from_slice(&ADVERT[20..]);
+        p.extend_from_slice(&[0xee; 6]);
+        let (start, end, ..) = parse_ipv4(&p).unwrap();
+        assert_eq!(&p[start..end], &ADVERT[20..]);
+    }
+
+    #[test]
+    fn rejects_malformed_headers() {
+        assert!(parse_ipv4(&ADVERT[..19]).is_none());
+        let mut p = ADVERT;
+        p[0] = 0x44; // IHL 4 < 5
+        assert!(parse_ipv4(&p).is_none());
+        let mut p = ADVERT;
+        p[0] = 0x4f; // IHL 15 = 60 bytes > packet
+        assert!(parse_ipv4(&p).is_none());
+        let mut p = ADVERT;
+        p[3] = 41; // total length beyond what arrived
+        assert!(parse_ipv4(&p).is_none());
+        let mut p = ADVERT;
+        p[3] = 19; // total length inside the header
+        assert!(parse_ipv4(&p).is_none());
+        let mut p = ADVERT;
+        p[0] = 0x65;
+        assert!(parse_ipv4(&p).is_none());
+        // Never panics on any prefix.
+        for n in 0..ADVERT.len() {
+            let _ = parse_ipv4(&ADVERT[..n]);
+        }
+    }
+}
