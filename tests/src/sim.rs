@@ -29,7 +29,9 @@
 //!   for ties); on a lossy LAN it may take until the end of a slack window to hold;
 //! - after the unique master of a converged partition crashes (or resigns), some backup
 //!   becomes MASTER within `master_down(backup) + advert interval + max link delay` of
-//!   the master's last advert (resignation: `skew(backup) + max link delay`);
+//!   the master's last advert (resignation: `skew(backup) + max link delay` from it, for
+//!   a backup whose priority-0 advert is not overtaken on the wire by an older one);
+//! - an address owner with `state MASTER` is MASTER as soon as it starts;
 //! - during a soak ([`Action::SoakBegin`] .. [`Action::SoakEnd`]) every takeover must be
 //!   explained by `down_timer_adverts` or more resetting adverts to that backup lost (or
 //!   still in flight): that is protocol-correct, anything else is flapping.
