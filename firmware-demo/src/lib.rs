@@ -1,2 +1,52 @@
-//! The vigil core on smoltcp. The protocol loop arrives with its own issue.
+//! vigil on smoltcp: the same `no_std`, heap-free VRRP core as vigild, driven by a bare
+//! network stack, as it would run in an appliance's firmware.
+//!
+//! - [`node`]: the protocol loop, [`Vrrp`]: a smoltcp [`smoltcp::iface::Interface`] over
+//!   any [`smoltcp::phy::Device`], one raw socket for IP protocol 112 in fixed buffers
+//!   ([`Storage`]), 224.0.0.18 joined (or unicast peers), adverts on the core's
+//!   deadlines, VIPs on the interface while master (so smoltcp answers ARP and ICMP echo
+//!   for them), gratuitous ARP on takeover.
+//! - [`frames`]: the IPv4 header of adverts (TTL 255, TOS 0xc0), read and written with
+//!   smoltcp's wire types; the gratuitous ARP frame.
+//! - [`device`]: the device wrapper that restores the adverts' TOS, which smoltcp's raw
+//!   socket drops.
+//!
+//! Time is embassy-time's [`embassy_time::Instant`], passed in: the loop reads no clock.
+//! The crate is `#![no_std]` and never allocates; the `std` feature only builds the host
+//! binary `vigil-fw`, which runs the loop on a Linux TAP device.
 #![no_std]
+#![forbid(unsafe_code)]
+
+pub mod device;
+pub mod frames;
+pub mod node;
+
+pub use node::{NetConfig, Observer, RxDrop, SetupError, Storage, TxError, Vrrp};
+pub use smoltcp;
+pub use vigil_core;
+
+/// smoltcp's timestamp for an embassy-time instant (both count from the same boot).
+pub fn to_smoltcp(t: embassy_time::Instant) -> smoltcp::time::Instant {
+    smoltcp::time::Instant::from_micros(i64::try_from(t.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// The embassy-time instant of a smoltcp timestamp (negative ones are clamped to zero).
+pub fn from_smoltcp(t: smoltcp::time::Instant) -> embassy_time::Instant {
+    embassy_time::Instant::from_micros(u64::try_from(t.total_micros()).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_conversions_round_trip() {
+        let t = embassy_time::Instant::from_micros(3_609_375);
+        assert_eq!(to_smoltcp(t).total_micros(), 3_609_375);
+        assert_eq!(from_smoltcp(to_smoltcp(t)), t);
+        assert_eq!(
+            from_smoltcp(smoltcp::time::Instant::from_micros(-5)),
+            embassy_time::Instant::from_micros(0)
+        );
+    }
+}

@@ -168,6 +168,7 @@ pub enum Drop {
 }
 
 impl Drop {
+    /// A snake_case name, as hosts use it for counters.
     pub const fn as_str(&self) -> &'static str {
         match self {
             Drop::Vrid => "vrid",
@@ -175,9 +176,9 @@ impl Drop {
             Drop::Auth(_) => "auth",
             Drop::Interval => "interval",
             Drop::Addresses => "addresses",
-            Drop::OwnAdvert => "own advert",
-            Drop::NotListening => "not listening",
-            Drop::Owner => "owner ignores adverts",
+            Drop::OwnAdvert => "own_advert",
+            Drop::NotListening => "not_listening",
+            Drop::Owner => "owner_ignores_adverts",
         }
     }
 }

@@ -61,16 +61,28 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
         script_user,
         ..Plan::default()
     };
+    let mut disabled: Vec<&str> = Vec::new();
     for s in &conf.scripts {
+        let who = run_as(s.user.as_ref(), script_user);
+        // keepalived's enable_script_security: a script root runs must be safe from
+        // other users, or it is disabled (and tracks nothing).
+        if conf.global.enable_script_security
+            && let Some(prog) = s.command.argv.first()
+            && let Err(e) = crate::exec::check_security(Path::new(prog), who)
+        {
+            error!("VRRP_Script({}): {e}", s.name);
+            disabled.push(&s.name);
+            continue;
+        }
         plan.scripts.push(plan::Script {
             name: s.name.clone(),
-            command: s.command.text.clone(),
+            argv: s.command.argv.clone(),
             interval: s.interval,
             timeout: s.timeout.unwrap_or(s.interval),
             rise: u8::try_from(s.rise).unwrap_or(u8::MAX),
             fall: u8::try_from(s.fall).unwrap_or(u8::MAX),
             init_fail: s.init_fail,
-            run_as: run_as(s.user.as_ref(), script_user),
+            run_as: who,
         });
     }
     for f in &conf.track_files {
@@ -109,6 +121,7 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
             .map(|t| (t.name.clone(), t.weight))
             .collect();
         let mut track_scripts = refs(&inst.track_scripts, script_weight);
+        track_scripts.retain(|(n, _)| !disabled.contains(&n.as_str()));
         let mut track_files = refs(&inst.track_files, file_weight);
         let mut track_processes = refs(&inst.track_processes, process_weight);
         // What a sync group tracks, each member tracks too.
@@ -118,7 +131,11 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
                     .iter()
                     .map(|t| (t.name.clone(), t.weight)),
             );
-            track_scripts.extend(refs(&g.track_scripts, script_weight));
+            track_scripts.extend(
+                refs(&g.track_scripts, script_weight)
+                    .into_iter()
+                    .filter(|(n, _)| !disabled.contains(&n.as_str())),
+            );
             track_files.extend(refs(&g.track_files, file_weight));
             track_processes.extend(refs(&g.track_processes, process_weight));
         }

@@ -12,7 +12,7 @@ pub mod plan;
 pub use load::{load_plan, plan_from};
 
 use crate::control::{self, Counters, GroupStatus, InstanceStatus, Status};
-use crate::exec::{self, RunAs};
+use crate::exec::RunAs;
 use crate::net::{AddressSpec, Announcer, LinkMonitor, Netlink, Scope, VrrpSocket};
 use crate::notify::{self, Notifier};
 use crate::track::{self, Report, TrackerState};
@@ -120,6 +120,9 @@ struct State {
     interfaces: HashMap<String, TrackerUse>,
     /// Tracker tasks, by tracker name (kind-prefixed), aborted on reload.
     tracker_tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The next tracker index: never reused across reloads, so that a report an
+    /// aborted tracker task left in the channel matches no tracker of the new plan.
+    next_tracker: usize,
     drops: std::collections::BTreeMap<&'static str, u64>,
     jobs: mpsc::UnboundedSender<Job>,
     reports: mpsc::UnboundedSender<Report>,
@@ -191,6 +194,7 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
         processes: HashMap::new(),
         interfaces: HashMap::new(),
         tracker_tasks: Vec::new(),
+        next_tracker: 0,
         drops: Default::default(),
         jobs: jobs_tx,
         reports: reports_tx,
@@ -661,7 +665,7 @@ impl State {
     }
 
     fn spawn_trackers(&mut self, plan: &plan::Plan) {
-        let mut next = 0;
+        let mut next = self.next_tracker;
         let mut ids = HashMap::new();
         for s in &plan.scripts {
             if !self.scripts.contains_key(&s.name) {
@@ -672,7 +676,7 @@ impl State {
             ids.insert(index, ("script", s.name.clone()));
             let script = track::Script {
                 name: s.name.clone(),
-                args: exec::split_args(&s.command),
+                args: s.argv.clone(),
                 interval: s.interval,
                 timeout: s.timeout,
                 rise: s.rise,
@@ -718,6 +722,7 @@ impl State {
                     self.reports.clone(),
                 )));
         }
+        self.next_tracker = next;
         TRACKER_IDS.with(|t| *t.borrow_mut() = ids);
     }
 
@@ -815,16 +820,19 @@ impl State {
         };
         let now = now();
         let mut fx = Effects::new();
-        let counters = &mut self.slots[slot].counters;
-        counters.adverts_rx += 1;
-        if repr.priority == 0 {
-            counters.priority_zero_rx += 1;
-        }
         let before = self.cores[slot].state();
         let theirs = repr.priority;
         let ours = self.cores[slot].effective_priority();
         match self.cores[slot].on_advert(now, &repr, rx.src, &mut fx) {
             Ok(()) => {
+                // Counted once accepted: every packet lands in exactly one counter
+                // (a drop reason or these), and a forged priority-0 advert with the
+                // wrong password does not show as a resignation.
+                let counters = &mut self.slots[slot].counters;
+                counters.adverts_rx += 1;
+                if theirs == 0 {
+                    counters.priority_zero_rx += 1;
+                }
                 if before == VrrpState::Master && theirs != 0 {
                     let name = &self.slots[slot].plan.name;
                     if theirs < ours {
@@ -1102,6 +1110,13 @@ fn spawn_receiver(index: usize, sock: Rc<VrrpSocket>) {
         loop {
             match sock.recv(&mut buf).await {
                 Ok(rx) => state.borrow_mut().on_packet(index, &rx),
+                // A packet that cannot be an advert (larger than the buffer, a malformed
+                // header): count it and go on. Sleeping here would let anyone on the
+                // LAN stall the receiver, and a backup that misses the master's adverts
+                // takes over.
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    state.borrow_mut().drop_global("malformed");
+                }
                 Err(e) => {
                     warn!("receive error on VRRP socket: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;

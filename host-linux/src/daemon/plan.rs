@@ -58,7 +58,8 @@ pub struct Instance {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Script {
     pub name: String,
-    pub command: String,
+    /// Split as keepalived splits it: unquoted, only the first word is the command.
+    pub argv: Vec<String>,
     pub interval: Duration,
     pub timeout: Duration,
     pub rise: u8,

@@ -1,0 +1,248 @@
+//! The vigild binary from the outside: `vigild -t -f` on every seed configuration
+//! (keepalived's exit codes), and SIGTERM (priority-0 advert, VIPs removed, exit 0)
+//! with the notify scripts run with keepalived's four arguments.
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use vigil_linux::config;
+use vigil_tests::netns::privileged_or_skip;
+
+fn seeds_dir() -> PathBuf {
+    match std::env::var_os("VIGIL_SEEDS") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/configs/seeds"
+        )),
+    }
+}
+
+/// What `keepalived -t -f SEED` (Debian's 2.2.7) exits with, measured with the
+/// oracle of `config_seeds.rs` (interfaces and scripts present): 6 when scripts run
+/// without `enable_script_security`, 5 for the stock sample's warnings.
+const KEEPALIVED_EXIT: &[(&str, i32)] = &[
+    ("000-master-commented.conf", 6),
+    ("000-master-unicast.conf", 6),
+    ("000-slave-unicast.conf", 6),
+    ("001-ka67-dual-network-dual-master.conf", 6),
+    ("001-ka67-lvs-dr.conf", 6),
+    ("001-ka67-sync-groups.conf", 6),
+    ("001-typo-notify.conf", 6),
+    ("002-chk-nginx-mcast-src.conf", 6),
+    ("003-dual-master-129.conf", 6),
+    ("003-stock-sample.conf", 5),
+    ("004-docker-nginx-strict.conf", 6),
+];
+
+fn config_test(path: &std::path::Path) -> (i32, String) {
+    let out = Command::new(VIGILD)
+        .arg("-t")
+        .arg("-f")
+        .arg(path)
+        .output()
+        .expect("running vigild -t");
+    (
+        out.status.code().expect("vigild -t exited by a signal"),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn config_test_exits_as_keepalived_on_every_seed() {
+    let dir = seeds_dir();
+    let mut seeds: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("seed directory {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+        .collect();
+    seeds.sort();
+    assert!(!seeds.is_empty(), "no seeds in {}", dir.display());
+    for p in &seeds {
+        let name = p.file_name().unwrap().to_str().unwrap();
+        let (code, stderr) = config_test(p);
+        // A seed added later: at least the binary agrees with the library.
+        let want = KEEPALIVED_EXIT
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or_else(|| config::test_exit_code(&config::load(p)), |&(_, c)| c);
+        assert_eq!(code, want, "vigild -t -f {name}:\n{stderr}");
+        if code == 0 {
+            assert!(stderr.contains("is valid"), "{stderr}");
+        }
+    }
+    // The typo is reported at its place.
+    let typo = dir.join("001-typo-notify.conf");
+    if typo.exists() {
+        let (_, stderr) = config_test(&typo);
+        assert!(
+            stderr.contains("001-typo-notify.conf:31:5: warning: unknown keyword `notify_`"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn config_test_exit_codes_of_clean_broken_and_missing_files() {
+    let dir = workdir("cfgtest");
+    let ok = dir.path().join("ok.conf");
+    std::fs::write(
+        &ok,
+        global_defs("t", "") + &Inst::v3("VI_1", 51, "MASTER", 150, "1").render(),
+    )
+    .unwrap();
+    let (code, stderr) = config_test(&ok);
+    assert_eq!(code, config::exit::OK, "{stderr}");
+    assert!(stderr.contains("is valid"), "{stderr}");
+
+    // A keyword without its value: keepalived stops reading (2).
+    let abort = dir.path().join("abort.conf");
+    std::fs::write(
+        &abort,
+        "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id\n}\n",
+    )
+    .unwrap();
+    let (code, stderr) = config_test(&abort);
+    assert_eq!(
+        code,
+        config::test_exit_code(&config::load(&abort)),
+        "{stderr}"
+    );
+    assert_ne!(code, 0, "{stderr}");
+
+    let (code, stderr) = config_test(&dir.path().join("missing.conf"));
+    assert_eq!(code, config::exit::CONFIG, "{stderr}");
+}
+
+/// One vigild with two instances and notify scripts; a second host watches the wire.
+/// SIGTERM: priority-0 adverts, both VIPs removed, exit 0, notify scripts with
+/// keepalived's arguments, in order per instance.
+#[test]
+fn sigterm_resigns_removes_vips_and_runs_notify_scripts() {
+    if !privileged_or_skip("sigterm_resigns_removes_vips_and_runs_notify_scripts") {
+        return;
+    }
+    let lan = lan("vcl", 2);
+    let dir = workdir("sigterm");
+    let log = dir.path().join("notify.log");
+    let script = dir.path().join("notify.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$*\" >> {}\n", log.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = script.display();
+    let notify = format!(
+        "    notify_master \"{s} own-master\"\n    notify_backup \"{s} own-backup\"\n    \
+         notify_stop \"{s} own-stop\"\n    notify {s}"
+    );
+    let vi1 = Inst::v3("VI_1", 51, "MASTER", 150, "0.1").with_extra(&notify);
+    let mut vi2 = Inst::v3("VI_2", 52, "BACKUP", 120, "0.1").with_extra(&notify);
+    vi2.vips = vec![format!("{VIP2}/24")];
+    let conf = global_defs("lb1", "") + &vi1.render() + &vi2.render();
+    let ns = &lan.host(0).ns;
+    let mut v = Vigild::start(ns, dir.path(), "lb1", &conf);
+    v.expect_state("VI_1", "MASTER", Duration::from_secs(3));
+    v.expect_state("VI_2", "MASTER", Duration::from_secs(3));
+    wait_addr(ns, "eth0", VIP, true, Duration::from_secs(1)).expect("VIP");
+    wait_addr(ns, "eth0", VIP2, true, Duration::from_secs(1)).expect("VIP2");
+    let lines = |n: usize| {
+        wait_for(Duration::from_secs(3), Duration::from_millis(10), || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            (text.lines().count() >= n).then_some(text)
+        })
+    };
+    // Each instance: BACKUP (init), then MASTER (state MASTER waits for nothing but
+    // still starts in BACKUP, as keepalived's "Entering BACKUP STATE (init)"), each
+    // with its own script and `notify`: 8 lines.
+    lines(8).unwrap_or_else(|| {
+        panic!(
+            "notify scripts did not run: {:?}\n{}",
+            std::fs::read_to_string(&log),
+            v.log_text()
+        )
+    });
+
+    // Watch the wire from the other host while vigild stops.
+    let (status, frames) = std::thread::scope(|sc| {
+        let cap = sc.spawn(|| capture_vrrp(&lan.host(1).ns, Duration::from_millis(700)));
+        std::thread::sleep(Duration::from_millis(100));
+        let t = Instant::now();
+        let st = v.terminate(Duration::from_secs(5));
+        eprintln!("vigild stopped in {:?}", t.elapsed());
+        (st, cap.join().unwrap())
+    });
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exit {status:?}\n{}",
+        v.log_text()
+    );
+    assert!(!has_addr(ns, "eth0", VIP), "VIP left behind");
+    assert!(!has_addr(ns, "eth0", VIP2), "VIP2 left behind");
+    // A priority-0 advert for each instance (IP header 20 bytes, then VRRP: VRID at
+    // byte 1, priority at byte 2).
+    for vrid in [51u8, 52] {
+        assert!(
+            frames
+                .iter()
+                .any(|(_, f)| f.len() > 37 && f[35] == vrid && f[36] == 0),
+            "no priority-0 advert for VRID {vrid}"
+        );
+    }
+
+    let text = lines(12).unwrap_or_else(|| {
+        panic!(
+            "stop notifications missing: {:?}",
+            std::fs::read_to_string(&log)
+        )
+    });
+    let all: Vec<&str> = text.lines().collect();
+    // keepalived's four arguments: INSTANCE, name, state, priority.
+    for want in [
+        "INSTANCE VI_1 BACKUP 150",
+        "INSTANCE VI_1 MASTER 150",
+        "INSTANCE VI_2 BACKUP 120",
+        "INSTANCE VI_2 MASTER 120",
+    ] {
+        assert!(all.contains(&want), "{want:?} not in {all:?}");
+    }
+    for inst in ["VI_1", "VI_2"] {
+        let stop = all
+            .iter()
+            .position(|l| l.starts_with(&format!("INSTANCE {inst} STOP ")))
+            .unwrap_or_else(|| panic!("no STOP for {inst}: {all:?}"));
+        let master = all
+            .iter()
+            .position(|l| {
+                *l == format!(
+                    "INSTANCE {inst} MASTER {}",
+                    if inst == "VI_1" { 150 } else { 120 }
+                )
+            })
+            .unwrap();
+        assert!(master < stop, "{all:?}");
+        assert_eq!(all[stop].split(' ').count(), 4, "{all:?}");
+    }
+    // The state's own script runs before `notify`, for each event.
+    assert_eq!(
+        all.iter().filter(|l| **l == "own-stop").count(),
+        2,
+        "{all:?}"
+    );
+    assert_eq!(
+        all.iter().filter(|l| **l == "own-master").count(),
+        2,
+        "{all:?}"
+    );
+    assert_eq!(
+        all.iter().filter(|l| **l == "own-backup").count(),
+        2,
+        "{all:?}"
+    );
+    assert_eq!(all.len(), 12, "{all:?}");
+}
