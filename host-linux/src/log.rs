@@ -36,13 +36,15 @@ pub fn write(level: Level, args: std::fmt::Arguments<'_>) {
     if !enabled(level) {
         return;
     }
-    let mut err = std::io::stderr().lock();
-    // One write per line keeps lines whole when notify scripts write to the same stream.
-    let _ = if JOURNAL.load(Ordering::Relaxed) {
-        writeln!(err, "<{}>{}", level as u8, args)
+    // Formatted first, then one write(2): stderr is unbuffered and would otherwise get a
+    // syscall per piece, and a whole line stays whole when notify scripts write to the
+    // same stream.
+    let line = if JOURNAL.load(Ordering::Relaxed) {
+        format!("<{}>{}\n", level as u8, args)
     } else {
-        writeln!(err, "{} {}", timestamp(), args)
+        format!("{} {}\n", timestamp(), args)
     };
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` in UTC, without a date crate.

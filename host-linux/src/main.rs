@@ -71,6 +71,18 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
+/// A panic is a bug. The runtime would catch it and leave the rest running without the
+/// task that panicked: a receiver gone deaf makes a backup take over beside a live
+/// master. Dying instead lets systemd restart the daemon, which clears VIPs it left
+/// behind and rejoins the group.
+fn abort_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::abort();
+    }));
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -80,6 +92,7 @@ fn main() -> ExitCode {
         }
     };
     log::init(args.debug);
+    abort_on_panic();
     if args.status {
         return match daemon::query_status(&args.control, args.json) {
             Ok(s) => {

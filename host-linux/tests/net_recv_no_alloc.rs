@@ -1,6 +1,7 @@
 //! The receive path allocates nothing per packet: a counting global allocator watches
-//! `VrrpSocket::try_recv` and `VrrpSocket::recv` (driven by a current-thread runtime, as
-//! vigild drives it) over a burst of adverts.
+//! `VrrpSocket::try_recv`, `VrrpSocket::recv` and `VrrpSocket::recv_burst` (driven by a
+//! current-thread runtime, as vigild drives it) over a burst of adverts; and a socket
+//! paused for coalescing loses nothing that arrived meanwhile.
 //!
 //! Skips (or fails under `VIGIL_REQUIRE_PRIVILEGED=1`) when not root.
 
@@ -10,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use vigil_core::wire::{Family, MCAST_V4, MCAST_V6};
-use vigil_linux::net::VrrpSocket;
+use vigil_linux::net::{RecvBatch, VrrpSocket};
 use vigil_tests::netns::{HostSpec, Lan, privileged_or_skip, run_in};
 
 struct Counting;
@@ -92,13 +93,19 @@ fn receiving_adverts_allocates_nothing() {
     let src4 = IpAddr::V4(Ipv4Addr::new(10, 99, 0, 11));
     let src6 = IpAddr::V6(a.link_local());
     let mut buf = [0u8; 1500];
+    let mut batch = RecvBatch::new();
 
     for (tx, rx, src, dst) in [
         (&tx4, &rx4, src4, IpAddr::V4(MCAST_V4)),
         (&tx6, &rx6, src6, IpAddr::V6(MCAST_V6)),
     ] {
-        // Two bursts: one read without waiting, one through the async path.
-        for round in 0..2 {
+        // Bursts read without waiting, through the async path, in batches, and in
+        // batches after a pause (the receiver's coalescing: the socket is out of epoll
+        // while the burst arrives).
+        for round in 0..4 {
+            if round == 3 {
+                rt.block_on(rx.pause(Duration::from_millis(1)));
+            }
             for _ in 0..BURST {
                 tx.try_send(&advert, src, dst).unwrap();
             }
@@ -122,6 +129,20 @@ fn receiving_adverts_allocates_nothing() {
             }
             let (received, count) = allocations(|| {
                 let mut n = 0;
+                if round >= 2 {
+                    let mut calls = 0;
+                    while n < BURST && calls < BURST {
+                        calls += 1;
+                        let burst = rx.recv_burst(&mut batch, BURST, |r| {
+                            if r.is_ok_and(|r| r.src == src && r.ttl == 255 && r.payload == advert)
+                            {
+                                n += 1;
+                            }
+                        });
+                        rt.block_on(burst).unwrap();
+                    }
+                    return n;
+                }
                 for _ in 0..BURST {
                     let ok = if round == 0 {
                         rx.try_recv(&mut buf)
@@ -139,7 +160,13 @@ fn receiving_adverts_allocates_nothing() {
                 n
             });
             assert_eq!(received, BURST, "{dst}: round {round}");
-            assert_eq!(count, 0, "{dst}: {count} allocations for {BURST} packets");
+            // Putting a paused socket back into epoll costs the runtime's registration
+            // and its handle: once per pause, whatever the number of packets.
+            let allowed = if round == 3 { 2 } else { 0 };
+            assert!(
+                count <= allowed,
+                "{dst}: round {round}: {count} allocations for {BURST} packets"
+            );
         }
     }
 }

@@ -13,7 +13,9 @@ pub use load::{load_plan, plan_from};
 
 use crate::control::{self, Counters, GroupStatus, InstanceStatus, Status};
 use crate::exec::RunAs;
-use crate::net::{AddressSpec, Announcer, LinkMonitor, Netlink, Scope, VrrpSocket};
+use crate::net::{
+    AddressSpec, Announcer, DeadlineTimer, LinkMonitor, Netlink, RecvBatch, Scope, VrrpSocket,
+};
 use crate::notify::{self, Notifier};
 use crate::track::{self, Report, TrackerState};
 use std::cell::RefCell;
@@ -23,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use vigil_core::group::SyncGroup;
 use vigil_core::machine::{Effect, Effects, Instance, MAX_VIPS, State as VrrpState, Vips};
 use vigil_core::priority::{TrackStatus, Trackers, Weight};
@@ -45,10 +47,6 @@ fn epoch() -> std::time::Instant {
 
 pub fn now() -> vigil_core::Instant {
     vigil_core::Instant::from_micros(epoch().elapsed().as_micros() as u64)
-}
-
-fn to_tokio(t: vigil_core::Instant) -> tokio::time::Instant {
-    tokio::time::Instant::from_std(epoch() + Duration::from_micros(t.as_micros()))
 }
 
 /// The addresses an instance installs, with the interface each goes on.
@@ -127,7 +125,8 @@ struct State {
     jobs: mpsc::UnboundedSender<Job>,
     reports: mpsc::UnboundedSender<Report>,
     notifier: Notifier,
-    timer: Rc<Notify>,
+    /// Fires at the earliest deadline of any instance; `armed` is what it is set to.
+    timer: Rc<DeadlineTimer>,
     armed: Option<vigil_core::Instant>,
     tx_buf: [u8; 1500],
 }
@@ -179,7 +178,13 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
     };
     let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
     let (reports_tx, mut reports_rx) = mpsc::unbounded_channel();
-    let timer = Rc::new(Notify::new());
+    let timer = match DeadlineTimer::new() {
+        Ok(t) => Rc::new(t),
+        Err(e) => {
+            error!("cannot create the deadline timer: {e}");
+            return 3;
+        }
+    };
     let state = Rc::new(RefCell::new(State {
         plan: plan::Plan::default(),
         config_path: options.config_path.display().to_string(),
@@ -211,23 +216,24 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
         return 4;
     }
 
-    // Timer task: sleeps until the earliest deadline of any instance.
+    // Timer task: wakes at the earliest deadline of any instance. Every handler re-arms
+    // the timer when the earliest deadline moves, so it never wakes for a stale one.
     {
         let state = state.clone();
         tokio::task::spawn_local(async move {
             loop {
-                let next = state.borrow().next_deadline();
-                state.borrow_mut().armed = next;
-                match next {
-                    Some(t) => {
-                        tokio::select! {
-                            _ = tokio::time::sleep_until(to_tokio(t)) => {}
-                            _ = timer.notified() => continue,
-                        }
-                    }
-                    None => timer.notified().await,
+                if let Err(e) = timer.expired().await {
+                    error!("deadline timer: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                state.borrow_mut().on_timers(now());
+                let mut state = state.borrow_mut();
+                state.armed = None;
+                // An advert queued before the deadline counts before the deadline acts:
+                // a backup must not take over from a master whose advert is waiting in
+                // the socket.
+                state.drain_sockets();
+                state.on_timers(now());
+                state.rearm();
             }
         });
     }
@@ -560,7 +566,7 @@ impl State {
         for g in 0..self.groups.len() {
             self.settle_group(g, now);
         }
-        self.timer.notify_one();
+        self.rearm();
         Ok(())
     }
 
@@ -773,7 +779,7 @@ impl State {
         let mut fx = Effects::new();
         self.cores[slot].set_tracking(now(), status, &mut fx);
         self.apply_effects(slot, &fx);
-        self.timer.notify_one();
+        self.rearm();
     }
 
     fn next_deadline(&self) -> Option<vigil_core::Instant> {
@@ -856,12 +862,38 @@ impl State {
                 self.settle_group(g, now);
             }
         }
-        // Only a deadline that moved earlier needs the timer task.
-        if self.cores[slot]
-            .poll_at()
-            .is_some_and(|t| self.armed.is_none_or(|a| t < a))
-        {
-            self.timer.notify_one();
+        // The receiver re-arms the timer once per burst, not here per packet.
+    }
+
+    /// Points the timer at the earliest deadline, if that moved: one syscall, and no
+    /// wake-up for a deadline that an advert has pushed back.
+    fn rearm(&mut self) {
+        let next = self.next_deadline();
+        if next == self.armed {
+            return;
+        }
+        let after =
+            next.map(|t| Duration::from_micros(t.as_micros().saturating_sub(now().as_micros())));
+        match self.timer.arm(after) {
+            Ok(()) => self.armed = next,
+            Err(e) => error!("deadline timer: {e}"),
+        }
+    }
+
+    /// Handles every advert already queued on any socket, without waiting.
+    fn drain_sockets(&mut self) {
+        let mut buf = [0u8; RX_BUF];
+        for si in 0..self.sockets.len() {
+            let sock = self.sockets[si].sock.clone();
+            for _ in 0..RX_BURST {
+                match sock.try_recv(&mut buf) {
+                    Ok(rx) => self.on_packet(si, &rx),
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        self.drop_global("malformed")
+                    }
+                    Err(_) => break,
+                }
+            }
         }
     }
 
@@ -896,7 +928,7 @@ impl State {
             self.notifier
                 .notify(notify::Kind::Group, &name, &scripts, after.as_str(), 0);
         }
-        self.timer.notify_one();
+        self.rearm();
     }
 
     /// Carries out the core's effects: adverts now, VIP work in order on the netlink
@@ -1099,28 +1131,61 @@ fn wire_error_name(e: &wire::Error) -> &'static str {
     }
 }
 
-/// The receive task of one socket: a buffer of its own, reused for every packet.
+/// The receive buffer of the deadline path's drain.
+const RX_BUF: usize = RecvBatch::BUF;
+
+/// Packets handled per wake-up before other tasks get their turn.
+const RX_BURST: usize = 64;
+
+/// Receive coalescing. A socket that delivers bursts back to back (a flood, or hundreds
+/// of instances on one interface) is read at most once per `RX_PAUSE`: the packets wait
+/// in the socket buffer and one wake-up handles them all, as a NIC moderates its
+/// interrupts. A LAN of a few routers never triggers it. Lateness is bounded by the
+/// pause, far below any VRRP timer (the smallest, a v3 skew time, is tens of ms), and
+/// the timer task reads every socket before acting on a deadline, so a queued advert
+/// always counts before the master-down timer.
+const RX_PAUSE: Duration = Duration::from_millis(1);
+
+/// A wake-up this soon after the previous one means packets are arriving back to back.
+const RX_BUSY_GAP: Duration = Duration::from_millis(1);
+
+/// The receive task of one socket: buffers of its own, reused for every packet, and
+/// every queued packet handled per wake-up.
 fn spawn_receiver(index: usize, sock: Rc<VrrpSocket>) {
     let state = STATE.with(|s| s.borrow().clone());
     let Some(state) = state else {
         return;
     };
     tokio::task::spawn_local(async move {
-        let mut buf = [0u8; 2048];
+        let mut batch = RecvBatch::new();
+        let mut previous: Option<std::time::Instant> = None;
         loop {
-            match sock.recv(&mut buf).await {
-                Ok(rx) => state.borrow_mut().on_packet(index, &rx),
-                // A packet that cannot be an advert (larger than the buffer, a malformed
-                // header): count it and go on. Sleeping here would let anyone on the
-                // LAN stall the receiver, and a backup that misses the master's adverts
-                // takes over.
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    state.borrow_mut().drop_global("malformed");
-                }
-                Err(e) => {
-                    warn!("receive error on VRRP socket: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+            let mut handled = 0usize;
+            let burst = sock
+                .recv_burst(&mut batch, RX_BURST, |rx| {
+                    handled += 1;
+                    let mut state = state.borrow_mut();
+                    match rx {
+                        Ok(rx) => state.on_packet(index, &rx),
+                        // A packet that cannot be an advert (larger than the buffer, a
+                        // malformed header): count it and go on. Sleeping here would let
+                        // anyone on the LAN stall the receiver, and a backup that misses
+                        // the master's adverts takes over.
+                        Err(_) => state.drop_global("malformed"),
+                    }
+                })
+                .await;
+            state.borrow_mut().rearm();
+            if let Err(e) = burst {
+                warn!("receive error on VRRP socket: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            let woke = std::time::Instant::now();
+            let busy = handled > 1 || previous.is_some_and(|p| woke - p < RX_BUSY_GAP);
+            previous = Some(woke);
+            if busy {
+                sock.pause(RX_PAUSE).await;
             }
         }
     });

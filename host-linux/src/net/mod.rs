@@ -7,17 +7,20 @@
 //!   byte like keepalived's and sent on an `AF_PACKET` socket.
 //! - [`netlink`]: links, addresses (VIPs), macvlans for `use_vmac`, and a link monitor,
 //!   through rtnetlink.
+//! - [`timer`]: the protocol deadline as a `timerfd`, to the microsecond.
 //!
 //! Everything async runs on tokio (a current-thread runtime is enough) through
 //! `tokio::io::unix::AsyncFd`.
 
 pub mod announce;
 pub mod netlink;
+pub mod timer;
 pub mod vrrp_socket;
 
 pub use announce::Announcer;
 pub use netlink::{AddressSpec, IfAddress, Link, LinkEvent, LinkMonitor, Netlink, Scope};
-pub use vrrp_socket::{Received, VrrpSocket};
+pub use timer::DeadlineTimer;
+pub use vrrp_socket::{Received, RecvBatch, VrrpSocket};
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};

@@ -19,16 +19,21 @@
 //!   `IPV6_PKTINFO.ipi6_addr` (it must be an address of this host, as keepalived's
 //!   `mcast_src_ip` / `unicast_src_ip` / the primary address are).
 
+use std::cell::RefCell;
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 use vigil_core::wire::{Family, MCAST_V4, MCAST_V6, PROTOCOL, RxMeta, TTL};
 
 use super::{setsockopt_int, setsockopt_raw};
+
+/// The receive buffer asked for (the kernel doubles it for its bookkeeping).
+const RCVBUF: libc::c_int = 1 << 20;
 
 /// `SO_BINDTOIFINDEX` (Linux 5.0): `SO_BINDTODEVICE` by index (libc lacks it on glibc).
 const SO_BINDTOIFINDEX: libc::c_int = 62;
@@ -42,6 +47,83 @@ const IPV4_MIN_HEADER: usize = 20;
 /// A control-message buffer on the stack, aligned for `cmsghdr`.
 #[repr(C, align(8))]
 struct CmsgBuf([u8; 128]);
+
+/// Buffers for up to [`RecvBatch::LEN`] messages per `recvmmsg`, allocated once per
+/// receiver and reused for every burst.
+pub struct RecvBatch {
+    bufs: [[u8; RecvBatch::BUF]; RecvBatch::LEN],
+    names: [libc::sockaddr_in6; RecvBatch::LEN],
+    cmsgs: [CmsgBuf; RecvBatch::LEN],
+    iovs: [libc::iovec; RecvBatch::LEN],
+    hdrs: [libc::mmsghdr; RecvBatch::LEN],
+}
+
+impl RecvBatch {
+    /// Messages per `recvmmsg`.
+    pub const LEN: usize = 16;
+    /// Bytes per message: more than an Ethernet frame, so no advert is truncated.
+    pub const BUF: usize = 2048;
+
+    pub fn new() -> Box<Self> {
+        // SAFETY: all-zero is valid for every field (bytes, C structs, null pointers);
+        // `receive` sets the pointers before each use.
+        unsafe { Box::new(zeroed()) }
+    }
+
+    /// One `recvmmsg` without waiting: how many messages arrived.
+    fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
+        for i in 0..Self::LEN {
+            self.iovs[i] = libc::iovec {
+                iov_base: self.bufs[i].as_mut_ptr().cast(),
+                iov_len: Self::BUF,
+            };
+            let hdr = &mut self.hdrs[i].msg_hdr;
+            hdr.msg_name = (&raw mut self.names[i]).cast();
+            hdr.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+            hdr.msg_iov = &raw mut self.iovs[i];
+            hdr.msg_iovlen = 1;
+            hdr.msg_control = self.cmsgs[i].0.as_mut_ptr().cast();
+            hdr.msg_controllen = self.cmsgs[i].0.len();
+            hdr.msg_flags = 0;
+            self.hdrs[i].msg_len = 0;
+        }
+        // SAFETY: every header points into this value's own live buffers, with their
+        // lengths; no timeout.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                self.hdrs.as_mut_ptr(),
+                Self::LEN as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    /// The `i`th message of the last `receive`: its header, length, bytes and sender.
+    fn message(&self, i: usize) -> (&libc::msghdr, usize, &[u8], &libc::sockaddr_in6) {
+        let n = self.hdrs[i].msg_len as usize;
+        (
+            &self.hdrs[i].msg_hdr,
+            n,
+            &self.bufs[i][..n.min(Self::BUF)],
+            &self.names[i],
+        )
+    }
+}
+
+impl std::fmt::Debug for RecvBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBatch")
+            .field("len", &Self::LEN)
+            .finish()
+    }
+}
 
 /// One received VRRP message and what the IP layer said about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,10 +165,23 @@ struct RawMeta {
 /// A raw VRRP socket on one interface for one address family.
 #[derive(Debug)]
 pub struct VrrpSocket {
-    fd: AsyncFd<Socket>,
+    io: RefCell<Registration>,
+    /// The descriptor, for the calls that never wait (it outlives every registration).
+    raw: RawFd,
     family: Family,
     ifindex: u32,
     group: Option<IpAddr>,
+}
+
+/// The socket is in the runtime's epoll set except while its receiver pauses: out of it,
+/// arriving packets queue without waking the process.
+#[derive(Debug)]
+enum Registration {
+    /// Shared with the futures waiting on it, so that no borrow spans an await.
+    Watched(Arc<AsyncFd<Socket>>),
+    Parked(Socket),
+    /// Only for the instant of a swap.
+    Swapping,
 }
 
 impl VrrpSocket {
@@ -134,6 +229,13 @@ impl VrrpSocket {
         let index = libc::c_int::try_from(ifindex)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index"))?;
         setsockopt_int(fd, libc::SOL_SOCKET, SO_BINDTOIFINDEX, index)?;
+        // Room for the packets that queue while the receiver coalesces a burst (the
+        // daemon's RX_PAUSE at a 10,000/s flood is tens of packets) and for a stall of
+        // the loop, so that a master's advert is not lost behind junk. As root the
+        // kernel's rmem_max does not cap it; otherwise the default stays.
+        if setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RCVBUF).is_err() {
+            let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, RCVBUF);
+        }
         match family {
             Family::V4 => {
                 setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
@@ -183,9 +285,12 @@ impl VrrpSocket {
             }
         }
         Ok(VrrpSocket {
+            raw: socket.as_raw_fd(),
             // SAFETY: the socket owns its descriptor, which stays open and is never
             // replaced while the AsyncFd owns the socket.
-            fd: unsafe { AsyncFd::register(socket)? },
+            io: RefCell::new(Registration::Watched(Arc::new(unsafe {
+                AsyncFd::register(socket)?
+            }))),
             family,
             ifindex,
             group,
@@ -216,7 +321,8 @@ impl VrrpSocket {
     /// the socket's creation and its binding) are skipped.
     pub async fn recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<Received<'b>> {
         loop {
-            let mut guard = self.fd.readable().await?;
+            let fd = self.watched()?;
+            let mut guard = fd.readable().await?;
             match guard.try_io(|fd| self.recv_raw(fd.get_ref().as_raw_fd(), buf)) {
                 Ok(Ok(Some(meta))) => return Ok(received(buf, meta)),
                 Ok(Ok(None)) => continue,
@@ -226,10 +332,94 @@ impl VrrpSocket {
         }
     }
 
+    /// Waits until the socket is readable, then hands every queued message (at most
+    /// `max`) to `each`, reading up to [`RecvBatch::LEN`] per `recvmmsg`: one wake-up
+    /// and few syscalls for a burst. Malformed packets reach `each` as `InvalidData`
+    /// errors; other errors end the burst and are returned.
+    pub async fn recv_burst(
+        &self,
+        batch: &mut RecvBatch,
+        max: usize,
+        mut each: impl FnMut(io::Result<Received<'_>>),
+    ) -> io::Result<()> {
+        let fd = self.watched()?;
+        let mut guard = fd.readable().await?;
+        let mut taken = 0;
+        while taken < max {
+            let got = match guard.try_io(|fd| batch.receive(fd.get_ref().as_raw_fd())) {
+                Ok(Ok(got)) => got,
+                Ok(Err(e)) => return Err(e),
+                // Drained: the readiness is cleared, the next call sleeps in epoll.
+                Err(_would_block) => break,
+            };
+            for i in 0..got {
+                let (msg, n, buf, name) = batch.message(i);
+                match self.decode(msg, n, buf, name) {
+                    Ok(Some(meta)) => each(Ok(received(buf, meta))),
+                    Ok(None) => {}
+                    Err(e) => each(Err(e)),
+                }
+            }
+            taken += got;
+            if got < RecvBatch::LEN {
+                // A short read emptied the socket. epoll (edge-triggered) reports any
+                // packet that arrives from now on, so the readiness can be cleared
+                // without the `recvmmsg` that would only return EAGAIN.
+                guard.clear_ready();
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the socket out of the runtime's epoll set for `pause`: packets arriving
+    /// meanwhile queue in the socket without waking the process, and the next receive
+    /// (which puts it back) takes them in one burst. Sending works throughout.
+    pub async fn pause(&self, pause: std::time::Duration) {
+        {
+            let mut io = self.io.borrow_mut();
+            if let Registration::Watched(_) = &*io
+                && let Registration::Watched(fd) =
+                    std::mem::replace(&mut *io, Registration::Swapping)
+            {
+                // Only when nothing else waits on it (a sender waiting for room).
+                *io = match Arc::try_unwrap(fd) {
+                    Ok(fd) => Registration::Parked(fd.into_inner()),
+                    Err(fd) => Registration::Watched(fd),
+                };
+            }
+        }
+        tokio::time::sleep(pause).await;
+    }
+
+    /// The registered socket, registering it again after a pause.
+    fn watched(&self) -> io::Result<Arc<AsyncFd<Socket>>> {
+        let parked = matches!(*self.io.borrow(), Registration::Parked(_));
+        if parked {
+            let mut io = self.io.borrow_mut();
+            if let Registration::Parked(sock) = std::mem::replace(&mut *io, Registration::Swapping)
+            {
+                // SAFETY: as in `open`; the socket keeps its descriptor.
+                match unsafe { AsyncFd::register(sock) } {
+                    Ok(fd) => *io = Registration::Watched(Arc::new(fd)),
+                    Err(e) => {
+                        let (sock, e) = e.into_parts();
+                        *io = Registration::Parked(sock);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        match &*self.io.borrow() {
+            Registration::Watched(fd) => Ok(fd.clone()),
+            _ => Err(io::Error::other("VRRP socket registration lost")),
+        }
+    }
+
     /// Like [`recv`](Self::recv) but never waits: `WouldBlock` when nothing is queued.
     pub fn try_recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<Received<'b>> {
         loop {
-            if let Some(meta) = self.recv_raw(self.fd.get_ref().as_raw_fd(), buf)? {
+            if let Some(meta) = self.recv_raw(self.raw, buf)? {
                 return Ok(received(buf, meta));
             }
         }
@@ -240,7 +430,8 @@ impl VrrpSocket {
     /// kernel choose); for IPv6 adverts use the interface's link-local address.
     pub async fn send(&self, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
         loop {
-            let mut guard = self.fd.writable().await?;
+            let fd = self.watched()?;
+            let mut guard = fd.writable().await?;
             match guard.try_io(|fd| self.send_raw(fd.get_ref().as_raw_fd(), payload, src, dst)) {
                 Ok(result) => return result,
                 Err(_would_block) => continue,
@@ -250,7 +441,7 @@ impl VrrpSocket {
 
     /// Like [`send`](Self::send) but never waits: `WouldBlock` if the socket is full.
     pub fn try_send(&self, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
-        self.send_raw(self.fd.get_ref().as_raw_fd(), payload, src, dst)
+        self.send_raw(self.raw, payload, src, dst)
     }
 
     /// One `recvmsg`. `Ok(None)`: a packet for another interface, skipped.
@@ -274,7 +465,18 @@ impl VrrpSocket {
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
-        let n = n as usize;
+        self.decode(&msg, n as usize, buf, &name)
+    }
+
+    /// What the kernel said about one received message: `Ok(None)` for a packet that
+    /// arrived on another interface, `InvalidData` for one that cannot be an advert.
+    fn decode(
+        &self,
+        msg: &libc::msghdr,
+        n: usize,
+        buf: &[u8],
+        name: &libc::sockaddr_in6,
+    ) -> io::Result<Option<RawMeta>> {
         if msg.msg_flags & libc::MSG_TRUNC != 0 {
             return Err(invalid());
         }
@@ -285,7 +487,7 @@ impl VrrpSocket {
         // SAFETY: `msg` was filled by the kernel; the macros walk its control buffer,
         // and each payload is read (unaligned) only after its length was checked.
         unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            let mut c = libc::CMSG_FIRSTHDR(msg);
             while !c.is_null() {
                 let hdr = std::ptr::read_unaligned(c);
                 let data = libc::CMSG_DATA(c);
@@ -312,7 +514,7 @@ impl VrrpSocket {
                     }
                     _ => {}
                 }
-                c = libc::CMSG_NXTHDR(&msg, c);
+                c = libc::CMSG_NXTHDR(msg, c);
             }
         }
         let ifindex = ifindex.unwrap_or(self.ifindex);
@@ -417,7 +619,9 @@ impl VrrpSocket {
 
 impl AsFd for VrrpSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.get_ref().as_fd()
+        // SAFETY: `raw` belongs to the socket this value owns for its whole life,
+        // registered or parked.
+        unsafe { BorrowedFd::borrow_raw(self.raw) }
     }
 }
 
