@@ -231,9 +231,12 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
                 state.armed = None;
                 // An advert queued before the deadline counts before the deadline acts:
                 // a backup must not take over from a master whose advert is waiting in
-                // the socket.
-                state.drain_sockets();
-                state.on_timers(now());
+                // the socket. (A master's own advert timer needs no such care.)
+                let now = now();
+                if state.backup_due(now) {
+                    state.drain_sockets();
+                }
+                state.on_timers(now);
                 state.rearm();
             }
         });
@@ -890,6 +893,13 @@ impl State {
             Ok(()) => self.armed = next,
             Err(e) => error!("deadline timer: {e}"),
         }
+    }
+
+    /// Whether a backup's master-down timer (or any deadline outside MASTER) is due.
+    fn backup_due(&self, now: vigil_core::Instant) -> bool {
+        self.cores
+            .iter()
+            .any(|c| c.state() != VrrpState::Master && c.poll_at().is_some_and(|t| t <= now))
     }
 
     /// Handles every advert already queued on any socket, without waiting.

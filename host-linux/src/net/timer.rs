@@ -9,6 +9,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
+use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
 /// A one-shot monotonic timer that the event loop re-arms for the earliest deadline.
@@ -34,7 +35,7 @@ impl DeadlineTimer {
         Ok(Self {
             // SAFETY: the timer owns its descriptor, which stays open and is never
             // replaced while the AsyncFd owns it.
-            fd: unsafe { AsyncFd::register(fd)? },
+            fd: unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE)? },
         })
     }
 

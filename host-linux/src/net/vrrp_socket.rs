@@ -27,6 +27,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use vigil_core::wire::{Family, MCAST_V4, MCAST_V6, PROTOCOL, RxMeta, TTL};
 
@@ -289,7 +290,7 @@ impl VrrpSocket {
             // SAFETY: the socket owns its descriptor, which stays open and is never
             // replaced while the AsyncFd owns the socket.
             io: RefCell::new(Registration::Watched(Arc::new(unsafe {
-                AsyncFd::register(socket)?
+                AsyncFd::register_with_interest(socket, Interest::READABLE)?
             }))),
             family,
             ifindex,
@@ -400,7 +401,7 @@ impl VrrpSocket {
             if let Registration::Parked(sock) = std::mem::replace(&mut *io, Registration::Swapping)
             {
                 // SAFETY: as in `open`; the socket keeps its descriptor.
-                match unsafe { AsyncFd::register(sock) } {
+                match unsafe { AsyncFd::register_with_interest(sock, Interest::READABLE) } {
                     Ok(fd) => *io = Registration::Watched(Arc::new(fd)),
                     Err(e) => {
                         let (sock, e) = e.into_parts();
@@ -428,13 +429,17 @@ impl VrrpSocket {
     /// Sends one VRRP message from `src` to `dst` (the group, or a unicast peer) with TTL /
     /// hop limit 255. `src` must be an address of this host (`0.0.0.0` / `::` lets the
     /// kernel choose); for IPv6 adverts use the interface's link-local address.
+    ///
+    /// The socket is registered for reading only (a writable edge after every send would
+    /// cost the loop a spurious turn), so a full send buffer, which a raw socket sending a
+    /// few packets per second does not see, is waited out by polling every millisecond.
     pub async fn send(&self, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
         loop {
-            let fd = self.watched()?;
-            let mut guard = fd.writable().await?;
-            match guard.try_io(|fd| self.send_raw(fd.get_ref().as_raw_fd(), payload, src, dst)) {
-                Ok(result) => return result,
-                Err(_would_block) => continue,
+            match self.try_send(payload, src, dst) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                result => return result,
             }
         }
     }
