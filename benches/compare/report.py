@@ -12,6 +12,11 @@ import platform
 import re
 import statistics
 import subprocess
+import sys
+
+# The machine description is the daemon benchmark's, so both reports say it alike.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "daemon"))
+from report import machine  # noqa: E402  (benches/daemon/report.py)
 
 IMPLS = ["vigild", "keepalived", "frr"]
 NAMES = {"vigild": "vigild", "keepalived": "keepalived", "frr": "FRR vrrpd"}
@@ -57,18 +62,6 @@ def run(cmd):
         return (out.stdout + out.stderr).strip().splitlines()[0]
     except Exception:
         return "?"
-
-
-def machine():
-    model = "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return model, os.cpu_count(), platform.release()
 
 
 def main():
