@@ -1,16 +1,16 @@
 //! The no_std / no-heap proof for vigil-core.
 //!
 //! A freestanding x86_64 Linux executable: `#![no_std]`, `#![no_main]`, its own
-//! `_start` and panic handler, raw `write`/`exit_group` system calls, no C runtime, no
-//! libc, no `alloc`, no global allocator (build.rs links it `-nostartfiles -nostdlib
-//! -static`). If vigil-core, or anything it depends on, needed `std` or a heap, this
-//! would not compile or not link. It also runs the core's code for real (parse, emit,
-//! timers) so that the linker cannot drop it. `check.sh` builds, inspects and runs it.
+//! `_start` and panic handler, raw `write`/`exit_group` system calls (all in src/rt.rs),
+//! no C runtime, no libc, no `alloc`, no global allocator (build.rs links it
+//! `-nostartfiles -nostdlib -static`). If vigil-core, or anything it depends on, needed
+//! `std` or a heap, this would not compile or not link. It also runs the core's code
+//! for real (parse, emit, timers) so that the linker cannot drop it. `check.sh` builds,
+//! inspects and runs it.
 #![no_std]
 #![no_main]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-use core::arch::{asm, naked_asm};
 use core::hint::black_box;
 use core::net::{IpAddr, Ipv4Addr};
 
@@ -31,41 +31,17 @@ const KEEPALIVED_V2_ADVERT: [u8; 20] = [
 const SRC: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 99, 0, 11));
 const DST: IpAddr = IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18));
 
-const OK_MESSAGE: &[u8] = b"vigil-core no_std proof: ok\n";
-
-/// The process entry point. The kernel jumps here with `rsp` pointing at `argc`
-/// (16-byte aligned); there is no return address. Clear the frame pointer, align the
-/// stack as the C ABI expects at a call, and call into Rust, which never returns.
-///
-/// # Safety
-/// Only the kernel may call this, once, as the process entry point.
-#[unsafe(naked)]
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn _start() -> ! {
-    naked_asm!(
-        "xor ebp, ebp",
-        "mov rdi, rsp",
-        "and rsp, -16",
-        "call {main}",
-        "ud2",
-        main = sym proof_main,
-    )
+/// What the runtime's messages call this proof ("<name>: ok", "<name>: FAILED: <step>").
+/// A macro, not a const, so that rt.rs can `concat!` each message into one write.
+macro_rules! name {
+    () => {
+        "vigil-core no_std proof"
+    };
 }
 
-extern "C" fn proof_main(_initial_sp: *const usize) -> ! {
-    match run() {
-        Ok(()) => {
-            write_all(1, OK_MESSAGE);
-            exit(0)
-        }
-        Err(step) => {
-            write_all(2, b"vigil-core no_std proof: FAILED: ");
-            write_all(2, step.as_bytes());
-            write_all(2, b"\n");
-            exit(1)
-        }
-    }
-}
+// Entry point, panic handler, system calls and memcpy & co., shared with
+// firmware-demo/nostd-proof.
+mod rt;
 
 /// Runs the core; on a mismatch, names the step that failed.
 fn run() -> Result<(), &'static str> {
@@ -173,152 +149,4 @@ fn run() -> Result<(), &'static str> {
     }
 
     Ok(())
-}
-
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
-    write_all(2, b"vigil-core no_std proof: panic\n");
-    exit(101)
-}
-
-/// The prebuilt libcore for this target is compiled with `panic=unwind`, so its unwind
-/// tables name a personality routine. With `panic = "abort"` nothing ever unwinds and
-/// this is never called; fat LTO (the release profile) drops the reference, but a
-/// non-LTO build (`cargo build`, dev profile) still needs the symbol to link.
-#[unsafe(no_mangle)]
-extern "C" fn rust_eh_personality() {}
-
-// ---- Linux system calls (x86_64) ----------------------------------------------------
-
-const SYS_WRITE: usize = 1;
-const SYS_EXIT_GROUP: usize = 231;
-
-fn write_all(fd: usize, mut buf: &[u8]) {
-    while !buf.is_empty() {
-        let ret: isize;
-        // SAFETY: write(2) reads `buf.len()` bytes from a live slice; rcx and r11 are
-        // clobbered by `syscall`.
-        unsafe {
-            asm!(
-                "syscall",
-                inlateout("rax") SYS_WRITE as isize => ret,
-                in("rdi") fd,
-                in("rsi") buf.as_ptr(),
-                in("rdx") buf.len(),
-                lateout("rcx") _,
-                lateout("r11") _,
-                options(nostack, readonly),
-            );
-        }
-        if ret <= 0 {
-            // -EINTR cannot happen without signal handlers; anything else is fatal.
-            exit(2);
-        }
-        buf = &buf[ret as usize..];
-    }
-}
-
-fn exit(code: i32) -> ! {
-    // SAFETY: exit_group(2) does not return.
-    unsafe {
-        asm!(
-            "syscall",
-            in("rax") SYS_EXIT_GROUP,
-            in("rdi") code as isize,
-            options(noreturn, nostack),
-        )
-    }
-}
-
-// ---- The C memory functions ---------------------------------------------------------
-//
-// rustc emits calls to these for copies, fills and comparisons (and libcore uses them),
-// and on x86_64-unknown-linux-gnu the prebuilt compiler_builtins leaves them to libc,
-// which is not linked here. They are written with `rep movsb`/`rep stosb` and volatile
-// loads so that LLVM cannot recognise them as a copy or compare idiom and turn their
-// bodies back into calls to themselves.
-
-/// # Safety
-/// The C `memcpy` contract: `n` bytes valid at both pointers, not overlapping.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-    // SAFETY: the caller's contract; the direction flag is clear per the ABI.
-    unsafe {
-        asm!(
-            "rep movsb",
-            inout("rcx") n => _,
-            inout("rdi") dst => _,
-            inout("rsi") src => _,
-            options(nostack, preserves_flags),
-        );
-    }
-    dst
-}
-
-/// # Safety
-/// The C `memmove` contract: `n` bytes valid at both pointers, which may overlap.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-    if (dst as usize).wrapping_sub(src as usize) >= n {
-        // dst is below src, or past its end: a forward copy reads each byte before
-        // it is overwritten.
-        // SAFETY: as above.
-        unsafe { memcpy(dst, src, n) }
-    } else {
-        // dst overlaps the tail of src: copy backwards, from the last byte down.
-        // SAFETY: the caller's contract; the direction flag is restored before return.
-        unsafe {
-            asm!(
-                "std",
-                "rep movsb",
-                "cld",
-                inout("rcx") n => _,
-                inout("rdi") dst.add(n).wrapping_sub(1) => _,
-                inout("rsi") src.add(n).wrapping_sub(1) => _,
-                options(nostack),
-            );
-        }
-        dst
-    }
-}
-
-/// # Safety
-/// The C `memset` contract: `n` bytes writable at `dst`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8 {
-    // SAFETY: the caller's contract; the direction flag is clear per the ABI.
-    unsafe {
-        asm!(
-            "rep stosb",
-            inout("rcx") n => _,
-            inout("rdi") dst => _,
-            in("al") c as u8,
-            options(nostack, preserves_flags),
-        );
-    }
-    dst
-}
-
-/// # Safety
-/// The C `memcmp` contract: `n` bytes readable at both pointers.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
-    let mut i = 0;
-    while i < n {
-        // SAFETY: i < n, within the caller's buffers. Volatile: see above.
-        let (x, y) = unsafe { (a.add(i).read_volatile(), b.add(i).read_volatile()) };
-        if x != y {
-            return i32::from(x) - i32::from(y);
-        }
-        i += 1;
-    }
-    0
-}
-
-/// # Safety
-/// As `memcmp`; only zero versus non-zero is meaningful.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
-    // SAFETY: same contract.
-    unsafe { memcmp(a, b, n) }
 }

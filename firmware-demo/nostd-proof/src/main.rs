@@ -1,7 +1,8 @@
 //! The no_std / no-heap proof for the firmware demo's protocol loop.
 //!
 //! A freestanding x86_64 Linux executable: `#![no_std]`, `#![no_main]`, its own
-//! `_start` and panic handler, raw `write`/`exit_group` system calls, no C runtime, no
+//! `_start` and panic handler, raw `write`/`exit_group` system calls (all in the runtime
+//! it shares with the vigil-core proof, core/nostd-proof/src/rt.rs), no C runtime, no
 //! libc, no `alloc`, no global allocator (build.rs links it `-nostartfiles -nostdlib
 //! -static`). It links vigil-firmware-demo as firmware would (no default features):
 //! the loop, smoltcp and vigil-core. If any of them needed `std` or a heap, this would
@@ -17,7 +18,6 @@
 #![no_main]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-use core::arch::{asm, naked_asm};
 use core::hint::black_box;
 use core::net::{IpAddr, Ipv4Addr};
 
@@ -44,7 +44,18 @@ const MY_MAC: EthernetAddress = EthernetAddress([0x02, 0x99, 0, 0, 0, 0x12]);
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 50);
 const GROUP_MAC: EthernetAddress = EthernetAddress([0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]);
 
-const OK_MESSAGE: &[u8] = b"vigil-firmware-demo no_std proof: ok\n";
+/// What the runtime's messages call this proof ("<name>: ok", "<name>: FAILED: <step>").
+/// A macro, not a const, so that rt.rs can `concat!` each message into one write.
+macro_rules! name {
+    () => {
+        "vigil-firmware-demo no_std proof"
+    };
+}
+
+// Entry point, panic handler, system calls and memcpy & co.: the same runtime as the
+// vigil-core proof's, from its directory rather than a copy.
+#[path = "../../../core/nostd-proof/src/rt.rs"]
+mod rt;
 
 // ---- an in-memory Ethernet device with fixed buffers ---------------------------------
 
@@ -177,40 +188,6 @@ fn has_vip<const N: usize, const V: usize, const P: usize>(v: &Vrrp<'_, N, V, P>
 
 // ---- the proof ------------------------------------------------------------------------
 
-/// The process entry point: the kernel jumps here with `rsp` pointing at `argc`
-/// (16-byte aligned). Clear the frame pointer, align the stack as the C ABI expects at
-/// a call, and call into Rust, which never returns.
-///
-/// # Safety
-/// Only the kernel may call this, once, as the process entry point.
-#[unsafe(naked)]
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn _start() -> ! {
-    naked_asm!(
-        "xor ebp, ebp",
-        "mov rdi, rsp",
-        "and rsp, -16",
-        "call {main}",
-        "ud2",
-        main = sym proof_main,
-    )
-}
-
-extern "C" fn proof_main(_initial_sp: *const usize) -> ! {
-    match run() {
-        Ok(()) => {
-            write_all(1, OK_MESSAGE);
-            exit(0)
-        }
-        Err(step) => {
-            write_all(2, b"vigil-firmware-demo no_std proof: FAILED: ");
-            write_all(2, step.as_bytes());
-            write_all(2, b"\n");
-            exit(1)
-        }
-    }
-}
-
 fn run() -> Result<(), &'static str> {
     let mut wire = Wire {
         out: [[0; FRAME]; FRAMES],
@@ -312,152 +289,4 @@ fn run() -> Result<(), &'static str> {
         return Err("shutdown left state or VIP behind");
     }
     Ok(())
-}
-
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
-    write_all(2, b"vigil-firmware-demo no_std proof: panic\n");
-    exit(101)
-}
-
-/// The prebuilt libcore for this target is compiled with `panic=unwind`, so its unwind
-/// tables name a personality routine. With `panic = "abort"` nothing ever unwinds and
-/// this is never called; fat LTO (the release profile) drops the reference, but a
-/// non-LTO build (`cargo build`, dev profile) still needs the symbol to link.
-#[unsafe(no_mangle)]
-extern "C" fn rust_eh_personality() {}
-
-// ---- Linux system calls (x86_64) ----------------------------------------------------
-
-const SYS_WRITE: usize = 1;
-const SYS_EXIT_GROUP: usize = 231;
-
-fn write_all(fd: usize, mut buf: &[u8]) {
-    while !buf.is_empty() {
-        let ret: isize;
-        // SAFETY: write(2) reads `buf.len()` bytes from a live slice; rcx and r11 are
-        // clobbered by `syscall`.
-        unsafe {
-            asm!(
-                "syscall",
-                inlateout("rax") SYS_WRITE as isize => ret,
-                in("rdi") fd,
-                in("rsi") buf.as_ptr(),
-                in("rdx") buf.len(),
-                lateout("rcx") _,
-                lateout("r11") _,
-                options(nostack, readonly),
-            );
-        }
-        if ret <= 0 {
-            // -EINTR cannot happen without signal handlers; anything else is fatal.
-            exit(2);
-        }
-        buf = &buf[ret as usize..];
-    }
-}
-
-fn exit(code: i32) -> ! {
-    // SAFETY: exit_group(2) does not return.
-    unsafe {
-        asm!(
-            "syscall",
-            in("rax") SYS_EXIT_GROUP,
-            in("rdi") code as isize,
-            options(noreturn, nostack),
-        )
-    }
-}
-
-// ---- The C memory functions ---------------------------------------------------------
-//
-// rustc emits calls to these for copies, fills and comparisons (and libcore uses them),
-// and on x86_64-unknown-linux-gnu the prebuilt compiler_builtins leaves them to libc,
-// which is not linked here. They are written with `rep movsb`/`rep stosb` and volatile
-// loads so that LLVM cannot recognise them as a copy or compare idiom and turn their
-// bodies back into calls to themselves.
-
-/// # Safety
-/// The C `memcpy` contract: `n` bytes valid at both pointers, not overlapping.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-    // SAFETY: the caller's contract; the direction flag is clear per the ABI.
-    unsafe {
-        asm!(
-            "rep movsb",
-            inout("rcx") n => _,
-            inout("rdi") dst => _,
-            inout("rsi") src => _,
-            options(nostack, preserves_flags),
-        );
-    }
-    dst
-}
-
-/// # Safety
-/// The C `memmove` contract: `n` bytes valid at both pointers, which may overlap.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-    if (dst as usize).wrapping_sub(src as usize) >= n {
-        // dst is below src, or past its end: a forward copy reads each byte before
-        // it is overwritten.
-        // SAFETY: as above.
-        unsafe { memcpy(dst, src, n) }
-    } else {
-        // dst overlaps the tail of src: copy backwards, from the last byte down.
-        // SAFETY: the caller's contract; the direction flag is restored before return.
-        unsafe {
-            asm!(
-                "std",
-                "rep movsb",
-                "cld",
-                inout("rcx") n => _,
-                inout("rdi") dst.add(n).wrapping_sub(1) => _,
-                inout("rsi") src.add(n).wrapping_sub(1) => _,
-                options(nostack),
-            );
-        }
-        dst
-    }
-}
-
-/// # Safety
-/// The C `memset` contract: `n` bytes writable at `dst`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8 {
-    // SAFETY: the caller's contract; the direction flag is clear per the ABI.
-    unsafe {
-        asm!(
-            "rep stosb",
-            inout("rcx") n => _,
-            inout("rdi") dst => _,
-            in("al") c as u8,
-            options(nostack, preserves_flags),
-        );
-    }
-    dst
-}
-
-/// # Safety
-/// The C `memcmp` contract: `n` bytes readable at both pointers.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
-    let mut i = 0;
-    while i < n {
-        // SAFETY: i < n, within the caller's buffers. Volatile: see above.
-        let (x, y) = unsafe { (a.add(i).read_volatile(), b.add(i).read_volatile()) };
-        if x != y {
-            return i32::from(x) - i32::from(y);
-        }
-        i += 1;
-    }
-    0
-}
-
-/// # Safety
-/// As `memcmp`; only zero versus non-zero is meaningful.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
-    // SAFETY: same contract.
-    unsafe { memcmp(a, b, n) }
 }
