@@ -117,6 +117,119 @@ fn config_test_exit_codes_of_clean_broken_and_missing_files() {
     assert_eq!(code, config::exit::CONFIG, "{stderr}");
 }
 
+/// The command line of `dist/vigild.service`'s `key=` (the first one), unescaped as
+/// systemd does (`$$` and `%%`, C escapes), with the installed paths replaced.
+fn unit_command(key: &str, config: &std::path::Path) -> Vec<String> {
+    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/dist/vigild.service"))
+        .expect("reading dist/vigild.service");
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in the unit"));
+    // systemd's word splitting: whitespace separates, quotes group.
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quote = None;
+    let mut chars = line.chars().peekable();
+    let mut in_word = false;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'') | (None, '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (_, '\\') => match chars.next() {
+                Some('n') => cur.push('\n'),
+                Some(o) => cur.push(o),
+                None => {}
+            },
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (_, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+        .into_iter()
+        .map(|w| {
+            w.replace("$$", "$")
+                .replace("%%", "%")
+                .replace("/usr/sbin/vigild", VIGILD)
+                .replace(
+                    "/etc/keepalived/keepalived.conf",
+                    &config.display().to_string(),
+                )
+        })
+        .collect()
+}
+
+fn run_unit_check(key: &str, config: &std::path::Path) -> (bool, String) {
+    let argv = unit_command(key, config);
+    let out = Command::new(&argv[0])
+        .args(&argv[1..])
+        .output()
+        .expect("running the unit's check");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// The unit's ExecStartPre / ExecReload check passes every seed (warnings, exit 5 or 6)
+/// and logs its diagnostics, and refuses errors, an aborted read and a missing file.
+#[test]
+fn unit_config_check_passes_warnings_and_refuses_errors() {
+    for key in ["ExecStartPre", "ExecReload"] {
+        for (name, _) in KEEPALIVED_EXIT {
+            let p = seeds_dir().join(name);
+            if !p.exists() {
+                continue;
+            }
+            let (ok, text) = run_unit_check(key, &p);
+            assert!(ok, "{key} refused {name}: {text}");
+            assert!(
+                text.contains("warning:"),
+                "{key} on {name} logged nothing: {text}"
+            );
+        }
+        let dir = workdir("unitcheck");
+        let bad = dir.path().join("bad.conf");
+        // An error keepalived shares (exit 5, the same code as warnings).
+        std::fs::write(
+            &bad,
+            "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    priority 900\n    virtual_ipaddress {\n        10.0.0.1\n    }\n}\n",
+        )
+        .unwrap();
+        assert_eq!(config_test(&bad).0, config::exit::CONFIG_TEST);
+        let (ok, text) = run_unit_check(key, &bad);
+        assert!(!ok, "{key} accepted a configuration with an error: {text}");
+        assert!(text.contains("error:"), "{text}");
+        let abort = dir.path().join("abort.conf");
+        std::fs::write(
+            &abort,
+            "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id\n}\n",
+        )
+        .unwrap();
+        assert!(
+            !run_unit_check(key, &abort).0,
+            "{key} accepted an aborted read"
+        );
+        assert!(
+            !run_unit_check(key, &dir.path().join("missing.conf")).0,
+            "{key} accepted a missing file"
+        );
+    }
+}
+
 /// One vigild with two instances and notify scripts; a second host watches the wire.
 /// SIGTERM: priority-0 adverts, both VIPs removed, exit 0, notify scripts with
 /// keepalived's arguments, in order per instance.
