@@ -2,11 +2,16 @@
 //! into arguments (no shell), run as the script user, killed at its timeout. Never
 //! blocks the event loop: everything here is async.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::Command;
+
+/// keepalived's default script user, used when it exists and `script_user` is not given.
+pub const DEFAULT_SCRIPT_USER: &str = "keepalived_script";
 
 /// Who scripts run as (`script_user` / a script's `user`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -17,6 +22,24 @@ pub struct RunAs {
 
 impl RunAs {
     pub const ROOT: RunAs = RunAs { uid: 0, gid: 0 };
+
+    /// The user and group vigild itself runs as.
+    pub fn current() -> RunAs {
+        RunAs {
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+        }
+    }
+
+    /// keepalived's default when `script_user` is not given: the user
+    /// `keepalived_script` if it exists, else the user vigild runs as (root under
+    /// systemd). The flag says whether `keepalived_script` was found.
+    pub fn keepalived_default() -> (RunAs, bool) {
+        match RunAs::lookup(DEFAULT_SCRIPT_USER, None) {
+            Ok(r) => (r, true),
+            Err(_) => (RunAs::current(), false),
+        }
+    }
 
     /// Looks up `user [group]` as keepalived's `script_user` takes them.
     pub fn lookup(user: &str, group: Option<&str>) -> Result<RunAs, String> {
@@ -109,7 +132,10 @@ pub async fn run(args: &[String], who: RunAs, timeout: Duration) -> Outcome {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true);
-    if who != RunAs::ROOT || nix::unistd::geteuid().is_root() {
+    // Switch only to another user; an unprivileged vigild (tests) asked for root runs
+    // scripts as itself.
+    let me = RunAs::current();
+    if who != me && !(who == RunAs::ROOT && me.uid != 0) {
         cmd.uid(who.uid).gid(who.gid);
     }
     let Ok(mut child) = cmd.spawn() else {
@@ -141,31 +167,144 @@ pub async fn run(args: &[String], who: RunAs, timeout: Duration) -> Outcome {
     }
 }
 
-/// keepalived's `enable_script_security` check: a script run as root must not be
-/// writable by anyone but root, nor may any directory on its path be.
-pub fn check_security(script: &Path, who: RunAs) -> Result<(), String> {
-    if who.uid != 0 {
-        return Ok(());
+/// Where `execvp` finds `prog` for `who`: a name with a slash as it is; a bare name in
+/// the first directory of `PATH` (glibc's default `/bin:/usr/bin` without one) holding a
+/// regular file `who` may execute, as keepalived's `find_path` does.
+pub fn resolve_program(prog: &str, who: RunAs) -> Result<PathBuf, String> {
+    match std::env::var_os("PATH") {
+        Some(path) => search_path(prog, &path, who),
+        None => search_path(prog, OsStr::new("/bin:/usr/bin"), who),
     }
-    let mut p = Some(script);
-    while let Some(path) = p {
-        if path.as_os_str().is_empty() {
-            break;
+}
+
+/// [`resolve_program`] with an explicit `PATH`.
+pub fn search_path(prog: &str, path: &OsStr, who: RunAs) -> Result<PathBuf, String> {
+    if prog.is_empty() {
+        return Err("empty command".into());
+    }
+    if prog.contains('/') {
+        return Ok(PathBuf::from(prog));
+    }
+    let mut denied = false;
+    for dir in path.as_bytes().split(|&b| b == b':') {
+        // An empty entry is the current directory, as for execvp.
+        let dir = if dir.is_empty() {
+            Path::new(".")
+        } else {
+            Path::new(OsStr::from_bytes(dir))
+        };
+        let candidate = dir.join(prog);
+        if let Ok(md) = std::fs::metadata(&candidate) {
+            if md.is_file() && is_executable(&md, who) {
+                return Ok(candidate);
+            }
+            denied = true;
         }
-        let md = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let writable_by_others = md.mode() & 0o022 != 0;
-        let sticky_dir = md.is_dir() && md.mode() & 0o1000 != 0;
-        if md.uid() != 0 || (writable_by_others && !sticky_dir) {
-            return Err(format!(
-                "unsafe permissions found for script '{}' ({} is writable by a non-root user) \
-                 - disabling",
+    }
+    Err(if denied {
+        format!("Permissions failure for script {prog} in path - disabling")
+    } else {
+        format!("Cannot find script {prog} in path - disabling")
+    })
+}
+
+/// keepalived's `is_executable`: root needs any execute bit, others the bit of their
+/// class.
+fn is_executable(md: &std::fs::Metadata, who: RunAs) -> bool {
+    let m = md.mode();
+    (who.uid == 0 && m & 0o111 != 0)
+        || (who.uid == md.uid() && m & 0o100 != 0)
+        || (who.uid != md.uid()
+            && ((who.gid == md.gid() && m & 0o010 != 0) || (who.gid != md.gid() && m & 0o001 != 0)))
+}
+
+/// keepalived's `enable_script_security` for one command (`argv[0]`): finds it as
+/// `execvp` would ([`resolve_program`]), checks that `who` may execute it and, when it
+/// runs with root's rights (user or group root, or set-uid/gid root), that neither the
+/// file nor any directory on its path (as written and after symlinks) can be changed by
+/// anyone but root. Returns the path to run, so what was checked is what runs.
+pub fn secure_program(prog: &str, who: RunAs) -> Result<PathBuf, String> {
+    let path = resolve_program(prog, who)?;
+    let md = std::fs::metadata(&path)
+        .map_err(|e| format!("Script {prog} cannot be accessed - {e} - disabling"))?;
+    if !md.is_file() || !is_executable(&md, who) {
+        return Err(format!(
+            "WARNING - script '{}' is not executable for uid:gid {}:{} - disabling.",
+            path.display(),
+            who.uid,
+            who.gid
+        ));
+    }
+    let m = md.mode();
+    let root_rights = who.uid == 0
+        || who.gid == 0
+        || (md.uid() == 0 && m & 0o4100 == 0o4100)
+        || (md.gid() == 0 && m & 0o2010 == 0o2010);
+    if root_rights {
+        check_components(&path, &path)?;
+        let real = std::fs::canonicalize(&path)
+            .map_err(|e| format!("Script {prog} cannot be accessed - {e} - disabling"))?;
+        if real != path {
+            check_components(&real, &path)?;
+        }
+    }
+    Ok(path)
+}
+
+/// keepalived's `check_security` over every prefix of `path` (not following symlinks):
+/// owned by root, and neither a plain directory nor the file is writable by a non-root
+/// group or by others (a sticky directory such as /tmp may be). A root-owned symlink
+/// on the way is allowed: its target is checked through the canonical path.
+fn check_components(path: &Path, script: &Path) -> Result<(), String> {
+    let mut prefixes: Vec<&Path> = path
+        .ancestors()
+        .filter(|p| !p.as_os_str().is_empty())
+        .collect();
+    prefixes.reverse();
+    let last = prefixes.len().saturating_sub(1);
+    for (i, p) in prefixes.iter().enumerate() {
+        let md = std::fs::symlink_metadata(p).map_err(|e| {
+            format!(
+                "check_script_secure could not find script '{}' ({}: {e}) - disabling",
                 script.display(),
-                path.display()
+                p.display()
+            )
+        })?;
+        let ft = md.file_type();
+        let right_type = if i < last {
+            ft.is_dir() || ft.is_symlink()
+        } else {
+            ft.is_file() || ft.is_symlink()
+        };
+        if !right_type {
+            return Err(format!(
+                "Wrong file type found in script path '{}' ({}) - disabling",
+                script.display(),
+                p.display()
             ));
         }
-        p = path.parent();
+        let m = md.mode();
+        let guarded = (ft.is_dir() && m & 0o1000 == 0) || ft.is_file();
+        let writable = (md.gid() != 0 && m & 0o020 != 0) || m & 0o002 != 0;
+        if md.uid() != 0 || (guarded && writable) {
+            let why = if md.uid() != 0 {
+                format!("{} is owned by uid {}", p.display(), md.uid())
+            } else {
+                format!("{} is writable by a non-root user", p.display())
+            };
+            return Err(format!(
+                "Unsafe permissions found for script '{}' ({why}) - disabling",
+                script.display()
+            ));
+        }
     }
     Ok(())
+}
+
+/// keepalived's `enable_script_security` check of one script path (a bare name is
+/// looked up in `PATH`, as it will be run); see [`secure_program`].
+pub fn check_security(script: &Path, who: RunAs) -> Result<(), String> {
+    secure_program(&script.to_string_lossy(), who).map(drop)
 }
 
 #[cfg(test)]
@@ -198,6 +337,79 @@ mod tests {
         );
         let slow = run(&split_args("sleep 5"), me, Duration::from_millis(50)).await;
         assert_eq!(slow, Outcome::TimedOut);
+    }
+
+    fn exe(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn bare_names_resolve_through_path_like_execvp() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        // Not executable in the first directory, executable in the second.
+        exe(&a.join("chk"), 0o644);
+        exe(&b.join("chk"), 0o755);
+        let path = std::ffi::OsString::from(format!("{}:{}", a.display(), b.display()));
+        let me = RunAs::current();
+        assert_eq!(search_path("chk", &path, me).unwrap(), b.join("chk"));
+        // A name with a slash is not searched.
+        assert_eq!(
+            search_path("./chk", &path, me).unwrap(),
+            PathBuf::from("./chk")
+        );
+        let only_a = std::ffi::OsString::from(a.display().to_string());
+        let e = search_path("chk", &only_a, me).unwrap_err();
+        assert!(e.contains("Permissions failure"), "{e}");
+        let e = search_path("nothere", &path, me).unwrap_err();
+        assert!(e.contains("Cannot find script nothere in path"), "{e}");
+
+        // The real PATH: `sh` is found where execvp finds it, and it is safe for root.
+        let sh = secure_program("sh", RunAs::ROOT).unwrap();
+        assert!(sh.is_absolute() && sh.ends_with("sh"), "{}", sh.display());
+        assert!(check_security(Path::new("sh"), RunAs::ROOT).is_ok());
+
+        // A directory others can write to makes what it holds unsafe for root.
+        std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = secure_program(&b.join("chk").display().to_string(), RunAs::ROOT).unwrap_err();
+        assert!(e.contains("is writable by a non-root user"), "{e}");
+        assert!(e.contains(&b.display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn security_follows_symlinks_and_checks_executability() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("real.sh");
+        exe(&f, 0o755);
+        // A link to a safe file is as safe as the file (when the link's directory is).
+        let link = dir.path().join("link.sh");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        let safe_owner = nix::unistd::geteuid().is_root();
+        assert_eq!(
+            secure_program(&link.display().to_string(), RunAs::ROOT).is_ok(),
+            safe_owner
+        );
+        // Not executable for the script user.
+        let g = dir.path().join("data");
+        exe(&g, 0o644);
+        let nobody = RunAs {
+            uid: 65534,
+            gid: 65534,
+        };
+        let e = secure_program(&g.display().to_string(), nobody).unwrap_err();
+        assert!(
+            e.contains("is not executable for uid:gid 65534:65534"),
+            "{e}"
+        );
+        // A script in a world-writable file is unsafe through the link too.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(secure_program(&link.display().to_string(), RunAs::ROOT).is_err());
     }
 
     #[test]

@@ -27,15 +27,40 @@ impl Kind {
     }
 }
 
+/// One notify command: the program and its arguments (split as keepalived splits the
+/// configured string) and who it runs as (`notify_master CMD [user [group]]`; `None`:
+/// the [`Notifier`]'s default, the global `script_user`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Script {
+    pub argv: Vec<String>,
+    pub run_as: Option<RunAs>,
+}
+
+impl Script {
+    /// `line` split as keepalived splits it, run as the default user.
+    pub fn new(line: &str) -> Self {
+        Script {
+            argv: exec::split_args(line),
+            run_as: None,
+        }
+    }
+
+    /// Run as `who` instead of the default user.
+    pub fn run_as(mut self, who: RunAs) -> Self {
+        self.run_as = Some(who);
+        self
+    }
+}
+
 /// The scripts configured for one instance or group.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scripts {
-    pub master: Option<String>,
-    pub backup: Option<String>,
-    pub fault: Option<String>,
-    pub stop: Option<String>,
+    pub master: Option<Script>,
+    pub backup: Option<Script>,
+    pub fault: Option<Script>,
+    pub stop: Option<Script>,
     /// `notify`: called with the four arguments after the state's own script.
-    pub any: Option<String>,
+    pub any: Option<Script>,
 }
 
 impl Scripts {
@@ -43,8 +68,15 @@ impl Scripts {
         *self == Scripts::default()
     }
 
-    /// The commands for entering `state` (keepalived's spelling), in order.
-    pub fn commands(&self, kind: Kind, name: &str, state: &str, priority: u8) -> Vec<Vec<String>> {
+    /// The commands for entering `state` (keepalived's spelling), in order, each with
+    /// the user it runs as (`None`: the default).
+    pub fn runs(
+        &self,
+        kind: Kind,
+        name: &str,
+        state: &str,
+        priority: u8,
+    ) -> Vec<(Vec<String>, Option<RunAs>)> {
         let own = match state {
             "MASTER" => &self.master,
             "BACKUP" => &self.backup,
@@ -52,26 +84,41 @@ impl Scripts {
             "STOP" => &self.stop,
             _ => &None,
         };
-        let mut out: Vec<Vec<String>> = own.iter().map(|s| exec::split_args(s)).collect();
-        if let Some(any) = &self.any {
-            let mut args = exec::split_args(any);
+        let mut out: Vec<(Vec<String>, Option<RunAs>)> = own
+            .iter()
+            .filter(|s| !s.argv.is_empty())
+            .map(|s| (s.argv.clone(), s.run_as))
+            .collect();
+        if let Some(any) = self.any.as_ref().filter(|s| !s.argv.is_empty()) {
+            let mut args = any.argv.clone();
             args.extend([
                 kind.as_arg().to_string(),
                 name.to_string(),
                 state.to_string(),
                 priority.to_string(),
             ]);
-            out.push(args);
+            out.push((args, any.run_as));
         }
         out
     }
+
+    /// The commands for entering `state`, in order (without their users).
+    pub fn commands(&self, kind: Kind, name: &str, state: &str, priority: u8) -> Vec<Vec<String>> {
+        self.runs(kind, name, state, priority)
+            .into_iter()
+            .map(|(args, _)| args)
+            .collect()
+    }
 }
+
+/// The commands of one notification, each with the user it runs as.
+type Batch = Vec<(Vec<String>, RunAs)>;
 
 /// One queue per instance or group name, each served by its own task on the current
 /// `LocalSet`.
 #[derive(Debug, Default)]
 pub struct Notifier {
-    queues: HashMap<(Kind, String), mpsc::UnboundedSender<Vec<Vec<String>>>>,
+    queues: HashMap<(Kind, String), mpsc::UnboundedSender<Batch>>,
     workers: Vec<tokio::task::JoinHandle<()>>,
     run_as: RunAs,
 }
@@ -85,22 +132,27 @@ impl Notifier {
         }
     }
 
-    /// Queues the scripts for `name` entering `state`. Must be called inside a LocalSet.
+    /// Queues the scripts for `name` entering `state`, each to run as its own user or
+    /// else the default one. Must be called inside a LocalSet.
     pub fn notify(&mut self, kind: Kind, name: &str, scripts: &Scripts, state: &str, priority: u8) {
-        let commands = scripts.commands(kind, name, state, priority);
+        let default = self.run_as;
+        let commands: Batch = scripts
+            .runs(kind, name, state, priority)
+            .into_iter()
+            .map(|(args, who)| (args, who.unwrap_or(default)))
+            .collect();
         if commands.is_empty() {
             return;
         }
-        let run_as = self.run_as;
         let workers = &mut self.workers;
         let tx = self
             .queues
             .entry((kind, name.to_string()))
             .or_insert_with(|| {
-                let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Vec<String>>>();
+                let (tx, mut rx) = mpsc::unbounded_channel::<Batch>();
                 let worker = tokio::task::spawn_local(async move {
                     while let Some(batch) = rx.recv().await {
-                        for args in batch {
+                        for (args, run_as) in batch {
                             let outcome = exec::run(&args, run_as, TIMEOUT).await;
                             if !outcome.success() {
                                 report(&args, outcome);
@@ -146,8 +198,8 @@ mod tests {
     #[test]
     fn keepalived_notify_arguments() {
         let s = Scripts {
-            master: Some("/etc/keepalived/master.sh".into()),
-            any: Some("/usr/local/bin/notify \"a b\"".into()),
+            master: Some(Script::new("/etc/keepalived/master.sh")),
+            any: Some(Script::new("/usr/local/bin/notify \"a b\"")),
             ..Scripts::default()
         };
         let c = s.commands(Kind::Instance, "VI_1", "MASTER", 100);
@@ -166,6 +218,50 @@ mod tests {
         assert_eq!(s.commands(Kind::Group, "G", "BACKUP", 0).len(), 1);
     }
 
+    /// Each script runs as its own user; one without a user runs as the default.
+    #[tokio::test(flavor = "current_thread")]
+    async fn each_script_runs_as_its_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("ids");
+        let me = RunAs::current();
+        // Another user only when we can switch to it.
+        let other = if me.uid == 0 {
+            RunAs {
+                uid: 65534,
+                gid: 65534,
+            }
+        } else {
+            me
+        };
+        if me.uid == 0 {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        let record = format!("/bin/sh -c 'id -u >> {}'", log.display());
+        let s = Scripts {
+            master: Some(Script::new(&record).run_as(other)),
+            any: Some(Script::new(&record)),
+            ..Scripts::default()
+        };
+        assert_eq!(
+            s.runs(Kind::Instance, "VI_1", "MASTER", 100)
+                .iter()
+                .map(|(_, who)| *who)
+                .collect::<Vec<_>>(),
+            [Some(other), None]
+        );
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let mut n = Notifier::new(me);
+                n.notify(Kind::Instance, "VI_1", &s, "MASTER", 100);
+                n.drain().await;
+            })
+            .await;
+        let got = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(got, format!("{}\n{}\n", other.uid, me.uid));
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn scripts_run_in_order_off_the_loop() {
         let dir = std::env::temp_dir().join(format!("vigil-notify-{}", std::process::id()));
@@ -181,10 +277,10 @@ mod tests {
                 let mut n = Notifier::new(me);
                 for state in ["BACKUP", "MASTER", "FAULT"] {
                     let s = Scripts {
-                        any: Some(format!(
+                        any: Some(Script::new(&format!(
                             "/bin/sh -c 'sleep 0.05; echo $3 >> {}' x",
                             log.display()
-                        )),
+                        ))),
                         ..Scripts::default()
                     };
                     n.notify(Kind::Instance, "VI_1", &s, state, 100);

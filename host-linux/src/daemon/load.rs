@@ -4,7 +4,7 @@ use super::plan::{self, Plan};
 use crate::config::{self, KeepalivedConf, Notify, TrackRef};
 use crate::exec::RunAs;
 use crate::net::Scope;
-use crate::notify::Scripts;
+use crate::notify::{Script, Scripts};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use vigil_core::priority::Weight;
@@ -27,24 +27,111 @@ pub fn load_plan(path: &Path) -> Result<Plan, String> {
     plan_from(&conf)
 }
 
-fn notify_scripts(n: &Notify) -> Scripts {
-    let text = |c: &Option<config::Command>| c.as_ref().map(|c| c.text.clone());
-    Scripts {
-        master: text(&n.master),
-        backup: text(&n.backup),
-        fault: text(&n.fault),
-        stop: text(&n.stop),
-        any: text(&n.any),
+/// Who scripts run as and whether they are checked: keepalived's `script_user` and
+/// `enable_script_security`.
+struct Users {
+    /// The global script user; `None` when `script_user` names no user (keepalived then
+    /// removes every script without its own user).
+    default: Option<RunAs>,
+    security: bool,
+}
+
+impl Users {
+    fn new(conf: &KeepalivedConf) -> Self {
+        let default = match &conf.global.script_user {
+            Some(u) => match RunAs::lookup(&u.user, u.group.as_deref()) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    error!(
+                        "script_user {}: {e}: scripts without their own user are disabled",
+                        u.user
+                    );
+                    None
+                }
+            },
+            None => {
+                let (r, found) = RunAs::keepalived_default();
+                let needs_default = conf.scripts.iter().any(|s| s.user.is_none())
+                    || conf
+                        .instances
+                        .iter()
+                        .flat_map(|i| i.notify.iter())
+                        .chain(conf.sync_groups.iter().flat_map(|g| g.notify.iter()))
+                        .any(|c| c.user.is_none());
+                if !found && needs_default {
+                    warn!(
+                        "WARNING - default user '{}' for script execution does not exist - please create.",
+                        crate::exec::DEFAULT_SCRIPT_USER
+                    );
+                }
+                Some(r)
+            }
+        };
+        Users {
+            default,
+            security: conf.global.enable_script_security,
+        }
+    }
+
+    /// A script's user: its own, else the default. `Err` disables the script.
+    fn of(&self, user: Option<&config::User>, what: &str) -> Result<RunAs, String> {
+        match user {
+            Some(u) => RunAs::lookup(&u.user, u.group.as_deref())
+                .map_err(|e| format!("Invalid user/group for {what}: {e} - ignoring")),
+            None => self
+                .default
+                .ok_or_else(|| format!("Unable to set default user for {what} - removing")),
+        }
+    }
+
+    /// `argv` as it will run as `who`: with `enable_script_security`, the program is
+    /// found through PATH as execvp would, checked (keepalived's rules), and replaced by
+    /// the path checked. `Err` disables the script.
+    fn checked(&self, mut argv: Vec<String>, who: RunAs) -> Result<Vec<String>, String> {
+        if !self.security {
+            return Ok(argv);
+        }
+        let Some(prog) = argv.first() else {
+            return Err("empty command".into());
+        };
+        let path = crate::exec::secure_program(prog, who)?;
+        let path = path.to_string_lossy().into_owned();
+        if path != *prog {
+            warn!(
+                "WARNING - script `{prog}` resolved by path search to `{path}`. Please specify full path."
+            );
+            argv[0] = path;
+        }
+        Ok(argv)
     }
 }
 
-fn run_as(user: Option<&config::User>, global: RunAs) -> RunAs {
-    match user {
-        Some(u) => RunAs::lookup(&u.user, u.group.as_deref()).unwrap_or_else(|e| {
-            warn!("script user: {e}; using the global script_user");
-            global
-        }),
-        None => global,
+/// The notify scripts of an instance or group (`owner`), each with its user; a script
+/// whose user is unknown or that fails the security check is left out, with an error.
+fn notify_scripts(n: &Notify, owner: &str, users: &Users) -> Scripts {
+    let one = |keyword: &str, c: &Option<config::Command>| -> Option<Script> {
+        let c = c.as_ref()?;
+        let what = format!("{keyword} script {}", c.text);
+        let checked = users
+            .of(c.user.as_ref(), &what)
+            .and_then(|who| Ok((users.checked(c.argv.clone(), who)?, who)));
+        match checked {
+            Ok((argv, who)) => Some(Script {
+                argv,
+                run_as: Some(who),
+            }),
+            Err(e) => {
+                error!("({owner}) {keyword}: {e}");
+                None
+            }
+        }
+    };
+    Scripts {
+        master: one("notify_master", &n.master),
+        backup: one("notify_backup", &n.backup),
+        fault: one("notify_fault", &n.fault),
+        stop: one("notify_stop", &n.stop),
+        any: one("notify", &n.any),
     }
 }
 
@@ -56,27 +143,32 @@ fn refs(list: &[TrackRef], default: impl Fn(&str) -> Weight) -> Vec<(String, Wei
 }
 
 pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
-    let script_user = run_as(conf.global.script_user.as_ref(), RunAs::ROOT);
+    let users = Users::new(conf);
     let mut plan = Plan {
-        script_user,
+        // Every notify script carries its user; this default only covers scripts built
+        // elsewhere.
+        script_user: users.default.unwrap_or_else(RunAs::current),
         ..Plan::default()
     };
     let mut disabled: Vec<&str> = Vec::new();
     for s in &conf.scripts {
-        let who = run_as(s.user.as_ref(), script_user);
-        // keepalived's enable_script_security: a script root runs must be safe from
-        // other users, or it is disabled (and tracks nothing).
-        if conf.global.enable_script_security
-            && let Some(prog) = s.command.argv.first()
-            && let Err(e) = crate::exec::check_security(Path::new(prog), who)
-        {
-            error!("VRRP_Script({}): {e}", s.name);
-            disabled.push(&s.name);
-            continue;
-        }
+        // A script whose user is unknown, or (enable_script_security) that other users
+        // could change while root runs it, is disabled and tracks nothing.
+        let what = format!("vrrp script {}", s.name);
+        let checked = users
+            .of(s.user.as_ref(), &what)
+            .and_then(|who| Ok((users.checked(s.command.argv.clone(), who)?, who)));
+        let (argv, who) = match checked {
+            Ok(c) => c,
+            Err(e) => {
+                error!("VRRP_Script({}): {e}", s.name);
+                disabled.push(&s.name);
+                continue;
+            }
+        };
         plan.scripts.push(plan::Script {
             name: s.name.clone(),
-            argv: s.command.argv.clone(),
+            argv,
             interval: s.interval,
             timeout: s.timeout.unwrap_or(s.interval),
             rise: u8::try_from(s.rise).unwrap_or(u8::MAX),
@@ -165,7 +257,7 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
             track_files,
             track_processes,
             track_own_interface: !inst.dont_track_primary,
-            notify: notify_scripts(&inst.notify),
+            notify: notify_scripts(&inst.notify, &inst.name, &users),
             use_vmac: inst.use_vmac.as_ref().map(|v| {
                 v.name
                     .clone()
@@ -177,8 +269,115 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
         plan.groups.push(plan::Group {
             name: g.name.clone(),
             members: g.members.iter().map(|(m, _)| m.clone()).collect(),
-            notify: notify_scripts(&g.notify),
+            notify: notify_scripts(&g.notify, &g.name, &users),
         });
     }
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn plan(text: &str) -> Plan {
+        let l = config::load_str(Path::new("/etc/keepalived/keepalived.conf"), text);
+        let conf = l.config.unwrap_or_else(|| panic!("{:#?}", l.diagnostics));
+        plan_from(&conf).unwrap()
+    }
+
+    fn script(dir: &Path, name: &str, mode: u32) -> String {
+        let p = dir.join(name);
+        std::fs::write(&p, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p.display().to_string()
+    }
+
+    fn instance(extra: &str) -> String {
+        format!(
+            "vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n    virtual_ipaddress {{\n        10.0.0.1\n    }}\n{extra}\n}}\n"
+        )
+    }
+
+    /// keepalived's default user: `keepalived_script` if it exists, else vigild's own.
+    fn default_user() -> RunAs {
+        RunAs::lookup(crate::exec::DEFAULT_SCRIPT_USER, None).unwrap_or_else(|_| RunAs::current())
+    }
+
+    #[test]
+    fn notify_scripts_run_as_their_users_and_unsafe_ones_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let safe = script(dir.path(), "safe.sh", 0o755);
+        let open = script(dir.path(), "open.sh", 0o777);
+        let nobody = RunAs::lookup("nobody", None).unwrap();
+        let text = format!(
+            "global_defs {{\n    enable_script_security\n}}\nvrrp_script chk {{\n    script true\n}}\n{}",
+            instance(&format!(
+                "    track_script {{\n        chk\n    }}\n    notify_master \"{safe} x\" nobody\n    notify_backup {open}\n    notify {safe}"
+            ))
+        );
+        let p = plan(&text);
+        assert_eq!(p.script_user, default_user());
+        // A bare name is found through PATH, and what was checked is what runs.
+        let chk = &p.scripts[0];
+        assert!(
+            chk.argv[0].starts_with('/') && chk.argv[0].ends_with("/true"),
+            "{:?}",
+            chk.argv
+        );
+        assert_eq!(chk.run_as, default_user());
+        let n = &p.instances[0].notify;
+        let master = n.master.as_ref().unwrap();
+        assert_eq!(master.argv, [safe.clone(), "x".to_string()]);
+        assert_eq!(master.run_as, Some(nobody));
+        let any = n.any.as_ref().unwrap();
+        assert_eq!(
+            (any.argv.as_slice(), any.run_as),
+            (&[safe][..], Some(default_user()))
+        );
+        // World-writable and run as root (the default user here): disabled, as keepalived.
+        if default_user().uid == 0 {
+            assert_eq!(n.backup, None);
+        }
+    }
+
+    #[test]
+    fn scripts_with_unknown_users_are_disabled() {
+        let text = format!(
+            "vrrp_script chk {{\n    script /bin/true\n    user no-such-user-vigil\n}}\nvrrp_script ok {{\n    script /bin/true\n}}\n{}",
+            instance(
+                "    track_script {\n        chk\n        ok\n    }\n    notify_master /bin/true no-such-user-vigil\n    notify_backup /bin/true"
+            )
+        );
+        let p = plan(&text);
+        assert_eq!(
+            p.scripts
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>(),
+            ["ok"]
+        );
+        let i = &p.instances[0];
+        assert_eq!(
+            i.track_scripts
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>(),
+            ["ok"]
+        );
+        assert_eq!(i.notify.master, None);
+        assert_eq!(
+            i.notify.backup.as_ref().map(|s| s.run_as),
+            Some(Some(default_user()))
+        );
+        // A global script_user that does not exist disables the scripts without a user.
+        let text = format!(
+            "global_defs {{\n    script_user no-such-user-vigil\n}}\nvrrp_script ok {{\n    script /bin/true\n}}\n{}",
+            instance("    track_script {\n        ok\n    }\n    notify_backup /bin/true")
+        );
+        let p = plan(&text);
+        assert!(p.scripts.is_empty());
+        assert!(p.instances[0].track_scripts.is_empty());
+        assert!(p.instances[0].notify.is_empty());
+    }
 }

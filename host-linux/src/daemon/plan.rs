@@ -95,6 +95,8 @@ pub struct Plan {
     pub files: Vec<TrackFile>,
     pub processes: Vec<TrackProcess>,
     pub groups: Vec<Group>,
-    /// Who notify scripts run as.
+    /// The default script user (`script_user`, else keepalived's default:
+    /// `keepalived_script` if it exists, else the user vigild runs as). Every script in
+    /// the plan carries its own user already.
     pub script_user: RunAs,
 }
