@@ -537,6 +537,114 @@ fn scripts_notify_and_trackers_parse() {
 }
 
 #[test]
+fn track_process_matching_options_as_keepalived() {
+    let block = |name: &str, body: &str| format!("vrrp_track_process {name} {{\n{body}\n}}\n");
+    let text = [
+        block(
+            "exact",
+            "    process nginx -g \"daemon off;\"\n    quorum 2\n    quorum_max 4",
+        ),
+        block(
+            "initial",
+            "    process /usr/sbin/haproxy -f\n    param_match initial",
+        ),
+        block(
+            "noargs",
+            "    process /usr/bin/redis-server\n    param_match",
+        ),
+        block("full", "    process /usr/sbin/nginx\n    full_command"),
+        block("none", "    process nginx\n    quorum_max 0"),
+        block(
+            "delays",
+            "    process nginx\n    fork_delay 0.5\n    terminate_delay 2",
+        ),
+    ]
+    .concat()
+        + &inst("    track_process {\n        exact\n    }");
+    let (l, _p, _d) = load(&text);
+    assert!(l.diagnostics.is_empty(), "{:#?}", l.diagnostics);
+    let c = l.config.unwrap();
+    let p = c.track_process("exact").unwrap();
+    assert_eq!(
+        (p.params.as_slice(), p.param_match, p.full_command),
+        (
+            &["-g".to_string(), "daemon off;".to_string()][..],
+            Some(config::ParamMatch::Exact),
+            true
+        )
+    );
+    assert_eq!((p.quorum, p.quorum_max), (2, Some(4)));
+    let p = c.track_process("initial").unwrap();
+    assert_eq!(
+        (p.param_match, p.full_command),
+        (Some(config::ParamMatch::Initial), true)
+    );
+    let p = c.track_process("noargs").unwrap();
+    assert_eq!(
+        (p.params.len(), p.param_match, p.full_command),
+        (0, Some(config::ParamMatch::Exact), true)
+    );
+    let p = c.track_process("full").unwrap();
+    assert_eq!((p.param_match, p.full_command), (None, true));
+    // quorum_max 0: up only while no such process runs.
+    let p = c.track_process("none").unwrap();
+    assert_eq!((p.quorum, p.quorum_max), (0, Some(0)));
+    let p = c.track_process("delays").unwrap();
+    assert_eq!(
+        (p.fork_delay.as_millis(), p.terminate_delay.as_millis()),
+        (500, 2000)
+    );
+
+    // keepalived's complaints, at their lines.
+    let text = block(
+        "bad",
+        "    process nginx\n    process httpd\n    param_match sometimes\n    quorum 0\n    quorum 3\n    quorum_max 2\n    delay 4000",
+    ) + &block("long", "    process /usr/sbin/nginx")
+        + &inst("    track_process {\n        bad\n    }");
+    let (l, _p, _d) = load(&text);
+    assert_eq!(
+        at(find(
+            &l,
+            "Process already set for track process bad - ignoring httpd"
+        )),
+        (3, 5)
+    );
+    assert_eq!(
+        at(find(&l, "Invalid param_match type sometimes - ignoring")),
+        (4, 17)
+    );
+    assert_eq!(
+        at(find(
+            &l,
+            "Quorum (0) for vrrp_track_process bad must be between [1..65535]"
+        )),
+        (5, 12)
+    );
+    assert_eq!(
+        at(find(&l, "quorum_max is less than quorum - ignoring")),
+        (7, 16)
+    );
+    assert_eq!(
+        at(find(
+            &l,
+            "delay (4000) for vrrp_track_process bad must be between [0.000001..3600]"
+        )),
+        (8, 11)
+    );
+    let p = l.config.as_ref().unwrap().track_process("bad").unwrap();
+    assert_eq!(
+        (p.process.as_str(), p.quorum, p.quorum_max),
+        ("nginx", 3, None)
+    );
+    // A path is never a process name (comm): vigild says so.
+    let d = find(
+        &l,
+        "process `/usr/sbin/nginx` is compared with the process name",
+    );
+    assert_eq!((d.line(), d.ka), (10, KaClass::Silent));
+}
+
+#[test]
 fn globals_are_defaults_for_instances_and_reach_the_core() {
     let text = format!(
         "global_defs {{\n    router_id lb1\n    vrrp_version 3\n    vrrp_mcast_group4 224.0.0.200\n    vrrp_garp_master_delay 2\n    vrrp_garp_master_repeat 3\n    vrrp_garp_master_refresh 60\n    vrrp_garp_master_refresh_repeat 2\n    vrrp_garp_lower_prio_repeat 1\n    vrrp_lower_prio_no_advert\n    vrrp_higher_prio_send_advert true\n    vrrp_garp_interval 0.001\n    vrrp_skip_check_adv_addr\n}}\n{}",

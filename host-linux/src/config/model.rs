@@ -7,6 +7,7 @@
 //! line when something goes wrong at run time.
 
 use super::diag::Loc;
+pub use crate::track::ParamMatch;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -158,15 +159,19 @@ pub struct VrrpScript {
 pub struct TrackProcess {
     pub name: String,
     pub loc: Loc,
-    /// The process name (or command with `full_command`).
+    /// The process name (`/proc/PID/stat`'s comm), or with `full_command` the command
+    /// line's first word.
     pub process: String,
     /// Parameters to match, if any were given after the process name.
     pub params: Vec<String>,
-    /// `param_match initial|partial`.
-    pub param_match: Option<String>,
+    /// `param_match [initial|partial]`; parameters imply the exact match. `None`:
+    /// parameters are not compared.
+    pub param_match: Option<ParamMatch>,
+    /// `full_command`, also implied by parameters or `param_match`.
     pub full_command: bool,
-    /// `quorum` (default 1).
+    /// `quorum` (default 1; 0 only with `quorum_max 0`).
     pub quorum: u32,
+    /// `quorum_max` (`None`: no maximum).
     pub quorum_max: Option<u32>,
     /// `weight` (default 0 here as in keepalived 2.2.7's dump: a lost quorum is a FAULT).
     pub weight: Weight,

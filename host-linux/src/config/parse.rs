@@ -1020,25 +1020,95 @@ impl<'d> Parser<'d> {
             match key {
                 "process" => {
                     if self.need(c, 0).is_some() {
+                        if !p.process.is_empty() {
+                            self.d.warn(
+                                c.loc(),
+                                format!(
+                                    "Process already set for track process {name} - ignoring {}",
+                                    c.arg(0).unwrap_or("")
+                                ),
+                            );
+                            continue;
+                        }
                         let mut words = c.args.iter().filter_map(Token::word).map(str::to_string);
                         p.process = words.next().unwrap_or_default();
                         p.params = words.collect();
+                        // Parameters are matched, against the command line.
+                        if !p.params.is_empty() {
+                            p.param_match.get_or_insert(ParamMatch::Exact);
+                            p.full_command = true;
+                        }
                     }
                 }
                 "param_match" => {
-                    if let Some(t) = self.need(c, 0) {
-                        p.param_match = t.word().map(str::to_string);
+                    self.no_block(c);
+                    let m = match c.arg(0) {
+                        None => Some(ParamMatch::Exact),
+                        Some("initial") => Some(ParamMatch::Initial),
+                        Some("partial") => Some(ParamMatch::Partial),
+                        Some(o) => {
+                            self.d.warn(
+                                &c.args[0].loc,
+                                format!("Invalid param_match type {o} - ignoring"),
+                            );
+                            None
+                        }
+                    };
+                    if m.is_some() {
+                        p.param_match = m;
+                        p.full_command = true;
                     }
                 }
-                "full_command" => p.full_command = true,
-                "quorum" | "quorum_max" => {
-                    if let Some(t) = self.need(c, 0)
-                        && let Some(v) = self.uint(t, key, 0, u32::MAX as u64, false)
-                    {
-                        if key == "quorum" {
-                            p.quorum = v as u32;
-                        } else {
-                            p.quorum_max = Some(v as u32);
+                "full_command" => {
+                    self.no_block(c);
+                    p.full_command = true;
+                }
+                "quorum" => {
+                    if let Some(t) = self.need(c, 0) {
+                        match t.word().unwrap_or("").parse::<u32>() {
+                            Ok(v) if (1..=65535).contains(&v) => {
+                                if p.quorum_max.is_some_and(|m| v > m) {
+                                    self.d
+                                        .warn(&t.loc, "Quorum is greater than quorum_max - ignoring");
+                                } else {
+                                    p.quorum = v;
+                                }
+                            }
+                            _ => self.d.warn(
+                                &t.loc,
+                                format!(
+                                    "Quorum ({}) for vrrp_track_process {name} must be between [1..65535] inclusive. Ignoring...",
+                                    t.word().unwrap_or("")
+                                ),
+                            ),
+                        }
+                    }
+                }
+                "quorum_max" => {
+                    if let Some(t) = self.need(c, 0) {
+                        match t.word().unwrap_or("").parse::<u32>() {
+                            Ok(v) if v <= 65535 => {
+                                // quorum_max 0 (nothing may run) is allowed while quorum
+                                // is its default.
+                                if (v != 0 || p.quorum > 1) && v < p.quorum {
+                                    self.d
+                                        .warn(&t.loc, "quorum_max is less than quorum - ignoring");
+                                } else {
+                                    p.quorum_max = Some(v);
+                                    if v == 0 {
+                                        p.quorum = 0;
+                                    } else if p.quorum == 0 {
+                                        p.quorum = 1;
+                                    }
+                                }
+                            }
+                            _ => self.d.warn(
+                                &t.loc,
+                                format!(
+                                    "quorum_max ({}) for vrrp_track_process {name} must be between [0..65535] inclusive. Ignoring...",
+                                    t.word().unwrap_or("")
+                                ),
+                            ),
                         }
                     }
                 }
@@ -1060,20 +1130,44 @@ impl<'d> Parser<'d> {
                     }
                 }
                 "delay" | "fork_delay" | "terminate_delay" => {
-                    if let Some(t) = self.need(c, 0)
-                        && let Some(us) = self.secs(t, key, 0, u32::MAX as u64, false)
-                    {
-                        let d = Duration::from_micros(us);
-                        if key != "terminate_delay" {
-                            p.fork_delay = d;
-                        }
-                        if key != "fork_delay" {
-                            p.terminate_delay = d;
+                    if let Some(t) = self.need(c, 0) {
+                        let s = t.word().unwrap_or("");
+                        match s.parse::<f64>() {
+                            Ok(v) if v.is_finite() && (0.000_001..=3600.0).contains(&v) => {
+                                let d = Duration::from_micros((v * 1e6).round() as u64);
+                                if key != "terminate_delay" {
+                                    p.fork_delay = d;
+                                }
+                                if key != "fork_delay" {
+                                    p.terminate_delay = d;
+                                }
+                            }
+                            _ => self.d.warn(
+                                &t.loc,
+                                format!(
+                                    "{}delay ({s}) for vrrp_track_process {name} must be between [0.000001..3600] inclusive. Ignoring...",
+                                    key.strip_suffix("delay").unwrap_or("")
+                                ),
+                            ),
                         }
                     }
                 }
                 _ => self.unknown(c, Some("vrrp_track_process")),
             }
+        }
+        // comm holds at most 15 characters and never a `/`: such a name only matches
+        // the command line.
+        if !p.full_command
+            && !p.process.is_empty()
+            && (p.process.len() > 15 || p.process.contains('/'))
+        {
+            self.d.note(
+                n.loc(),
+                format!(
+                    "vrrp_track_process {name}: process `{}` is compared with the process name (at most 15 characters, no `/`), so it never matches; add `full_command` to compare it with the command line",
+                    p.process
+                ),
+            );
         }
         if p.process.is_empty() {
             self.d.warn(

@@ -186,7 +186,15 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
     for p in &conf.track_processes {
         plan.processes.push(plan::TrackProcess {
             name: p.name.clone(),
-            process: p.process.clone(),
+            process: crate::track::ProcessSpec {
+                name: p.process.clone(),
+                params: p.params.clone(),
+                param_match: p.param_match,
+                full_command: p.full_command,
+                quorum_max: p.quorum_max.map_or(usize::MAX, |m| m as usize),
+                fork_delay: p.fork_delay,
+                terminate_delay: p.terminate_delay,
+            },
             quorum: p.quorum as usize,
         });
     }

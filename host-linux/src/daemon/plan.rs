@@ -77,7 +77,10 @@ pub struct TrackFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackProcess {
     pub name: String,
-    pub process: String,
+    /// What to count (`process`, parameters, `param_match`, `full_command`,
+    /// `quorum_max`, the delays); `track::watch_process` takes it as it took the name.
+    pub process: crate::track::ProcessSpec,
+    /// `quorum`: at least this many (0 only with `quorum_max 0`).
     pub quorum: usize,
 }
 
