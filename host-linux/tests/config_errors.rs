@@ -644,6 +644,137 @@ fn track_process_matching_options_as_keepalived() {
     assert_eq!((d.line(), d.ka), (10, KaClass::Silent));
 }
 
+/// Options vigild reads but does not act on: a warning at their line that says so,
+/// which keepalived does not give (the exit code of `-t` stays keepalived's).
+#[test]
+fn parsed_but_ignored_options_are_named_at_their_line() {
+    let text = "global_defs {
+    vrrp_garp_lower_prio_delay 3
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    garp_lower_prio_delay 2
+    no_accept
+    use_vmac vrrp.51 02:00:00:00:00:01
+    unicast_src_ip 10.0.0.2
+    unicast_peer {
+        10.0.0.3 min_ttl 250 max_ttl 255
+    }
+    virtual_ipaddress {
+        10.0.0.1/24 no_track peer 10.0.0.9
+        10.0.0.5 noprefixroute home
+    }
+    virtual_ipaddress_excluded {
+        2001:db8::1/64 nodad preferred_lft forever
+    }
+}
+";
+    let (l, _p, _d) = load(text);
+    assert!(l.config.is_some(), "{:#?}", l.diagnostics);
+    for (needle, line, col) in [
+        (
+            "`vrrp_garp_lower_prio_delay` is not implemented by vigild: ignored",
+            2,
+            5,
+        ),
+        (
+            "(VI_1) `garp_lower_prio_delay` is not implemented by vigild",
+            7,
+            5,
+        ),
+        ("(VI_1) `no_accept` is not implemented by vigild", 8, 5),
+        (
+            "the MAC address `02:00:00:00:00:01` of `use_vmac` is not implemented",
+            9,
+            22,
+        ),
+        (
+            "`min_ttl` of unicast peer 10.0.0.3 is not implemented by vigild",
+            12,
+            18,
+        ),
+        (
+            "`max_ttl` of unicast peer 10.0.0.3 is not implemented by vigild",
+            12,
+            30,
+        ),
+        (
+            "`no_track` of address 10.0.0.1/24 is not implemented by vigild",
+            15,
+            21,
+        ),
+        (
+            "`peer` of address 10.0.0.1/24 is not implemented by vigild",
+            15,
+            30,
+        ),
+        (
+            "`noprefixroute` of address 10.0.0.5 is not implemented",
+            16,
+            18,
+        ),
+        ("`home` of address 10.0.0.5 is not implemented", 16, 32),
+        (
+            "`nodad` of address 2001:db8::1/64 is not implemented",
+            19,
+            24,
+        ),
+        (
+            "`preferred_lft` of address 2001:db8::1/64 is not implemented",
+            19,
+            30,
+        ),
+    ] {
+        let d = find(&l, needle);
+        assert_eq!(
+            (d.line(), d.column(), d.severity, d.ka),
+            (line, col, Severity::Warning, KaClass::Silent),
+            "{d}"
+        );
+        assert!(d.message.contains("ignored"), "{d}");
+    }
+    assert_eq!(config::test_exit_code(&l), exit::OK, "{:#?}", l.diagnostics);
+    // vrrp_min_garp sets the lower-priority delay without anyone writing it: no warning.
+    let (l, _p, _d) = load(&format!("global_defs {{\n    vrrp_min_garp\n}}\n{GOOD}"));
+    assert!(l.diagnostics.is_empty(), "{:#?}", l.diagnostics);
+}
+
+#[test]
+fn track_file_init_file_values() {
+    let block =
+        |init: &str| format!("track_file f {{\n    file /run/f\n    init_file {init}\n}}\n{GOOD}");
+    let (l, _p, _d) = load(&block("overwrite -7"));
+    assert!(l.diagnostics.is_empty(), "{:#?}", l.diagnostics);
+    let c = l.config.unwrap();
+    assert_eq!(c.track_file("f").unwrap().init_file, Some((-7, true)));
+    let (l, _p, _d) = load(&block(""));
+    assert_eq!(
+        l.config.unwrap().track_file("f").unwrap().init_file,
+        Some((0, false))
+    );
+    let (l, _p, _d) = load(&block("300 sometimes 12x"));
+    assert_eq!(
+        at(find(
+            &l,
+            "Track file f init value 300 is outside sensible range [-254, 254]"
+        )),
+        (3, 15)
+    );
+    assert_eq!(
+        at(find(&l, "Unknown track file init option sometimes")),
+        (3, 19)
+    );
+    assert_eq!(
+        at(find(&l, "Track file f init value 12x is invalid")),
+        (3, 29)
+    );
+    assert_eq!(
+        l.config.unwrap().track_file("f").unwrap().init_file,
+        Some((0, false))
+    );
+}
+
 #[test]
 fn globals_are_defaults_for_instances_and_reach_the_core() {
     let text = format!(

@@ -190,7 +190,8 @@ pub struct TrackFile {
     /// The value read from the file is multiplied by this (default 1).
     pub weight: i32,
     pub reverse: bool,
-    /// `init_file [VALUE] [overwrite]`.
+    /// `init_file [VALUE] [overwrite]`: the daemon writes VALUE (default 0) to the file
+    /// at start if it is missing, or with `overwrite` whatever it holds (not on reload).
     pub init_file: Option<(i64, bool)>,
 }
 

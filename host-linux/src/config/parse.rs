@@ -283,6 +283,14 @@ impl<'d> Parser<'d> {
         );
     }
 
+    /// An option vigild reads but does not act on, at `loc`.
+    fn not_implemented(&mut self, loc: &Loc, what: &str, why: &str) {
+        self.d.note(
+            loc,
+            format!("{what} is not implemented by vigild: ignored{why}"),
+        );
+    }
+
     /// The argument at `i`, or an error (keepalived aborts reading: exit code 2).
     fn need<'n>(&mut self, n: &'n Node, i: usize) -> Option<&'n Token> {
         self.no_block(n);
@@ -728,6 +736,11 @@ impl<'d> Parser<'d> {
                             self.conf.global.garp_master_delay = d;
                         } else {
                             self.conf.global.garp_lower_prio_delay = Some(d);
+                            self.not_implemented(
+                                n.loc(),
+                                "`vrrp_garp_lower_prio_delay`",
+                                LOWER_PRIO_DELAY,
+                            );
                         }
                     }
                 }
@@ -1213,9 +1226,37 @@ impl<'d> Parser<'d> {
                     }
                 }
                 "init_file" => {
-                    let value = c.arg(0).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-                    let overwrite = c.args.iter().any(|a| a.word() == Some("overwrite"));
-                    f.init_file = Some((value, overwrite));
+                    self.no_block(c);
+                    let (mut value, mut overwrite) = (0, false);
+                    for t in &c.args {
+                        let w = t.word().unwrap_or("");
+                        if w.starts_with(|ch: char| ch.is_ascii_digit() || ch == '-') {
+                            value = match w.parse::<i32>() {
+                                Ok(v) => {
+                                    if !(-254..=254).contains(&v) {
+                                        self.d.warn(
+                                            &t.loc,
+                                            format!("Track file {name} init value {v} is outside sensible range [-254, 254]"),
+                                        );
+                                    }
+                                    v
+                                }
+                                Err(_) => {
+                                    self.d.warn(
+                                        &t.loc,
+                                        format!("Track file {name} init value {w} is invalid"),
+                                    );
+                                    0
+                                }
+                            };
+                        } else if w == "overwrite" {
+                            overwrite = true;
+                        } else {
+                            self.d
+                                .warn(&t.loc, format!("Unknown track file init option {w}"));
+                        }
+                    }
+                    f.init_file = Some((i64::from(value), overwrite));
                 }
                 _ => self.unknown(c, Some("track_file")),
             }
@@ -1389,6 +1430,11 @@ impl<'d> Parser<'d> {
                             while k < p.args.len() {
                                 match (p.arg(k), p.args.get(k + 1)) {
                                     (Some(opt @ ("min_ttl" | "max_ttl")), Some(v)) => {
+                                        self.not_implemented(
+                                            &p.args[k].loc,
+                                            &format!("{ctx}`{opt}` of unicast peer {addr}"),
+                                            " (vigild accepts only adverts that arrive with TTL / hop limit 255)",
+                                        );
                                         if let Some(x) = self.uint(v, opt, 0, 255, false) {
                                             if opt == "min_ttl" {
                                                 peer.min_ttl = Some(x as u8);
@@ -1451,7 +1497,14 @@ impl<'d> Parser<'d> {
                                 let d = Duration::from_secs(v.into());
                                 match key {
                                     "garp_master_delay" => inst.garp.master_delay = d,
-                                    "garp_lower_prio_delay" => inst.garp.lower_prio_delay = d,
+                                    "garp_lower_prio_delay" => {
+                                        inst.garp.lower_prio_delay = d;
+                                        self.not_implemented(
+                                            c.loc(),
+                                            &format!("{ctx}`garp_lower_prio_delay`"),
+                                            LOWER_PRIO_DELAY,
+                                        );
+                                    }
                                     _ => inst.garp.master_refresh = d,
                                 }
                             }
@@ -1521,9 +1574,15 @@ impl<'d> Parser<'d> {
                 "use_vmac" => {
                     self.no_block(c);
                     let mut v = UseVmac::default();
-                    for a in c.args.iter().filter_map(Token::word) {
+                    for t in &c.args {
+                        let a = t.word().unwrap_or("");
                         if a.contains(':') {
                             v.mac = Some(a.to_string());
+                            self.not_implemented(
+                                &t.loc,
+                                &format!("{ctx}the MAC address `{a}` of `use_vmac`"),
+                                " (the macvlan gets the virtual router MAC 00:00:5e:00:01:VRID, or 00:00:5e:00:02:VRID for IPv6)",
+                            );
                         } else if v.name.is_none() {
                             v.name = Some(a.to_string());
                         }
@@ -1541,7 +1600,14 @@ impl<'d> Parser<'d> {
                     }
                 }
                 "accept" => inst.accept = Some(true),
-                "no_accept" => inst.accept = Some(false),
+                "no_accept" => {
+                    inst.accept = Some(false);
+                    self.not_implemented(
+                        c.loc(),
+                        &format!("{ctx}`no_accept`"),
+                        " (vigild installs no firewall rules: a master always accepts traffic to its VIPs)",
+                    );
+                }
                 k if keywords::INSTANCE_IGNORED.contains(&k) => self.ignored(c, "in vrrp_instance"),
                 _ => self.unknown(c, Some(&format!("vrrp_instance {name}"))),
             }
@@ -1686,23 +1752,47 @@ impl<'d> Parser<'d> {
                                 ),
                             },
                             "peer" => match s.parse() {
-                                Ok(p) => v.peer = Some(p),
+                                Ok(p) => {
+                                    v.peer = Some(p);
+                                    self.not_implemented(
+                                        &c.args[k].loc,
+                                        &format!("{ctx}`peer` of address {text}"),
+                                        " (the address is added without a peer)",
+                                    );
+                                }
                                 Err(_) => self.d.warn(
                                     &val.loc,
                                     format!("Invalid peer address '{s}' for {text} - ignoring"),
                                 ),
                             },
-                            _ => v.flags.push(format!("preferred_lft {s}")),
+                            _ => {
+                                self.not_implemented(
+                                    &c.args[k].loc,
+                                    &format!("{ctx}`preferred_lft` of address {text}"),
+                                    "",
+                                );
+                                v.flags.push(format!("preferred_lft {s}"));
+                            }
                         }
                         k += 2;
                     }
                     "no_track" => {
                         v.no_track = true;
+                        self.not_implemented(
+                            &c.args[k].loc,
+                            &format!("{ctx}`no_track` of address {text}"),
+                            " (vigild does not watch its VIPs once added)",
+                        );
                         k += 1;
                     }
                     "home" | "-nodad" | "nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin"
                     | "use_vmac" | "track_group" => {
                         v.flags.push(opt.to_string());
+                        self.not_implemented(
+                            &c.args[k].loc,
+                            &format!("{ctx}`{opt}` of address {text}"),
+                            "",
+                        );
                         k += 1;
                     }
                     _ => {
@@ -1815,6 +1905,9 @@ impl<'d> Parser<'d> {
         }
     }
 }
+
+/// Why `garp_lower_prio_delay` does nothing in vigild.
+const LOWER_PRIO_DELAY: &str = " (a master answering a lower-priority advert sends its gratuitous ARPs / NAs at once, with no second delayed burst)";
 
 pub(crate) fn fam(a: &IpAddr) -> Family {
     match a {

@@ -7,6 +7,7 @@ use crate::net::Scope;
 use crate::notify::{Script, Scripts};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use vigil_core::priority::Weight;
 use vigil_core::wire::Family;
 
@@ -24,7 +25,56 @@ pub fn load_plan(path: &Path) -> Result<Plan, String> {
     let conf = loaded
         .config
         .ok_or_else(|| format!("configuration {} has errors", path.display()))?;
-    plan_from(&conf)
+    let plan = plan_from(&conf)?;
+    // The first plan of the process is the start; later ones are reloads.
+    let reload = STARTED.swap(true, Ordering::Relaxed);
+    init_track_files(&conf, reload);
+    Ok(plan)
+}
+
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// keepalived's `init_file`: writes the value to a track file that does not exist, or
+/// with `overwrite` to one that does (a regular file, and not on reload). Never in
+/// `vigild -t`, which does not come here.
+fn init_track_files(conf: &KeepalivedConf, reload: bool) {
+    for f in &conf.track_files {
+        let Some((value, overwrite)) = f.init_file else {
+            continue;
+        };
+        match std::fs::metadata(&f.file) {
+            Ok(_) if !overwrite => continue,
+            Ok(md) if !md.is_file() => {
+                error!(
+                    "Cannot initialise track file {} - it is not a regular file",
+                    f.name
+                );
+                continue;
+            }
+            Ok(_) if reload => continue,
+            _ => {}
+        }
+        if let Err(e) = write_track_value(Path::new(&f.file), value) {
+            error!(
+                "Unable to initialise track file {} ({}): {e}",
+                f.name, f.file
+            );
+        }
+    }
+}
+
+/// Writes `value` and a newline, never through a symlink.
+fn write_track_value(path: &Path, value: i64) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?
+        .write_all(format!("{value}\n").as_bytes())
 }
 
 /// Who scripts run as and whether they are checked: keepalived's `script_user` and
@@ -347,6 +397,38 @@ mod tests {
         if default_user().uid == 0 {
             assert_eq!(n.backup, None);
         }
+    }
+
+    #[test]
+    fn init_file_creates_missing_files_and_overwrites_only_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (missing, kept, over, sub) = (d.join("m"), d.join("k"), d.join("o"), d.join("dir"));
+        std::fs::write(&kept, "7\n").unwrap();
+        std::fs::write(&over, "7\n").unwrap();
+        std::fs::create_dir(&sub).unwrap();
+        let block = |name: &str, file: &Path, init: &str| {
+            format!(
+                "track_file {name} {{\n    file {}\n    init_file {init}\n}}\n",
+                file.display()
+            )
+        };
+        let text = block("m", &missing, "-20")
+            + &block("k", &kept, "3")
+            + &block("o", &over, "overwrite 5")
+            + &block("d", &sub, "overwrite")
+            + &instance("    track_file {\n        m\n    }");
+        let l = config::load_str(Path::new("/etc/keepalived/keepalived.conf"), &text);
+        let conf = l.config.unwrap_or_else(|| panic!("{:#?}", l.diagnostics));
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+        init_track_files(&conf, true);
+        assert_eq!(read(&missing), "-20\n", "created, even on reload");
+        assert_eq!(read(&over), "7\n", "not overwritten on reload");
+        init_track_files(&conf, false);
+        assert_eq!(read(&kept), "7\n", "an existing file is kept");
+        assert_eq!(read(&over), "5\n", "overwritten at start");
+        assert!(sub.is_dir());
+        assert_eq!(crate::track::read_file_value(&missing), -20);
     }
 
     #[test]
