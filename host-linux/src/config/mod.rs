@@ -40,6 +40,19 @@
 //!   has them).
 //! - An unknown keyword's block is not skipped by keepalived (its `}` closes the enclosing
 //!   block); vigild skips it with correct brace matching.
+//! - `vrrp_track_process` compares `process` with the process name (comm, at most 15
+//!   characters) unless `full_command`, parameters or `param_match` make it compare the
+//!   command line's first word (then the parameters); quorum is `quorum..=quorum_max`
+//!   (`quorum_max 0` alone: up while none runs); zombies do not count.
+//!
+//! # What vigild reads but does not act on
+//!
+//! Each gets a warning at its line (keepalived is silent, so `-t`'s exit code does not
+//! change): `peer`, `no_track`, `preferred_lft` and the `ip address` flags of a VIP,
+//! `min_ttl` / `max_ttl` of a unicast peer, `garp_lower_prio_delay`, `no_accept`, the MAC
+//! of `use_vmac`, and the keywords of `keywords.rs`'s ignored lists. `router_id` is read
+//! without a warning: keepalived uses it only to name the machine in mail alerts, which
+//! the mail warning already covers.
 
 mod convert;
 pub mod diag;

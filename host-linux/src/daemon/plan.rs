@@ -1,5 +1,5 @@
 //! What the daemon runs: the configuration resolved into the terms the event loop
-//! needs. Built from a parsed keepalived.conf by [`super::from_config`]; two plans
+//! needs. Built from a parsed keepalived.conf by [`super::plan_from`]; two plans
 //! compare equal exactly when a reload would change nothing for that instance.
 
 use crate::exec::RunAs;
