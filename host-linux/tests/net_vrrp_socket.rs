@@ -7,7 +7,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use tokio::runtime::Runtime;
 use vigil_core::wire::{
     Addresses, Auth, ChecksumMode, Family, Interval, MCAST_V4, MCAST_V6, Repr, Version,
 };
@@ -30,22 +29,6 @@ fn lan(prefix: &str) -> Lan {
         ],
     )
     .expect("building the LAN")
-}
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Runs `f` inside `ns` with `rt` entered, so sockets made there belong to the namespace
-/// and register with the runtime the test drives.
-fn in_ns<T: Send>(ns: &Netns, rt: &Runtime, f: impl FnOnce() -> T + Send) -> T {
-    run_in(ns, || {
-        let _guard = rt.enter();
-        f()
-    })
 }
 
 fn eth0_index(ns: &Netns) -> u32 {
@@ -105,25 +88,21 @@ fn multicast_v4_advert_crosses_the_lan_with_ttl_255_and_tos_c0() {
     }
     let lan = lan("vsm4");
     let (a, b) = (lan.host(0), lan.host(1));
-    let rt = runtime();
     let (ai, bi) = (eth0_index(&a.ns), eth0_index(&b.ns));
-    let tx = in_ns(&a.ns, &rt, || VrrpSocket::default_multicast(ai, Family::V4)).unwrap();
-    let tx_twin = in_ns(&a.ns, &rt, || VrrpSocket::default_multicast(ai, Family::V4)).unwrap();
-    let rx = in_ns(&b.ns, &rt, || VrrpSocket::default_multicast(bi, Family::V4)).unwrap();
+    let tx = run_in(&a.ns, || VrrpSocket::default_multicast(ai, Family::V4)).unwrap();
+    let tx_twin = run_in(&a.ns, || VrrpSocket::default_multicast(ai, Family::V4)).unwrap();
+    let rx = run_in(&b.ns, || VrrpSocket::default_multicast(bi, Family::V4)).unwrap();
     assert_eq!(rx.group(), Some(IpAddr::V4(MCAST_V4)));
     let capture = run_in(&b.ns, || Capture::open("eth0")).unwrap();
 
     let (src, dst) = (IpAddr::V4(A_V4), IpAddr::V4(MCAST_V4));
     let advert = v2_advert(src, dst, 100);
     let mut buf = [0u8; 1500];
-    let got = rt.block_on(async {
-        tx.send(&advert, src, dst).await.unwrap();
-        let r = tokio::time::timeout(WAIT, rx.recv(&mut buf))
-            .await
-            .expect("no advert received")
-            .unwrap();
+    let got = {
+        tx.try_send(&advert, src, dst).unwrap();
+        let r = rx.recv_timeout(&mut buf, WAIT).expect("no advert received");
         (r.src, r.dst, r.ttl, r.ifindex, r.payload.to_vec(), r.meta())
-    });
+    };
     assert_eq!(got.0, src);
     assert_eq!(got.1, dst);
     assert_eq!(got.2, 255);
@@ -160,13 +139,11 @@ fn multicast_v4_advert_crosses_the_lan_with_ttl_255_and_tos_c0() {
     socket2::SockRef::from(&tx.as_fd())
         .set_multicast_loop_v4(true)
         .unwrap();
-    let looped = rt.block_on(async {
-        tx.send(&advert, src, dst).await.unwrap();
-        tokio::time::timeout(WAIT, tx_twin.recv(&mut buf))
-            .await
-            .map(|r| r.map(|r| r.src))
-    });
-    assert_eq!(looped.expect("loop on: twin hears it").unwrap(), src);
+    let looped = {
+        tx.try_send(&advert, src, dst).unwrap();
+        tx_twin.recv_timeout(&mut buf, WAIT).map(|r| r.src)
+    };
+    assert_eq!(looped.expect("loop on: twin hears it"), src);
 }
 
 #[test]
@@ -176,24 +153,20 @@ fn multicast_v6_advert_from_the_link_local_address() {
     }
     let lan = lan("vsm6");
     let (a, b) = (lan.host(0), lan.host(1));
-    let rt = runtime();
     let (ai, bi) = (eth0_index(&a.ns), eth0_index(&b.ns));
-    let tx = in_ns(&a.ns, &rt, || VrrpSocket::default_multicast(ai, Family::V6)).unwrap();
-    let rx = in_ns(&b.ns, &rt, || VrrpSocket::default_multicast(bi, Family::V6)).unwrap();
+    let tx = run_in(&a.ns, || VrrpSocket::default_multicast(ai, Family::V6)).unwrap();
+    let rx = run_in(&b.ns, || VrrpSocket::default_multicast(bi, Family::V6)).unwrap();
     let capture = run_in(&b.ns, || Capture::open("eth0")).unwrap();
 
     let src = IpAddr::V6(a.link_local());
     let dst = IpAddr::V6(MCAST_V6);
     let advert = v3_advert_v6(src, dst);
     let mut buf = [0u8; 1500];
-    let got = rt.block_on(async {
-        tx.send(&advert, src, dst).await.unwrap();
-        let r = tokio::time::timeout(WAIT, rx.recv(&mut buf))
-            .await
-            .expect("no advert received")
-            .unwrap();
+    let got = {
+        tx.try_send(&advert, src, dst).unwrap();
+        let r = rx.recv_timeout(&mut buf, WAIT).expect("no advert received");
         (r.src, r.dst, r.ttl, r.ifindex, r.payload.to_vec(), r.meta())
-    });
+    };
     assert_eq!(got.0, src);
     assert_eq!(got.1, dst);
     assert_eq!(got.2, 255);
@@ -228,14 +201,13 @@ fn unicast_v4_and_v6_adverts_and_no_multicast_on_a_unicast_socket() {
     }
     let lan = lan("vsu");
     let (a, b) = (lan.host(0), lan.host(1));
-    let rt = runtime();
     let (ai, bi) = (eth0_index(&a.ns), eth0_index(&b.ns));
-    let tx = in_ns(&a.ns, &rt, || VrrpSocket::unicast(ai, Family::V4)).unwrap();
-    let tx_mcast = in_ns(&a.ns, &rt, || VrrpSocket::default_multicast(ai, Family::V4)).unwrap();
-    let rx = in_ns(&b.ns, &rt, || VrrpSocket::unicast(bi, Family::V4)).unwrap();
+    let tx = run_in(&a.ns, || VrrpSocket::unicast(ai, Family::V4)).unwrap();
+    let tx_mcast = run_in(&a.ns, || VrrpSocket::default_multicast(ai, Family::V4)).unwrap();
+    let rx = run_in(&b.ns, || VrrpSocket::unicast(bi, Family::V4)).unwrap();
     // Another socket on B joins the group: the unicast socket must still not see the
     // group's traffic (IP_MULTICAST_ALL is off).
-    let rx_mcast = in_ns(&b.ns, &rt, || VrrpSocket::default_multicast(bi, Family::V4)).unwrap();
+    let rx_mcast = run_in(&b.ns, || VrrpSocket::default_multicast(bi, Family::V4)).unwrap();
     assert_eq!(rx.group(), None);
 
     let (src, peer) = (IpAddr::V4(A_V4), IpAddr::V4(B_V4));
@@ -243,20 +215,18 @@ fn unicast_v4_and_v6_adverts_and_no_multicast_on_a_unicast_socket() {
     let unicast = v2_advert(src, peer, 100);
     let multicast = v2_advert(src, group, 42);
     let mut buf = [0u8; 1500];
-    let got = rt.block_on(async {
-        tx_mcast.send(&multicast, src, group).await.unwrap();
-        let m = tokio::time::timeout(WAIT, rx_mcast.recv(&mut buf))
-            .await
-            .expect("the group socket hears the group")
-            .unwrap();
+    let got = {
+        tx_mcast.try_send(&multicast, src, group).unwrap();
+        let m = rx_mcast
+            .recv_timeout(&mut buf, WAIT)
+            .expect("the group socket hears the group");
         assert_eq!(m.payload, &multicast[..]);
-        tx.send(&unicast, src, peer).await.unwrap();
-        let r = tokio::time::timeout(WAIT, rx.recv(&mut buf))
-            .await
-            .expect("no unicast advert received")
-            .unwrap();
+        tx.try_send(&unicast, src, peer).unwrap();
+        let r = rx
+            .recv_timeout(&mut buf, WAIT)
+            .expect("no unicast advert received");
         (r.src, r.dst, r.ttl, r.payload.to_vec(), r.meta())
-    });
+    };
     assert_eq!(got.0, src);
     assert_eq!(got.1, peer);
     assert_eq!(got.2, 255, "TTL 255 in unicast mode too");
@@ -267,19 +237,18 @@ fn unicast_v4_and_v6_adverts_and_no_multicast_on_a_unicast_socket() {
     Repr::parse(&got.3, &got.4, ChecksumMode::PseudoHeader).unwrap();
 
     // IPv6 unicast between global addresses.
-    let tx6 = in_ns(&a.ns, &rt, || VrrpSocket::unicast(ai, Family::V6)).unwrap();
-    let rx6 = in_ns(&b.ns, &rt, || VrrpSocket::unicast(bi, Family::V6)).unwrap();
+    let tx6 = run_in(&a.ns, || VrrpSocket::unicast(ai, Family::V6)).unwrap();
+    let rx6 = run_in(&b.ns, || VrrpSocket::unicast(bi, Family::V6)).unwrap();
     let (src6, peer6): (IpAddr, IpAddr) =
         ("fd99::11".parse().unwrap(), "fd99::12".parse().unwrap());
     let advert6 = v3_advert_v6(src6, peer6);
-    let got6 = rt.block_on(async {
-        tx6.send(&advert6, src6, peer6).await.unwrap();
-        let r = tokio::time::timeout(WAIT, rx6.recv(&mut buf))
-            .await
-            .expect("no IPv6 unicast advert received")
-            .unwrap();
+    let got6 = {
+        tx6.try_send(&advert6, src6, peer6).unwrap();
+        let r = rx6
+            .recv_timeout(&mut buf, WAIT)
+            .expect("no IPv6 unicast advert received");
         (r.src, r.dst, r.ttl, r.payload.to_vec())
-    });
+    };
     assert_eq!(got6, (src6, peer6, 255, advert6));
 }
 
@@ -290,9 +259,8 @@ fn a_lower_ttl_is_reported_as_received() {
     }
     let lan = lan("vst");
     let (a, b) = (lan.host(0), lan.host(1));
-    let rt = runtime();
     let bi = eth0_index(&b.ns);
-    let rx = in_ns(&b.ns, &rt, || VrrpSocket::default_multicast(bi, Family::V4)).unwrap();
+    let rx = run_in(&b.ns, || VrrpSocket::default_multicast(bi, Family::V4)).unwrap();
     let (src, dst) = (IpAddr::V4(A_V4), IpAddr::V4(MCAST_V4));
     let advert = v2_advert(src, dst, 100);
     // A plain raw socket with multicast TTL 254, as a router one hop away would deliver.
@@ -309,14 +277,11 @@ fn a_lower_ttl_is_reported_as_received() {
             .unwrap();
     });
     let mut buf = [0u8; 1500];
-    let (ttl, meta) = rt.block_on(async {
-        let r = tokio::time::timeout(WAIT, rx.recv(&mut buf))
-            .await
-            .expect("no advert received")
-            .unwrap();
+    let (ttl, meta) = {
+        let r = rx.recv_timeout(&mut buf, WAIT).expect("no advert received");
         assert_eq!(r.payload, &advert[..]);
         (r.ttl, r.meta())
-    });
+    };
     assert_eq!(ttl, 254);
     assert_eq!(
         Repr::parse(&advert, &meta, ChecksumMode::PseudoHeader),
@@ -331,9 +296,8 @@ fn ip_options_are_skipped_using_ihl() {
     }
     let lan = lan("vso");
     let (a, b) = (lan.host(0), lan.host(1));
-    let rt = runtime();
     let bi = eth0_index(&b.ns);
-    let rx = in_ns(&b.ns, &rt, || VrrpSocket::default_multicast(bi, Family::V4)).unwrap();
+    let rx = run_in(&b.ns, || VrrpSocket::default_multicast(bi, Family::V4)).unwrap();
     let capture = run_in(&b.ns, || Capture::open("eth0")).unwrap();
     let (src, dst) = (IpAddr::V4(A_V4), IpAddr::V4(MCAST_V4));
     let advert = v2_advert(src, dst, 100);
@@ -369,15 +333,12 @@ fn ip_options_are_skipped_using_ihl() {
         .expect("not captured");
     assert_eq!(frame[14], 0x46, "sent with a 24-byte header");
     let mut buf = [0u8; 1500];
-    rt.block_on(async {
-        let r = tokio::time::timeout(WAIT, rx.recv(&mut buf))
-            .await
-            .expect("no advert received")
-            .unwrap();
+    {
+        let r = rx.recv_timeout(&mut buf, WAIT).expect("no advert received");
         assert_eq!(r.payload, &advert[..]);
         assert_eq!(r.ttl, 255);
         Repr::parse(r.payload, &r.meta(), ChecksumMode::PseudoHeader).unwrap();
-    });
+    };
 }
 
 #[test]
@@ -390,23 +351,19 @@ fn the_source_address_is_the_one_asked_for() {
     // A second (secondary) address on A, like an mcast_src_ip that is not the primary.
     a.ns.exec_ok(&["ip", "addr", "add", "10.99.0.21/24", "dev", "eth0"])
         .unwrap();
-    let rt = runtime();
     let (ai, bi) = (eth0_index(&a.ns), eth0_index(&b.ns));
-    let tx = in_ns(&a.ns, &rt, || VrrpSocket::default_multicast(ai, Family::V4)).unwrap();
-    let rx = in_ns(&b.ns, &rt, || VrrpSocket::default_multicast(bi, Family::V4)).unwrap();
+    let tx = run_in(&a.ns, || VrrpSocket::default_multicast(ai, Family::V4)).unwrap();
+    let rx = run_in(&b.ns, || VrrpSocket::default_multicast(bi, Family::V4)).unwrap();
     let capture = run_in(&b.ns, || Capture::open("eth0")).unwrap();
     let src = IpAddr::V4(Ipv4Addr::new(10, 99, 0, 21));
     let dst = IpAddr::V4(MCAST_V4);
     let advert = v2_advert(src, dst, 100);
     let mut buf = [0u8; 1500];
-    let got = rt.block_on(async {
-        tx.send(&advert, src, dst).await.unwrap();
-        let r = tokio::time::timeout(WAIT, rx.recv(&mut buf))
-            .await
-            .expect("no advert received")
-            .unwrap();
+    let got = {
+        tx.try_send(&advert, src, dst).unwrap();
+        let r = rx.recv_timeout(&mut buf, WAIT).expect("no advert received");
         r.src
-    });
+    };
     assert_eq!(got, src);
     let frame = capture
         .wait_for(WAIT, is_vrrp_v4)
@@ -436,27 +393,31 @@ fn adverts_through_a_use_vmac_macvlan_carry_the_virtual_mac() {
     }
     let lan = lan("vsv");
     let (a, b) = (lan.host(0), lan.host(1));
-    let rt = runtime();
     let (ai, bi) = (eth0_index(&a.ns), eth0_index(&b.ns));
     let vmac = [0x00, 0x00, 0x5e, 0x00, 0x01, 51];
     // keepalived's use_vmac: a private-mode macvlan with the virtual MAC, no address of
     // its own; adverts leave through it from the base interface's primary address.
-    let nl = in_ns(&a.ns, &rt, vigil_linux::net::Netlink::new).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let nl = run_in(&a.ns, || {
+        let _guard = rt.enter();
+        vigil_linux::net::Netlink::new()
+    })
+    .unwrap();
     let vi = rt.block_on(nl.create_macvlan(ai, "vrrp.51", vmac)).unwrap();
-    let tx = in_ns(&a.ns, &rt, || VrrpSocket::default_multicast(vi, Family::V4)).unwrap();
-    let rx = in_ns(&b.ns, &rt, || VrrpSocket::default_multicast(bi, Family::V4)).unwrap();
+    let tx = run_in(&a.ns, || VrrpSocket::default_multicast(vi, Family::V4)).unwrap();
+    let rx = run_in(&b.ns, || VrrpSocket::default_multicast(bi, Family::V4)).unwrap();
     let capture = run_in(&b.ns, || Capture::open("eth0")).unwrap();
     let (src, dst) = (IpAddr::V4(A_V4), IpAddr::V4(MCAST_V4));
     let advert = v2_advert(src, dst, 100);
     let mut buf = [0u8; 1500];
-    let got = rt.block_on(async {
-        tx.send(&advert, src, dst).await.unwrap();
-        let r = tokio::time::timeout(WAIT, rx.recv(&mut buf))
-            .await
-            .expect("no advert received")
-            .unwrap();
+    let got = {
+        tx.try_send(&advert, src, dst).unwrap();
+        let r = rx.recv_timeout(&mut buf, WAIT).expect("no advert received");
         (r.src, r.ttl, r.payload.to_vec())
-    });
+    };
     assert_eq!(got, (src, 255, advert));
     let frame = capture
         .wait_for(WAIT, is_vrrp_v4)

@@ -9,8 +9,9 @@
 //!   through rtnetlink.
 //! - [`timer`]: the protocol deadline as a `timerfd`, to the microsecond.
 //!
-//! Everything async runs on tokio (a current-thread runtime is enough) through
-//! `tokio::io::unix::AsyncFd`.
+//! The VRRP sockets and the timer are plain non-blocking descriptors that the daemon's
+//! protocol thread waits for in its own epoll set; netlink and the announcer are async
+//! and run on the service thread's tokio runtime.
 
 pub mod announce;
 pub mod netlink;

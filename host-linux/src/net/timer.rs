@@ -6,16 +6,14 @@
 //! once, and re-arming it when a deadline moves is one syscall.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
-
 /// A one-shot monotonic timer that the event loop re-arms for the earliest deadline.
+/// Non-blocking; the loop waits for it in its epoll set and calls [`Self::clear`].
 #[derive(Debug)]
 pub struct DeadlineTimer {
-    fd: AsyncFd<OwnedFd>,
+    fd: OwnedFd,
 }
 
 impl DeadlineTimer {
@@ -32,11 +30,7 @@ impl DeadlineTimer {
         }
         // SAFETY: `raw` is a fresh descriptor nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        Ok(Self {
-            // SAFETY: the timer owns its descriptor, which stays open and is never
-            // replaced while the AsyncFd owns it.
-            fd: unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE)? },
-        })
+        Ok(Self { fd })
     }
 
     /// Fires once, `after` from now (at once for zero), or never for `None`.
@@ -60,31 +54,24 @@ impl DeadlineTimer {
         }
     }
 
-    /// Waits until the timer fires.
-    pub async fn expired(&self) -> io::Result<()> {
-        loop {
-            let mut guard = self.fd.readable().await?;
-            let mut ticks = 0u64;
-            // SAFETY: reads 8 bytes into a live u64, as timerfd requires.
-            let n = unsafe {
-                libc::read(
-                    self.fd.get_ref().as_raw_fd(),
-                    (&raw mut ticks).cast(),
-                    size_of::<u64>(),
-                )
-            };
-            let err = (n < 0).then(io::Error::last_os_error);
-            // One-shot: after a read nothing more comes until the timer is re-armed, and
-            // re-arming it makes epoll report it afresh. Clearing here saves the read
-            // that would only return EAGAIN.
-            guard.clear_ready();
-            match err {
-                None => return Ok(()),
-                // Re-armed before it was read: wait again.
-                Some(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Some(e) => return Err(e),
-            }
-        }
+    /// Consumes an expiry: `true` if the timer had fired (and was not re-armed since).
+    pub fn clear(&self) -> bool {
+        let mut ticks = 0u64;
+        // SAFETY: reads 8 bytes into a live u64, as timerfd requires.
+        let n = unsafe {
+            libc::read(
+                self.fd.as_raw_fd(),
+                (&raw mut ticks).cast(),
+                size_of::<u64>(),
+            )
+        };
+        n == size_of::<u64>() as isize
+    }
+}
+
+impl AsFd for DeadlineTimer {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 
@@ -99,25 +86,31 @@ fn timespec(d: Duration) -> libc::timespec {
 mod tests {
     use super::*;
 
+    /// Waits up to `ms` for the timer's descriptor to become readable.
+    fn fired_within(timer: &DeadlineTimer, ms: i32) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: timer.as_fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd.
+        unsafe { libc::poll(&mut pfd, 1, ms) == 1 }
+    }
+
     #[test]
     fn fires_once_to_the_sub_millisecond_and_can_be_disarmed() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let timer = DeadlineTimer::new().unwrap();
-            let start = std::time::Instant::now();
-            timer.arm(Some(Duration::from_micros(300))).unwrap();
-            timer.expired().await.unwrap();
-            let took = start.elapsed();
-            assert!(took >= Duration::from_micros(300), "fired early: {took:?}");
+        let timer = DeadlineTimer::new().unwrap();
+        let start = std::time::Instant::now();
+        timer.arm(Some(Duration::from_micros(300))).unwrap();
+        assert!(fired_within(&timer, 1000), "did not fire");
+        let took = start.elapsed();
+        assert!(took >= Duration::from_micros(300), "fired early: {took:?}");
+        assert!(timer.clear());
+        assert!(!timer.clear(), "one-shot fired twice");
 
-            // Disarmed: nothing fires within 50 ms.
-            timer.arm(Some(Duration::from_millis(20))).unwrap();
-            timer.arm(None).unwrap();
-            let waited = tokio::time::timeout(Duration::from_millis(50), timer.expired()).await;
-            assert!(waited.is_err(), "a disarmed timer fired");
-        });
+        // Disarmed: nothing fires within 50 ms.
+        timer.arm(Some(Duration::from_millis(20))).unwrap();
+        timer.arm(None).unwrap();
+        assert!(!fired_within(&timer, 50), "a disarmed timer fired");
     }
 }

@@ -19,16 +19,12 @@
 //!   `IPV6_PKTINFO.ipi6_addr` (it must be an address of this host, as keepalived's
 //!   `mcast_src_ip` / `unicast_src_ip` / the primary address are).
 
-use std::cell::RefCell;
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::Arc;
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
 use vigil_core::wire::{Family, MCAST_V4, MCAST_V6, PROTOCOL, RxMeta, TTL};
 
 use super::{setsockopt_int, setsockopt_raw};
@@ -49,8 +45,8 @@ const IPV4_MIN_HEADER: usize = 20;
 #[repr(C, align(8))]
 struct CmsgBuf([u8; 128]);
 
-/// Buffers for up to [`RecvBatch::LEN`] messages per `recvmmsg`, allocated once per
-/// receiver and reused for every burst.
+/// Buffers for up to [`RecvBatch::LEN`] messages per `recvmmsg`, allocated once and
+/// reused for every burst.
 pub struct RecvBatch {
     bufs: [[u8; RecvBatch::BUF]; RecvBatch::LEN],
     names: [libc::sockaddr_in6; RecvBatch::LEN],
@@ -163,26 +159,14 @@ struct RawMeta {
     end: usize,
 }
 
-/// A raw VRRP socket on one interface for one address family.
+/// A raw VRRP socket on one interface for one address family. Non-blocking: the
+/// daemon's protocol thread waits for it in its own epoll set (`daemon::reactor`).
 #[derive(Debug)]
 pub struct VrrpSocket {
-    io: RefCell<Registration>,
-    /// The descriptor, for the calls that never wait (it outlives every registration).
-    raw: RawFd,
+    socket: Socket,
     family: Family,
     ifindex: u32,
     group: Option<IpAddr>,
-}
-
-/// The socket is in the runtime's epoll set except while its receiver pauses: out of it,
-/// arriving packets queue without waking the process.
-#[derive(Debug)]
-enum Registration {
-    /// Shared with the futures waiting on it, so that no borrow spans an await.
-    Watched(Arc<AsyncFd<Socket>>),
-    Parked(Socket),
-    /// Only for the instant of a swap.
-    Swapping,
 }
 
 impl VrrpSocket {
@@ -231,7 +215,7 @@ impl VrrpSocket {
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index"))?;
         setsockopt_int(fd, libc::SOL_SOCKET, SO_BINDTOIFINDEX, index)?;
         // Room for the packets that queue while the receiver coalesces a burst (the
-        // daemon's RX_PAUSE at a 10,000/s flood is tens of packets) and for a stall of
+        // daemon's longest pause at a 10,000/s flood is 160 packets) and for a stall of
         // the loop, so that a master's advert is not lost behind junk. As root the
         // kernel's rmem_max does not cap it; otherwise the default stays.
         if setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RCVBUF).is_err() {
@@ -286,12 +270,7 @@ impl VrrpSocket {
             }
         }
         Ok(VrrpSocket {
-            raw: socket.as_raw_fd(),
-            // SAFETY: the socket owns its descriptor, which stays open and is never
-            // replaced while the AsyncFd owns the socket.
-            io: RefCell::new(Registration::Watched(Arc::new(unsafe {
-                AsyncFd::register_with_interest(socket, Interest::READABLE)?
-            }))),
+            socket,
             family,
             ifindex,
             group,
@@ -313,45 +292,24 @@ impl VrrpSocket {
         self.group
     }
 
-    /// Waits for the next VRRP message on the interface and reads it into `buf` (1500
-    /// bytes or the interface MTU is enough; a packet larger than `buf` is an error).
-    ///
-    /// Errors of kind `InvalidData` are packets the kernel delivered but that cannot be a
-    /// VRRP message (malformed IPv4 header, truncated, missing hop limit): count and go on.
-    /// Packets that arrived on another interface (possible only in the instant between
-    /// the socket's creation and its binding) are skipped.
-    pub async fn recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<Received<'b>> {
-        loop {
-            let fd = self.watched()?;
-            let mut guard = fd.readable().await?;
-            match guard.try_io(|fd| self.recv_raw(fd.get_ref().as_raw_fd(), buf)) {
-                Ok(Ok(Some(meta))) => return Ok(received(buf, meta)),
-                Ok(Ok(None)) => continue,
-                Ok(Err(e)) => return Err(e),
-                Err(_would_block) => continue,
-            }
-        }
-    }
-
-    /// Waits until the socket is readable, then hands every queued message (at most
-    /// `max`) to `each`, reading up to [`RecvBatch::LEN`] per `recvmmsg`: one wake-up
-    /// and few syscalls for a burst. Malformed packets reach `each` as `InvalidData`
-    /// errors; other errors end the burst and are returned.
-    pub async fn recv_burst(
+    /// Reads every queued message (at most `max`) without waiting and hands each to
+    /// `each`, up to [`RecvBatch::LEN`] per `recvmmsg`: few syscalls for a burst, no
+    /// allocation. Malformed packets reach `each` as `InvalidData` errors; other errors
+    /// end the burst and are returned. Returns how many messages were read; fewer than
+    /// `max` means the socket was found empty.
+    pub fn recv_burst(
         &self,
         batch: &mut RecvBatch,
         max: usize,
         mut each: impl FnMut(io::Result<Received<'_>>),
-    ) -> io::Result<()> {
-        let fd = self.watched()?;
-        let mut guard = fd.readable().await?;
+    ) -> io::Result<usize> {
         let mut taken = 0;
         while taken < max {
-            let got = match guard.try_io(|fd| batch.receive(fd.get_ref().as_raw_fd())) {
-                Ok(Ok(got)) => got,
-                Ok(Err(e)) => return Err(e),
-                // Drained: the readiness is cleared, the next call sleeps in epoll.
-                Err(_would_block) => break,
+            let got = match batch.receive(self.raw()) {
+                Ok(got) => got,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
             };
             for i in 0..got {
                 let (msg, n, buf, name) = batch.message(i);
@@ -363,94 +321,79 @@ impl VrrpSocket {
             }
             taken += got;
             if got < RecvBatch::LEN {
-                // A short read emptied the socket. epoll (edge-triggered) reports any
-                // packet that arrives from now on, so the readiness can be cleared
-                // without the `recvmmsg` that would only return EAGAIN.
-                guard.clear_ready();
+                // A short read emptied the socket: the `recvmmsg` that would only return
+                // EAGAIN is saved (epoll reports anything that arrives later).
                 break;
             }
         }
-        Ok(())
+        Ok(taken)
     }
 
-    /// Takes the socket out of the runtime's epoll set for `pause`: packets arriving
-    /// meanwhile queue in the socket without waking the process, and the next receive
-    /// (which puts it back) takes them in one burst. Sending works throughout.
-    pub async fn pause(&self, pause: std::time::Duration) {
-        {
-            let mut io = self.io.borrow_mut();
-            if let Registration::Watched(_) = &*io
-                && let Registration::Watched(fd) =
-                    std::mem::replace(&mut *io, Registration::Swapping)
-            {
-                // Only when nothing else waits on it (a sender waiting for room).
-                *io = match Arc::try_unwrap(fd) {
-                    Ok(fd) => Registration::Parked(fd.into_inner()),
-                    Err(fd) => Registration::Watched(fd),
-                };
-            }
-        }
-        tokio::time::sleep(pause).await;
-    }
-
-    /// The registered socket, registering it again after a pause.
-    fn watched(&self) -> io::Result<Arc<AsyncFd<Socket>>> {
-        let parked = matches!(*self.io.borrow(), Registration::Parked(_));
-        if parked {
-            let mut io = self.io.borrow_mut();
-            if let Registration::Parked(sock) = std::mem::replace(&mut *io, Registration::Swapping)
-            {
-                // SAFETY: as in `open`; the socket keeps its descriptor.
-                match unsafe { AsyncFd::register_with_interest(sock, Interest::READABLE) } {
-                    Ok(fd) => *io = Registration::Watched(Arc::new(fd)),
-                    Err(e) => {
-                        let (sock, e) = e.into_parts();
-                        *io = Registration::Parked(sock);
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        match &*self.io.borrow() {
-            Registration::Watched(fd) => Ok(fd.clone()),
-            _ => Err(io::Error::other("VRRP socket registration lost")),
-        }
-    }
-
-    /// Like [`recv`](Self::recv) but never waits: `WouldBlock` when nothing is queued.
+    /// One message without waiting: `WouldBlock` when nothing is queued.
     pub fn try_recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<Received<'b>> {
         loop {
-            if let Some(meta) = self.recv_raw(self.raw, buf)? {
+            if let Some(meta) = self.recv_raw(buf)? {
                 return Ok(received(buf, meta));
             }
         }
     }
 
-    /// Sends one VRRP message from `src` to `dst` (the group, or a unicast peer) with TTL /
-    /// hop limit 255. `src` must be an address of this host (`0.0.0.0` / `::` lets the
-    /// kernel choose); for IPv6 adverts use the interface's link-local address.
-    ///
-    /// The socket is registered for reading only (a writable edge after every send would
-    /// cost the loop a spurious turn), so a full send buffer, which a raw socket sending a
-    /// few packets per second does not see, is waited out by polling every millisecond.
-    pub async fn send(&self, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
+    /// Waits up to `timeout` for one message (tests and tools; the daemon never blocks).
+    pub fn recv_timeout<'b>(
+        &self,
+        buf: &'b mut [u8],
+        timeout: std::time::Duration,
+    ) -> io::Result<Received<'b>> {
+        let deadline = std::time::Instant::now() + timeout;
         loop {
-            match self.try_send(payload, src, dst) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let mut pfd = libc::pollfd {
+                fd: self.raw(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+            // SAFETY: one live pollfd.
+            let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if rc < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
                 }
-                result => return result,
+                return Err(e);
+            }
+            if rc == 0 && left.is_zero() {
+                return Err(io::Error::from(io::ErrorKind::TimedOut));
+            }
+            // Borrow juggling: a skipped packet (another interface) loops again.
+            match self.recv_raw(buf) {
+                Ok(Some(meta)) => return Ok(received(buf, meta)),
+                Ok(None) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if left.is_zero() {
+                        return Err(io::Error::from(io::ErrorKind::TimedOut));
+                    }
+                }
+                Err(e) => return Err(e),
             }
         }
     }
 
-    /// Like [`send`](Self::send) but never waits: `WouldBlock` if the socket is full.
+    /// Sends one VRRP message from `src` to `dst` (the group, or a unicast peer) with TTL /
+    /// hop limit 255, without waiting: `WouldBlock` if the socket is full (a raw socket
+    /// sending a few packets per second never is). `src` must be an address of this host
+    /// (`0.0.0.0` / `::` lets the kernel choose); for IPv6 adverts use the interface's
+    /// link-local address.
     pub fn try_send(&self, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
-        self.send_raw(self.raw, payload, src, dst)
+        self.send_raw(payload, src, dst)
+    }
+
+    fn raw(&self) -> RawFd {
+        self.socket.as_raw_fd()
     }
 
     /// One `recvmsg`. `Ok(None)`: a packet for another interface, skipped.
-    fn recv_raw(&self, fd: RawFd, buf: &mut [u8]) -> io::Result<Option<RawMeta>> {
+    fn recv_raw(&self, buf: &mut [u8]) -> io::Result<Option<RawMeta>> {
         let mut iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
@@ -466,7 +409,7 @@ impl VrrpSocket {
         msg.msg_control = cmsg.0.as_mut_ptr().cast();
         msg.msg_controllen = cmsg.0.len();
         // SAFETY: every pointer in `msg` refers to a live buffer of the length given.
-        let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+        let n = unsafe { libc::recvmsg(self.raw(), &mut msg, libc::MSG_DONTWAIT) };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -558,7 +501,7 @@ impl VrrpSocket {
         }
     }
 
-    fn send_raw(&self, fd: RawFd, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
+    fn send_raw(&self, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
         let mut iov = libc::iovec {
             iov_base: payload.as_ptr().cast_mut().cast(),
             iov_len: payload.len(),
@@ -611,7 +554,7 @@ impl VrrpSocket {
             }
         }
         // SAFETY: every pointer in `msg` refers to a live buffer of the length given.
-        let n = unsafe { libc::sendmsg(fd, &msg, 0) };
+        let n = unsafe { libc::sendmsg(self.raw(), &msg, libc::MSG_DONTWAIT) };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -624,9 +567,7 @@ impl VrrpSocket {
 
 impl AsFd for VrrpSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: `raw` belongs to the socket this value owns for its whole life,
-        // registered or parked.
-        unsafe { BorrowedFd::borrow_raw(self.raw) }
+        self.socket.as_fd()
     }
 }
 

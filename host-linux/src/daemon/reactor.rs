@@ -1,0 +1,345 @@
+//! The protocol thread: one epoll set with the VRRP sockets, the deadline timer and a
+//! wake-up from the service thread, driving the [`Engine`].
+//!
+//! This is the path a daemon takes every advert interval, so it is kept as short as
+//! keepalived's: a master's periodic advert is `epoll_wait`, `read` of the timer,
+//! `sendmsg`, `timerfd_settime`, with nothing else touched in between (the async runtime
+//! the rest of the daemon runs on costs a few thousand instructions and, worse, many
+//! cold cache lines per wake-up; see docs/daemon-event-loop.md).
+//!
+//! Receive coalescing: a socket whose packets arrive back to back (a flood, or hundreds
+//! of instances on one interface) leaves the epoll set for a pause and is then read in
+//! one burst, as a NIC moderates its interrupts. While the arrival rate stays above
+//! [`FLOOD_RATE`] the pause doubles, up to [`MAX_PAUSE`]; below it, it falls back to
+//! [`MIN_PAUSE`]. A LAN of a few routers never triggers it. Lateness is bounded by the
+//! pause, and before a backup's deadline acts every socket is read, so a queued advert
+//! always counts before the master-down timer.
+
+use super::engine::{Engine, RX_BURST, Resolved, Spawn};
+use super::plan::Plan;
+use crate::control::Status;
+use crate::net::RecvBatch;
+use crate::track::Report;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Epoll tokens: the timer, the service thread's wake-up, then socket `i` as
+/// `FIRST_SOCKET + i`.
+const TIMER: u64 = 0;
+const WAKE: u64 = 1;
+const FIRST_SOCKET: u64 = 2;
+
+/// The first pause of a busy socket.
+const MIN_PAUSE: Duration = Duration::from_millis(1);
+/// The longest pause: lateness under a sustained flood. The socket buffer (2 MiB) holds
+/// thousands of adverts, and a pause's burst is read at once.
+const MAX_PAUSE: Duration = Duration::from_millis(16);
+/// Adverts per second on one socket above which it counts as flooded. Far above any real
+/// VRRP LAN (1,000 instances at 1 s on one interface are 1,000 per second).
+const FLOOD_RATE: u64 = 2_000;
+/// A wake-up this soon after the previous one means packets are arriving back to back.
+const BUSY_GAP: Duration = Duration::from_millis(1);
+
+/// What the service thread asks of the protocol thread.
+#[derive(Debug)]
+pub enum Cmd {
+    /// Install a plan (start, or reload); the answer lists the trackers to run.
+    Install(
+        Box<Plan>,
+        Resolved,
+        oneshot::Sender<Result<Vec<Spawn>, String>>,
+    ),
+    Report(Report),
+    /// A link went up or down.
+    Link(String, bool),
+    Status(oneshot::Sender<Status>),
+    /// Resign everything, then stop the thread.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// The service thread's end: commands, and an eventfd that wakes the protocol thread.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    tx: mpsc::Sender<Cmd>,
+    wake: Arc<OwnedFd>,
+}
+
+impl Handle {
+    /// Queues `cmd`; `false` if the protocol thread is gone.
+    pub fn send(&self, cmd: Cmd) -> bool {
+        if self.tx.send(cmd).is_err() {
+            return false;
+        }
+        let one = 1u64;
+        // SAFETY: writes 8 bytes from a live u64 to an eventfd.
+        unsafe { libc::write(self.wake.as_raw_fd(), (&raw const one).cast(), 8) };
+        true
+    }
+}
+
+/// Starts the protocol thread; `make` builds its engine there (the engine holds
+/// single-threaded handles and never leaves it).
+pub fn spawn(
+    make: impl FnOnce() -> Engine + Send + 'static,
+) -> io::Result<(Handle, std::thread::JoinHandle<()>)> {
+    let epoll = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+    // SAFETY: fresh descriptors nothing else owns.
+    let epoll = unsafe { OwnedFd::from_raw_fd(epoll) };
+    let wake = cvt(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
+    let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(wake) });
+    ctl(&epoll, libc::EPOLL_CTL_ADD, wake.as_raw_fd(), WAKE, true)?;
+    let (tx, rx) = mpsc::channel();
+    let handle = Handle {
+        tx,
+        wake: wake.clone(),
+    };
+    let thread = std::thread::Builder::new()
+        .name("vigild-vrrp".into())
+        .spawn(move || {
+            let engine = make();
+            let timer = engine.timer.as_fd().as_raw_fd();
+            if let Err(e) = ctl(&epoll, libc::EPOLL_CTL_ADD, timer, TIMER, true) {
+                error!("deadline timer: {e}");
+                return;
+            }
+            Reactor {
+                epoll,
+                wake,
+                rx,
+                engine,
+                batch: RecvBatch::new(),
+                pacing: Vec::new(),
+            }
+            .run();
+        })?;
+    Ok((handle, thread))
+}
+
+/// A socket's coalescing state.
+#[derive(Debug)]
+struct Pacing {
+    /// Out of the epoll set until then.
+    paused_until: Option<Instant>,
+    pause: Duration,
+    last_wake: Option<Instant>,
+}
+
+struct Reactor {
+    epoll: OwnedFd,
+    wake: Arc<OwnedFd>,
+    rx: mpsc::Receiver<Cmd>,
+    engine: Engine,
+    batch: Box<RecvBatch>,
+    /// One per engine socket, same index.
+    pacing: Vec<Pacing>,
+}
+
+impl Reactor {
+    fn run(mut self) {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 32];
+        loop {
+            let timeout = self.next_resume().map_or(-1, |at| {
+                let left = at.saturating_duration_since(Instant::now());
+                // Rounded up: a resume is never early.
+                libc::c_int::try_from(left.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX)
+            });
+            // SAFETY: `events` is a live array of the length given.
+            let n = unsafe {
+                libc::epoll_wait(
+                    self.epoll.as_raw_fd(),
+                    events.as_mut_ptr(),
+                    events.len() as libc::c_int,
+                    timeout,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    error!("epoll_wait: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
+            let (mut timer, mut wake) = (false, false);
+            for ev in &events[..n as usize] {
+                match ev.u64 {
+                    TIMER => timer = true,
+                    WAKE => wake = true,
+                    t => self.on_readable((t - FIRST_SOCKET) as usize),
+                }
+            }
+            self.resume_due();
+            if timer {
+                self.engine.timer.clear();
+                let now = super::now();
+                if self.engine.backup_due(now) {
+                    self.drain_all();
+                }
+                self.engine.on_timers(now);
+            }
+            if wake && self.on_wake() {
+                return;
+            }
+            self.engine.rearm();
+        }
+    }
+
+    /// Commands from the service thread. `true`: stop the thread.
+    fn on_wake(&mut self) -> bool {
+        let mut count = 0u64;
+        // SAFETY: reads 8 bytes into a live u64 from an eventfd.
+        unsafe { libc::read(self.wake.as_raw_fd(), (&raw mut count).cast(), 8) };
+        while let Ok(cmd) = self.rx.try_recv() {
+            match cmd {
+                Cmd::Install(plan, resolved, reply) => {
+                    // Read what is queued first: an instance kept across the reload
+                    // must not miss its master's adverts.
+                    self.drain_all();
+                    let result = self.engine.install(*plan, resolved);
+                    self.register_new_sockets();
+                    let _ = reply.send(result);
+                }
+                Cmd::Report(r) => {
+                    self.drain_all();
+                    self.engine.on_report(r);
+                }
+                Cmd::Link(name, up) => {
+                    self.drain_all();
+                    self.engine.on_link(&name, up);
+                }
+                Cmd::Status(reply) => {
+                    let _ = reply.send(self.engine.status());
+                }
+                Cmd::Shutdown(reply) => {
+                    self.engine.shutdown_all();
+                    let _ = reply.send(());
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    fn register_new_sockets(&mut self) {
+        while self.pacing.len() < self.engine.sockets.len() {
+            let i = self.pacing.len();
+            let fd = self.engine.sockets[i].sock.as_fd().as_raw_fd();
+            if let Err(e) = ctl(
+                &self.epoll,
+                libc::EPOLL_CTL_ADD,
+                fd,
+                FIRST_SOCKET + i as u64,
+                true,
+            ) {
+                error!("cannot watch VRRP socket: {e}");
+            }
+            self.pacing.push(Pacing {
+                paused_until: None,
+                pause: MIN_PAUSE,
+                last_wake: None,
+            });
+        }
+    }
+
+    /// A socket in the epoll set has packets.
+    fn on_readable(&mut self, si: usize) {
+        if si >= self.pacing.len() || self.pacing[si].paused_until.is_some() {
+            return;
+        }
+        let n = self.engine.read_socket(si, &mut self.batch, RX_BURST);
+        let now = Instant::now();
+        let p = &mut self.pacing[si];
+        let busy = n > 1 || p.last_wake.is_some_and(|t| now - t < BUSY_GAP);
+        p.last_wake = Some(now);
+        if busy {
+            p.pause = MIN_PAUSE;
+            self.pause(si, now);
+        }
+    }
+
+    /// Reads the sockets whose pause is over; a socket still flooded stays out longer.
+    fn resume_due(&mut self) {
+        let now = Instant::now();
+        for si in 0..self.pacing.len() {
+            if self.pacing[si].paused_until.is_none_or(|t| t > now) {
+                continue;
+            }
+            let n = self.engine.read_socket(si, &mut self.batch, RX_BURST) as u64;
+            let p = &mut self.pacing[si];
+            let pause_us = p.pause.as_micros() as u64;
+            if n * 1_000_000 >= FLOOD_RATE * pause_us {
+                p.pause = (p.pause * 2).min(MAX_PAUSE);
+                p.paused_until = Some(now + p.pause);
+                continue;
+            }
+            p.pause = MIN_PAUSE;
+            p.paused_until = None;
+            p.last_wake = Some(now);
+            let fd = self.engine.sockets[si].sock.as_fd().as_raw_fd();
+            if let Err(e) = ctl(
+                &self.epoll,
+                libc::EPOLL_CTL_MOD,
+                fd,
+                FIRST_SOCKET + si as u64,
+                true,
+            ) {
+                error!("cannot watch VRRP socket: {e}");
+            }
+        }
+    }
+
+    /// Takes socket `si` out of the epoll set for its pause: arriving packets queue
+    /// without waking the process.
+    fn pause(&mut self, si: usize, now: Instant) {
+        let fd = self.engine.sockets[si].sock.as_fd().as_raw_fd();
+        match ctl(
+            &self.epoll,
+            libc::EPOLL_CTL_MOD,
+            fd,
+            FIRST_SOCKET + si as u64,
+            false,
+        ) {
+            Ok(()) => self.pacing[si].paused_until = Some(now + self.pacing[si].pause),
+            Err(e) => error!("cannot pause VRRP socket: {e}"),
+        }
+    }
+
+    fn next_resume(&self) -> Option<Instant> {
+        self.pacing.iter().filter_map(|p| p.paused_until).min()
+    }
+
+    /// Hands every packet already queued on any socket (paused or not) to the engine.
+    fn drain_all(&mut self) {
+        for si in 0..self.pacing.len() {
+            // Bounded: a socket refilled as fast as it is read does not hold the loop.
+            for _ in 0..4 {
+                if self.engine.read_socket(si, &mut self.batch, RX_BURST) < RX_BURST {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// `epoll_ctl` for readability (level-triggered), or with no events at all (`watch`
+/// false: the descriptor stays registered but never wakes the loop).
+fn ctl(epoll: &OwnedFd, op: libc::c_int, fd: RawFd, token: u64, watch: bool) -> io::Result<()> {
+    let mut ev = libc::epoll_event {
+        events: if watch { libc::EPOLLIN as u32 } else { 0 },
+        u64: token,
+    };
+    // SAFETY: `ev` is a live epoll_event; the kernel copies it.
+    cvt(unsafe { libc::epoll_ctl(epoll.as_raw_fd(), op, fd, &mut ev) }).map(drop)
+}
+
+fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
