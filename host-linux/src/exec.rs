@@ -34,10 +34,16 @@ impl RunAs {
     /// keepalived's default when `script_user` is not given: the user
     /// `keepalived_script` if it exists, else the user vigild runs as (root under
     /// systemd). The flag says whether `keepalived_script` was found.
+    ///
+    /// Looked for in /etc/passwd only, where packages create system users: asking NSS
+    /// would load its modules (libnss_systemd and what it links, 0.9 MB resident for the
+    /// daemon's whole life) for a user that is almost never there. A
+    /// `keepalived_script` from a network directory needs `script_user` to be named.
     pub fn keepalived_default() -> (RunAs, bool) {
-        match RunAs::lookup(DEFAULT_SCRIPT_USER, None) {
-            Ok(r) => (r, true),
-            Err(_) => (RunAs::current(), false),
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        match passwd_entry(&passwd, DEFAULT_SCRIPT_USER) {
+            Some(r) => (r, true),
+            None => (RunAs::current(), false),
         }
     }
 
@@ -59,6 +65,21 @@ impl RunAs {
             gid,
         })
     }
+}
+
+/// The uid and gid of `user` in passwd(5) text.
+fn passwd_entry(passwd: &str, user: &str) -> Option<RunAs> {
+    passwd.lines().find_map(|line| {
+        let mut f = line.split(':');
+        if f.next()? != user {
+            return None;
+        }
+        let (_password, uid, gid) = (f.next()?, f.next()?, f.next()?);
+        Some(RunAs {
+            uid: uid.parse().ok()?,
+            gid: gid.parse().ok()?,
+        })
+    })
 }
 
 /// How a script run ended.
@@ -309,6 +330,21 @@ pub fn check_security(script: &Path, who: RunAs) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn passwd_entries_as_written_by_useradd() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n\
+                      keepalived_script:x:998:997::/home/keepalived_script:/usr/sbin/nologin\n\
+                      broken:x:notanumber:1::/:/bin/sh\n";
+        assert_eq!(
+            passwd_entry(passwd, "keepalived_script"),
+            Some(RunAs { uid: 998, gid: 997 })
+        );
+        assert_eq!(passwd_entry(passwd, "root"), Some(RunAs { uid: 0, gid: 0 }));
+        assert_eq!(passwd_entry(passwd, "keepalived"), None, "no prefix match");
+        assert_eq!(passwd_entry(passwd, "broken"), None);
+        assert_eq!(passwd_entry("", "root"), None);
+    }
     use super::*;
 
     #[test]

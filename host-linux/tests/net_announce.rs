@@ -122,7 +122,7 @@ fn gratuitous_arp_on_the_wire_is_keepalived_s_and_updates_the_neighbour() {
     let ai = eth0_index(&a.ns);
     let announcer = in_ns(&a.ns, &rt, Announcer::new).unwrap();
     let capture = run_in(&b.ns, || Capture::open("eth0")).unwrap();
-    rt.block_on(announcer.send_garp(ai, LB2_MAC, VIP)).unwrap();
+    announcer.send_garp(ai, LB2_MAC, VIP).unwrap();
 
     let frame = capture
         .wait_for(WAIT, |f| f.get(12..14) == Some(&[8, 6]))
@@ -139,7 +139,7 @@ fn gratuitous_arp_on_the_wire_is_keepalived_s_and_updates_the_neighbour() {
 
     // use_vmac: the frame carries the virtual MAC given, not the interface's.
     let vmac = [0x00, 0x00, 0x5e, 0x00, 0x01, 0x33];
-    rt.block_on(announcer.send_garp(ai, vmac, VIP)).unwrap();
+    announcer.send_garp(ai, vmac, VIP).unwrap();
     let frame = capture
         .wait_for(WAIT, |f| f.get(12..14) == Some(&[8, 6]))
         .unwrap()
@@ -168,8 +168,7 @@ fn unsolicited_na_is_accepted_by_the_neighbour() {
     let ai = eth0_index(&a.ns);
     let announcer = in_ns(&a.ns, &rt, Announcer::new).unwrap();
     let capture = run_in(&b.ns, || Capture::open("eth0")).unwrap();
-    rt.block_on(announcer.send_na(ai, LB2_MAC, vip, false))
-        .unwrap();
+    announcer.send_na(ai, LB2_MAC, vip, false).unwrap();
 
     let frame = capture
         .wait_for(WAIT, |f| {

@@ -7,7 +7,7 @@
 use super::plan::{self, Plan};
 use super::{Job, Note, VipWork, now, virtual_mac};
 use crate::control::{Counters, GroupStatus, InstanceStatus, Status};
-use crate::net::{AddressSpec, DeadlineTimer, Link, RecvBatch, Scope, VrrpSocket};
+use crate::net::{AddressSpec, Announcer, DeadlineTimer, Link, RecvBatch, Scope, VrrpSocket};
 use crate::notify;
 use crate::track::{self, Report, TrackerState};
 use std::collections::{BTreeMap, HashMap};
@@ -116,6 +116,10 @@ pub struct Engine {
     notes: UnboundedSender<Note>,
     /// Fires at the earliest deadline of any instance; `armed` is what it is set to.
     pub timer: DeadlineTimer,
+    /// Sends the announcements that follow no VIP work (garp_master_delay,
+    /// garp_master_refresh, answers to lower priorities) without involving the service
+    /// thread.
+    announcer: Announcer,
     armed: Option<vigil_core::Instant>,
     tx_buf: [u8; 1500],
 }
@@ -126,6 +130,7 @@ impl Engine {
         jobs: UnboundedSender<Job>,
         notes: UnboundedSender<Note>,
         timer: DeadlineTimer,
+        announcer: Announcer,
     ) -> Self {
         Engine {
             plan: Plan::default(),
@@ -148,6 +153,7 @@ impl Engine {
             jobs,
             notes,
             timer,
+            announcer,
             armed: None,
             tx_buf: [0; 1500],
         }
@@ -681,10 +687,14 @@ impl Engine {
     /// Carries out the core's effects: adverts now, VIP work in order on the service
     /// thread, logs and notify scripts.
     fn apply_effects(&mut self, i: usize, effects: &[Effect]) {
+        // An announcement that follows VIP work must wait for it on the service thread;
+        // any other is sent here at once.
+        let mut vips_queued = false;
         for e in effects {
             match *e {
                 Effect::SendAdvert { priority } => self.send_advert(i, priority),
                 Effect::AddVips | Effect::RemoveVips => {
+                    vips_queued = true;
                     let _ = self.jobs.send(Job::Vips {
                         add: *e == Effect::AddVips,
                         name: self.slots[i].plan.name.clone(),
@@ -704,13 +714,23 @@ impl Engine {
                             };
                             (ifindex, mac, spec.addr)
                         })
-                        .collect();
-                    let _ = self.jobs.send(Job::Announce {
-                        name: slot.plan.name.clone(),
-                        work,
-                        count,
-                        spacing: Duration::from_micros(spacing.as_micros()),
-                    });
+                        .collect::<Vec<_>>();
+                    if vips_queued || spacing.as_micros() != 0 {
+                        let _ = self.jobs.send(Job::Announce {
+                            name: slot.plan.name.clone(),
+                            work,
+                            count,
+                            spacing: Duration::from_micros(spacing.as_micros()),
+                        });
+                        continue;
+                    }
+                    for _ in 0..count {
+                        for &(ifindex, mac, addr) in &work {
+                            if let Err(e) = self.announcer.announce(ifindex, mac, addr) {
+                                debug!("({}) announcing {addr}: {e}", slot.plan.name);
+                            }
+                        }
+                    }
                 }
                 Effect::StateChanged { from, to, reason } => {
                     let name = self.slots[i].plan.name.clone();

@@ -99,6 +99,9 @@ pub fn spawn(
     };
     let thread = std::thread::Builder::new()
         .name("vigild-vrrp".into())
+        // Its deepest path is a reload's install; 256 KiB is ample (the default 2 MiB
+        // is only address space, but a smaller one keeps that honest).
+        .stack_size(256 << 10)
         .spawn(move || {
             let engine = make();
             let timer = engine.timer.as_fd().as_raw_fd();

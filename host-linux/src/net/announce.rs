@@ -14,11 +14,10 @@
 
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use socket2::{Domain, Socket, Type};
-use tokio::io::unix::AsyncFd;
 
 /// A gratuitous ARP frame's length (Ethernet header + ARP for IPv4 over Ethernet).
 pub const GARP_LEN: usize = 42;
@@ -108,10 +107,12 @@ pub fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, message: &[u8]) -> u16 {
 }
 
 /// An `AF_PACKET` socket that sends announcement frames on any interface of its network
-/// namespace. One per daemon is enough.
+/// namespace. Non-blocking: a packet socket sending a few frames never fills, and a
+/// frame that finds it full is an error, not a wait. The protocol thread and the
+/// service thread each have one.
 #[derive(Debug)]
 pub struct Announcer {
-    fd: AsyncFd<Socket>,
+    socket: Socket,
 }
 
 impl Announcer {
@@ -119,50 +120,44 @@ impl Announcer {
     pub fn new() -> io::Result<Self> {
         let socket = Socket::new(Domain::PACKET, Type::RAW, None)?;
         socket.set_nonblocking(true)?;
-        Ok(Announcer {
-            // SAFETY: the socket owns its descriptor, which stays open and is never
-            // replaced while the AsyncFd owns the socket.
-            fd: unsafe { AsyncFd::register(socket)? },
-        })
+        Ok(Announcer { socket })
     }
 
     /// Sends one gratuitous ARP for `vip` on interface `ifindex`, from `mac` (the
     /// interface's MAC, or the virtual MAC with `use_vmac`).
-    pub async fn send_garp(&self, ifindex: u32, mac: [u8; 6], vip: Ipv4Addr) -> io::Result<()> {
-        self.send_frame(ifindex, &garp_frame(mac, vip)).await
+    pub fn send_garp(&self, ifindex: u32, mac: [u8; 6], vip: Ipv4Addr) -> io::Result<()> {
+        self.send_frame(ifindex, &garp_frame(mac, vip))
     }
 
     /// Sends one unsolicited neighbour advertisement for `vip` on interface `ifindex`.
-    pub async fn send_na(
+    pub fn send_na(
         &self,
         ifindex: u32,
         mac: [u8; 6],
         vip: Ipv6Addr,
         router: bool,
     ) -> io::Result<()> {
-        self.send_frame(ifindex, &na_frame(mac, vip, router)).await
+        self.send_frame(ifindex, &na_frame(mac, vip, router))
     }
 
-    /// Sends a whole Ethernet frame (destination, source and EtherType included).
-    pub async fn send_frame(&self, ifindex: u32, frame: &[u8]) -> io::Result<()> {
-        loop {
-            let mut guard = self.fd.writable().await?;
-            match guard.try_io(|fd| send_frame_raw(fd.get_ref().as_fd(), ifindex, frame)) {
-                Ok(result) => return result,
-                Err(_would_block) => continue,
-            }
+    /// Sends one announcement of `vip` (a gratuitous ARP or an unsolicited neighbour
+    /// advertisement with the router flag, as keepalived sends for a VIP).
+    pub fn announce(&self, ifindex: u32, mac: [u8; 6], vip: IpAddr) -> io::Result<()> {
+        match vip {
+            IpAddr::V4(a) => self.send_garp(ifindex, mac, a),
+            IpAddr::V6(a) => self.send_na(ifindex, mac, a, true),
         }
     }
 
-    /// Like [`send_frame`](Self::send_frame) but never waits.
-    pub fn try_send_frame(&self, ifindex: u32, frame: &[u8]) -> io::Result<()> {
-        send_frame_raw(self.fd.get_ref().as_fd(), ifindex, frame)
+    /// Sends a whole Ethernet frame (destination, source and EtherType included).
+    pub fn send_frame(&self, ifindex: u32, frame: &[u8]) -> io::Result<()> {
+        send_frame_raw(self.socket.as_fd(), ifindex, frame)
     }
 }
 
 impl AsFd for Announcer {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.get_ref().as_fd()
+        self.socket.as_fd()
     }
 }
 
