@@ -1,6 +1,7 @@
 //! The vigild binary from the outside: `vigild -t -f` on every seed configuration
 //! (keepalived's exit codes), and SIGTERM (priority-0 advert, VIPs removed, exit 0)
-//! with the notify scripts run with keepalived's four arguments.
+//! with the notify scripts run with keepalived's four arguments; `use_vmac` (the
+//! macvlan with the virtual MAC, created and removed by vigild).
 
 mod common;
 
@@ -358,4 +359,54 @@ fn sigterm_resigns_removes_vips_and_runs_notify_scripts() {
         "{all:?}"
     );
     assert_eq!(all.len(), 12, "{all:?}");
+}
+
+/// `use_vmac`: vigild creates the macvlan `vrrp.51` with the virtual MAC
+/// 00:00:5e:00:01:33, installs the VIP on it, sends its adverts from it (the virtual MAC
+/// on the wire, the parent interface's address as the source), and removes it at exit.
+#[test]
+fn use_vmac_runs_on_its_macvlan_and_removes_it_at_exit() {
+    if !privileged_or_skip("use_vmac_runs_on_its_macvlan_and_removes_it_at_exit") {
+        return;
+    }
+    let lan = lan("vvm", 2);
+    let dir = workdir("vmac");
+    let vi1 = Inst::v3("VI_1", 51, "MASTER", 150, "0.1").with_extra("    use_vmac");
+    let conf = global_defs("lb1", "") + &vi1.render();
+    let ns = &lan.host(0).ns;
+    let mut v = Vigild::start(ns, dir.path(), "lb1", &conf);
+    v.expect_state("VI_1", "MASTER", Duration::from_secs(3));
+    wait_addr(ns, "vrrp.51", VIP, true, Duration::from_secs(1)).unwrap_or_else(|| {
+        panic!(
+            "VIP not on vrrp.51: {}\n{}",
+            addrs(ns, "vrrp.51"),
+            v.log_text()
+        )
+    });
+    let link = ns
+        .exec_ok(&["ip", "-o", "link", "show", "dev", "vrrp.51"])
+        .unwrap_or_default();
+    assert!(
+        link.contains("link/ether 00:00:5e:00:01:33"),
+        "vrrp.51 without the virtual MAC: {link}"
+    );
+    let frames = capture_vrrp(&lan.host(1).ns, Duration::from_millis(500));
+    let adverts: Vec<&Vec<u8>> = frames
+        .iter()
+        .map(|(_, f)| f)
+        .filter(|f| f[35] == 51)
+        .collect();
+    assert!(!adverts.is_empty(), "no adverts seen\n{}", v.log_text());
+    for f in adverts {
+        assert_eq!(&f[6..12], &[0x00, 0x00, 0x5e, 0x00, 0x01, 51], "source MAC");
+        assert_eq!(&f[26..30], &host_ip(0).octets(), "source address");
+    }
+    let status = v.terminate(Duration::from_secs(5));
+    assert!(status.is_some_and(|s| s.success()), "exit {status:?}");
+    let gone = wait_for(Duration::from_secs(2), Duration::from_millis(20), || {
+        ns.exec_ok(&["ip", "link", "show", "dev", "vrrp.51"])
+            .is_err()
+            .then_some(())
+    });
+    assert!(gone.is_some(), "vrrp.51 left behind\n{}", v.log_text());
 }

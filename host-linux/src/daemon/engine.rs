@@ -798,12 +798,21 @@ impl Engine {
 
     /// SIGTERM: every instance resigns (priority-0 adverts from masters) and removes
     /// its VIPs; notify scripts get STOP.
+    /// Sync groups run their `notify_stop` (keepalived: "stop only applies to
+    /// instances" for the generic `notify`, so that one is not called).
     pub fn shutdown_all(&mut self) {
         let now = now();
         for i in 0..self.cores.len() {
             let mut fx = Effects::new();
             self.cores[i].shutdown(now, &mut fx);
             self.apply_effects(i, &fx);
+        }
+        for g in &self.groups {
+            let scripts = notify::Scripts {
+                any: None,
+                ..g.plan.notify.clone()
+            };
+            self.note(notify::Kind::Group, g.plan.name.clone(), scripts, "STOP", 0);
         }
         let _ = self.timer.arm(None);
     }

@@ -61,6 +61,9 @@ enum Job {
         name: String,
         work: VipWork,
     },
+    /// A `use_vmac` macvlan vigild created, no longer used (after the jobs queued
+    /// before it, which may remove its VIPs).
+    DeleteLink { name: String, index: u32 },
     /// `count` rounds over `work`: (interface, its MAC, address).
     Announce {
         name: String,
@@ -115,8 +118,30 @@ pub fn run(options: Options, loader: Loader) -> i32 {
 struct Running {
     /// Names of the installed instances.
     names: HashSet<String>,
+    /// `use_vmac` macvlans vigild created: name → index. Removed when no instance of
+    /// the running plan uses them any more, and at exit, as keepalived does.
+    vmacs: HashMap<String, u32>,
     /// Tracker tasks of the installed plan, aborted on reload.
     trackers: Vec<tokio::task::JoinHandle<()>>,
+    /// Into the netlink task's queue; dropped at exit so that the queue can close.
+    jobs: Option<mpsc::UnboundedSender<Job>>,
+}
+
+impl Running {
+    /// Queues the removal of the macvlans that no instance named in `keep` uses.
+    fn remove_vmacs(&mut self, keep: &HashSet<&str>) {
+        let gone: Vec<String> = self
+            .vmacs
+            .keys()
+            .filter(|v| !keep.contains(v.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let (Some(index), Some(jobs)) = (self.vmacs.remove(&name), &self.jobs) {
+                let _ = jobs.send(Job::DeleteLink { name, index });
+            }
+        }
+    }
 }
 
 async fn main_loop(options: Options, loader: Loader) -> i32 {
@@ -149,6 +174,8 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
         }
     };
     let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+    // The service's own sender, for link removals in order behind the VIP work.
+    let service_jobs = jobs_tx.clone();
     let (notes_tx, mut notes_rx) = mpsc::unbounded_channel::<Note>();
     let (reports_tx, mut reports_rx) = mpsc::unbounded_channel();
     let config_path = options.config_path.display().to_string();
@@ -203,7 +230,10 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
         Err(e) => warn!("link monitor unavailable, interface tracking disabled: {e}"),
     }
 
-    let mut running = Running::default();
+    let mut running = Running {
+        jobs: Some(service_jobs),
+        ..Running::default()
+    };
     if let Err(e) = apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
         error!("{e}");
         return 4;
@@ -279,6 +309,8 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
     if engine.send(Cmd::Shutdown(tx)) {
         let _ = rx.await;
     }
+    running.remove_vmacs(&HashSet::new());
+    running.jobs = None;
     // The protocol thread has resigned every instance and is ending: its queues close
     // behind the last VIP removal and notify script.
     let _ = tokio::task::spawn_blocking(move || protocol_thread.join()).await;
@@ -319,9 +351,15 @@ async fn apply_plan(
     running: &mut Running,
     plan: plan::Plan,
 ) -> Result<(), String> {
-    let resolved = resolve(netlink, &plan).await?;
+    let resolved = resolve(netlink, &plan, &mut running.vmacs).await?;
     remove_leftovers(netlink, &plan, &resolved, &running.names).await;
     let names: HashSet<String> = plan.instances.iter().map(|i| i.name.clone()).collect();
+    let vmac_names: Vec<String> = plan
+        .instances
+        .iter()
+        .filter_map(|i| i.use_vmac.clone())
+        .collect();
+    let plan_vmacs: HashSet<&str> = vmac_names.iter().map(String::as_str).collect();
     let (tx, rx) = oneshot::channel();
     if !engine.send(Cmd::Install(Box::new(plan), resolved, tx)) {
         return Err("the protocol thread has stopped".into());
@@ -330,6 +368,7 @@ async fn apply_plan(
         .await
         .map_err(|_| "the protocol thread has stopped".to_string())??;
     running.names = names;
+    running.remove_vmacs(&plan_vmacs);
     for t in running.trackers.drain(..) {
         t.abort();
     }
@@ -357,9 +396,14 @@ async fn apply_plan(
     Ok(())
 }
 
-/// Looks up what the plan names: each instance's link (creating `use_vmac` macvlans)
-/// and source address, the `dev` of VIPs, and the state of tracked interfaces.
-async fn resolve(netlink: &Netlink, plan: &plan::Plan) -> Result<Resolved, String> {
+/// Looks up what the plan names: each instance's link (creating `use_vmac` macvlans,
+/// recorded in `vmacs`) and source address, the `dev` of VIPs, and the state of tracked
+/// interfaces.
+async fn resolve(
+    netlink: &Netlink,
+    plan: &plan::Plan,
+    vmacs: &mut HashMap<String, u32>,
+) -> Result<Resolved, String> {
     let mut r = Resolved::default();
     for inst in &plan.instances {
         let ifname = inst.use_vmac.as_deref().unwrap_or(&inst.interface);
@@ -379,6 +423,7 @@ async fn resolve(netlink: &Netlink, plan: &plan::Plan) -> Result<Resolved, Strin
                 .link_by_name(vmac)
                 .await
                 .map_err(|e| e.to_string())?;
+            vmacs.insert(vmac.clone(), vlink.index);
             let _ = netlink.set_link_up(vlink.index, true).await;
         }
         let link = netlink
@@ -486,6 +531,12 @@ async fn netlink_task(
 ) {
     while let Some(job) = jobs.recv().await {
         match job {
+            Job::DeleteLink { name, index } => {
+                info!("removing interface {name}");
+                if let Err(e) = netlink.delete_link(index).await {
+                    error!("removing interface {name}: {e}");
+                }
+            }
             Job::Vips { add, name, work } => {
                 for (ifindex, spec) in work {
                     let r = if add {
