@@ -400,6 +400,9 @@ pair_trial() { # TRIAL: both pairs up at once, one idle window for all four, the
         G1[$impl]=$DPGID PIDS1[$impl]=$DPIDS
         start_daemon "$impl" 2 BACKUP 100
         G2[$impl]=$DPGID PIDS2[$impl]=$DPIDS
+        # Half an advert interval apart: two masters sending at the same instant share
+        # the kernel's freshly warmed caches, and the second one's send comes out cheaper.
+        sleep 0.5
     done
     for impl in "${IMPLS[@]}"; do
         wait_until 10 has_vip "$(ns "$impl" 1)" || {
@@ -416,23 +419,28 @@ pair_trial() { # TRIAL: both pairs up at once, one idle window for all four, the
         capture_start "$impl"
         CAP[$impl]=$CAP_PGID
     done
-    # What the idle window measures: "impl role" -> pids. The floor (floor.c, in the
-    # vigild pair's sender namespace) hears lb1's adverts: one wake-up per advert, nothing
-    # else, the least a backup can cost.
+    # What the idle window measures: "impl role" -> pids. The floor (floor.c) hears lb1's
+    # adverts: one wake-up per advert, nothing else, the least a backup can cost. One runs
+    # in every pair's sender namespace, so that each master's sendmsg wakes the same
+    # number of receivers (the delivery and the wake-up are charged to the sender); the
+    # vigild pair's is the one measured.
     local -A WHO
-    local key floor_pid="" t0 t1
+    local key floor_pid="" floor_pids=() t0 t1
     for impl in "${IMPLS[@]}"; do
         WHO["$impl master"]=${PIDS1[$impl]}
         WHO["$impl backup"]=${PIDS2[$impl]}
     done
     if [[ -x $WORK/floor ]]; then
-        setsid ip netns exec "$(ns vigild s)" "$WORK/floor" eth0 $((IDLE_SECONDS + 5)) \
-            >/dev/null 2>&1 &
-        floor_pid=$!
-        disown "$floor_pid"
-        PGIDS+=("$floor_pid")
+        for impl in "${IMPLS[@]}"; do
+            setsid ip netns exec "$(ns "$impl" s)" "$WORK/floor" eth0 $((IDLE_SECONDS + 5)) \
+                >/dev/null 2>&1 &
+            floor_pid=$!
+            disown "$floor_pid"
+            PGIDS+=("$floor_pid")
+            floor_pids+=("$floor_pid")
+            [[ $impl == vigild ]] && WHO["floor backup"]=$floor_pid
+        done
         sleep 0.1
-        WHO["floor backup"]=$floor_pid
     fi
     log "trial $trial/$TRIALS: idle ${IDLE_SECONDS} s (lb1 MASTER, lb2 BACKUP, both pairs)"
     t0=$(now_ns)
@@ -452,7 +460,7 @@ pair_trial() { # TRIAL: both pairs up at once, one idle window for all four, the
             $((t1 - t0)) "$(mem_kb "${WHO[$key]}" VmRSS)" "$(mem_kb "${WHO[$key]}" Pss)" \
             "${WHO[$key]}" | tee -a "$RESULTS" | sed "s/^/    /"
     done
-    if [[ -n $floor_pid ]]; then stop_group "$floor_pid"; fi
+    for floor_pid in "${floor_pids[@]}"; do stop_group "$floor_pid"; done
     for impl in "${IMPLS[@]}"; do
         failover_trial "$impl" "$trial" "${G1[$impl]}" "${G2[$impl]}" "${CAP[$impl]}"
     done
