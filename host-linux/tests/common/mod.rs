@@ -745,6 +745,14 @@ pub fn capture_vrrp(ns: &Netns, duration: Duration) -> Vec<(Instant, Vec<u8>)> {
     let cap = vigil_tests::netns::run_in(ns, || {
         vigil_tests::netns::Capture::open("eth0").expect("capture")
     });
+    vrrp_frames(cap, duration)
+}
+
+/// The IPv4 VRRP frames `cap` sees for `duration`, each with when it was read.
+pub fn vrrp_frames(
+    cap: vigil_tests::netns::Capture,
+    duration: Duration,
+) -> Vec<(Instant, Vec<u8>)> {
     let end = Instant::now() + duration;
     let mut buf = vec![0u8; 65536];
     let mut out = Vec::new();
