@@ -230,14 +230,7 @@ impl Reactor {
     fn register_new_sockets(&mut self) {
         while self.pacing.len() < self.engine.sockets.len() {
             let i = self.pacing.len();
-            let fd = self.engine.sockets[i].sock.as_fd().as_raw_fd();
-            if let Err(e) = ctl(
-                &self.epoll,
-                libc::EPOLL_CTL_ADD,
-                fd,
-                FIRST_SOCKET + i as u64,
-                true,
-            ) {
+            if let Err(e) = self.ctl_socket(i, libc::EPOLL_CTL_ADD, true) {
                 error!("cannot watch VRRP socket: {e}");
             }
             self.pacing.push(Pacing {
@@ -282,14 +275,7 @@ impl Reactor {
             p.pause = MIN_PAUSE;
             p.paused_until = None;
             p.last_wake = Some(now);
-            let fd = self.engine.sockets[si].sock.as_fd().as_raw_fd();
-            if let Err(e) = ctl(
-                &self.epoll,
-                libc::EPOLL_CTL_MOD,
-                fd,
-                FIRST_SOCKET + si as u64,
-                true,
-            ) {
+            if let Err(e) = self.ctl_socket(si, libc::EPOLL_CTL_MOD, true) {
                 error!("cannot watch VRRP socket: {e}");
             }
         }
@@ -298,17 +284,16 @@ impl Reactor {
     /// Takes socket `si` out of the epoll set for its pause: arriving packets queue
     /// without waking the process.
     fn pause(&mut self, si: usize, now: Instant) {
-        let fd = self.engine.sockets[si].sock.as_fd().as_raw_fd();
-        match ctl(
-            &self.epoll,
-            libc::EPOLL_CTL_MOD,
-            fd,
-            FIRST_SOCKET + si as u64,
-            false,
-        ) {
+        match self.ctl_socket(si, libc::EPOLL_CTL_MOD, false) {
             Ok(()) => self.pacing[si].paused_until = Some(now + self.pacing[si].pause),
             Err(e) => error!("cannot pause VRRP socket: {e}"),
         }
+    }
+
+    /// `ctl` for VRRP socket `si`.
+    fn ctl_socket(&self, si: usize, op: libc::c_int, watch: bool) -> io::Result<()> {
+        let fd = self.engine.sockets[si].sock.as_fd().as_raw_fd();
+        ctl(&self.epoll, op, fd, FIRST_SOCKET + si as u64, watch)
     }
 
     fn next_resume(&self) -> Option<Instant> {
