@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::runtime::Runtime;
 use vigil_core::wire::Family;
-use vigil_linux::net::{AddressSpec, LinkEvent, LinkMonitor, Netlink, Scope};
+use vigil_linux::net::{AddressSocket, AddressSpec, LinkEvent, LinkMonitor, Netlink, Scope};
 use vigil_tests::netns::{HostSpec, Lan, Netns, privileged_or_skip, run_in};
 
 const A_MAC: [u8; 6] = [0x02, 0x99, 0, 0, 0, 0x11];
@@ -270,4 +270,55 @@ fn link_monitor_sees_links_go_down_and_up() {
         let e = wait_event(&mut monitor, "vx0", |e| e.deleted).await;
         assert!(!e.up);
     });
+}
+
+/// The protocol thread's synchronous `AddressSocket` sends the same requests as
+/// `Netlink`: the same addresses appear, adding or removing twice is fine, and other
+/// errors are reported.
+#[test]
+fn the_synchronous_address_socket_adds_and_removes_the_same_vips() {
+    if !privileged_or_skip("the_synchronous_address_socket_adds_and_removes_the_same_vips") {
+        return;
+    }
+    let lan = lan("vns");
+    let a = lan.host(0);
+    let mut sock = run_in(&a.ns, AddressSocket::new).unwrap();
+    let idx = run_in(&a.ns, || nix::net::if_::if_nametoindex("eth0").unwrap());
+    let show = || {
+        a.ns.exec_ok(&["ip", "addr", "show", "dev", "eth0"])
+            .unwrap()
+    };
+
+    let mut vip = AddressSpec::new("10.99.0.50".parse().unwrap(), 24);
+    vip.label = Some("eth0:vip".into());
+    vip.broadcast = Some(Ipv4Addr::new(10, 99, 0, 255));
+    let vip6 = AddressSpec::host("fd99::50".parse().unwrap());
+    for spec in [&vip, &vip, &vip6, &vip6] {
+        sock.add(idx, spec).unwrap();
+    }
+    let out = show();
+    assert!(
+        out.contains("inet 10.99.0.50/24 brd 10.99.0.255 scope global secondary eth0:vip"),
+        "{out}"
+    );
+    let line = out
+        .lines()
+        .find(|l| l.contains("inet6 fd99::50/128 scope global"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("nodad") && line.contains("deprecated"),
+        "{out}"
+    );
+
+    for spec in [&vip, &vip, &vip6, &vip6] {
+        sock.del(idx, spec.addr, spec.prefix_len).unwrap();
+    }
+    let out = show();
+    assert!(
+        !out.contains("10.99.0.50") && !out.contains("fd99::50"),
+        "{out}"
+    );
+    assert!(out.contains("10.99.0.11/24"), "{out}");
+    let err = sock.add(9999, &vip).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENODEV), "{err}");
 }

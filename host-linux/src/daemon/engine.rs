@@ -1,13 +1,16 @@
 //! The protocol side of the daemon: every instance's core state machine, the VRRP
 //! sockets, trackers' effect on priorities, sync groups and counters. It lives on the
 //! protocol thread ([`super::reactor`]) and never waits: packets and deadlines come in,
-//! adverts go out at once, and slower work (VIPs through netlink, GARPs, notify
-//! scripts) is handed to the service thread as [`Job`]s and [`Note`]s.
+//! adverts, VIPs (a synchronous netlink request) and announcements go out at once, and
+//! slower work (spaced announcements, notify scripts) is handed to the service thread as
+//! [`Job`]s and [`Note`]s.
 
 use super::plan::{self, Plan};
 use super::{Job, Note, VipWork, now, virtual_mac};
 use crate::control::{Counters, GroupStatus, InstanceStatus, Status};
-use crate::net::{AddressSpec, Announcer, DeadlineTimer, Link, RecvBatch, Scope, VrrpSocket};
+use crate::net::{
+    AddressSocket, AddressSpec, Announcer, DeadlineTimer, Link, RecvBatch, Scope, VrrpSocket,
+};
 use crate::notify;
 use crate::track::{self, Report, TrackerState};
 use std::collections::{BTreeMap, HashMap};
@@ -116,10 +119,12 @@ pub struct Engine {
     notes: UnboundedSender<Note>,
     /// Fires at the earliest deadline of any instance; `armed` is what it is set to.
     pub timer: DeadlineTimer,
-    /// Sends the announcements that follow no VIP work (garp_master_delay,
-    /// garp_master_refresh, answers to lower priorities) without involving the service
-    /// thread.
+    /// Sends gratuitous ARPs and neighbour advertisements (all but the spaced ones,
+    /// `vrrp_garp_interval`, which the service thread times).
     announcer: Announcer,
+    /// Adds and removes VIPs, synchronously: a takeover does not wait for another
+    /// thread.
+    addresses: AddressSocket,
     armed: Option<vigil_core::Instant>,
     tx_buf: [u8; 1500],
 }
@@ -131,6 +136,7 @@ impl Engine {
         notes: UnboundedSender<Note>,
         timer: DeadlineTimer,
         announcer: Announcer,
+        addresses: AddressSocket,
     ) -> Self {
         Engine {
             plan: Plan::default(),
@@ -154,6 +160,7 @@ impl Engine {
             notes,
             timer,
             announcer,
+            addresses,
             armed: None,
             tx_buf: [0; 1500],
         }
@@ -684,22 +691,29 @@ impl Engine {
         });
     }
 
-    /// Carries out the core's effects: adverts now, VIP work in order on the service
-    /// thread, logs and notify scripts.
+    /// Carries out the core's effects: adverts, VIPs and announcements now (spaced
+    /// announcements on the service thread), logs, and notify scripts on the service
+    /// thread.
     fn apply_effects(&mut self, i: usize, effects: &[Effect]) {
-        // An announcement that follows VIP work must wait for it on the service thread;
-        // any other is sent here at once.
-        let mut vips_queued = false;
         for e in effects {
             match *e {
                 Effect::SendAdvert { priority } => self.send_advert(i, priority),
                 Effect::AddVips | Effect::RemoveVips => {
-                    vips_queued = true;
-                    let _ = self.jobs.send(Job::Vips {
-                        add: *e == Effect::AddVips,
-                        name: self.slots[i].plan.name.clone(),
-                        work: self.vip_work(i),
-                    });
+                    let add = *e == Effect::AddVips;
+                    for (ifindex, spec) in self.vip_work(i) {
+                        let r = if add {
+                            self.addresses.add(ifindex, &spec)
+                        } else {
+                            self.addresses.del(ifindex, spec.addr, spec.prefix_len)
+                        };
+                        if let Err(e) = r {
+                            let verb = if add { "adding" } else { "removing" };
+                            error!(
+                                "({}) {verb} VIP {}: {e}",
+                                self.slots[i].plan.name, spec.addr
+                            );
+                        }
+                    }
                 }
                 Effect::Announce { count, spacing } => {
                     // Each from the MAC of the interface its VIP is on.
@@ -715,7 +729,7 @@ impl Engine {
                             (ifindex, mac, spec.addr)
                         })
                         .collect::<Vec<_>>();
-                    if vips_queued || spacing.as_micros() != 0 {
+                    if spacing.as_micros() != 0 {
                         let _ = self.jobs.send(Job::Announce {
                             name: slot.plan.name.clone(),
                             work,

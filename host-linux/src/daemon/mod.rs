@@ -3,11 +3,13 @@
 //! - The **protocol thread** ([`reactor`], [`engine`]) owns every instance: the VRRP
 //!   sockets, the deadline timer, the cores, trackers' effect on priorities, sync
 //!   groups, counters. It waits in its own epoll set and never blocks, so an advert
-//!   costs the same few syscalls as in keepalived and nothing else.
+//!   costs the same few syscalls as in keepalived and nothing else; a takeover installs
+//!   its VIPs (a synchronous netlink request) and announces them itself.
 //! - The **service thread** (this module; a current-thread tokio runtime) does the
-//!   slower, asynchronous work: loading and resolving the configuration, VIPs and
-//!   gratuitous ARPs through netlink and packet sockets ([`Job`]s, in order), notify
-//!   scripts ([`Note`]s), trackers, the link monitor, signals and the status socket.
+//!   slower, asynchronous work: loading and resolving the configuration (links,
+//!   addresses, `use_vmac` macvlans, VIPs left behind by a crash), spaced announcements
+//!   and macvlan removal ([`Job`]s, in order), notify scripts ([`Note`]s), trackers,
+//!   the link monitor, signals and the status socket.
 //!
 //! They talk through channels: commands to the protocol thread ([`reactor::Cmd`],
 //! with an eventfd to wake it), jobs and notes back.
@@ -21,7 +23,7 @@ pub use engine::{MAX_GROUP, MAX_TRACKERS};
 pub use load::{load_plan, plan_from};
 
 use crate::control;
-use crate::net::{AddressSpec, Announcer, DeadlineTimer, LinkMonitor, Netlink};
+use crate::net::{AddressSocket, AddressSpec, Announcer, DeadlineTimer, LinkMonitor, Netlink};
 use crate::notify::{self, Notifier};
 use crate::track;
 use engine::{Engine, Resolved, Spawn};
@@ -51,18 +53,12 @@ pub fn now() -> vigil_core::Instant {
 /// The addresses an instance installs, with the interface each goes on.
 type VipWork = Vec<(u32, AddressSpec)>;
 
-/// Work the protocol thread hands to the service thread's netlink task, carried out in
-/// order. Jobs carry what they act on, so a job queued by an instance that a reload has
-/// replaced still completes.
+/// Work for the service thread's netlink task, carried out in order. Jobs carry what
+/// they act on, so a job queued by an instance that a reload has replaced still
+/// completes.
 #[derive(Debug)]
 enum Job {
-    Vips {
-        add: bool,
-        name: String,
-        work: VipWork,
-    },
-    /// A `use_vmac` macvlan vigild created, no longer used (after the jobs queued
-    /// before it, which may remove its VIPs).
+    /// A `use_vmac` macvlan vigild created, no longer used.
     DeleteLink { name: String, index: u32 },
     /// `count` rounds over `work`: (interface, its MAC, address).
     Announce {
@@ -174,12 +170,12 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
         }
     };
     let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
-    // The service's own sender, for link removals in order behind the VIP work.
+    // The service's own sender, for link removals.
     let service_jobs = jobs_tx.clone();
     let (notes_tx, mut notes_rx) = mpsc::unbounded_channel::<Note>();
     let (reports_tx, mut reports_rx) = mpsc::unbounded_channel();
     let config_path = options.config_path.display().to_string();
-    // The protocol thread's own, for the announcements that need no VIP work first.
+    // The protocol thread's own: it installs VIPs and announces them itself.
     let own_announcer = match Announcer::new() {
         Ok(a) => a,
         Err(e) => {
@@ -187,8 +183,22 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
             return 3;
         }
     };
+    let addresses = match AddressSocket::new() {
+        Ok(a) => a,
+        Err(e) => {
+            error!("netlink: {e}");
+            return 3;
+        }
+    };
     let (engine, protocol_thread) = match reactor::spawn(move || {
-        Engine::new(config_path, jobs_tx, notes_tx, timer, own_announcer)
+        Engine::new(
+            config_path,
+            jobs_tx,
+            notes_tx,
+            timer,
+            own_announcer,
+            addresses,
+        )
     }) {
         Ok(x) => x,
         Err(e) => {
@@ -522,8 +532,8 @@ pub fn virtual_mac(vrid: u8, family: Family) -> [u8; 6] {
     [0x00, 0x00, 0x5e, 0x00, f, vrid]
 }
 
-/// Carries out VIP work in order, and announcements after the VIPs are in place. Ends
-/// when the protocol thread is gone and the queue is empty.
+/// Carries out jobs in order: spaced announcements and macvlan removals. Ends when the
+/// protocol thread is gone and the queue is empty.
 async fn netlink_task(
     netlink: Netlink,
     announcer: Rc<Announcer>,
@@ -535,21 +545,6 @@ async fn netlink_task(
                 info!("removing interface {name}");
                 if let Err(e) = netlink.delete_link(index).await {
                     error!("removing interface {name}: {e}");
-                }
-            }
-            Job::Vips { add, name, work } => {
-                for (ifindex, spec) in work {
-                    let r = if add {
-                        netlink.add_address(ifindex, &spec).await
-                    } else {
-                        netlink
-                            .del_address(ifindex, spec.addr, spec.prefix_len)
-                            .await
-                    };
-                    if let Err(e) = r {
-                        let verb = if add { "adding" } else { "removing" };
-                        error!("({name}) {verb} VIP {}: {e}", spec.addr);
-                    }
                 }
             }
             Job::Announce {

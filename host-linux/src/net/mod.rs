@@ -19,7 +19,9 @@ pub mod timer;
 pub mod vrrp_socket;
 
 pub use announce::Announcer;
-pub use netlink::{AddressSpec, IfAddress, Link, LinkEvent, LinkMonitor, Netlink, Scope};
+pub use netlink::{
+    AddressSocket, AddressSpec, IfAddress, Link, LinkEvent, LinkMonitor, Netlink, Scope,
+};
 pub use timer::DeadlineTimer;
 pub use vrrp_socket::{Received, RecvBatch, VrrpSocket};
 
