@@ -695,7 +695,17 @@ impl Engine {
     /// announcements on the service thread), logs, and notify scripts on the service
     /// thread.
     fn apply_effects(&mut self, i: usize, effects: &[Effect]) {
-        for e in effects {
+        // What goes on the wire first, then the log lines and notify requests: the core
+        // reports a takeover's state change before its advert, and a log line written
+        // (and a service thread woken) in between would delay the advert.
+        let on_wire = |e: &&Effect| {
+            !matches!(
+                e,
+                Effect::StateChanged { .. } | Effect::PriorityChanged { .. }
+            )
+        };
+        let first = effects.iter().filter(on_wire);
+        for e in first.chain(effects.iter().filter(|e| !on_wire(e))) {
             match *e {
                 Effect::SendAdvert { priority } => self.send_advert(i, priority),
                 Effect::AddVips | Effect::RemoveVips => {
