@@ -553,6 +553,16 @@ impl Engine {
         }
     }
 
+    /// Clears socket `si`'s pending error, counted as a drop and logged at debug level.
+    pub fn take_socket_error(&mut self, si: usize) {
+        if let Some(sock) = self.sockets.get(si)
+            && let Ok(Some(e)) = sock.sock.take_error()
+        {
+            debug!("VRRP socket error: {e}");
+            self.drop_global("socket_error");
+        }
+    }
+
     /// The packet path: find the instance by VRID, parse with its checksum mode, hand
     /// the advert to the core. Allocates nothing.
     fn on_packet(&mut self, socket: usize, rx: &crate::net::Received<'_>) {

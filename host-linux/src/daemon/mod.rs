@@ -443,7 +443,17 @@ async fn resolve(
         // A macvlan has no address of its own: adverts carry the parent's, as
         // keepalived's do.
         let primary = match inst.source {
-            Some(a) => Some(a),
+            Some(a) => {
+                // IPv4 adverts carry the source as written (their own header), as
+                // keepalived's: say so if it is not this host's.
+                if !is_local_address(a) {
+                    warn!(
+                        "({}) source address {a} (mcast_src_ip / unicast_src_ip) is not an address of this host; adverts carry it anyway, as keepalived's do",
+                        inst.name
+                    );
+                }
+                Some(a)
+            }
             None => netlink
                 .primary_address(parent.index, inst.core.family())
                 .await
@@ -478,6 +488,17 @@ async fn resolve(
         }
     }
     Ok(r)
+}
+
+/// Whether `addr` is configured on any interface of this host (network namespace).
+fn is_local_address(addr: IpAddr) -> bool {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return true; // cannot tell: no warning
+    };
+    addrs.filter_map(|a| a.address).any(|sa| match addr {
+        IpAddr::V4(v4) => sa.as_sockaddr_in().is_some_and(|s| s.ip() == v4),
+        IpAddr::V6(v6) => sa.as_sockaddr_in6().is_some_and(|s| s.ip() == v6),
+    })
 }
 
 /// VIPs left behind by a crash are removed before an instance starts, unless it starts

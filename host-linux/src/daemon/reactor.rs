@@ -172,7 +172,16 @@ impl Reactor {
                 match ev.u64 {
                     TIMER => timer = true,
                     WAKE => wake = true,
-                    t => self.on_readable((t - FIRST_SOCKET) as usize),
+                    t => {
+                        let si = (t - FIRST_SOCKET) as usize;
+                        if ev.events & libc::EPOLLERR as u32 != 0 {
+                            // Reported even while the socket is paused: take the error
+                            // (an ICMP error for a unicast peer, say), or epoll would
+                            // report it again at once.
+                            self.engine.take_socket_error(si);
+                        }
+                        self.on_readable(si);
+                    }
                 }
             }
             self.resume_due();
