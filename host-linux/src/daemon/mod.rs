@@ -444,11 +444,11 @@ async fn resolve(
         // keepalived's do.
         let primary = match inst.source {
             Some(a) => {
-                // IPv4 adverts carry the source as written (their own header), as
-                // keepalived's: say so if it is not this host's.
+                // The kernel refuses to send from an address this host does not have
+                // (vigild never spoofs one): say so at load, not once per advert.
                 if !is_local_address(a) {
                     warn!(
-                        "({}) source address {a} (mcast_src_ip / unicast_src_ip) is not an address of this host; adverts carry it anyway, as keepalived's do",
+                        "({}) source address {a} (mcast_src_ip / unicast_src_ip) is not an address of this host: adverts cannot be sent until it is",
                         inst.name
                     );
                 }

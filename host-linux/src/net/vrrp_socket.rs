@@ -15,11 +15,9 @@
 //!   caller's buffer and the control messages land in a buffer on the stack;
 //! - send: TTL / hop limit 255 for unicast and multicast, multicast loop off (the socket
 //!   never hears its own adverts), IPv4 TOS 0xc0 and DF clear like keepalived, IPv6 traffic
-//!   class 0xc0; IPv4 adverts carry their own header (`IP_HDRINCL`, as keepalived's), so
-//!   their source address is the one written; IPv6 forces it per packet with
-//!   `IPV6_PKTINFO.ipi6_addr` (the route lookup refuses an address this host does not
-//!   have). It must be an address of this host, as keepalived's `mcast_src_ip` /
-//!   `unicast_src_ip` / the primary address are: the daemon checks a configured one.
+//!   class 0xc0; the source address is forced per packet with `IP_PKTINFO.ipi_spec_dst` /
+//!   `IPV6_PKTINFO.ipi6_addr` (it must be an address of this host, as keepalived's
+//!   `mcast_src_ip` / `unicast_src_ip` / the primary address are).
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -226,8 +224,6 @@ impl VrrpSocket {
         match family {
             Family::V4 => {
                 setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
-                // Adverts carry their own header (`send_v4`).
-                setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_HDRINCL, 1)?;
                 socket.set_ttl_v4(u32::from(TTL))?;
                 socket.set_multicast_ttl_v4(u32::from(TTL))?;
                 socket.set_multicast_loop_v4(false)?;
@@ -510,58 +506,7 @@ impl VrrpSocket {
         }
     }
 
-    /// IPv4 adverts carry their own header (`IP_HDRINCL`), as keepalived's do: the
-    /// kernel skips building one (its corking path) and fills in the ID and checksum.
-    /// Measured side by side on this machine's idle master, that send costs a third less
-    /// than one with an `IP_PKTINFO` control message. The kernel then takes the source
-    /// address as written, so the daemon checks at load that a configured one is an
-    /// address of this host (`daemon::resolve`).
-    fn send_v4(&self, payload: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> io::Result<()> {
-        let total = u16::try_from(IPV4_MIN_HEADER + payload.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "advert too long"))?;
-        let mut header = [0u8; IPV4_MIN_HEADER];
-        header[0] = 0x45;
-        header[1] = TOS;
-        header[2..4].copy_from_slice(&total.to_be_bytes());
-        // ID 0 (the kernel picks one), DF clear as keepalived sends.
-        header[8] = TTL;
-        header[9] = PROTOCOL;
-        header[12..16].copy_from_slice(&src.octets());
-        header[16..20].copy_from_slice(&dst.octets());
-        let mut iov = [
-            libc::iovec {
-                iov_base: header.as_mut_ptr().cast(),
-                iov_len: header.len(),
-            },
-            libc::iovec {
-                iov_base: payload.as_ptr().cast_mut().cast(),
-                iov_len: payload.len(),
-            },
-        ];
-        // SAFETY: all-zero is a valid `msghdr` and `sockaddr_in`.
-        let mut msg: libc::msghdr = unsafe { zeroed() };
-        let mut sin: libc::sockaddr_in = unsafe { zeroed() };
-        sin.sin_family = libc::AF_INET as libc::sa_family_t;
-        sin.sin_addr = in_addr(dst);
-        msg.msg_name = (&raw mut sin).cast();
-        msg.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        msg.msg_iov = iov.as_mut_ptr();
-        msg.msg_iovlen = iov.len();
-        // SAFETY: every pointer in `msg` refers to a live buffer of the length given.
-        let n = unsafe { libc::sendmsg(self.raw(), &msg, libc::MSG_DONTWAIT) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if n as usize != usize::from(total) {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "short raw send"));
-        }
-        Ok(())
-    }
-
     fn send_raw(&self, payload: &[u8], src: IpAddr, dst: IpAddr) -> io::Result<()> {
-        if let (Family::V4, IpAddr::V4(src), IpAddr::V4(dst)) = (self.family, src, dst) {
-            return self.send_v4(payload, src, dst);
-        }
         let mut iov = libc::iovec {
             iov_base: payload.as_ptr().cast_mut().cast(),
             iov_len: payload.len(),
