@@ -91,9 +91,19 @@ now_ns() { date +%s%N; }
 # ---------------------------------------------------------------- topology
 # Per implementation X: namespaces $P-X-br (bridge br0), $P-X-1 (lb1 10.89.0.11),
 # $P-X-2 (lb2 10.89.0.12), $P-X-s (sender 10.89.0.2), each on eth0 with a fixed MAC.
-ns() { echo "$P-${1:0:1}-$2"; } # ns IMPL NODE
-make_topology() {               # IMPL
-    local x=${1:0:1} br i=0 h
+# Two identical topologies, "a" and "b"; which implementation runs on which swaps
+# between trials (swap_topologies): namespaces built at different moments are not
+# equally cheap to send through (measured: 10-20 % apart in idle CPU with the same
+# binary), and that must not count for one implementation.
+declare -A TOPO=([vigild]=a [keepalived]=b)
+ns() { echo "$P-${TOPO[$1]}-$2"; } # ns IMPL NODE
+swap_topologies() {
+    local v=${TOPO[vigild]}
+    TOPO[vigild]=${TOPO[keepalived]}
+    TOPO[keepalived]=$v
+}
+make_topology() { # IMPL: builds the topology TOPO[IMPL]
+    local x=${TOPO[$1]} br i=0 h
     br=$(ns "$1" br)
     ip netns add "$br"
     NETNS+=("$br")
@@ -474,7 +484,10 @@ flood_floor
 for case in backup master; do
     for impl in "${IMPLS[@]}"; do flood_case "$impl" "$case"; done
 done
-for t in $(seq 1 "$TRIALS"); do pair_trial "$t"; done
+for t in $(seq 1 "$TRIALS"); do
+    pair_trial "$t"
+    swap_topologies
+done
 
 ELAPSED=$(($(date +%s) - START_S))
 python3 "$HERE/report.py" "$RESULTS" --out "$OUT" --command "$COMMAND" \
