@@ -148,26 +148,16 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
             return 4;
         }
     };
-    let netlink = match Netlink::new() {
-        Ok(n) => n,
-        Err(e) => {
-            error!("netlink: {e}");
-            return 3;
-        }
+    const GARP_SOCKET: &str = "cannot open the packet socket for gratuitous ARP";
+    let Some(netlink) = needed(Netlink::new(), "netlink") else {
+        return 3;
     };
-    let announcer = match Announcer::new() {
-        Ok(a) => Rc::new(a),
-        Err(e) => {
-            error!("cannot open the packet socket for gratuitous ARP: {e}");
-            return 3;
-        }
+    let Some(announcer) = needed(Announcer::new(), GARP_SOCKET) else {
+        return 3;
     };
-    let timer = match DeadlineTimer::new() {
-        Ok(t) => t,
-        Err(e) => {
-            error!("cannot create the deadline timer: {e}");
-            return 3;
-        }
+    let announcer = Rc::new(announcer);
+    let Some(timer) = needed(DeadlineTimer::new(), "cannot create the deadline timer") else {
+        return 3;
     };
     let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
     // The service's own sender, for link removals.
@@ -176,19 +166,11 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
     let (reports_tx, mut reports_rx) = mpsc::unbounded_channel();
     let config_path = options.config_path.display().to_string();
     // The protocol thread's own: it installs VIPs and announces them itself.
-    let own_announcer = match Announcer::new() {
-        Ok(a) => a,
-        Err(e) => {
-            error!("cannot open the packet socket for gratuitous ARP: {e}");
-            return 3;
-        }
+    let Some(own_announcer) = needed(Announcer::new(), GARP_SOCKET) else {
+        return 3;
     };
-    let addresses = match AddressSocket::new() {
-        Ok(a) => a,
-        Err(e) => {
-            error!("netlink: {e}");
-            return 3;
-        }
+    let Some(addresses) = needed(AddressSocket::new(), "netlink") else {
+        return 3;
     };
     let (engine, protocol_thread) = match reactor::spawn(move || {
         Engine::new(
@@ -329,6 +311,11 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
     let _ = std::fs::remove_file(&options.control_socket);
     info!("Stopped");
     0
+}
+
+/// What the daemon cannot run without: the value, or `None` with the reason logged.
+fn needed<T>(opened: std::io::Result<T>, what: &str) -> Option<T> {
+    opened.map_err(|e| error!("{what}: {e}")).ok()
 }
 
 /// Hands the heap that loading a configuration freed (its text, the parse tree) back
