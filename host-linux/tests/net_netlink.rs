@@ -86,6 +86,9 @@ fn vips_are_added_and_removed_like_keepalived_and_idempotently() {
     let a = lan.host(0);
     let rt = runtime();
     let nl = in_ns(&a.ns, &rt, Netlink::new).unwrap();
+    // VIPs go through the protocol thread's synchronous socket; the lookups through
+    // the async `Netlink`.
+    let mut vips = run_in(&a.ns, AddressSocket::new).unwrap();
     let show4 = || {
         a.ns.exec_ok(&["ip", "-4", "addr", "show", "dev", "eth0"])
             .unwrap()
@@ -101,10 +104,8 @@ fn vips_are_added_and_removed_like_keepalived_and_idempotently() {
         let mut vip = AddressSpec::new("10.99.0.50".parse().unwrap(), 24);
         vip.label = Some("eth0:vip".into());
         vip.broadcast = Some(Ipv4Addr::new(10, 99, 0, 255));
-        nl.add_address(idx, &vip).await.unwrap();
-        nl.add_address(idx, &vip)
-            .await
-            .expect("adding twice is fine");
+        vips.add(idx, &vip).unwrap();
+        vips.add(idx, &vip).expect("adding twice is fine");
         let out = show4();
         assert!(
             out.contains("inet 10.99.0.50/24 brd 10.99.0.255 scope global secondary eth0:vip"),
@@ -114,14 +115,14 @@ fn vips_are_added_and_removed_like_keepalived_and_idempotently() {
         // A bare address is /32; scope host as configured; no broadcast invented.
         let mut host = AddressSpec::host("10.99.0.51".parse().unwrap());
         host.scope = Scope::HOST;
-        nl.add_address(idx, &host).await.unwrap();
+        vips.add(idx, &host).unwrap();
         let out = show4();
         assert!(out.contains("inet 10.99.0.51/32 scope host eth0"), "{out}");
 
         // IPv6: nodad, and preferred lifetime 0 for a /128 (never a source address).
         let vip6 = AddressSpec::host("fd99::50".parse().unwrap());
-        nl.add_address(idx, &vip6).await.unwrap();
-        nl.add_address(idx, &vip6).await.unwrap();
+        vips.add(idx, &vip6).unwrap();
+        vips.add(idx, &vip6).unwrap();
         let out = show6();
         let line = out
             .lines()
@@ -154,11 +155,8 @@ fn vips_are_added_and_removed_like_keepalived_and_idempotently() {
         );
 
         for spec in [&vip, &host, &vip6] {
-            nl.del_address(idx, spec.addr, spec.prefix_len)
-                .await
-                .unwrap();
-            nl.del_address(idx, spec.addr, spec.prefix_len)
-                .await
+            vips.del(idx, spec.addr, spec.prefix_len).unwrap();
+            vips.del(idx, spec.addr, spec.prefix_len)
                 .expect("deleting twice is fine");
         }
         let (out4, out6) = (show4(), show6());
@@ -170,12 +168,13 @@ fn vips_are_added_and_removed_like_keepalived_and_idempotently() {
         assert!(!out6.contains("fd99::50"), "{out6}");
 
         // A prefix length that does not match deletes nothing.
-        nl.add_address(idx, &vip).await.unwrap();
-        nl.del_address(idx, vip.addr, 32).await.unwrap();
+        vips.add(idx, &vip).unwrap();
+        vips.del(idx, vip.addr, 32).unwrap();
         assert!(show4().contains("10.99.0.50/24"));
 
         // Errors other than "already there" / "not there" are reported.
-        assert!(nl.add_address(9999, &vip).await.is_err());
+        let err = vips.add(9999, &vip).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENODEV), "{err}");
     });
 }
 
@@ -270,55 +269,4 @@ fn link_monitor_sees_links_go_down_and_up() {
         let e = wait_event(&mut monitor, "vx0", |e| e.deleted).await;
         assert!(!e.up);
     });
-}
-
-/// The protocol thread's synchronous `AddressSocket` sends the same requests as
-/// `Netlink`: the same addresses appear, adding or removing twice is fine, and other
-/// errors are reported.
-#[test]
-fn the_synchronous_address_socket_adds_and_removes_the_same_vips() {
-    if !privileged_or_skip("the_synchronous_address_socket_adds_and_removes_the_same_vips") {
-        return;
-    }
-    let lan = lan("vns");
-    let a = lan.host(0);
-    let mut sock = run_in(&a.ns, AddressSocket::new).unwrap();
-    let idx = run_in(&a.ns, || nix::net::if_::if_nametoindex("eth0").unwrap());
-    let show = || {
-        a.ns.exec_ok(&["ip", "addr", "show", "dev", "eth0"])
-            .unwrap()
-    };
-
-    let mut vip = AddressSpec::new("10.99.0.50".parse().unwrap(), 24);
-    vip.label = Some("eth0:vip".into());
-    vip.broadcast = Some(Ipv4Addr::new(10, 99, 0, 255));
-    let vip6 = AddressSpec::host("fd99::50".parse().unwrap());
-    for spec in [&vip, &vip, &vip6, &vip6] {
-        sock.add(idx, spec).unwrap();
-    }
-    let out = show();
-    assert!(
-        out.contains("inet 10.99.0.50/24 brd 10.99.0.255 scope global secondary eth0:vip"),
-        "{out}"
-    );
-    let line = out
-        .lines()
-        .find(|l| l.contains("inet6 fd99::50/128 scope global"))
-        .unwrap_or_else(|| panic!("{out}"));
-    assert!(
-        line.contains("nodad") && line.contains("deprecated"),
-        "{out}"
-    );
-
-    for spec in [&vip, &vip, &vip6, &vip6] {
-        sock.del(idx, spec.addr, spec.prefix_len).unwrap();
-    }
-    let out = show();
-    assert!(
-        !out.contains("10.99.0.50") && !out.contains("fd99::50"),
-        "{out}"
-    );
-    assert!(out.contains("10.99.0.11/24"), "{out}");
-    let err = sock.add(9999, &vip).unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::ENODEV), "{err}");
 }

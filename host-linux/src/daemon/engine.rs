@@ -56,6 +56,14 @@ pub enum Spawn {
     Process(usize, plan::TrackProcess),
 }
 
+/// The trackers that report through the channel (interfaces come from link events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TrackerKind {
+    Script,
+    File,
+    Process,
+}
+
 /// What a tracker bears on: (instance slot, its tracker id in that slot).
 #[derive(Debug, Clone, Default)]
 struct TrackerUse {
@@ -91,7 +99,6 @@ struct GroupSlot {
 type SocketKey = (u32, Option<IpAddr>, bool);
 
 pub struct Engine {
-    plan: Plan,
     config_path: String,
     started: std::time::Instant,
     cores: Vec<Instance<MAX_VIPS>>,
@@ -108,7 +115,7 @@ pub struct Engine {
     /// Tracker index → (kind, name) for the running plan. Indexes are never reused
     /// across reloads, so that a report an old tracker left in the channel matches
     /// nothing.
-    tracker_ids: HashMap<usize, (&'static str, String)>,
+    tracker_ids: HashMap<usize, (TrackerKind, String)>,
     next_tracker: usize,
     /// `dev` of VIPs: interface name → index.
     dev_index: HashMap<String, u32>,
@@ -139,7 +146,6 @@ impl Engine {
         addresses: AddressSocket,
     ) -> Self {
         Engine {
-            plan: Plan::default(),
             config_path,
             started: std::time::Instant::now(),
             cores: Vec::new(),
@@ -325,7 +331,6 @@ impl Engine {
             });
         }
         let spawns = self.tracker_spawns(&plan);
-        self.plan = plan;
         // Start whatever is new.
         for i in 0..self.cores.len() {
             if self.cores[i].state() == VrrpState::Initialize {
@@ -369,30 +374,26 @@ impl Engine {
         if plan.track_own_interface {
             ifaces.push((plan.interface.clone(), Weight::FAULT));
         }
-        let mut uses: Vec<(&'static str, String, usize)> = Vec::new();
+        let uses = |map: &mut HashMap<String, TrackerUse>, name: &str, id: usize| {
+            map.entry(name.to_string())
+                .or_default()
+                .users
+                .push((index, id));
+        };
         for (name, w) in &ifaces {
             let up = link_states.get(name).copied().or(Some(true));
-            uses.push(("interface", name.clone(), add(*w, up)));
+            uses(&mut self.interfaces, name, add(*w, up));
         }
         for (name, w) in &plan.track_scripts {
-            uses.push(("script", name.clone(), add(*w, None)));
+            uses(&mut self.scripts, name, add(*w, None));
         }
         for (name, w) in &plan.track_processes {
-            uses.push(("process", name.clone(), add(*w, None)));
+            uses(&mut self.processes, name, add(*w, None));
         }
         for (name, w) in &plan.track_files {
             let id = files.len();
             files.push((id, *w, 0));
-            uses.push(("file", name.clone(), id));
-        }
-        for (kind, name, id) in uses {
-            let map = match kind {
-                "interface" => &mut self.interfaces,
-                "script" => &mut self.scripts,
-                "process" => &mut self.processes,
-                _ => &mut self.files,
-            };
-            map.entry(name).or_default().users.push((index, id));
+            uses(&mut self.files, name, id);
         }
         if kept {
             return;
@@ -411,7 +412,7 @@ impl Engine {
         let mut spawns = Vec::new();
         let mut ids = HashMap::new();
         let mut next = self.next_tracker;
-        let mut index = |kind: &'static str, name: &str| {
+        let mut index = |kind: TrackerKind, name: &str| {
             ids.insert(next, (kind, name.to_string()));
             next += 1;
             next - 1
@@ -431,21 +432,27 @@ impl Engine {
                 init_fail: s.init_fail,
                 run_as: s.run_as,
             };
-            spawns.push(Spawn::Script(index("script", &s.name), script));
+            spawns.push(Spawn::Script(index(TrackerKind::Script, &s.name), script));
         }
         for f in plan
             .files
             .iter()
             .filter(|f| self.files.contains_key(&f.name))
         {
-            spawns.push(Spawn::File(index("file", &f.name), f.path.clone()));
+            spawns.push(Spawn::File(
+                index(TrackerKind::File, &f.name),
+                f.path.clone(),
+            ));
         }
         for p in plan
             .processes
             .iter()
             .filter(|p| self.processes.contains_key(&p.name))
         {
-            spawns.push(Spawn::Process(index("process", &p.name), p.clone()));
+            spawns.push(Spawn::Process(
+                index(TrackerKind::Process, &p.name),
+                p.clone(),
+            ));
         }
         self.next_tracker = next;
         self.tracker_ids = ids;
@@ -456,10 +463,10 @@ impl Engine {
         let Some((kind, name)) = self.tracker_ids.get(&r.index) else {
             return;
         };
-        let users = match *kind {
-            "script" => self.scripts.get(name),
-            "file" => self.files.get(name),
-            _ => self.processes.get(name),
+        let users = match kind {
+            TrackerKind::Script => self.scripts.get(name),
+            TrackerKind::File => self.files.get(name),
+            TrackerKind::Process => self.processes.get(name),
         }
         .cloned()
         .unwrap_or_default();
@@ -742,9 +749,10 @@ impl Engine {
                         .vip_work(i)
                         .into_iter()
                         .map(|(ifindex, spec)| {
-                            let mac = match ifindex == slot.ifindex {
-                                true => slot.mac,
-                                false => self.dev_mac.get(&ifindex).copied().unwrap_or(slot.mac),
+                            let mac = if ifindex == slot.ifindex {
+                                slot.mac
+                            } else {
+                                self.dev_mac.get(&ifindex).copied().unwrap_or(slot.mac)
                             };
                             (ifindex, mac, spec.addr)
                         })

@@ -110,7 +110,6 @@ pub fn run(options: Options, loader: Loader) -> i32 {
 }
 
 /// What the service thread keeps of the running configuration.
-#[derive(Default)]
 struct Running {
     /// Names of the installed instances.
     names: HashSet<String>,
@@ -121,6 +120,8 @@ struct Running {
     trackers: Vec<tokio::task::JoinHandle<()>>,
     /// Into the netlink task's queue; dropped at exit so that the queue can close.
     jobs: Option<mpsc::UnboundedSender<Job>>,
+    /// Removes VIPs left behind by a crash (the protocol thread has its own).
+    addresses: AddressSocket,
 }
 
 impl Running {
@@ -222,9 +223,15 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
         Err(e) => warn!("link monitor unavailable, interface tracking disabled: {e}"),
     }
 
+    let Some(leftovers) = needed(AddressSocket::new(), "netlink") else {
+        return 3;
+    };
     let mut running = Running {
+        names: HashSet::new(),
+        vmacs: HashMap::new(),
+        trackers: Vec::new(),
         jobs: Some(service_jobs),
-        ..Running::default()
+        addresses: leftovers,
     };
     if let Err(e) = apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
         error!("{e}");
@@ -303,8 +310,8 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
     }
     running.remove_vmacs(&HashSet::new());
     running.jobs = None;
-    // The protocol thread has resigned every instance and is ending: its queues close
-    // behind the last VIP removal and notify script.
+    // The protocol thread has resigned every instance (VIPs removed) and is ending: its
+    // queues close behind the last spaced announcement and notify script.
     let _ = tokio::task::spawn_blocking(move || protocol_thread.join()).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), jobs).await;
     let _ = tokio::time::timeout(notify::TIMEOUT + Duration::from_secs(1), notes).await;
@@ -349,7 +356,14 @@ async fn apply_plan(
     plan: plan::Plan,
 ) -> Result<(), String> {
     let resolved = resolve(netlink, &plan, &mut running.vmacs).await?;
-    remove_leftovers(netlink, &plan, &resolved, &running.names).await;
+    remove_leftovers(
+        netlink,
+        &mut running.addresses,
+        &plan,
+        &resolved,
+        &running.names,
+    )
+    .await;
     let names: HashSet<String> = plan.instances.iter().map(|i| i.name.clone()).collect();
     let vmac_names: Vec<String> = plan
         .instances
@@ -493,6 +507,7 @@ fn is_local_address(addr: IpAddr) -> bool {
 /// left alone: a reload restarts a changed instance, which removes its own VIPs.
 async fn remove_leftovers(
     netlink: &Netlink,
+    addresses: &mut AddressSocket,
     plan: &plan::Plan,
     resolved: &Resolved,
     running: &HashSet<String>,
@@ -524,7 +539,9 @@ async fn remove_leftovers(
                     "({}) removing VIP {} left over from an earlier run",
                     inst.name, vip.addr
                 );
-                let _ = netlink.del_address(ifindex, vip.addr, vip.prefix_len).await;
+                if let Err(e) = addresses.del(ifindex, vip.addr, vip.prefix_len) {
+                    warn!("({}) removing VIP {}: {e}", inst.name, vip.addr);
+                }
             }
         }
     }

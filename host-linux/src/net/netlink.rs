@@ -1,6 +1,7 @@
 //! Links and addresses through rtnetlink: look up interfaces and their primary
-//! addresses, add and remove VIPs as keepalived does, create the `use_vmac` macvlan, and
-//! follow link state changes.
+//! addresses, create the `use_vmac` macvlan, and follow link state changes ([`Netlink`],
+//! [`LinkMonitor`]); add and remove VIPs as keepalived does ([`AddressSocket`],
+//! synchronous).
 //!
 //! A [`Netlink`] and a [`LinkMonitor`] each spawn their netlink connection's driver on the
 //! current tokio runtime, so create them inside one (a current-thread runtime is enough).
@@ -238,34 +239,6 @@ impl Netlink {
         Ok(pick_primary(&all, family))
     }
 
-    /// Adds `spec` to interface `ifindex` as keepalived does: IPv4 with its label, scope
-    /// and broadcast if given; IPv6 with `nodad` (usable at once, no DAD failure in a split
-    /// brain) and, for a /128, preferred lifetime 0 so it is never chosen as a source.
-    /// Adding an address that is already there is not an error.
-    pub async fn add_address(&self, ifindex: u32, spec: &AddressSpec) -> io::Result<()> {
-        let mut request = self
-            .handle
-            .address()
-            .add(ifindex, spec.addr, spec.prefix_len);
-        *request.message_mut() = vip_message(ifindex, spec);
-        match request.execute().await {
-            Ok(()) => Ok(()),
-            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
-            Err(e) => Err(to_io(e)),
-        }
-    }
-
-    /// Removes `addr/prefix_len` from interface `ifindex`. Removing an address that is not
-    /// there is not an error.
-    pub async fn del_address(&self, ifindex: u32, addr: IpAddr, prefix_len: u8) -> io::Result<()> {
-        let msg = del_message(ifindex, addr, prefix_len);
-        match self.handle.address().del(msg).execute().await {
-            Ok(()) => Ok(()),
-            Err(e) if errno(&e) == Some(libc::EADDRNOTAVAIL) => Ok(()),
-            Err(e) => Err(to_io(e)),
-        }
-    }
-
     /// Creates a macvlan `name` on `parent` with MAC `mac` in private mode, up, as
     /// keepalived's `use_vmac` does, and returns its index.
     pub async fn create_macvlan(&self, parent: u32, name: &str, mac: [u8; 6]) -> io::Result<u32> {
@@ -468,11 +441,10 @@ fn del_message(ifindex: u32, addr: IpAddr, prefix_len: u8) -> AddressMessage {
     msg
 }
 
-/// Adds and removes VIPs without an async runtime, for the protocol thread: the kernel
-/// carries out an address request inside the `send` and has its acknowledgement queued
-/// when `send` returns, so a takeover installs its VIPs in tens of microseconds without
-/// waiting for another thread (keepalived does the same from its VRRP process). The
-/// same messages as [`Netlink::add_address`] and [`Netlink::del_address`].
+/// Adds and removes VIPs, without an async runtime: the kernel carries out an address
+/// request inside the `send` and has its acknowledgement queued when `send` returns, so
+/// a takeover installs its VIPs in tens of microseconds without waiting for another
+/// thread (keepalived does the same from its VRRP process).
 #[derive(Debug)]
 pub struct AddressSocket {
     socket: rtnetlink::sys::Socket,
@@ -504,7 +476,10 @@ impl AddressSocket {
         })
     }
 
-    /// Adding an address that is already there is not an error.
+    /// Adds `spec` to interface `ifindex` as keepalived does: IPv4 with its label, scope
+    /// and broadcast if given; IPv6 with `nodad` (usable at once, no DAD failure in a
+    /// split brain) and, for a /128, preferred lifetime 0 so it is never chosen as a
+    /// source. Adding an address that is already there is not an error.
     pub fn add(&mut self, ifindex: u32, spec: &AddressSpec) -> io::Result<()> {
         let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE;
         let msg = RouteNetlinkMessage::NewAddress(vip_message(ifindex, spec));
@@ -514,7 +489,8 @@ impl AddressSocket {
         }
     }
 
-    /// Removing an address that is not there is not an error.
+    /// Removes `addr/prefix_len` from interface `ifindex`. Removing an address that is
+    /// not there is not an error.
     pub fn del(&mut self, ifindex: u32, addr: IpAddr, prefix_len: u8) -> io::Result<()> {
         let msg = RouteNetlinkMessage::DelAddress(del_message(ifindex, addr, prefix_len));
         match self.request(msg, NLM_F_REQUEST | NLM_F_ACK) {

@@ -351,36 +351,27 @@ impl VrrpSocket {
     ) -> io::Result<Received<'b>> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
+            match self.recv_raw(buf) {
+                Ok(Some(meta)) => return Ok(received(buf, meta)),
+                // Another interface's packet: look again.
+                Ok(None) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::from(io::ErrorKind::TimedOut));
+            }
             let mut pfd = libc::pollfd {
                 fd: self.raw(),
                 events: libc::POLLIN,
                 revents: 0,
             };
-            let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
-            // SAFETY: one live pollfd.
-            let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-            if rc < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            if rc == 0 && left.is_zero() {
-                return Err(io::Error::from(io::ErrorKind::TimedOut));
-            }
-            // Borrow juggling: a skipped packet (another interface) loops again.
-            match self.recv_raw(buf) {
-                Ok(Some(meta)) => return Ok(received(buf, meta)),
-                Ok(None) => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if left.is_zero() {
-                        return Err(io::Error::from(io::ErrorKind::TimedOut));
-                    }
-                }
-                Err(e) => return Err(e),
-            }
+            let ms =
+                libc::c_int::try_from(left.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX);
+            // SAFETY: one live pollfd. An error (EINTR) or a timeout just loops: the
+            // next read and the deadline decide.
+            unsafe { libc::poll(&mut pfd, 1, ms) };
         }
     }
 
