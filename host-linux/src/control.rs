@@ -23,6 +23,9 @@ pub struct Counters {
     pub priority_zero_tx: u64,
     pub became_master: u64,
     pub left_master: u64,
+    /// Master-down deadlines put off by one advert interval because the kernel had
+    /// dropped packets on the socket since the last advert.
+    pub overflow_deferrals: u64,
     pub drops: BTreeMap<&'static str, u64>,
 }
 
@@ -68,6 +71,12 @@ pub struct Status {
     pub groups: Vec<GroupStatus>,
     /// Packets dropped before any instance saw them (unparseable, unknown VRID).
     pub drops: BTreeMap<&'static str, u64>,
+    /// Packets the sockets' eBPF filter dropped in the kernel, by the same reasons;
+    /// `None` where the filter could not be loaded (then user space counts them all).
+    pub filtered: Option<BTreeMap<&'static str, u64>>,
+    /// Packets the kernel dropped because a socket's receive buffer was full, summed
+    /// over the VRRP sockets. Zero unless the daemon could not keep up.
+    pub kernel_drops: u64,
 }
 
 impl Status {
@@ -134,6 +143,24 @@ impl Status {
             let d: Vec<String> = self.drops.iter().map(|(k, v)| format!("{k}={v}")).collect();
             let _ = writeln!(s, "dropped before any instance: {}", d.join(" "));
         }
+        match &self.filtered {
+            Some(f) if !f.is_empty() => {
+                let d: Vec<String> = f.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let _ = writeln!(s, "dropped by the socket filter: {}", d.join(" "));
+            }
+            Some(_) => {}
+            None => {
+                let _ = writeln!(
+                    s,
+                    "socket filter: not loaded (user space sees every packet)"
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "dropped by the kernel (socket buffer full): {}",
+            self.kernel_drops
+        );
         s
     }
 }

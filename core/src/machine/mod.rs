@@ -242,6 +242,20 @@ impl<const V: usize> Instance<V> {
         }
     }
 
+    /// Puts off a master-down deadline that is due at `now` by `by`, for a host that
+    /// knows an advert may have been lost before it could be read (its socket
+    /// overflowed). Returns whether there was such a deadline. The RFC has no such
+    /// rule; the host applies it at most once per silence of the master.
+    pub fn defer_master_down(&mut self, now: Instant, by: Duration) -> bool {
+        match &mut self.phase {
+            Phase::Backup { down_at, .. } if now >= *down_at => {
+                *down_at = now + by;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Handles every deadline that is due at `now`.
     pub fn on_timeout(&mut self, now: Instant, out: &mut impl Sink) {
         match self.phase {

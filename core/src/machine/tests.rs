@@ -683,3 +683,23 @@ fn keepalived_sync_group_fault_holds_every_member_until_all_recover() {
     assert_eq!([two[0].state(), two[1].state()], [State::Backup; 2]);
     assert_eq!(settle(&mut g, &mut two, ms(400)), 0, "settle is idempotent");
 }
+
+#[test]
+fn host_rule_a_due_master_down_timer_can_be_deferred_only_when_due_and_in_backup() {
+    let mut i = started_backup(cfg(Version::V3, 100), ms(0));
+    let at = i.poll_at().unwrap();
+    let by = Duration::from_millis(1000);
+    // Not yet due: nothing to defer.
+    assert!(!i.defer_master_down(at - Duration::from_micros(1), by));
+    assert_eq!(i.poll_at(), Some(at));
+    // Due: pushed back by `by` from now, and still BACKUP at the old deadline.
+    assert!(i.defer_master_down(at, by));
+    assert_eq!(i.poll_at(), Some(at + by));
+    assert!(step(|o| i.on_timeout(at, o)).is_empty());
+    assert_eq!(i.state(), State::Backup);
+    // Then the timer runs out as usual.
+    let out = step(|o| i.on_timeout(at + by, o));
+    assert!(out.iter().any(changed(State::Master, Reason::MasterDown)));
+    // A master has no master-down timer to defer.
+    assert!(!i.defer_master_down(at + by + by, by));
+}

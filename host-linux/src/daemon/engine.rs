@@ -5,9 +5,11 @@
 //! slower work (spaced announcements, notify scripts) is handed to the service thread as
 //! [`Job`]s and [`Note`]s.
 
+use super::drops::DropLog;
 use super::plan::{self, Plan};
 use super::{Job, Note, VipWork, now, virtual_mac};
 use crate::control::{Counters, GroupStatus, InstanceStatus, Status};
+use crate::net::filter::{self, FilterSpec};
 use crate::net::{
     AddressSocket, AddressSpec, Announcer, DeadlineTimer, Link, RecvBatch, Scope, VrrpSocket,
 };
@@ -15,6 +17,7 @@ use crate::notify;
 use crate::track::{self, Report, TrackerState};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
@@ -29,8 +32,9 @@ pub const MAX_TRACKERS: usize = 32;
 /// Instances per sync group.
 pub const MAX_GROUP: usize = 16;
 
-/// Packets handled per socket per turn of the loop before other work gets its turn.
-pub const RX_BURST: usize = 256;
+/// Packets handled per socket per turn of the loop before timers and the other sockets
+/// get their turn (then the socket is read again at once): about a millisecond of work.
+pub const RX_TURN: usize = 1024;
 
 /// What the service thread found out about the network for a plan, before the
 /// protocol thread installs it.
@@ -82,12 +86,21 @@ struct Slot {
     counters: Counters,
     /// The sync group this instance belongs to.
     group: Option<usize>,
+    /// The socket's overflow count when the last advert this instance accepted was
+    /// queued: more at the master-down deadline means an advert may have been lost.
+    kernel_drops_seen: u32,
+    /// The master-down timer was already deferred once for an overflow since then.
+    deferred: bool,
 }
 
 pub struct Socket {
     pub sock: Rc<VrrpSocket>,
     /// (vrid, slot) pairs served by this socket.
     vrids: Vec<(u8, usize)>,
+    /// The eBPF filter's drop counters, `None` where it could not be loaded.
+    filter: Option<filter::Counters>,
+    /// What the filter attached now lets through.
+    filter_spec: Option<FilterSpec>,
 }
 
 struct GroupSlot {
@@ -122,6 +135,11 @@ pub struct Engine {
     /// `dev` of VIPs: interface index → MAC.
     dev_mac: HashMap<u32, [u8; 6]>,
     drops: BTreeMap<&'static str, u64>,
+    /// Drops in the log, rate-limited.
+    drop_log: DropLog,
+    /// Whether eBPF socket filters load here (tried with the first socket; the
+    /// warning is logged once).
+    filters: Option<bool>,
     jobs: UnboundedSender<Job>,
     notes: UnboundedSender<Note>,
     /// Fires at the earliest deadline of any instance; `armed` is what it is set to.
@@ -162,6 +180,8 @@ impl Engine {
             dev_index: HashMap::new(),
             dev_mac: HashMap::new(),
             drops: BTreeMap::new(),
+            drop_log: DropLog::default(),
+            filters: None,
             jobs,
             notes,
             timer,
@@ -237,6 +257,8 @@ impl Engine {
                 file_values: Vec::new(),
                 counters: Counters::default(),
                 group: None,
+                kernel_drops_seen: 0,
+                deferred: false,
             };
             fresh.push(Some((slot, core)));
         }
@@ -272,6 +294,8 @@ impl Engine {
             self.sockets.push(Socket {
                 sock: Rc::new(sock),
                 vrids: Vec::new(),
+                filter: None,
+                filter_spec: None,
             });
         }
         let mut old: Vec<Option<(Slot, Instance<MAX_VIPS>)>> = std::mem::take(&mut self.slots)
@@ -298,6 +322,10 @@ impl Engine {
             self.cores.push(core);
             self.cores[i].set_sync_member(false);
             self.attach_socket(i);
+            if !is_kept {
+                let sock = &self.sockets[self.slots[i].socket].sock;
+                self.slots[i].kernel_drops_seen = sock.kernel_drops().unwrap_or(0);
+            }
             self.attach_trackers(i, &resolved.link_states, is_kept);
         }
         // Sync groups: an unchanged group with unchanged members keeps its state, so a
@@ -330,6 +358,7 @@ impl Engine {
                 group,
             });
         }
+        self.attach_filters();
         let spawns = self.tracker_spawns(&plan);
         // Start whatever is new.
         for i in 0..self.cores.len() {
@@ -353,6 +382,103 @@ impl Engine {
         let vrid = self.cores[index].config().vrid;
         self.sockets[si].vrids.push((vrid, index));
         self.slots[index].socket = si;
+    }
+
+    /// Gives every socket the filter for the instances it now serves (a socket no
+    /// instance uses any more drops everything). Where eBPF is refused, sockets run
+    /// unfiltered and user space counts every drop, as it always did.
+    fn attach_filters(&mut self) {
+        for si in 0..self.sockets.len() {
+            let sock = &self.sockets[si];
+            let mut spec = FilterSpec::new(sock.sock.family(), sock.sock.group());
+            for &(vrid, slot) in &sock.vrids {
+                spec.allow(vrid, self.cores[slot].config().version);
+            }
+            if sock.filter_spec == Some(spec) || self.filters == Some(false) {
+                continue;
+            }
+            let counters = match sock.filter.as_ref() {
+                Some(_) => None,
+                None => match filter::Counters::new() {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        self.filter_unavailable(&e);
+                        continue;
+                    }
+                },
+            };
+            let sock = &mut self.sockets[si];
+            if let Some(c) = counters {
+                sock.filter = Some(c);
+            }
+            let counters = sock.filter.as_ref().expect("set above");
+            match counters.attach(sock.sock.as_fd(), &spec) {
+                Ok(()) => {
+                    sock.filter_spec = Some(spec);
+                    self.filters = Some(true);
+                }
+                Err(e) => {
+                    sock.filter = None;
+                    self.filter_unavailable(&e);
+                }
+            }
+        }
+    }
+
+    fn filter_unavailable(&mut self, e: &std::io::Error) {
+        if self.filters != Some(false) {
+            warn!(
+                "eBPF socket filter unavailable ({e}); VRRP sockets run unfiltered and junk is dropped in user space"
+            );
+        }
+        self.filters = Some(false);
+    }
+
+    /// What the sockets' filters dropped so far, by reason; `None` without filters.
+    fn filtered(&self) -> Option<BTreeMap<&'static str, u64>> {
+        if self.filters != Some(true) {
+            return None;
+        }
+        let mut out = BTreeMap::new();
+        for counters in self.sockets.iter().filter_map(|s| s.filter.as_ref()) {
+            match counters.read() {
+                Ok(counts) => {
+                    for (reason, n) in filter::REASONS.iter().zip(counts) {
+                        if n > 0 {
+                            *out.entry(*reason).or_default() += n;
+                        }
+                    }
+                }
+                Err(e) => debug!("reading socket filter counters: {e}"),
+            }
+        }
+        Some(out)
+    }
+
+    /// Packets the kernel dropped on full VRRP sockets, summed.
+    fn kernel_drops(&self) -> u64 {
+        self.sockets
+            .iter()
+            .map(|s| u64::from(s.sock.kernel_drops().unwrap_or(0)))
+            .sum()
+    }
+
+    /// Looks at the kernel's counters (a few syscalls; the reactor calls it rarely, on
+    /// a wake-up it has anyway) and logs a summary of drops when one is due.
+    pub fn review_drops(&mut self, now: std::time::Instant) {
+        let filtered = self.filtered().unwrap_or_default();
+        let kernel = self.kernel_drops();
+        if self.drop_log.kernel_moved(&filtered, kernel) {
+            self.drop_log.note_kernel_activity(now);
+        }
+        if self.drop_log.due().is_some_and(|t| t <= now) {
+            self.drop_log.summarise(now, &filtered, kernel);
+        }
+    }
+
+    /// When the drop log wants [`Engine::review_drops`] again.
+    pub fn drops_due(&self) -> Option<std::time::Instant> {
+        self.drop_log.due()
     }
 
     /// Registers the instance's trackers; a kept instance keeps their states, so a
@@ -521,6 +647,9 @@ impl Engine {
         self.armed = None;
         for i in 0..self.cores.len() {
             if self.cores[i].poll_at().is_some_and(|t| t <= now) {
+                if self.overflow_grace(i, now) {
+                    continue;
+                }
                 let mut fx = Effects::new();
                 self.cores[i].on_timeout(now, &mut fx);
                 self.apply_effects(i, &fx);
@@ -529,6 +658,38 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// A backup whose master-down timer is due while its socket overflowed since its
+    /// last accepted advert cannot tell a dead master from one whose adverts the
+    /// kernel dropped: it waits one more advertisement interval, once per silence,
+    /// rather than make a second master. (With the receive path reading every socket
+    /// empty on each wake-up, this takes a flood the CPU cannot keep up with.)
+    fn overflow_grace(&mut self, i: usize, now: vigil_core::Instant) -> bool {
+        if self.cores[i].state() != VrrpState::Backup || self.slots[i].deferred {
+            return false;
+        }
+        let sock = &self.sockets[self.slots[i].socket].sock;
+        let Ok(drops) = sock.kernel_drops() else {
+            return false;
+        };
+        if drops == self.slots[i].kernel_drops_seen {
+            return false;
+        }
+        let by = self.cores[i].master_adver_int().duration();
+        if !self.cores[i].defer_master_down(now, by) {
+            return false;
+        }
+        let slot = &mut self.slots[i];
+        warn!(
+            "({}) the kernel dropped {} packets on the VRRP socket since the last advert; waiting one more advert interval before taking over",
+            slot.plan.name,
+            drops.wrapping_sub(slot.kernel_drops_seen)
+        );
+        slot.kernel_drops_seen = drops;
+        slot.deferred = true;
+        slot.counters.overflow_deferrals += 1;
+        true
     }
 
     /// Whether a backup's master-down timer (or any deadline outside MASTER) is due:
@@ -549,11 +710,13 @@ impl Engine {
             // A packet that cannot be an advert (larger than the buffer, a malformed
             // header): count it and go on. Stalling here would let anyone on the LAN
             // keep a backup from hearing its master.
-            Err(_) => self.drop_global("malformed"),
+            Err(_) => self.drop_global("malformed", None, || {
+                "VRRP packet that is not a well-formed IP datagram".to_string()
+            }),
         }) {
             Ok(n) => n,
             Err(e) => {
-                self.drop_global("receive_error");
+                self.drop_global("receive_error", None, || format!("recvmsg: {e}"));
                 debug!("receive error on VRRP socket: {e}");
                 0
             }
@@ -566,32 +729,50 @@ impl Engine {
             && let Ok(Some(e)) = sock.sock.take_error()
         {
             debug!("VRRP socket error: {e}");
-            self.drop_global("socket_error");
+            self.drop_global("socket_error", None, || format!("VRRP socket error: {e}"));
         }
     }
 
     /// The packet path: find the instance by VRID, parse with its checksum mode, hand
     /// the advert to the core. Allocates nothing.
     fn on_packet(&mut self, socket: usize, rx: &crate::net::Received<'_>) {
+        let src = Some(rx.src);
         let Some(&vrid) = rx.payload.get(1) else {
-            self.drop_global("truncated");
+            self.drop_global("truncated", src, || "VRRP packet too short".to_string());
             return;
         };
         // A multicast socket also hears unicast adverts to this host, and the reverse.
         let group = self.sockets[socket].sock.group();
         if group.map_or(rx.dst.is_multicast(), |g| rx.dst != g) {
-            self.drop_global("wrong_destination");
+            let (got, want) = match group {
+                Some(_) => ("un", "mult"),
+                None => ("mult", "un"),
+            };
+            self.drop_global("wrong_destination", src, || {
+                format!(
+                    "discarding {got}icast packet to {} on {want}icast socket",
+                    rx.dst
+                )
+            });
             return;
         }
         let Some(&(_, slot)) = self.sockets[socket].vrids.iter().find(|(v, _)| *v == vrid) else {
-            self.drop_global("unknown_vrid");
+            let ifindex = rx.ifindex;
+            self.drop_global("unknown_vrid", src, || {
+                format!("Unknown VRID({vrid}) received on interface({ifindex}). ignoring...")
+            });
             return;
         };
         let mode = self.cores[slot].config().checksum;
         let repr = match Repr::parse(rx.payload, &rx.meta(), mode) {
             Ok(r) => r,
             Err(e) => {
-                self.slots[slot].counters.drop(wire_error_name(&e));
+                let reason = wire_error_name(&e);
+                self.slots[slot].counters.drop(reason);
+                let name = &self.slots[slot].plan.name;
+                let first = rx.payload.first().copied().unwrap_or(0);
+                self.drop_log
+                    .dropped(reason, src, || describe_wire_error(name, &e, first, rx.ttl));
                 return;
             }
         };
@@ -605,7 +786,10 @@ impl Engine {
                 // Counted once accepted: every packet lands in exactly one counter
                 // (a drop reason or these), and a forged priority-0 advert with the
                 // wrong password does not show as a resignation.
-                let counters = &mut self.slots[slot].counters;
+                let s = &mut self.slots[slot];
+                s.kernel_drops_seen = rx.kernel_drops;
+                s.deferred = false;
+                let counters = &mut s.counters;
                 counters.adverts_rx += 1;
                 if theirs == 0 {
                     counters.priority_zero_rx += 1;
@@ -625,7 +809,14 @@ impl Engine {
                     }
                 }
             }
-            Err(d) => self.slots[slot].counters.drop(d.as_str()),
+            Err(d) => {
+                self.slots[slot].counters.drop(d.as_str());
+                let name = &self.slots[slot].plan.name;
+                let ours = self.cores[slot].config();
+                if let Some(text) = describe_core_drop(name, &d, &repr, ours) {
+                    self.drop_log.dropped(d.as_str(), src, || text);
+                }
+            }
         }
         if !fx.is_empty() {
             self.apply_effects(slot, &fx);
@@ -651,8 +842,15 @@ impl Engine {
         }
     }
 
-    pub fn drop_global(&mut self, reason: &'static str) {
+    /// Counts a drop no instance saw, and logs it (rate-limited).
+    pub fn drop_global(
+        &mut self,
+        reason: &'static str,
+        src: Option<IpAddr>,
+        describe: impl FnOnce() -> String,
+    ) {
         *self.drops.entry(reason).or_default() += 1;
+        self.drop_log.dropped(reason, src, describe);
     }
 
     fn settle_group(&mut self, g: usize, now: vigil_core::Instant) {
@@ -929,6 +1127,8 @@ impl Engine {
                 })
                 .collect(),
             drops: self.drops.clone(),
+            filtered: self.filtered(),
+            kernel_drops: self.kernel_drops(),
         }
     }
 }
@@ -1002,4 +1202,53 @@ fn wire_error_name(e: &wire::Error) -> &'static str {
         E::FamilyMismatch => "family",
         E::IntervalRange | E::TooManyAddresses | E::BufferTooSmall => "other",
     }
+}
+
+/// A codec rejection in keepalived's words (vrrp.c's log lines).
+fn describe_wire_error(name: &str, e: &wire::Error, first: u8, ttl: u8) -> String {
+    use wire::Error as E;
+    match e {
+        E::Ttl(t) => format!("({name}) invalid TTL/HL. Received {t} and expect 255"),
+        E::Truncated | E::Length { .. } => format!("({name}) vrrp packet too short: {e}"),
+        E::Version(v) => format!("({name}) wrong version. Received {v}"),
+        E::Type(t) => format!("({name}) Invalid packet type. {t} and expect 1"),
+        E::Checksum { .. } => format!("({name}) Invalid VRRPv{} checksum", first >> 4),
+        E::AuthType(t) => format!("({name}) Invalid auth type: {t}"),
+        E::AuthAh => format!("({name}) Received AH header but auth type not AH"),
+        E::Password => format!("({name}) received an invalid passwd!"),
+        _ => format!("({name}) {e} (TTL {ttl})"),
+    }
+}
+
+/// An advert the state machine refused, in keepalived's words; `None` for refusals
+/// that are not the sender's fault (our own advert, an instance in FAULT).
+fn describe_core_drop(
+    name: &str,
+    d: &vigil_core::machine::Drop,
+    repr: &Repr<'_>,
+    ours: &vigil_core::machine::Config,
+) -> Option<String> {
+    use vigil_core::machine::Drop as D;
+    Some(match d {
+        D::Version => format!(
+            "({name}) wrong version. Received {} and expect {}",
+            repr.version.number(),
+            ours.version.number()
+        ),
+        D::Auth(e) => match e {
+            wire::Error::Password => format!("({name}) received an invalid passwd!"),
+            e => format!("({name}) {e}"),
+        },
+        D::Interval => format!(
+            "({name}) advertisement interval mismatch mine={} sec rcv'd={} sec",
+            ours.interval.centis() / 100,
+            repr.interval.centis() / 100
+        ),
+        D::Addresses => format!(
+            "({name}) ip address associated with VRID {} not present in MASTER advert",
+            repr.vrid
+        ),
+        D::Vrid => format!("({name}) VRID {} is not ours", repr.vrid),
+        D::OwnAdvert | D::NotListening | D::Owner => return None,
+    })
 }

@@ -14,6 +14,7 @@
 //! They talk through channels: commands to the protocol thread ([`reactor::Cmd`],
 //! with an eventfd to wake it), jobs and notes back.
 
+mod drops;
 mod engine;
 mod load;
 pub mod plan;

@@ -7,15 +7,23 @@
 //! the rest of the daemon runs on costs a few thousand instructions and, worse, many
 //! cold cache lines per wake-up; see docs/daemon-event-loop.md).
 //!
+//! The receive path cannot be starved: whenever a socket is read, it is read until it
+//! is empty, [`RX_TURN`] packets at a time so that timers and the other sockets get
+//! their turn in between (a socket with more queued is read again on the next turn,
+//! at once). Junk for VRIDs nobody here runs never gets this far: each socket's eBPF
+//! filter drops and counts it in the kernel (`net::filter`).
+//!
 //! Receive coalescing: a socket whose packets arrive back to back (a flood, or hundreds
 //! of instances on one interface) leaves the epoll set for a pause and is then read in
-//! one burst, as a NIC moderates its interrupts. While the arrival rate stays above
+//! one go, as a NIC moderates its interrupts. While the arrival rate stays above
 //! [`FLOOD_RATE`] the pause doubles, up to [`MAX_PAUSE`]; below it, it falls back to
-//! [`MIN_PAUSE`]. A LAN of a few routers never triggers it. Lateness is bounded by the
-//! pause, and before a backup's deadline acts every socket is read, so a queued advert
-//! always counts before the master-down timer.
+//! [`MIN_PAUSE`]. A LAN of a few routers never triggers it. The longest pause is short
+//! enough that the socket buffer (16 MiB of kernel accounting) holds what the fastest
+//! sender here can deliver meanwhile, so a pause costs lateness (bounded by the pause:
+//! before a backup's deadline acts every socket is read, so a queued advert always
+//! counts before the master-down timer), never a packet.
 
-use super::engine::{Engine, RX_BURST, Resolved, Spawn};
+use super::engine::{Engine, RX_TURN, Resolved, Spawn};
 use super::plan::Plan;
 use crate::control::Status;
 use crate::net::RecvBatch;
@@ -35,9 +43,15 @@ const FIRST_SOCKET: u64 = 2;
 
 /// The first pause of a busy socket.
 const MIN_PAUSE: Duration = Duration::from_millis(1);
-/// The longest pause: lateness under a sustained flood. The socket buffer (2 MiB) holds
-/// thousands of adverts, and a pause's burst is read at once.
-const MAX_PAUSE: Duration = Duration::from_millis(16);
+/// The longest pause: lateness under a sustained flood. At a million packets per second
+/// (more than one sender here produces) 4 ms queue about 4 MB of the socket's 16 MiB.
+const MAX_PAUSE: Duration = Duration::from_millis(4);
+/// How often the kernel's drop counters (socket filter, buffer overflows) are looked
+/// at, on a wake-up the loop has anyway.
+const REVIEW_EVERY: Duration = Duration::from_secs(10);
+/// Turns of [`RX_TURN`] packets that reading a socket "until empty" may take before a
+/// deadline acts: a socket refilled faster than it is read does not hold the loop.
+const DRAIN_TURNS: usize = 16;
 /// Adverts per second on one socket above which it counts as flooded. Far above any real
 /// VRRP LAN (1,000 instances at 1 s on one interface are 1,000 per second).
 const FLOOD_RATE: u64 = 2_000;
@@ -116,6 +130,7 @@ pub fn spawn(
                 engine,
                 batch: RecvBatch::new(),
                 pacing: Vec::new(),
+                next_review: Instant::now() + REVIEW_EVERY,
             }
             .run();
         })?;
@@ -139,6 +154,8 @@ struct Reactor {
     batch: Box<RecvBatch>,
     /// One per engine socket, same index.
     pacing: Vec<Pacing>,
+    /// When the kernel's drop counters are next looked at.
+    next_review: Instant,
 }
 
 impl Reactor {
@@ -185,6 +202,11 @@ impl Reactor {
                 }
             }
             self.resume_due();
+            let now = Instant::now();
+            if now >= self.next_review || self.engine.drops_due().is_some_and(|t| t <= now) {
+                self.next_review = now + REVIEW_EVERY;
+                self.engine.review_drops(now);
+            }
             if timer {
                 self.engine.timer.clear();
                 let now = super::now();
@@ -250,12 +272,13 @@ impl Reactor {
         }
     }
 
-    /// A socket in the epoll set has packets.
+    /// A socket in the epoll set has packets: read one turn's worth (if more are
+    /// queued, epoll reports the socket again at once).
     fn on_readable(&mut self, si: usize) {
         if si >= self.pacing.len() || self.pacing[si].paused_until.is_some() {
             return;
         }
-        let n = self.engine.read_socket(si, &mut self.batch, RX_BURST);
+        let n = self.engine.read_socket(si, &mut self.batch, RX_TURN);
         let now = Instant::now();
         let p = &mut self.pacing[si];
         let busy = n > 1 || p.last_wake.is_some_and(|t| now - t < BUSY_GAP);
@@ -273,7 +296,13 @@ impl Reactor {
             if self.pacing[si].paused_until.is_none_or(|t| t > now) {
                 continue;
             }
-            let n = self.engine.read_socket(si, &mut self.batch, RX_BURST) as u64;
+            let n = self.engine.read_socket(si, &mut self.batch, RX_TURN);
+            if n == RX_TURN {
+                // Not empty yet: the rest on the next turn, at once.
+                self.pacing[si].paused_until = Some(now);
+                continue;
+            }
+            let n = n as u64;
             let p = &mut self.pacing[si];
             let pause_us = p.pause.as_micros() as u64;
             if n * 1_000_000 >= FLOOD_RATE * pause_us {
@@ -306,15 +335,19 @@ impl Reactor {
     }
 
     fn next_resume(&self) -> Option<Instant> {
-        self.pacing.iter().filter_map(|p| p.paused_until).min()
+        let resume = self.pacing.iter().filter_map(|p| p.paused_until).min();
+        match (resume, self.engine.drops_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Hands every packet already queued on any socket (paused or not) to the engine.
     fn drain_all(&mut self) {
         for si in 0..self.pacing.len() {
             // Bounded: a socket refilled as fast as it is read does not hold the loop.
-            for _ in 0..4 {
-                if self.engine.read_socket(si, &mut self.batch, RX_BURST) < RX_BURST {
+            for _ in 0..DRAIN_TURNS {
+                if self.engine.read_socket(si, &mut self.batch, RX_TURN) < RX_TURN {
                     break;
                 }
             }

@@ -3,6 +3,8 @@
 //! - [`vrrp_socket`]: raw `IPPROTO_VRRP` (112) sockets per (interface, family), multicast
 //!   or unicast, TTL / hop limit 255 and TOS 0xc0 on send, the received TTL, destination
 //!   and interface reported, no allocation per packet.
+//! - [`filter`]: the eBPF socket filter that keeps junk out of the VRRP sockets and
+//!   counts it.
 //! - [`announce`]: gratuitous ARP and unsolicited neighbour advertisements, built byte for
 //!   byte like keepalived's and sent on an `AF_PACKET` socket.
 //! - [`netlink`]: links, addresses (VIPs), macvlans for `use_vmac`, and a link monitor,
@@ -14,6 +16,7 @@
 //! and run on the service thread's tokio runtime.
 
 pub mod announce;
+pub mod filter;
 pub mod netlink;
 pub mod timer;
 pub mod vrrp_socket;

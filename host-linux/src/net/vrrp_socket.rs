@@ -30,7 +30,7 @@ use vigil_core::wire::{Family, MCAST_V4, MCAST_V6, PROTOCOL, RxMeta, TTL};
 use super::{setsockopt_int, setsockopt_raw};
 
 /// The receive buffer asked for (the kernel doubles it for its bookkeeping).
-const RCVBUF: libc::c_int = 1 << 20;
+const RCVBUF: libc::c_int = 8 << 20;
 
 /// `SO_BINDTOIFINDEX` (Linux 5.0): `SO_BINDTODEVICE` by index (libc lacks it on glibc).
 const SO_BINDTOIFINDEX: libc::c_int = 62;
@@ -135,6 +135,9 @@ pub struct Received<'a> {
     pub ifindex: u32,
     /// The VRRP message (the IP payload, cut at the IP length), in the caller's buffer.
     pub payload: &'a [u8],
+    /// Packets the kernel had dropped on this socket (buffer full) when this one was
+    /// queued, since the socket opened.
+    pub kernel_drops: u32,
 }
 
 impl Received<'_> {
@@ -157,6 +160,7 @@ struct RawMeta {
     ifindex: u32,
     start: usize,
     end: usize,
+    kernel_drops: u32,
 }
 
 /// A raw VRRP socket on one interface for one address family. Non-blocking: the
@@ -214,13 +218,18 @@ impl VrrpSocket {
         let index = libc::c_int::try_from(ifindex)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index"))?;
         setsockopt_int(fd, libc::SOL_SOCKET, SO_BINDTOIFINDEX, index)?;
-        // Room for the packets that queue while the receiver coalesces a burst (the
-        // daemon's longest pause at a 10,000/s flood is 160 packets) and for a stall of
-        // the loop, so that a master's advert is not lost behind junk. As root the
-        // kernel's rmem_max does not cap it; otherwise the default stays.
+        // Room for a burst: the protocol thread reads every socket until it is empty
+        // whenever it wakes, so the buffer only has to cover the time between two
+        // wake-ups (a coalescing pause of at most a few ms, or a stall of the loop) at
+        // the highest rate a LAN can deliver, so that a master's advert is never lost
+        // behind junk. As root the kernel's rmem_max does not cap it; otherwise the
+        // default stays. Memory is charged only for what is queued.
         if setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RCVBUF).is_err() {
             let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, RCVBUF);
         }
+        // Each packet carries the socket's overflow count (when not zero): a backup can
+        // tell whether its master's advert may have been lost in the kernel.
+        setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1)?;
         match family {
             Family::V4 => {
                 setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
@@ -329,6 +338,33 @@ impl VrrpSocket {
         Ok(taken)
     }
 
+    /// Packets the kernel has dropped on this socket since it opened because its
+    /// receive buffer was full (`SO_MEMINFO`'s drop count; filtered packets are not in
+    /// it).
+    pub fn kernel_drops(&self) -> io::Result<u32> {
+        // SK_MEMINFO_VARS (9) counters; SK_MEMINFO_DROPS is the last.
+        let mut info = [0u32; 9];
+        let mut len = size_of_val(&info) as libc::socklen_t;
+        // SAFETY: `info` is a live buffer of `len` bytes; the kernel writes at most that.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.raw(),
+                libc::SOL_SOCKET,
+                libc::SO_MEMINFO,
+                info.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(if len as usize >= size_of_val(&info) {
+            info[8]
+        } else {
+            0
+        })
+    }
+
     /// The pending socket error (`SO_ERROR`), cleared by reading it.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.socket.take_error()
@@ -428,6 +464,7 @@ impl VrrpSocket {
         let mut ifindex = None;
         let mut pkt_dst = None;
         let mut hop_limit = None;
+        let mut kernel_drops = 0;
         // SAFETY: `msg` was filled by the kernel; the macros walk its control buffer,
         // and each payload is read (unaligned) only after its length was checked.
         unsafe {
@@ -456,6 +493,9 @@ impl VrrpSocket {
                         let h: libc::c_int = std::ptr::read_unaligned(data.cast());
                         hop_limit = u8::try_from(h).ok();
                     }
+                    (libc::SOL_SOCKET, libc::SO_RXQ_OVFL) if len >= size_of::<u32>() => {
+                        kernel_drops = std::ptr::read_unaligned(data.cast::<u32>());
+                    }
                     _ => {}
                 }
                 c = libc::CMSG_NXTHDR(msg, c);
@@ -476,6 +516,7 @@ impl VrrpSocket {
                     ifindex,
                     start,
                     end,
+                    kernel_drops,
                 }))
             }
             Family::V6 => {
@@ -492,6 +533,7 @@ impl VrrpSocket {
                     ifindex,
                     start: 0,
                     end: n,
+                    kernel_drops,
                 }))
             }
         }
@@ -593,6 +635,7 @@ fn received(buf: &[u8], m: RawMeta) -> Received<'_> {
         ttl: m.ttl,
         ifindex: m.ifindex,
         payload: &buf[m.start..m.end],
+        kernel_drops: m.kernel_drops,
     }
 }
 

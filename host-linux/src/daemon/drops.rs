@@ -1,0 +1,180 @@
+//! Dropped packets in the log, without letting a flood fill the journal.
+//!
+//! Every drop is counted (in `vigild status`); the log gets the first drop of each
+//! reason from each source, in keepalived's words, and then, while drops go on, one
+//! summary per [`SUMMARY_EVERY`] with the counts by reason, including what the socket
+//! filter dropped in the kernel and what the kernel lost to a full socket buffer. The
+//! set of (reason, source) pairs already logged is capped, so a flood from spoofed
+//! sources costs a bounded amount of memory and log lines.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// How often a summary of ongoing drops is logged.
+pub const SUMMARY_EVERY: Duration = Duration::from_secs(60);
+/// (reason, source) pairs logged individually before only summaries are left.
+const FIRST_SEEN_CAP: usize = 256;
+
+#[derive(Debug, Default)]
+pub struct DropLog {
+    logged: HashSet<(&'static str, Option<IpAddr>)>,
+    /// Drops seen in user space since the last summary, by reason.
+    window: BTreeMap<&'static str, u64>,
+    /// The filter's and the kernel's totals at the last summary.
+    filtered_then: BTreeMap<&'static str, u64>,
+    kernel_then: u64,
+    /// When the next summary is due; `None` until something was dropped.
+    next_summary: Option<Instant>,
+    /// Pairs that were not logged because the cap was reached.
+    unlogged: u64,
+}
+
+impl DropLog {
+    /// Counts a drop in user space; logs `describe()` (with the source) if this reason
+    /// has not been seen from this source before.
+    pub fn dropped(
+        &mut self,
+        reason: &'static str,
+        src: Option<IpAddr>,
+        describe: impl FnOnce() -> String,
+    ) {
+        *self.window.entry(reason).or_default() += 1;
+        if self.next_summary.is_none() {
+            self.next_summary = Some(Instant::now() + SUMMARY_EVERY);
+        }
+        if self.logged.contains(&(reason, src)) {
+            return;
+        }
+        if self.logged.len() >= FIRST_SEEN_CAP {
+            self.unlogged += 1;
+            return;
+        }
+        self.logged.insert((reason, src));
+        let from = src.map(|s| format!(" from {s}")).unwrap_or_default();
+        info!(
+            "{}{from} (first drop of this kind; counted in `vigild status`, summarised every {} s)",
+            describe(),
+            SUMMARY_EVERY.as_secs()
+        );
+    }
+
+    /// When [`DropLog::summarise`] should next run: only while something is pending.
+    pub fn due(&self) -> Option<Instant> {
+        self.next_summary
+    }
+
+    /// Logs what was dropped since the last summary, given the filter's and the
+    /// kernel's running totals, and whether anything was.
+    pub fn summarise(
+        &mut self,
+        now: Instant,
+        filtered: &BTreeMap<&'static str, u64>,
+        kernel: u64,
+    ) -> bool {
+        let mut parts: Vec<String> = self
+            .window
+            .iter()
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        let mut total: u64 = self.window.values().sum();
+        for (reason, &n) in filtered {
+            let then = self.filtered_then.get(reason).copied().unwrap_or(0);
+            if n > then {
+                parts.push(format!("{reason} {} (in the kernel filter)", n - then));
+                total += n - then;
+            }
+        }
+        let lost = kernel.saturating_sub(self.kernel_then);
+        self.filtered_then = filtered.clone();
+        self.kernel_then = kernel;
+        self.window.clear();
+        let any = total > 0 || lost > 0;
+        self.next_summary = any.then(|| now + SUMMARY_EVERY);
+        if total > 0 {
+            info!(
+                "Dropped {total} VRRP packets in the last {} s: {}",
+                SUMMARY_EVERY.as_secs(),
+                parts.join(", ")
+            );
+        }
+        if lost > 0 {
+            warn!(
+                "The kernel dropped {lost} packets on the VRRP sockets in the last {} s (receive buffer full)",
+                SUMMARY_EVERY.as_secs()
+            );
+        }
+        if self.unlogged > 0 {
+            debug!(
+                "{} drops from further sources were not logged one by one",
+                self.unlogged
+            );
+            self.unlogged = 0;
+        }
+        any
+    }
+
+    /// Starts the summary clock for drops that only the kernel saw (filtered or lost):
+    /// the next summary reports them.
+    pub fn note_kernel_activity(&mut self, now: Instant) {
+        if self.next_summary.is_none() {
+            self.next_summary = Some(now);
+        }
+    }
+
+    /// Whether the filter's or the kernel's totals moved since the last summary.
+    pub fn kernel_moved(&self, filtered: &BTreeMap<&'static str, u64>, kernel: u64) -> bool {
+        kernel > self.kernel_then
+            || filtered
+                .iter()
+                .any(|(r, &n)| n > self.filtered_then.get(r).copied().unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_each_reason_and_source_once() {
+        let mut log = DropLog::default();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let mut described = 0;
+        for src in [a, a, b, a, b] {
+            log.dropped("checksum", Some(src), || {
+                described += 1;
+                String::new()
+            });
+        }
+        assert_eq!(described, 2);
+        assert_eq!(log.window["checksum"], 5);
+        assert!(log.due().is_some());
+    }
+
+    #[test]
+    fn the_first_seen_set_is_capped() {
+        let mut log = DropLog::default();
+        for i in 0..1000u32 {
+            let src = IpAddr::from(i.to_be_bytes());
+            log.dropped("ttl", Some(src), String::new);
+        }
+        assert_eq!(log.logged.len(), FIRST_SEEN_CAP);
+        assert_eq!(log.unlogged, 1000 - FIRST_SEEN_CAP as u64);
+    }
+
+    #[test]
+    fn summaries_report_differences_and_stop_when_quiet() {
+        let mut log = DropLog::default();
+        let now = Instant::now();
+        let mut filtered = BTreeMap::new();
+        filtered.insert("unknown_vrid", 10);
+        log.note_kernel_activity(now);
+        assert!(log.kernel_moved(&filtered, 0));
+        assert!(log.summarise(now, &filtered, 0));
+        assert!(!log.kernel_moved(&filtered, 0));
+        assert!(!log.summarise(now, &filtered, 0));
+        assert_eq!(log.due(), None);
+        assert!(log.kernel_moved(&filtered, 3));
+    }
+}
