@@ -26,6 +26,8 @@ pub struct DropLog {
     kernel_then: u64,
     /// When the next summary is due; `None` until something was dropped.
     next_summary: Option<Instant>,
+    /// The start of the window the next summary covers.
+    since: Option<Instant>,
     /// Pairs that were not logged because the cap was reached.
     unlogged: u64,
 }
@@ -41,7 +43,9 @@ impl DropLog {
     ) {
         *self.window.entry(reason).or_default() += 1;
         if self.next_summary.is_none() {
-            self.next_summary = Some(Instant::now() + SUMMARY_EVERY);
+            let now = Instant::now();
+            self.next_summary = Some(now + SUMMARY_EVERY);
+            self.since.get_or_insert(now);
         }
         if self.logged.contains(&(reason, src)) {
             return;
@@ -51,11 +55,10 @@ impl DropLog {
             return;
         }
         self.logged.insert((reason, src));
-        let from = src.map(|s| format!(" from {s}")).unwrap_or_default();
+        let from = src.map(|s| format!("from {s}; ")).unwrap_or_default();
         info!(
-            "{}{from} (first drop of this kind; counted in `vigild status`, summarised every {} s)",
-            describe(),
-            SUMMARY_EVERY.as_secs()
+            "{} ({from}further drops of this kind are counted in `vigild status` and summarised)",
+            describe()
         );
     }
 
@@ -86,6 +89,10 @@ impl DropLog {
             }
         }
         let lost = kernel.saturating_sub(self.kernel_then);
+        let secs = self
+            .since
+            .map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64());
+        self.since = Some(now);
         self.filtered_then = filtered.clone();
         self.kernel_then = kernel;
         self.window.clear();
@@ -93,15 +100,13 @@ impl DropLog {
         self.next_summary = any.then(|| now + SUMMARY_EVERY);
         if total > 0 {
             info!(
-                "Dropped {total} VRRP packets in the last {} s: {}",
-                SUMMARY_EVERY.as_secs(),
+                "Dropped {total} VRRP packets in the last {secs:.0} s: {}",
                 parts.join(", ")
             );
         }
         if lost > 0 {
             warn!(
-                "The kernel dropped {lost} packets on the VRRP sockets in the last {} s (receive buffer full)",
-                SUMMARY_EVERY.as_secs()
+                "The kernel dropped {lost} packets on the VRRP sockets in the last {secs:.0} s (receive buffer full)"
             );
         }
         if self.unlogged > 0 {
@@ -119,6 +124,14 @@ impl DropLog {
     pub fn note_kernel_activity(&mut self, now: Instant) {
         if self.next_summary.is_none() {
             self.next_summary = Some(now);
+        }
+    }
+
+    /// A log whose first window starts `now` (the daemon's start).
+    pub fn starting(now: Instant) -> Self {
+        DropLog {
+            since: Some(now),
+            ..DropLog::default()
         }
     }
 

@@ -180,7 +180,7 @@ impl Engine {
             dev_index: HashMap::new(),
             dev_mac: HashMap::new(),
             drops: BTreeMap::new(),
-            drop_log: DropLog::default(),
+            drop_log: DropLog::starting(std::time::Instant::now()),
             filters: None,
             jobs,
             notes,
