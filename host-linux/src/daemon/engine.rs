@@ -101,6 +101,8 @@ pub struct Socket {
     filter: Option<filter::Counters>,
     /// What the filter attached now lets through.
     filter_spec: Option<FilterSpec>,
+    /// The interface's name, for the log.
+    ifname: String,
 }
 
 struct GroupSlot {
@@ -211,20 +213,20 @@ impl Engine {
             })
             .collect();
         let mut fresh: Vec<Option<(Slot, Instance<MAX_VIPS>)>> = Vec::new();
-        let mut opened: Vec<(SocketKey, VrrpSocket)> = Vec::new();
+        let mut opened: Vec<(SocketKey, VrrpSocket, String)> = Vec::new();
         for (inst, kept) in plan.instances.iter().zip(&kept) {
             let (link, primary) = resolved.links.get(&inst.name).cloned().ok_or_else(|| {
                 format!("({}) interface {} not resolved", inst.name, inst.interface)
             })?;
             check_tracker_capacity(inst)?;
             let key = socket_key(inst, link.index);
-            if !self.socket_keys.contains_key(&key) && !opened.iter().any(|(k, _)| *k == key) {
+            if !self.socket_keys.contains_key(&key) && !opened.iter().any(|(k, ..)| *k == key) {
                 let sock = match key.1 {
                     Some(g) => VrrpSocket::multicast(link.index, g),
                     None => VrrpSocket::unicast(link.index, inst.core.family()),
                 }
                 .map_err(|e| format!("({}) VRRP socket on {}: {e}", inst.name, link.name))?;
-                opened.push((key, sock));
+                opened.push((key, sock, link.name.clone()));
             }
             if kept.is_some() {
                 fresh.push(None);
@@ -289,13 +291,14 @@ impl Engine {
             self.cores[i].shutdown(now, &mut fx);
             self.apply_effects(i, &fx);
         }
-        for (key, sock) in opened {
+        for (key, sock, ifname) in opened {
             self.socket_keys.insert(key, self.sockets.len());
             self.sockets.push(Socket {
                 sock: Rc::new(sock),
                 vrids: Vec::new(),
                 filter: None,
                 filter_spec: None,
+                ifname,
             });
         }
         let mut old: Vec<Option<(Slot, Instance<MAX_VIPS>)>> = std::mem::take(&mut self.slots)
@@ -757,9 +760,11 @@ impl Engine {
             return;
         }
         let Some(&(_, slot)) = self.sockets[socket].vrids.iter().find(|(v, _)| *v == vrid) else {
-            let ifindex = rx.ifindex;
-            self.drop_global("unknown_vrid", src, || {
-                format!("Unknown VRID({vrid}) received on interface({ifindex}). ignoring...")
+            // (Fields apart: the name is borrowed while the counters change.)
+            let ifname = &self.sockets[socket].ifname;
+            *self.drops.entry("unknown_vrid").or_default() += 1;
+            self.drop_log.dropped("unknown_vrid", src, || {
+                format!("Unknown VRID({vrid}) received on interface({ifname}). ignoring...")
             });
             return;
         };
