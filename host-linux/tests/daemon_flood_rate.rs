@@ -19,16 +19,19 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use vigil_core::wire::{Addresses, Auth, ChecksumMode, Interval, Repr, Version};
-use vigil_tests::netns::privileged_or_skip;
+use vigil_tests::netns::{HostSpec, Lan, privileged_or_skip};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 const PASS: &str = "s3cr3t";
 const V2_VRID: u8 = 51;
 const V3_VRID: u8 = 52;
+/// The IPv6 instance's VIP and group.
+const VIP6: &str = "fd77::50";
+const GROUP6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
 
 static ONE_FLOOD_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -42,7 +45,17 @@ enum Junk {
     WrongAuth,
     /// Priority 50, otherwise valid: accepted (and a master answers it).
     LowerPriority(Version),
+    /// Priority 254 for the v3 instance with hop limit 254 (IPv6 only here).
+    HopLimit,
 }
+
+/// What the IPv6 scenario sends at its VRRPv3 instance.
+const MIX6: [Junk; 4] = [
+    Junk::BadChecksum(Version::V3),
+    Junk::UnknownVrid(Version::V3),
+    Junk::HopLimit,
+    Junk::LowerPriority(Version::V3),
+];
 
 const MIX: [Junk; 7] = [
     Junk::BadChecksum(Version::V2),
@@ -61,8 +74,41 @@ impl Junk {
             Junk::BadChecksum(_) => Some("checksum"),
             Junk::UnknownVrid(_) => Some("unknown_vrid"),
             Junk::WrongAuth => Some("auth"),
+            Junk::HopLimit => Some("ttl"),
             Junk::LowerPriority(_) => None,
         }
+    }
+
+    /// The VRRPv3 message from `src` to ff02::12, and its hop limit.
+    fn packet6(self, src: Ipv6Addr, centis: u16) -> (Vec<u8>, u8) {
+        let (vrid, priority) = match self {
+            Junk::UnknownVrid(_) => (V3_VRID + 40, 254),
+            Junk::LowerPriority(_) => (V3_VRID, 50),
+            _ => (V3_VRID, 254),
+        };
+        let vips = [VIP6.parse::<Ipv6Addr>().unwrap().octets()];
+        let repr = Repr {
+            version: Version::V3,
+            vrid,
+            priority,
+            interval: Interval::from_centis(centis),
+            auth: Auth::None,
+            addresses: Addresses::v6(&vips),
+        };
+        let mut payload = vec![0u8; repr.buffer_len()];
+        let n = repr
+            .emit(
+                &mut payload,
+                src.into(),
+                GROUP6.into(),
+                ChecksumMode::PseudoHeader,
+            )
+            .expect("emit");
+        payload.truncate(n);
+        if let Junk::BadChecksum(_) = self {
+            payload[6] ^= 0x5a;
+        }
+        (payload, if self == Junk::HopLimit { 254 } else { 255 })
     }
 
     /// The whole IPv4 packet from `src` to `dst` (the kernel fills in the header
@@ -73,6 +119,7 @@ impl Junk {
             Junk::UnknownVrid(v) => (v, vrid_of(v) + 40, 254, PASS),
             Junk::WrongAuth => (Version::V2, V2_VRID, 254, "guessed"),
             Junk::LowerPriority(v) => (v, vrid_of(v), 50, PASS),
+            Junk::HopLimit => unreachable!("IPv6 only"),
         };
         let vips = [match version {
             Version::V2 => VIP.octets(),
@@ -126,17 +173,15 @@ fn vrid_of(v: Version) -> u8 {
 
 /// Sends the mix round-robin to `dst` for `secs`, in `sendmmsg` batches of 64 from an
 /// `IP_HDRINCL` socket, at `rate` packets a second (`None`: as fast as it goes).
-/// Returns how many of each kind went out (a batch the kernel refused in part counts
-/// what it took).
+/// Returns how many of each kind went out.
 fn flood(
     src: Ipv4Addr,
     dst: Ipv4Addr,
     v3_centis: u16,
     secs: Duration,
     rate: Option<u64>,
-) -> [u64; MIX.len()] {
-    const BATCH: usize = 64;
-    // SAFETY: plain socket(2); the descriptor is closed below.
+) -> Vec<u64> {
+    // SAFETY: plain socket(2); `blast` closes it.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW) };
     assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
     let packets: Vec<Vec<u8>> = MIX.iter().map(|j| j.packet(src, dst, v3_centis)).collect();
@@ -145,15 +190,66 @@ fn flood(
     sin.sin_addr = libc::in_addr {
         s_addr: u32::from(dst).to_be(),
     };
-    // Message k of a batch carries kind k % MIX.len(); batches start where the last
-    // one stopped.
+    let name = (&raw mut sin).cast();
+    blast(
+        fd,
+        name,
+        size_of::<libc::sockaddr_in>(),
+        &packets,
+        None,
+        secs,
+        rate,
+    )
+}
+
+/// The IPv6 flood: [`MIX6`] from `src` (the attacker's link-local address) to
+/// ff02::12 on `eth0`, from a raw VRRP socket (the kernel builds the IPv6 header;
+/// each message carries its hop limit).
+fn flood6(src: Ipv6Addr, centis: u16, secs: Duration, rate: Option<u64>) -> Vec<u64> {
+    // SAFETY: plain socket(2); `blast` closes it.
+    let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_RAW, 112) };
+    assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
+    let ifindex = nix::net::if_::if_nametoindex("eth0").expect("eth0");
+    let (packets, hops): (Vec<Vec<u8>>, Vec<u8>) =
+        MIX6.iter().map(|j| j.packet6(src, centis)).unzip();
+    let mut sin6: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+    sin6.sin6_addr = libc::in6_addr {
+        s6_addr: GROUP6.octets(),
+    };
+    sin6.sin6_scope_id = ifindex;
+    let name = (&raw mut sin6).cast();
+    let len = size_of::<libc::sockaddr_in6>();
+    blast(fd, name, len, &packets, Some(&hops), secs, rate)
+}
+
+/// A control-message buffer for one `IPV6_HOPLIMIT`, aligned for `cmsghdr`.
+#[repr(C, align(8))]
+#[derive(Clone, Copy)]
+struct HopCmsg([u8; 32]);
+
+/// Sends `packets` round-robin on `fd` to `name` for `secs` (closing `fd` after), in
+/// batches of 64, at `rate` packets a second (`None`: as fast as it goes); `hops`
+/// gives each packet's IPv6 hop limit. Bounded in time, and in count by the time and
+/// the rate. Returns how many of each packet went out.
+fn blast(
+    fd: libc::c_int,
+    name: *mut libc::c_void,
+    namelen: usize,
+    packets: &[Vec<u8>],
+    hops: Option<&[u8]>,
+    secs: Duration,
+    rate: Option<u64>,
+) -> Vec<u64> {
+    const BATCH: usize = 64;
+    let kinds = packets.len();
+    let mut cmsgs: Vec<HopCmsg> = (0..kinds).map(|_| HopCmsg([0; 32])).collect();
     let mut iovs: Vec<libc::iovec> = Vec::with_capacity(BATCH);
     let mut hdrs: Vec<libc::mmsghdr> = Vec::with_capacity(BATCH);
-    let mut sent = [0u64; MIX.len()];
+    let mut sent = vec![0u64; kinds];
     let mut next = 0usize;
     let start = Instant::now();
     let mut total = 0u64;
-    // Bounded in time, and in count by the time and the rate.
     while start.elapsed() < secs {
         if let Some(rate) = rate {
             let due = start + Duration::from_secs_f64(total as f64 / rate as f64);
@@ -164,21 +260,40 @@ fn flood(
         iovs.clear();
         hdrs.clear();
         for k in 0..BATCH {
-            let p = &packets[(next + k) % MIX.len()];
+            let p = &packets[(next + k) % kinds];
             iovs.push(libc::iovec {
                 iov_base: p.as_ptr() as *mut libc::c_void,
                 iov_len: p.len(),
             });
         }
-        for iov in iovs.iter_mut() {
+        for (k, iov) in iovs.iter_mut().enumerate() {
             let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            h.msg_hdr.msg_name = (&raw mut sin).cast();
-            h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            h.msg_hdr.msg_name = name;
+            h.msg_hdr.msg_namelen = namelen as libc::socklen_t;
             h.msg_hdr.msg_iov = iov;
             h.msg_hdr.msg_iovlen = 1;
+            if let Some(hops) = hops {
+                let kind = (next + k) % kinds;
+                let c = &mut cmsgs[kind];
+                h.msg_hdr.msg_control = c.0.as_mut_ptr().cast();
+                h.msg_hdr.msg_controllen = c.0.len();
+                // SAFETY: the buffer is aligned and large enough for one int cmsg.
+                unsafe {
+                    let cm = libc::CMSG_FIRSTHDR(&h.msg_hdr);
+                    (*cm).cmsg_level = libc::IPPROTO_IPV6;
+                    (*cm).cmsg_type = libc::IPV6_HOPLIMIT;
+                    (*cm).cmsg_len = libc::CMSG_LEN(4) as usize;
+                    std::ptr::write_unaligned(
+                        libc::CMSG_DATA(cm).cast::<libc::c_int>(),
+                        libc::c_int::from(hops[kind]),
+                    );
+                    h.msg_hdr.msg_controllen = libc::CMSG_SPACE(4) as usize;
+                }
+            }
             hdrs.push(h);
         }
-        // SAFETY: every header points at live iovecs, packets and the address.
+        // SAFETY: every header points at live iovecs, packets, control buffers and the
+        // address.
         let n = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), BATCH as libc::c_uint, 0) };
         if n < 0 {
             let e = std::io::Error::last_os_error();
@@ -189,9 +304,9 @@ fn flood(
             continue;
         }
         for k in 0..n as usize {
-            sent[(next + k) % MIX.len()] += 1;
+            sent[(next + k) % kinds] += 1;
         }
-        next = (next + n as usize) % MIX.len();
+        next = (next + n as usize) % kinds;
         total += n as u64;
     }
     // SAFETY: our own descriptor.
@@ -258,10 +373,31 @@ struct Scenario {
     /// Packets a second; `None`: as fast as the sender goes.
     rate: Option<u64>,
     flood: Duration,
+    /// One VRRPv3 IPv6 instance instead of the two IPv4 ones.
+    ipv6: bool,
+}
+
+impl Scenario {
+    fn instances(&self) -> &'static [&'static str] {
+        if self.ipv6 {
+            &["VI_V6"]
+        } else {
+            &["VI_V2", "VI_V3"]
+        }
+    }
+
+    fn mix(&self) -> &'static [Junk] {
+        if self.ipv6 { &MIX6 } else { &MIX }
+    }
 }
 
 fn config(s: &Scenario, me: usize, state: &'static str, priority: u8) -> String {
     let advert = format!("{}", f64::from(s.v3_centis) / 100.0);
+    if s.ipv6 {
+        let mut v6 = Inst::v3("VI_V6", V3_VRID, state, priority, &advert);
+        v6.vips = vec![format!("{VIP6}/64")];
+        return global_defs(&format!("lb{}", me + 1), "") + &v6.render();
+    }
     let mut v2 = Inst::v2_pass("VI_V2", V2_VRID, state, priority, PASS);
     let mut v3 = Inst::v3("VI_V3", V3_VRID, state, priority, &advert);
     v3.vips = vec![format!("{VIP2}/24")];
@@ -283,7 +419,18 @@ fn run(s: Scenario) {
     let _one = ONE_FLOOD_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let lan = lan(&format!("fr{}", &s.name[..s.name.len().min(4)]), 3);
+    let prefix = format!("fr{}", &s.name[..s.name.len().min(4)]);
+    let lan = if s.ipv6 {
+        let specs: Vec<HostSpec> = (0..3)
+            .map(|i| {
+                HostSpec::v4([0x02, 0x77, 0, 0, 0, 0x11 + i as u8], host_ip(i), 24)
+                    .with_v6(format!("fd77::{}", 11 + i).parse().unwrap(), 64)
+            })
+            .collect();
+        Lan::new(&prefix, &specs).expect("building the LAN")
+    } else {
+        lan(&prefix, 3)
+    };
     let dir = workdir(&format!("floodrate-{}", s.name));
     let settle = Duration::from_secs(10);
     let lb1 = Node::start(
@@ -293,7 +440,7 @@ fn run(s: Scenario) {
         "lb1",
         &config(&s, 0, "MASTER", 150),
     );
-    for inst in ["VI_V2", "VI_V3"] {
+    for inst in s.instances() {
         assert!(
             lb1.wait_state(inst, "MASTER", settle),
             "lb1 {inst} never MASTER:\n{}",
@@ -307,7 +454,7 @@ fn run(s: Scenario) {
         "lb2",
         &config(&s, 1, "BACKUP", 100),
     );
-    for inst in ["VI_V2", "VI_V3"] {
+    for inst in s.instances() {
         assert!(
             lb2.wait_state(inst, "BACKUP", settle),
             "lb2 {inst} never BACKUP:\n{}",
@@ -321,6 +468,7 @@ fn run(s: Scenario) {
         .exec_ok(&["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])
         .unwrap();
     let dst = if s.unicast { host_ip(1) } else { GROUP };
+    let attacker_ll = lan.host(2).link_local();
 
     let status = |n: &Node| n.vigild().map(|v| v.status_cli());
     let before = [status(&lb1), status(&lb2)];
@@ -336,12 +484,16 @@ fn run(s: Scenario) {
                 let path = path.clone();
                 sc.spawn(move || {
                     in_netns(&path, || {
-                        flood(host_ip(2), dst, s.v3_centis, s.flood, per_sender)
+                        if s.ipv6 {
+                            flood6(attacker_ll, s.v3_centis, s.flood, per_sender)
+                        } else {
+                            flood(host_ip(2), dst, s.v3_centis, s.flood, per_sender)
+                        }
                     })
                 })
             })
             .collect();
-        let mut sum = [0u64; MIX.len()];
+        let mut sum = vec![0u64; s.mix().len()];
         for t in threads {
             for (a, b) in sum.iter_mut().zip(t.join().expect("sender")) {
                 *a += b;
@@ -375,7 +527,7 @@ fn run(s: Scenario) {
             continue;
         };
         let who = format!("{} lb{} (vigild {want})", s.name, i + 1);
-        for inst in ["VI_V2", "VI_V3"] {
+        for inst in s.instances() {
             let (ib, ia) = (instance_of(b, inst).unwrap(), instance_of(a, inst).unwrap());
             assert_eq!(
                 ia["state"],
@@ -407,33 +559,32 @@ fn run(s: Scenario) {
         );
     }
     // The VIPs stayed where they were.
-    for (vip, owner) in [(VIP, 0), (VIP2, 0)] {
-        assert!(
-            has_addr(&lan.host(owner).ns, "eth0", vip),
-            "{}: {vip} left lb1",
-            s.name
-        );
-        assert!(
-            !has_addr(&lan.host(1).ns, "eth0", vip),
-            "{}: {vip} on lb2",
-            s.name
-        );
+    let vips: Vec<String> = if s.ipv6 {
+        vec![VIP6.to_string()]
+    } else {
+        vec![VIP.to_string(), VIP2.to_string()]
+    };
+    for vip in &vips {
+        let on = |i: usize| addrs(&lan.host(i).ns, "eth0").contains(&format!("{vip}/"));
+        assert!(on(0), "{}: {vip} left lb1", s.name);
+        assert!(!on(1), "{}: {vip} on lb2", s.name);
     }
 
     // Every junk packet counted at a vigild backup, under its reason.
     if let (Some(b), Some(a)) = (&before[1], &after[1]) {
-        let mut by_reason: std::collections::BTreeMap<&str, (u64, &str)> = Default::default();
-        for (j, n) in MIX.iter().zip(sent) {
+        eprintln!(
+            "{}: backup's filter {}, user space {}",
+            s.name, a["filtered"], a["drops"]
+        );
+        let mut by_reason: std::collections::BTreeMap<&str, u64> = Default::default();
+        for (j, &n) in s.mix().iter().zip(&sent) {
             if let Some(r) = j.reason() {
-                let inst = match j {
-                    Junk::BadChecksum(Version::V3) => "VI_V3",
-                    _ => "VI_V2",
-                };
-                by_reason.entry(r).or_insert((0, inst)).0 += n;
+                *by_reason.entry(r).or_default() += n;
             }
         }
-        for (reason, (n, _)) in &by_reason {
-            let delta: u64 = ["VI_V2", "VI_V3"]
+        for (reason, n) in &by_reason {
+            let delta: u64 = s
+                .instances()
                 .iter()
                 .map(|inst| {
                     let (ib, ia) = (instance_of(b, inst).unwrap(), instance_of(a, inst).unwrap());
@@ -444,13 +595,15 @@ fn run(s: Scenario) {
             assert_eq!(delta, *n, "{}: {reason} at the backup: {a}", s.name);
         }
         // Accepted: the lower-priority junk and the master's adverts.
-        let lower: u64 = MIX
+        let lower: u64 = s
+            .mix()
             .iter()
-            .zip(sent)
+            .zip(&sent)
             .filter(|(j, _)| j.reason().is_none())
             .map(|(_, n)| n)
             .sum();
-        let rx: u64 = ["VI_V2", "VI_V3"]
+        let rx: u64 = s
+            .instances()
             .iter()
             .map(|inst| {
                 counter(&instance_of(a, inst).unwrap(), "adverts_rx")
@@ -477,6 +630,7 @@ fn scenario(name: &'static str) -> Scenario {
         backup: Impl::Vigild,
         rate: None,
         flood: Duration::from_secs(5),
+        ipv6: false,
     }
 }
 
@@ -540,6 +694,18 @@ fn vigild_master_keepalived_backup_at_50k_per_second() {
             backup: Impl::Keepalived,
             rate: Some(50_000),
             ..scenario("kabackup-50k")
+        });
+    }
+}
+
+#[test]
+fn ipv6_v3_at_full_rate() {
+    if privileged("ipv6_v3_at_full_rate") {
+        run(Scenario {
+            ipv6: true,
+            v3_centis: 10,
+            flood: Duration::from_secs(3),
+            ..scenario("v6-max")
         });
     }
 }
