@@ -375,6 +375,9 @@ struct Scenario {
     flood: Duration,
     /// One VRRPv3 IPv6 instance instead of the two IPv4 ones.
     ipv6: bool,
+    /// `check_unicast_src` on every instance (unicast only): junk from the attacker,
+    /// not a peer, is dropped for its source.
+    check_src: bool,
 }
 
 impl Scenario {
@@ -388,6 +391,16 @@ impl Scenario {
 
     fn mix(&self) -> &'static [Junk] {
         if self.ipv6 { &MIX6 } else { &MIX }
+    }
+
+    /// Where the backup counts `j`: a drop reason, or `None` for accepted adverts.
+    fn reason(&self, j: Junk) -> Option<&'static str> {
+        match j {
+            // The VRID is looked at before the source.
+            Junk::UnknownVrid(_) => j.reason(),
+            _ if self.check_src => Some("unicast_source"),
+            _ => j.reason(),
+        }
     }
 }
 
@@ -405,6 +418,10 @@ fn config(s: &Scenario, me: usize, state: &'static str, priority: u8) -> String 
         let peer = host_ip(1 - me);
         v2 = v2.unicast(host_ip(me), &[peer]);
         v3 = v3.unicast(host_ip(me), &[peer]);
+    }
+    if s.check_src {
+        v2 = v2.with_extra("    check_unicast_src");
+        v3 = v3.with_extra("    check_unicast_src");
     }
     global_defs(&format!("lb{}", me + 1), "") + &v2.render() + &v3.render()
 }
@@ -578,7 +595,7 @@ fn run(s: Scenario) {
         );
         let mut by_reason: std::collections::BTreeMap<&str, u64> = Default::default();
         for (j, &n) in s.mix().iter().zip(&sent) {
-            if let Some(r) = j.reason() {
+            if let Some(r) = s.reason(*j) {
                 *by_reason.entry(r).or_default() += n;
             }
         }
@@ -599,7 +616,7 @@ fn run(s: Scenario) {
             .mix()
             .iter()
             .zip(&sent)
-            .filter(|(j, _)| j.reason().is_none())
+            .filter(|(j, _)| s.reason(**j).is_none())
             .map(|(_, n)| n)
             .sum();
         let rx: u64 = s
@@ -631,6 +648,7 @@ fn scenario(name: &'static str) -> Scenario {
         rate: None,
         flood: Duration::from_secs(5),
         ipv6: false,
+        check_src: false,
     }
 }
 
@@ -706,6 +724,18 @@ fn ipv6_v3_at_full_rate() {
             v3_centis: 10,
             flood: Duration::from_secs(3),
             ..scenario("v6-max")
+        });
+    }
+}
+
+#[test]
+fn unicast_with_checked_sources_at_full_rate() {
+    if privileged("unicast_with_checked_sources_at_full_rate") {
+        run(Scenario {
+            unicast: true,
+            check_src: true,
+            flood: Duration::from_secs(3),
+            ..scenario("ucsrc-max")
         });
     }
 }

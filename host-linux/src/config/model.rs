@@ -59,6 +59,9 @@ pub struct Global {
     pub version: Version,
     pub strict: bool,
     pub skip_check_adv_addr: bool,
+    /// `check_unicast_src` (an instance) / `vrrp_check_unicast_src` (global): a unicast
+    /// instance accepts adverts from its peers only.
+    pub check_unicast_src: bool,
     /// `vrrp_garp_interval`: delay between the gratuitous ARPs of one burst.
     pub garp_interval: Duration,
     /// `vrrp_gna_interval`: the same for unsolicited neighbour advertisements.
@@ -90,6 +93,7 @@ impl Default for Global {
             version: Version::V2,
             strict: false,
             skip_check_adv_addr: false,
+            check_unicast_src: false,
             garp_interval: Duration::ZERO,
             gna_interval: Duration::ZERO,
             garp_master_delay: Duration::from_secs(5),
@@ -361,6 +365,9 @@ pub struct Instance {
     pub use_vmac: Option<UseVmac>,
     pub down_timer_adverts: u8,
     pub skip_check_adv_addr: bool,
+    /// `check_unicast_src` (an instance) / `vrrp_check_unicast_src` (global): a unicast
+    /// instance accepts adverts from its peers only.
+    pub check_unicast_src: bool,
     /// `strict_mode`, default `vrrp_strict`.
     pub strict: bool,
     /// `accept` / `no_accept` as written (parsed, not acted on yet).
@@ -414,6 +421,7 @@ impl Instance {
             use_vmac: None,
             down_timer_adverts: 3,
             skip_check_adv_addr: false,
+            check_unicast_src: false,
             strict: false,
             accept: None,
             sync_group: None,

@@ -701,6 +701,10 @@ impl<'d> Parser<'d> {
                     self.no_block(n);
                     self.conf.global.strict = true;
                 }
+                "vrrp_check_unicast_src" => {
+                    self.no_block(n);
+                    self.conf.global.check_unicast_src = true;
+                }
                 "vrrp_skip_check_adv_addr" => {
                     if let Some(b) = self.boolean(n, "") {
                         self.conf.global.skip_check_adv_addr = b;
@@ -1570,6 +1574,10 @@ impl<'d> Parser<'d> {
                 "dont_track_primary" => {
                     self.no_block(c);
                     inst.dont_track_primary = true;
+                }
+                "check_unicast_src" => {
+                    self.no_block(c);
+                    inst.check_unicast_src = true;
                 }
                 "use_vmac" => {
                     self.no_block(c);

@@ -397,7 +397,17 @@ impl Engine {
             for &(vrid, slot) in &sock.vrids {
                 spec.allow(vrid, self.cores[slot].config().version);
             }
-            if sock.filter_spec == Some(spec) || self.filters == Some(false) {
+            let plans = || sock.vrids.iter().map(|&(_, slot)| &self.slots[slot].plan);
+            if sock.sock.group().is_none()
+                && !sock.vrids.is_empty()
+                && plans().all(|p| p.check_unicast_src)
+            {
+                let peers: Vec<IpAddr> = plans()
+                    .flat_map(|p| p.unicast_peers.iter().copied())
+                    .collect();
+                spec.only_from(&peers);
+            }
+            if sock.filter_spec.as_ref() == Some(&spec) || self.filters == Some(false) {
                 continue;
             }
             let counters = match sock.filter.as_ref() {
@@ -768,6 +778,18 @@ impl Engine {
             });
             return;
         };
+        let plan = &self.slots[slot].plan;
+        if plan.check_unicast_src && !plan.unicast_peers.contains(&rx.src) {
+            self.slots[slot].counters.drop("unicast_source");
+            let name = &self.slots[slot].plan.name;
+            self.drop_log.dropped("unicast_source", src, || {
+                format!(
+                    "({name}) unicast source address {} not a unicast peer",
+                    rx.src
+                )
+            });
+            return;
+        }
         let mode = self.cores[slot].config().checksum;
         let repr = match Repr::parse(rx.payload, &rx.meta(), mode) {
             Ok(r) => r,

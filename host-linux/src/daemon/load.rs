@@ -309,6 +309,8 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
             vips: inst.vips.iter().map(vip).collect(),
             excluded: inst.excluded_vips.iter().map(vip).collect(),
             unicast_peers: inst.unicast_peers.iter().map(|p| p.addr).collect(),
+            check_unicast_src: inst.is_unicast()
+                && (inst.check_unicast_src || conf.global.check_unicast_src),
             mcast_group,
             track_interfaces,
             track_scripts,

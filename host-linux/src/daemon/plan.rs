@@ -39,6 +39,9 @@ pub struct Instance {
     pub excluded: Vec<Vip>,
     /// Empty for multicast.
     pub unicast_peers: Vec<IpAddr>,
+    /// Adverts from other sources than `unicast_peers` are dropped
+    /// (`check_unicast_src`, `vrrp_check_unicast_src`; unicast only).
+    pub check_unicast_src: bool,
     /// The multicast group (`vrrp_mcast_group4/6`).
     pub mcast_group: IpAddr,
     pub track_interfaces: Vec<(String, Weight)>,

@@ -20,7 +20,10 @@
 //! a multicast one on a unicast socket) → `wrong_destination`; VRID not configured →
 //! `unknown_vrid`; TTL/hop limit not 255 → `ttl`; shorter than the 8-byte header →
 //! `truncated`; version neither 2 nor 3 → `version`; type not advertisement → `type`;
-//! VRID configured for the other version → `version` (IPv6: v2 → `v2_over_ipv6`).
+//! VRID configured for the other version → `version` (IPv6: v2 → `v2_over_ipv6`); on
+//! a unicast socket whose instances all have `check_unicast_src`, a source that is none
+//! of their peers → `unicast_source` (checked before the version, so a junk packet from
+//! a stranger is counted as that).
 
 use std::io;
 use std::net::IpAddr;
@@ -28,7 +31,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use vigil_core::wire::{Family, Version};
 
 /// Drop reasons counted by the filter, by map index. The names are user space's.
-pub const REASONS: [&str; 7] = [
+pub const REASONS: [&str; 8] = [
     "truncated",
     "wrong_destination",
     "unknown_vrid",
@@ -36,6 +39,7 @@ pub const REASONS: [&str; 7] = [
     "version",
     "type",
     "v2_over_ipv6",
+    "unicast_source",
 ];
 const TRUNCATED: i32 = 0;
 const WRONG_DESTINATION: i32 = 1;
@@ -44,16 +48,21 @@ const TTL: i32 = 3;
 const VERSION: i32 = 4;
 const TYPE: i32 = 5;
 const V2_OVER_IPV6: i32 = 6;
+const UNICAST_SOURCE: i32 = 7;
+/// Unicast peers checked in the kernel; a socket with more checks them in user space.
+pub const MAX_SOURCES: usize = 16;
 
-/// What one socket's instances can use: their VRIDs per version, and where adverts
-/// must be addressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What one socket's instances can use: their VRIDs per version, where adverts must
+/// be addressed, and (unicast, `check_unicast_src`) where they may come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilterSpec {
     pub family: Family,
     /// The multicast group of a multicast socket; `None` for unicast peers.
     pub group: Option<IpAddr>,
     v2: [u64; 4],
     v3: [u64; 4],
+    /// Allowed sources; empty: any.
+    sources: Vec<IpAddr>,
 }
 
 impl FilterSpec {
@@ -63,6 +72,19 @@ impl FilterSpec {
             group,
             v2: [0; 4],
             v3: [0; 4],
+            sources: Vec::new(),
+        }
+    }
+
+    /// Lets adverts through only from `sources` (at most [`MAX_SOURCES`] of the
+    /// socket's family; more, or none, leave sources unchecked here).
+    pub fn only_from(&mut self, sources: &[IpAddr]) {
+        let same_family = sources
+            .iter()
+            .all(|s| s.is_ipv6() == (self.family == Family::V6));
+        self.sources.clear();
+        if same_family && sources.len() <= MAX_SOURCES {
+            self.sources.extend_from_slice(sources);
         }
     }
 
@@ -396,6 +418,39 @@ fn program(spec: &FilterSpec, map: libc::c_int) -> Vec<Insn> {
     // TTL / hop limit.
     a.ld_abs(B, if v6 { SKF_NET_OFF + 7 } else { 8 });
     a.drop_if(JMP | JNE | K, R0, 0, 255, TTL, &drops);
+
+    // Source: one of the unicast peers (`check_unicast_src`).
+    if !spec.sources.is_empty() {
+        let known = a.label();
+        for src in &spec.sources {
+            let next = a.label();
+            let words: Vec<(i32, u32)> = match src {
+                IpAddr::V4(s) => vec![(12, u32::from(*s))],
+                IpAddr::V6(s) => {
+                    let o = s.octets();
+                    (0..4)
+                        .map(|i| {
+                            let w = u32::from_be_bytes([
+                                o[4 * i],
+                                o[4 * i + 1],
+                                o[4 * i + 2],
+                                o[4 * i + 3],
+                            ]);
+                            (SKF_NET_OFF + 8 + 4 * i as i32, w)
+                        })
+                        .collect()
+                }
+            };
+            for (off, word) in words {
+                a.ld_abs(W, off);
+                a.jump(JMP32 | JNE | K, R0, 0, word as i32, next);
+            }
+            a.jump(JMP | JA, 0, 0, 0, known);
+            a.bind(next);
+        }
+        a.jump(JMP | JA, 0, 0, 0, drops[UNICAST_SOURCE as usize]);
+        a.bind(known);
+    }
 
     // The fixed header.
     a.skb_len();
