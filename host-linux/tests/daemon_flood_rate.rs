@@ -175,6 +175,7 @@ fn vrid_of(v: Version) -> u8 {
 /// `IP_HDRINCL` socket, at `rate` packets a second (`None`: as fast as it goes).
 /// Returns how many of each kind went out.
 fn flood(
+    mix: &[Junk],
     src: Ipv4Addr,
     dst: Ipv4Addr,
     v3_centis: u16,
@@ -184,7 +185,7 @@ fn flood(
     // SAFETY: plain socket(2); `blast` closes it.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW) };
     assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
-    let packets: Vec<Vec<u8>> = MIX.iter().map(|j| j.packet(src, dst, v3_centis)).collect();
+    let packets: Vec<Vec<u8>> = mix.iter().map(|j| j.packet(src, dst, v3_centis)).collect();
     let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
     sin.sin_family = libc::AF_INET as libc::sa_family_t;
     sin.sin_addr = libc::in_addr {
@@ -504,7 +505,7 @@ fn run(s: Scenario) {
                         if s.ipv6 {
                             flood6(attacker_ll, s.v3_centis, s.flood, per_sender)
                         } else {
-                            flood(host_ip(2), dst, s.v3_centis, s.flood, per_sender)
+                            flood(&MIX, host_ip(2), dst, s.v3_centis, s.flood, per_sender)
                         }
                     })
                 })
@@ -738,4 +739,74 @@ fn unicast_with_checked_sources_at_full_rate() {
             ..scenario("ucsrc-max")
         });
     }
+}
+
+/// A backup that cannot read (stopped, as a VM stall stops it) while junk fills its
+/// socket: the kernel drops the rest, the master's adverts among them. When it runs
+/// again past its master-down deadline, the overflow shows in `kernel_drops`, and the
+/// backup waits one more advert interval instead of taking over (the flood has ended,
+/// so the master's next advert arrives in that interval). Without that rule it takes
+/// over whenever no advert of the master made it into the queue before it filled.
+#[test]
+fn a_backup_stalled_until_its_socket_overflows_waits_and_stays_backup() {
+    if !privileged("a_backup_stalled_until_its_socket_overflows_waits_and_stays_backup") {
+        return;
+    }
+    let _one = ONE_FLOOD_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let a = Inst::v2_pass("VI_1", V2_VRID, "MASTER", 150, PASS);
+    let b = Inst::v2_pass("VI_1", V2_VRID, "BACKUP", 100, PASS);
+    let p = Pair::start("floodstall", "fst", &a, &b, Duration::from_secs(10));
+    let attacker = p.ns(2);
+    attacker
+        .exec_ok(&["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])
+        .unwrap();
+    let before = p.lb2.status_cli();
+    let mix = [Junk::BadChecksum(Version::V2)];
+    let sent = std::thread::scope(|sc| {
+        let path = attacker.path();
+        let flooding = sc.spawn(move || {
+            in_netns(&path, || {
+                flood(
+                    &mix,
+                    host_ip(2),
+                    GROUP,
+                    100,
+                    Duration::from_millis(2500),
+                    None,
+                )
+            })
+        });
+        // Stopped just after the flood starts, for longer than the master-down
+        // interval (3.6 s).
+        std::thread::sleep(Duration::from_millis(100));
+        p.lb2.signal(nix::sys::signal::Signal::SIGSTOP);
+        std::thread::sleep(Duration::from_millis(4500));
+        p.lb2.signal(nix::sys::signal::Signal::SIGCONT);
+        flooding.join().expect("sender")
+    });
+    eprintln!("stall: {} bad-checksum packets", sent[0]);
+    // The grace interval, and the master's next advert.
+    std::thread::sleep(Duration::from_millis(2500));
+    let after = p.lb2.status_cli();
+    let (ib, ia) = (
+        instance_of(&before, "VI_1").unwrap(),
+        instance_of(&after, "VI_1").unwrap(),
+    );
+    let lost = after["kernel_drops"].as_u64().unwrap() - before["kernel_drops"].as_u64().unwrap();
+    eprintln!(
+        "stall: the kernel dropped {lost}; deferrals {}; log:\n{}",
+        counter(&ia, "overflow_deferrals"),
+        p.lb2.log_text()
+    );
+    assert!(lost > 0, "the socket never overflowed: {after}");
+    assert_eq!(ia["state"], "BACKUP", "{ia}\n{}", p.logs());
+    assert_eq!(
+        counter(&ib, "became_master"),
+        counter(&ia, "became_master"),
+        "{}",
+        p.logs()
+    );
+    assert!(!has_addr(p.ns(1), "eth0", VIP), "VIP on the backup");
 }

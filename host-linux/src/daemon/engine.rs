@@ -808,14 +808,20 @@ impl Engine {
         let before = self.cores[slot].state();
         let theirs = repr.priority;
         let ours = self.cores[slot].effective_priority();
+        let deadline = self.cores[slot].poll_at();
         match self.cores[slot].on_advert(now, &repr, rx.src, &mut fx) {
             Ok(()) => {
                 // Counted once accepted: every packet lands in exactly one counter
                 // (a drop reason or these), and a forged priority-0 advert with the
                 // wrong password does not show as a resignation.
                 let s = &mut self.slots[slot];
-                s.kernel_drops_seen = rx.kernel_drops;
-                s.deferred = false;
+                if self.cores[slot].poll_at() != deadline {
+                    // A master's advert (it moved the master-down timer; a lower
+                    // priority one does not): what the kernel had dropped until
+                    // then cannot have been a newer one.
+                    s.kernel_drops_seen = rx.kernel_drops;
+                    s.deferred = false;
+                }
                 let counters = &mut s.counters;
                 counters.adverts_rx += 1;
                 if theirs == 0 {
