@@ -763,7 +763,8 @@ fn a_backup_stalled_until_its_socket_overflows_waits_and_stays_backup() {
         .exec_ok(&["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])
         .unwrap();
     let before = p.lb2.status_cli();
-    let mix = [Junk::BadChecksum(Version::V2)];
+    // Junk the socket filter lets through (it does not know the password).
+    let mix = [Junk::WrongAuth];
     let sent = std::thread::scope(|sc| {
         let path = attacker.path();
         let flooding = sc.spawn(move || {
@@ -786,7 +787,7 @@ fn a_backup_stalled_until_its_socket_overflows_waits_and_stays_backup() {
         p.lb2.signal(nix::sys::signal::Signal::SIGCONT);
         flooding.join().expect("sender")
     });
-    eprintln!("stall: {} bad-checksum packets", sent[0]);
+    eprintln!("stall: {} wrong-password packets", sent[0]);
     // The grace interval, and the master's next advert.
     std::thread::sleep(Duration::from_millis(2500));
     let after = p.lb2.status_cli();

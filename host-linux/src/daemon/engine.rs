@@ -395,7 +395,11 @@ impl Engine {
             let sock = &self.sockets[si];
             let mut spec = FilterSpec::new(sock.sock.family(), sock.sock.group());
             for &(vrid, slot) in &sock.vrids {
-                spec.allow(vrid, self.cores[slot].config().version);
+                let config = self.cores[slot].config();
+                spec.allow(vrid, config.version);
+                if config.checksum == wire::ChecksumMode::AsV2 {
+                    spec.v3_checksum_as_v2();
+                }
             }
             let plans = || sock.vrids.iter().map(|&(_, slot)| &self.slots[slot].plan);
             if sock.sock.group().is_none()
