@@ -44,7 +44,9 @@ import subprocess
 import sys
 import time
 
-from flood import Counter, advert_frame, cpu_ns, raw_drops, wakeups
+
+sys.dont_write_bytecode = True  # no root-owned __pycache__ in the tree for flood's import
+from flood import Counter, advert_frame, cpu_ns, raw_drops, wakeups  # noqa: E402
 
 SOL_PACKET = 263
 PACKET_IGNORE_OUTGOING = 23  # Linux 4.20: the counter must not see our own flood
