@@ -5,6 +5,10 @@
 #   2. a MASTER flooded with lower-priority adverts (priority 50): CPU per advert and the
 #      packets it sends back;
 #   3. idle CPU per second and RSS, in MASTER and in BACKUP;
+#   3b. junk floods at a BACKUP whose master (the sender) keeps advertising: adverts for
+#      a VRID nobody configured, with a broken checksum, with TTL 64; as fast as one
+#      sender can (sendmmsg on AF_PACKET) and at a fixed JUNK_RATE; CPU per junk packet,
+#      rate reached, kernel drops, and whether the backup stayed BACKUP;
 #   4. failover overhead: the master SIGKILLed, from the backup's master-down deadline
 #      (last advert of the old master + master-down interval, from a capture on the
 #      bridge) to the new master's first gratuitous ARP and first advert (and the VIP
@@ -14,7 +18,9 @@
 #
 # Run as root from anywhere:  sudo benches/daemon/compare.sh
 # Environment: TRIALS (5), FLOOD_PACKETS (20000), FLOOD_SECONDS (2, whole seconds),
-# IDLE_SECONDS (10),
+# IDLE_SECONDS (10), JUNK_TRIALS (3), JUNK_SECONDS (4), JUNK_RATE (50000),
+# JUNK_KINDS (unknown_vrid,bad_checksum,ttl), PHASES (floor flood junk pair: the parts
+# to run; the report shows what ran),
 # OUT (benches/daemon/RESULTS.md), KEEP (a directory to copy the logs, captures and raw
 # JSON results into), VIGILD (a prebuilt vigild; default: cargo build
 # --release -p vigil-linux and target/release/vigild), KEEPALIVED (keepalived).
@@ -33,7 +39,8 @@ fi
 
 # The command as run, with the settings given in the environment, for the report.
 COMMAND="sudo"
-for v in TRIALS FLOOD_PACKETS FLOOD_SECONDS IDLE_SECONDS; do
+for v in TRIALS FLOOD_PACKETS FLOOD_SECONDS IDLE_SECONDS JUNK_TRIALS JUNK_SECONDS JUNK_RATE \
+    JUNK_KINDS PHASES; do
     [[ -n ${!v:-} ]] && COMMAND+=" $v=${!v}"
 done
 COMMAND+=" benches/daemon/compare.sh"
@@ -41,6 +48,12 @@ TRIALS=${TRIALS:-5}
 FLOOD_PACKETS=${FLOOD_PACKETS:-20000}
 FLOOD_SECONDS=${FLOOD_SECONDS:-2}
 IDLE_SECONDS=${IDLE_SECONDS:-10}
+JUNK_TRIALS=${JUNK_TRIALS:-3}
+JUNK_SECONDS=${JUNK_SECONDS:-4}
+JUNK_RATE=${JUNK_RATE:-50000}
+JUNK_KINDS=${JUNK_KINDS:-unknown_vrid,bad_checksum,ttl}
+PHASES=${PHASES:-floor flood junk pair}
+phase() { [[ " $PHASES " == *" $1 "* ]]; }
 OUT=${OUT:-$HERE/RESULTS.md}
 KEEPALIVED=${KEEPALIVED:-keepalived}
 [[ -n ${VIGILD:-} ]] || {
@@ -320,6 +333,63 @@ EOF
     flush_vip "$dut"
 }
 
+# ---------------------------------------------------------------- 3b: junk floods
+# lb2 in BACKUP; the sender is its priority-200 master (one advert per advert interval,
+# from 10.89.0.2) and floods junk from 10.89.0.66 (junk.py). The daemon's own view
+# (vigild status: filtered, kernel_drops, became_master) is read around every trial.
+show_junk() { # FILE: one readable line per trial
+    python3 - "$1" <<'EOF'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["kind"] != "junk":
+        continue
+    sent = max(r["sent"], 1)
+    rate = "max" if not r["rate_target"] else f"{r['rate_target']}/s"
+    ff = r["rx_vrrp"] or r["log_master"] or r["vip_on_dut"]
+    extra = ""
+    b, a = r.get("status_before"), r.get("status_after")
+    if b and a:
+        f0, f1 = b.get("filtered") or {}, a.get("filtered") or {}
+        filt = {k: v - f0.get(k, 0) for k, v in f1.items() if v != f0.get(k, 0)}
+        d0, d1 = b["instances"][0]["counters"]["drops"], a["instances"][0]["counters"]["drops"]
+        user = {k: v - d0.get(k, 0) for k, v in d1.items() if v != d0.get(k, 0)}
+        extra = (f", filtered {filt or '{}'}, user-space drops {user or '{}'}, "
+                 f"kernel_drops +{a['kernel_drops'] - b['kernel_drops']}")
+    print(f"    {r['impl']} {r['junk']} @{rate} #{r['trial']}: {r['sent']} sent in "
+          f"{r['send_s']:.2f} s = {r['rate']}/s (arrived {r['arrived']}), "
+          f"{(r['cpu_ns'] + r['tail_cpu_ns']) / sent / 1e3:.3f} us/packet, "
+          f"{r['wakeups']} wake-ups, raw drops {r['sock_drops']}{extra}"
+          + (" !! FALSE FAILOVER" if ff else ""))
+EOF
+}
+
+junk_case() { # IMPL
+    local impl=$1 dut sender status_cmd="" limit_s nk
+    dut=$(ns "$impl" 2)
+    sender=$(ns "$impl" s)
+    flush_vip "$dut"
+    start_daemon "$impl" 2 BACKUP 100
+    [[ $impl == vigild ]] && status_cmd="$VIGILD status --json --control $WORK/$impl-2.sock"
+    nk=$(($(tr -cd , <<<"$JUNK_KINDS" | wc -c) + 1))
+    limit_s=$((nk * 2 * JUNK_TRIALS * (JUNK_SECONDS + 8) + 40))
+    log "$impl as BACKUP: junk floods ($JUNK_KINDS), $JUNK_TRIALS x ${JUNK_SECONDS} s each, as fast as possible and at $JUNK_RATE/s"
+    ip netns exec "$sender" timeout "$limit_s" \
+        python3 "$HERE/junk.py" --src $SENDER --junk-src 10.89.0.66 --vip $VIP \
+        --kinds "$JUNK_KINDS" --rates "0,$JUNK_RATE" --seconds "$JUNK_SECONDS" \
+        --trials "$JUNK_TRIALS" --pids "$DPIDS" --dut-netns "$dut" \
+        --status-cmd "$status_cmd" --log "$WORK/$impl-2.log" >"$WORK/junk.out"
+    python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    r.update(kind="junk", impl=sys.argv[2])
+    print(json.dumps(r))' "$WORK/junk.out" "$impl" | tee -a "$RESULTS" >"$WORK/junk.jsonl"
+    show_junk "$WORK/junk.jsonl"
+    stop_group "$DPGID"
+    flush_vip "$dut"
+}
+
 # The floor: floor.c (a blocking recv() loop) flooded the same way, if a C compiler is here.
 flood_floor() {
     local dut sender pid
@@ -480,18 +550,27 @@ pair_trial() { # TRIAL: both pairs up at once, one idle window for all four, the
 log "network: per implementation a bridge, lb1 $LB1, lb2 $LB2, sender $SENDER, VIP $VIP"
 for impl in "${IMPLS[@]}"; do make_topology "$impl"; done
 
-flood_floor
-for case in backup master; do
-    for impl in "${IMPLS[@]}"; do flood_case "$impl" "$case"; done
-done
-for t in $(seq 1 "$TRIALS"); do
-    pair_trial "$t"
-    swap_topologies
-done
+phase floor && flood_floor
+if phase flood; then
+    for case in backup master; do
+        for impl in "${IMPLS[@]}"; do flood_case "$impl" "$case"; done
+    done
+fi
+if phase junk; then
+    for impl in "${IMPLS[@]}"; do junk_case "$impl"; done
+fi
+if phase pair; then
+    # The idle windows use floor.c when it was built (the floor phase builds it).
+    for t in $(seq 1 "$TRIALS"); do
+        pair_trial "$t"
+        swap_topologies
+    done
+fi
 
 ELAPSED=$(($(date +%s) - START_S))
 python3 "$HERE/report.py" "$RESULTS" --out "$OUT" --command "$COMMAND" \
     --elapsed "$ELAPSED" --vigild "$VIGILD" --keepalived "$KEEPALIVED" \
     --trials "$TRIALS" --flood-packets "$FLOOD_PACKETS" --flood-seconds "$FLOOD_SECONDS" \
-    --idle-seconds "$IDLE_SECONDS"
+    --idle-seconds "$IDLE_SECONDS" --junk-trials "$JUNK_TRIALS" --junk-seconds "$JUNK_SECONDS" \
+    --junk-rate "$JUNK_RATE"
 echo "(written to $OUT; total ${ELAPSED} s)"

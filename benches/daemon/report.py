@@ -57,6 +57,121 @@ def version(cmd):
         return "unknown"
 
 
+JUNK_LABELS = {
+    "unknown_vrid": "adverts for a VRID nobody configured (52)",
+    "bad_checksum": "adverts for VRID 51 with a wrong checksum",
+    "ttl": "adverts for VRID 51 with TTL 64",
+}
+JUNK_TARGET_US = 0.2  # CPU per junk packet at a backup, vigild (issue "vigild under attack")
+
+
+def delta_map(before, after):
+    before = before or {}
+    return {k: v - before.get(k, 0) for k, v in (after or {}).items() if v != before.get(k, 0)}
+
+
+def junk_section(recs):
+    """The junk floods: (markdown table, verdicts, per-trial rows, notes)."""
+    # (kind, rate) -> figure -> impl -> per-trial values
+    fig = collections.defaultdict(
+        lambda: collections.defaultdict(lambda: collections.defaultdict(list)))
+    failovers = collections.Counter()
+    trials = collections.Counter()
+    notes = []
+    order = []
+    for r in recs:
+        key = (r["junk"], r["rate_target"])
+        if key not in order:
+            order.append(key)
+        impl, sent = r["impl"], max(r["sent"], 1)
+        f = fig[key]
+        cpu = r["cpu_ns"] + r.get("tail_cpu_ns", 0)
+        drops = r["sock_drops"] or 0
+        f["cpu"][impl].append(cpu / sent / 1e3)
+        f["cpu_taken"][impl].append(cpu / max(sent - drops, 1) / 1e3)
+        f["rate"][impl].append(r["rate"])
+        f["sent"][impl].append(r["sent"])
+        f["wake"][impl].append(1000.0 * r["wakeups"] / sent)
+        f["sock_drops"][impl].append(100.0 * drops / sent)
+        f["sender"][impl].append(r["sender_cpu_ns"] / sent / 1e3)
+        b, e = r.get("status_before"), r.get("status_after")
+        became = 0
+        if b and e:
+            filtered = delta_map(b.get("filtered"), e.get("filtered"))
+            bi, ei = b["instances"][0]["counters"], e["instances"][0]["counters"]
+            user = delta_map(bi["drops"], ei["drops"])
+            user.update(delta_map(b.get("drops"), e.get("drops")))
+            f["filtered"][impl].append(100.0 * sum(filtered.values()) / sent)
+            f["user"][impl].append(100.0 * sum(user.values()) / sent)
+            became = ei["became_master"] - bi["became_master"]
+            if trials[(impl,) + key] == 0:
+                how = f"{r['rate_target']:,}/s" if r["rate_target"] else "full speed"
+                notes.append(f"- vigild, {JUNK_LABELS[r['junk']]}, {how} "
+                             f"(trial 1, {r['sent']} sent): filtered in the kernel "
+                             f"{filtered or '{}'}, dropped in user space {user or '{}'}, "
+                             f"kernel_drops +{e['kernel_drops'] - b['kernel_drops']}.")
+        trials[(impl,) + key] += 1
+        if r["rx_vrrp"] or r.get("log_master") or r.get("vip_on_dut") or became:
+            failovers[(impl,) + key] += 1
+            notes.append(f"- **{impl} became MASTER with its master alive** during "
+                         f"{JUNK_LABELS[r['junk']]}, rate {r['rate_target'] or 'max'}, trial "
+                         f"{r['trial']}: adverts sent by lb2 {r['rx_vrrp']}, \"Entering MASTER "
+                         f"STATE\" lines {r.get('log_master')}, became_master +{became}, VIP on "
+                         f"lb2 after: {r.get('vip_on_dut')}.")
+
+    rows = [
+        # (label, figure, digits, the target applies, in the per-trial list)
+        ("CPU per junk packet (µs)", "cpu", 3, True, True),
+        ("  per packet its socket took (not dropped for a full buffer, µs)", "cpu_taken", 3,
+         False, True),
+        ("  junk packets sent per trial", "sent", 0, False, False),
+        ("  rate reached (packets/s)", "rate", 0, False, True),
+        ("  wake-ups per 1,000 junk packets", "wake", 2, False, False),
+        ("  dropped on the daemon's raw socket, buffer full (`/proc/PID/net/raw`, %)",
+         "sock_drops", 1, False, True),
+        ("  dropped by vigild's socket filter in the kernel (status `filtered`, %)",
+         "filtered", 1, False, False),
+        ("  dropped by vigild in user space (status drops, %)", "user", 1, False, False),
+        ("  sender's CPU per packet (µs; holds the kernel's delivery at lb2)", "sender", 2,
+         False, False),
+    ]
+    lines = [
+        "| junk, rate / figure | target | vigild median (min–max) "
+        "| keepalived median (min–max) | vigild/keepalived | target met? |",
+        "|---|---|---|---|---|---|",
+    ]
+    verdicts, per_trial = [], []
+    for key in order:
+        kind, rate = key
+        how = "as fast as one sender can" if not rate else f"{rate:,} per second"
+        ff = "; ".join(f"{i} {failovers[(i,) + key]} of {trials[(i,) + key]}"
+                       for i in IMPLS if trials[(i,) + key])
+        lines.append(f"| **{JUNK_LABELS[kind]}, {how}** (false failovers: {ff}) | | | | | |")
+        for label, name, digits, target, listed in rows:
+            vals = fig[key][name]
+            if not any(vals[i] for i in IMPLS):
+                continue
+            sv, sk = stats(vals["vigild"]), stats(vals["keepalived"])
+            v, k = (None if sv is None else sv[0]), (None if sk is None else sk[0])
+            ratio = f"{v / k:.3f}" if v is not None and k else "–"
+            tgt, met = "", ""
+            if target:
+                tgt = f"≤ {JUNK_TARGET_US} µs"
+                if v is not None:
+                    ok = v <= JUNK_TARGET_US
+                    met = "yes" if ok else "**no**"
+                    verdicts.append((f"CPU per junk packet at a BACKUP, {JUNK_LABELS[kind]}, "
+                                     f"{how} (µs)", tgt, ok, fmt(v, digits)))
+            text = label.strip() if not label.startswith("  ") else "↳ " + label.strip()
+            lines.append(f"| {text} | {tgt} | {cell(sv, digits)} | {cell(sk, digits)} "
+                         f"| {ratio} | {met} |")
+            for impl in IMPLS:
+                if vals[impl] and listed:
+                    per_trial.append(f"| {JUNK_LABELS[kind]}, {how}: {label.strip()} | {impl} "
+                                     f"| {', '.join(fmt(x, digits) for x in vals[impl])} |")
+    return "\n".join(lines), verdicts, per_trial, notes
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("results")
@@ -69,6 +184,9 @@ def main():
     ap.add_argument("--flood-packets", type=int)
     ap.add_argument("--flood-seconds", type=float)
     ap.add_argument("--idle-seconds", type=float)
+    ap.add_argument("--junk-trials", type=int)
+    ap.add_argument("--junk-seconds", type=float)
+    ap.add_argument("--junk-rate", type=int)
     a = ap.parse_args()
 
     recs = [json.loads(line) for line in open(a.results) if line.strip()]
@@ -192,6 +310,8 @@ def main():
             lines.append(f"| ↳ *floor*: floor.c, a blocking recv() loop and nothing else "
                          f"| | {cell(S[key][FLOOR], digits)} | | {rel} | |")
     table = "\n".join(lines)
+    junk_table, junk_verdicts, junk_per_trial, junk_notes = junk_section(by["junk"])
+    verdicts += junk_verdicts
 
     # Checks that say whether the numbers mean what they claim.
     notes = []
@@ -246,6 +366,7 @@ def main():
         notes.append(f"- the reply counter's capture socket lost {lost} frames: reply counts "
                      "are lower bounds.")
 
+    notes += junk_notes
     model, ncpu, kernel = machine()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     here = os.path.dirname(os.path.abspath(__file__))
@@ -269,7 +390,24 @@ def main():
                 continue
             vals = ", ".join(fmt(x, digits) for x in fig[key][impl])
             per_trial.append(f"| {label.strip()} | {impl} | {vals} |")
+    per_trial += junk_per_trial
 
+    junk_md = ""
+    if junk_table and by["junk"]:
+        junk_md = f"""
+## Junk at a BACKUP (issue "vigild under attack")
+
+lb2 in BACKUP (priority 100); the sender is its priority-200 master, one advert per
+second, and floods junk from another address with `sendmmsg` on an AF_PACKET socket
+(junk.py), {a.junk_trials} trials of {a.junk_seconds:g} s per kind and rate: as fast as one sender can, and
+{a.junk_rate:,} per second. CPU is the daemon's, from the first junk packet to 0.3 s after the
+last and until it is quiet again, divided by the junk packets sent. vigild's socket filter
+runs in the kernel's receive path, which is charged to the sender (its last row). A false
+failover is lb2 sending an advert, logging "Entering MASTER STATE", counting
+`became_master` (vigild) or holding the VIP after a trial.
+
+{junk_table}
+"""
     md = f"""# vigild against keepalived: daemon benchmarks
 
 Generated by `{a.command}` on {date}, in {a.elapsed} s.
@@ -287,7 +425,7 @@ ratio is of the medians. CPU is every thread of the daemon's processes
 child summed. See benches/daemon/README.md for the method.
 
 {table}
-
+{junk_md}
 ## Targets (issue 3, and issue 5's ratios)
 
 {chr(10).join(met)}
