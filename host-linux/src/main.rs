@@ -113,9 +113,16 @@ fn main() -> ExitCode {
         for d in &loaded.diagnostics {
             eprintln!("{d}");
         }
+        if let Some(note) = loaded.omitted_note() {
+            eprintln!("{note}");
+        }
         let code = config::test_exit_code(&loaded);
         if code == 0 {
-            eprintln!("vigild: configuration {} is valid", args.config.display());
+            let name = args.config.display().to_string();
+            eprintln!(
+                "vigild: configuration {} is valid",
+                log::escape_controls(&name)
+            );
         }
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
