@@ -15,8 +15,12 @@
 //! - A line made of exactly `include PATTERN` (or keepalived's variants `includer`,
 //!   `includem`, `includew`, `includeb`, `includea`) is replaced by the files it names:
 //!   brace expansion and glob wildcards, relative to the directory of the including file,
-//!   matches read in sorted order, directories and executable files skipped. Include
-//!   cycles and nesting deeper than [`MAX_INCLUDE_DEPTH`] are errors.
+//!   matches read in sorted order, directories, executable files and anything that is not
+//!   a regular file (a FIFO would block) skipped. Include cycles and nesting deeper than
+//!   [`MAX_INCLUDE_DEPTH`] are errors; the pattern's own bounds are in [`super::include`].
+//! - Files are read line by line and never held whole; a line longer than keepalived's
+//!   [`MAX_LINE_BYTES`] is refused, and so is a configuration over [`MAX_CONFIG_BYTES`]
+//!   (all files together). See `docs/config-limits.md`.
 //!
 //! keepalived's conditional lines (`@id ...`), parameter definitions (`$NAME=...`) and
 //! `~SEQ` blocks are not implemented: they are reported as errors rather than silently read

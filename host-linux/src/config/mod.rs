@@ -1,6 +1,8 @@
 //! The keepalived.conf front end: `vigild -t -f FILE` and the daemon's configuration.
 //!
-//! - [`lexer`]: keepalived's line-oriented syntax (comments, quotes, braces, `include`).
+//! - [`lexer`]: keepalived's line-oriented syntax (comments, quotes, braces, `include`),
+//!   streamed into the parser one token at a time.
+//! - [`include`]: `include` patterns (braces and globs), bounded.
 //! - [`parse`]: statements and blocks, then each keyword into the typed [`model`].
 //! - `rules`: keepalived 2.2.7's defaults and interaction rules, with its warnings.
 //! - [`diag`]: diagnostics with file, line and column, and what keepalived would do.
@@ -21,7 +23,12 @@
 //!   `enable_script_security` (any `vrrp_script`, used or not, and any notify script, if the
 //!   file exists), 2 when a keyword lacks its value (it stops reading), 4 for a
 //!   configuration it cannot run. A missing main file exits 0 in 2.2.7 (a bug): vigild
-//!   exits 4. vigild assumes scripts exist (keepalived checks the file system).
+//!   exits 4, and so it does for a main file that is a FIFO, device or directory (which
+//!   keepalived "skips", exiting 0). vigild assumes scripts exist (keepalived checks the
+//!   file system).
+//! - Lines are read with `fgets` into 1024 bytes: a longer line is read as several.
+//!   vigild refuses it (exit 4), like everything past the limits of
+//!   `docs/config-limits.md`, which keepalived does not have.
 //! - No line continuation; a trailing `\` is glued to the last word.
 //! - `state MASTER` without `priority` is priority 255.
 //! - v2 `advert_int` is rounded to whole seconds (1.5 -> 2, 0.4 -> 1), v3 to 10 ms.
