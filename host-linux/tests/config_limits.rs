@@ -110,6 +110,32 @@ fn instances(dir: &Path, size: usize) -> PathBuf {
     p
 }
 
+/// 16 384 instances with 17 excluded addresses each, then a `global_defs` of 200 000
+/// lines (8.8 MB).
+fn all_bounds(dir: &Path) -> PathBuf {
+    let p = dir.join("all-bounds.conf");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&p).expect("create"));
+    for i in 0..16_384 {
+        write!(
+            f,
+            "vrrp_instance V{i} {{\n interface eth0\n virtual_router_id {}\n virtual_ipaddress_excluded {{\n",
+            i % 255 + 1
+        )
+        .unwrap();
+        for j in 0..17 {
+            writeln!(f, "  10.{}.{j}.{}", i % 250, i / 250).unwrap();
+        }
+        f.write_all(b" }\n}\n").unwrap();
+    }
+    f.write_all(b"global_defs {\n").unwrap();
+    for _ in 0..200_000 {
+        f.write_all(b"  router_id lb01\n").unwrap();
+    }
+    f.write_all(b"}\n").unwrap();
+    f.flush().unwrap();
+    p
+}
+
 /// Diagnostic lines of `vigild -t` (not the summary line).
 fn diagnostic_lines(stderr: &str) -> usize {
     stderr
@@ -263,13 +289,20 @@ fn fifty_megabytes_of_configuration_stay_within_the_memory_bound() {
                 MB50,
             ),
             exit::CONFIG,
-            "words and braces: vigild skips the rest of it",
+            "vigild skips the rest of it",
         ),
         // 10 MB of instances: parsed up to the definitions bound.
         (
             instances(d.path(), MB50 / 5),
             exit::CONFIG_TEST,
             "more diagnostics",
+        ),
+        // Every bound reached at once: the most definitions, the most list entries, then
+        // the largest statement.
+        (
+            all_bounds(d.path()),
+            exit::CONFIG_TEST,
+            "more than 262144 addresses, peers",
         ),
     ];
     for (path, code, needle) in cases {

@@ -66,10 +66,18 @@ impl Node {
 /// Statements are parsed one at a time and dropped, so this bounds what a load holds as
 /// tokens whatever the size of the file. keepalived has no such limit; real blocks hold
 /// a few hundred words.
-pub const MAX_STATEMENT_TOKENS: usize = 1 << 18;
+pub const MAX_STATEMENT_TOKENS: usize = 1 << 17;
+/// The most text (its lines, and the words copied out of them) one top-level statement may
+/// hold, for the same reason: 2^17 long words would otherwise be 250 MB.
+pub const MAX_STATEMENT_TEXT: usize = 4 << 20;
 /// How deep blocks may nest (keepalived's deepest, `virtual_server` / `real_server` /
 /// `HTTP_GET` / `url`, is 4); a deeper block is skipped with an error.
 pub const MAX_BLOCK_DEPTH: usize = 16;
+/// The most list entries the parsed configuration may hold, all lists together:
+/// addresses, unicast peers, tracked scripts / files / processes / interfaces, sync group
+/// members, `track_file` and `vrrp_track_process` blocks, LVS blocks. Each costs 24 to
+/// 200 bytes from as little as 2 bytes of text; past this the configuration is refused.
+pub const MAX_LIST_ENTRIES: usize = 1 << 18;
 /// The most `vrrp_instance`, `vrrp_script` and `vrrp_sync_group` blocks (together) one
 /// configuration may define: each costs about 1 to 2.5 KB in the parsed configuration
 /// (from as little as 60 bytes of text), and the daemon runs every instance.
@@ -87,6 +95,10 @@ pub(crate) struct TreeBuilder {
     in_args: bool,
     /// Tokens taken into the top-level statement being built.
     taken: usize,
+    /// Bytes of text taken into it.
+    text: usize,
+    /// The next token is the first of its line.
+    line_start: bool,
     /// That statement reached [`MAX_STATEMENT_TOKENS`]: its further words are dropped.
     full: bool,
     /// Braces open inside a skipped part (too deep, or after `full`).
@@ -113,6 +125,8 @@ impl TreeBuilder {
             can_open: false,
             in_args: false,
             taken: 0,
+            text: 0,
+            line_start: true,
             full: false,
             skip: 0,
         }
@@ -122,6 +136,8 @@ impl TreeBuilder {
     pub(crate) fn push(&mut self, t: Token, diags: &mut Diags, ready: &mut Vec<Node>) {
         let word = matches!(t.tok, Tok::Word { .. });
         let counted = !matches!(t.tok, Tok::Eol);
+        let cost = t.span.len() + if self.line_start { t.line.len() } else { 0 };
+        self.line_start = matches!(t.tok, Tok::Eol);
         match t.tok {
             Tok::Eol => {}
             Tok::Eof => self.finish(&t.loc, diags),
@@ -191,6 +207,7 @@ impl TreeBuilder {
                     _ => {
                         if top {
                             self.taken = 0;
+                            self.text = 0;
                         }
                         level.nodes.push(Node {
                             key: t,
@@ -205,7 +222,8 @@ impl TreeBuilder {
         self.in_args = word;
         if counted && self.stack.len() > 1 && !self.full {
             self.taken += 1;
-            if self.taken > MAX_STATEMENT_TOKENS {
+            self.text += cost;
+            if self.taken > MAX_STATEMENT_TOKENS || self.text > MAX_STATEMENT_TEXT {
                 let title = self.stack[1]
                     .owner
                     .as_ref()
@@ -215,7 +233,8 @@ impl TreeBuilder {
                 diags.unsupported(
                     &at,
                     format!(
-                        "the block `{title}` holds more than {MAX_STATEMENT_TOKENS} words and braces: vigild skips the rest of it"
+                        "the block `{title}` holds more than {MAX_STATEMENT_TOKENS} words and braces or {} MiB of text: vigild skips the rest of it",
+                        MAX_STATEMENT_TEXT >> 20
                     ),
                 );
                 self.full = true;
@@ -305,6 +324,8 @@ pub(crate) struct Parser<'d> {
     defined: HashSet<(&'static str, String)>,
     /// Blocks refused past [`MAX_DEFINITIONS`] (the first is reported).
     over_limit: usize,
+    /// List entries kept so far (see [`MAX_LIST_ENTRIES`]).
+    entries: usize,
 }
 
 impl<'d> Parser<'d> {
@@ -316,6 +337,7 @@ impl<'d> Parser<'d> {
             global_explicit: Default::default(),
             defined: HashSet::new(),
             over_limit: 0,
+            entries: 0,
         }
     }
 
@@ -341,6 +363,21 @@ impl<'d> Parser<'d> {
     }
 
     // ----- helpers -------------------------------------------------------------------
+
+    /// Whether one more list entry fits within [`MAX_LIST_ENTRIES`]; the first one past it
+    /// is an error at `loc` (the configuration is refused).
+    fn item(&mut self, loc: &Loc) -> bool {
+        self.entries += 1;
+        if self.entries == MAX_LIST_ENTRIES + 1 {
+            self.d.unsupported(
+                loc,
+                format!(
+                    "more than {MAX_LIST_ENTRIES} addresses, peers, tracked items, group members and LVS blocks: vigild refuses this configuration"
+                ),
+            );
+        }
+        self.entries <= MAX_LIST_ENTRIES
+    }
 
     /// Whether one more definition fits within [`MAX_DEFINITIONS`]; the first one past it
     /// is an error (the configuration is refused), the others are only counted.
@@ -703,6 +740,9 @@ impl<'d> Parser<'d> {
                     .warn(c.loc(), format!("{ctx}duplicate {kind} {name} - ignoring"));
                 continue;
             }
+            if !self.item(c.loc()) {
+                break;
+            }
             out.push(TrackRef {
                 name,
                 weight,
@@ -739,6 +779,9 @@ impl<'d> Parser<'d> {
                     format!("{ctx}duplicate track_interface {name} - ignoring"),
                 );
                 continue;
+            }
+            if !self.item(c.loc()) {
+                break;
             }
             out.push(TrackInterface {
                 name,
@@ -1337,7 +1380,9 @@ impl<'d> Parser<'d> {
             );
             return;
         }
-        self.conf.track_processes.push(p);
+        if self.item(n.loc()) {
+            self.conf.track_processes.push(p);
+        }
     }
 
     fn track_file(&mut self, n: &Node) {
@@ -1414,7 +1459,9 @@ impl<'d> Parser<'d> {
                 .warn(n.loc(), format!("track_file {name} has no file - removing"));
             return;
         }
-        self.conf.track_files.push(f);
+        if self.item(n.loc()) {
+            self.conf.track_files.push(f);
+        }
     }
 
     // ----- vrrp_instance --------------------------------------------------------------
@@ -1607,6 +1654,9 @@ impl<'d> Parser<'d> {
                                     }
                                 }
                             }
+                            if !self.item(p.loc()) {
+                                break;
+                            }
                             inst.unicast_peers.push(peer);
                         }
                     }
@@ -1763,6 +1813,10 @@ impl<'d> Parser<'d> {
                 _ => self.unknown(c, Some(&format!("vrrp_instance {name}"))),
             }
         }
+        // Lists are kept for the daemon's life: without their growth slack.
+        inst.vips.shrink_to_fit();
+        inst.excluded_vips.shrink_to_fit();
+        inst.unicast_peers.shrink_to_fit();
         self.conf.instances.push(inst);
     }
 
@@ -1957,6 +2011,9 @@ impl<'d> Parser<'d> {
                     }
                 }
             }
+            if !self.item(c.loc()) {
+                break;
+            }
             out.push(v);
         }
         out
@@ -1995,8 +2052,10 @@ impl<'d> Parser<'d> {
                         for m in members {
                             self.no_block(m);
                             for w in m.words() {
-                                g.members
-                                    .push((w.word().unwrap_or("").to_string(), w.loc.clone()));
+                                if self.item(&w.loc) {
+                                    g.members
+                                        .push((w.word().unwrap_or("").to_string(), w.loc.clone()));
+                                }
                             }
                         }
                     }
@@ -2040,7 +2099,9 @@ impl<'d> Parser<'d> {
                 format!("unknown keyword `{}` at top level: {msg}", n.name()),
             );
         }
-        self.conf.lvs_blocks.push(n.loc().clone());
+        if self.item(n.loc()) {
+            self.conf.lvs_blocks.push(n.loc().clone());
+        }
         // keepalived's own complaint inside the checkers, which `-t` counts.
         if let Some(b) = &n.block {
             self.lvs_deprecations(&b.children);
