@@ -95,8 +95,16 @@ fn main() -> ExitCode {
     abort_on_panic();
     if args.status {
         return match daemon::query_status(&args.control, args.json) {
-            Ok(s) => {
+            Ok(s) if args.json => {
                 print!("{s}");
+                ExitCode::SUCCESS
+            }
+            Ok(s) => {
+                // Instance names and interfaces come from the configuration: escaped
+                // line by line like the log (JSON escapes them itself).
+                for line in s.lines() {
+                    println!("{}", log::escape_controls(line));
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 
 /// Brace alternatives one include line may expand to.
 pub const MAX_INCLUDE_PATTERNS: usize = 4096;
-/// Files one configuration may include, all include lines together.
+/// Paths the include lines of one configuration may match, all together (files read, and
+/// directories or other files skipped).
 pub const MAX_INCLUDED_FILES: usize = 4096;
 /// Directory entries the include patterns of one configuration may examine.
 pub const MAX_GLOB_ENTRIES: usize = 65_536;
