@@ -93,7 +93,7 @@ pub(crate) struct TreeBuilder {
     can_open: bool,
     /// The last token was a word of the last statement's line: a word adds an argument.
     in_args: bool,
-    /// Tokens taken into the top-level statement being built.
+    /// Tokens taken into the top-level statement being built (inside its block).
     taken: usize,
     /// Bytes of text taken into it.
     text: usize,
@@ -200,21 +200,14 @@ impl TreeBuilder {
                 self.can_open = false;
             }
             Tok::Word { .. } => {
-                let top = self.stack.len() == 1;
                 let level = self.stack.last_mut().expect("never empty");
                 match level.nodes.last_mut() {
                     Some(last) if self.in_args => last.args.push(t),
-                    _ => {
-                        if top {
-                            self.taken = 0;
-                            self.text = 0;
-                        }
-                        level.nodes.push(Node {
-                            key: t,
-                            args: Vec::new(),
-                            block: None,
-                        });
-                    }
+                    _ => level.nodes.push(Node {
+                        key: t,
+                        args: Vec::new(),
+                        block: None,
+                    }),
                 }
                 self.can_open = true;
             }
@@ -241,7 +234,8 @@ impl TreeBuilder {
             }
         }
         if self.stack.len() == 1 {
-            self.full = false;
+            // Back at the top: the next block is counted afresh.
+            (self.taken, self.text, self.full) = (0, 0, false);
             let level = &mut self.stack[0];
             // The last statement may still take arguments or a block.
             let keep = usize::from(self.can_open && !level.nodes.is_empty());
