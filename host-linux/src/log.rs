@@ -1,7 +1,13 @@
 //! Logging to stderr, in keepalived's phrases (operators grep for them), with syslog
 //! severity prefixes when journald reads the stream (`JOURNAL_STREAM` is set), and a
 //! timestamp otherwise.
+//!
+//! Every line is passed through [`escape_controls`] before it is written: log lines quote
+//! configuration words, file names and addresses, and a byte such as ESC from a hostile
+//! or broken file must not reach a terminal or a log viewer raw.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -39,12 +45,43 @@ pub fn write(level: Level, args: std::fmt::Arguments<'_>) {
     // Formatted first, then one write(2): stderr is unbuffered and would otherwise get a
     // syscall per piece, and a whole line stays whole when notify scripts write to the
     // same stream.
+    let text = args.to_string();
+    let text = escape_controls(&text);
     let line = if JOURNAL.load(Ordering::Relaxed) {
-        format!("<{}>{}\n", level as u8, args)
+        format!("<{}>{}\n", level as u8, text)
     } else {
-        format!("{} {}\n", timestamp(), args)
+        format!("{} {}\n", timestamp(), text)
     };
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// `s` with every control character made visible: C0 (NUL, TAB, LF, CR, ESC, ...), DEL
+/// and the C1 range (U+0080..U+009F; a terminal may read U+009B as CSI). `\0`, `\t`,
+/// `\n`, `\r` by name, the others as `\xHH` (C0, DEL) or `\u{HH}` (C1). Invalid UTF-8
+/// never gets this far: files are read lossily (U+FFFD) and paths shown with `display()`.
+/// Borrowed when there is nothing to escape, which is the common case.
+pub fn escape_controls(s: &str) -> Cow<'_, str> {
+    let is_control = |c: char| c.is_control();
+    if !s.contains(is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\0' => out.push_str("\\0"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if u32::from(c) < 0x80 && c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` in UTC, without a date crate.
@@ -86,6 +123,18 @@ macro_rules! debug { ($($t:tt)*) => { $crate::log::write($crate::log::Level::Deb
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn controls_are_escaped() {
+        assert!(matches!(
+            escape_controls("plain `x` 10.0.0.1/24"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            escape_controls("a\x1b[31mb\rc\0d\te\nf\x7fg\u{9b}h\u{1}中"),
+            "a\\x1b[31mb\\rc\\0d\\te\\nf\\x7fg\\u{9b}h\\x01中"
+        );
+    }
 
     #[test]
     fn civil_dates() {

@@ -95,8 +95,16 @@ fn main() -> ExitCode {
     abort_on_panic();
     if args.status {
         return match daemon::query_status(&args.control, args.json) {
-            Ok(s) => {
+            Ok(s) if args.json => {
                 print!("{s}");
+                ExitCode::SUCCESS
+            }
+            Ok(s) => {
+                // Instance names and interfaces come from the configuration: escaped
+                // line by line like the log (JSON escapes them itself).
+                for line in s.lines() {
+                    println!("{}", log::escape_controls(line));
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -113,9 +121,16 @@ fn main() -> ExitCode {
         for d in &loaded.diagnostics {
             eprintln!("{d}");
         }
+        if let Some(note) = loaded.omitted_note() {
+            eprintln!("{note}");
+        }
         let code = config::test_exit_code(&loaded);
         if code == 0 {
-            eprintln!("vigild: configuration {} is valid", args.config.display());
+            let name = args.config.display().to_string();
+            eprintln!(
+                "vigild: configuration {} is valid",
+                log::escape_controls(&name)
+            );
         }
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }

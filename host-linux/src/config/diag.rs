@@ -1,6 +1,7 @@
 //! Diagnostics: what is wrong with a configuration, where, and what keepalived 2.2.7 would
 //! have made of the same input (so that `vigild -t` can exit as `keepalived -t` does).
 
+use crate::log::escape_controls;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -21,7 +22,8 @@ impl Loc {
 
 impl fmt::Display for Loc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file.display(), self.line, self.col)
+        let file = self.file.display().to_string();
+        write!(f, "{}:{}:{}", escape_controls(&file), self.line, self.col)
     }
 }
 
@@ -84,20 +86,77 @@ impl Diagnostic {
     }
 }
 
+/// Messages quote configuration words as they were written: control characters in them
+/// (and in the file name) are escaped here, so `vigild -t` and the daemon's log never
+/// print them raw.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.loc, self.severity, self.message)
+        write!(
+            f,
+            "{}: {}: {}",
+            self.loc,
+            self.severity,
+            escape_controls(&self.message)
+        )
     }
 }
 
-/// Collects diagnostics while a configuration is read and checked.
+/// How many diagnostics a load keeps (and `vigild -t` / the daemon's log print). A broken
+/// or hostile file can give one per line; past this they are only counted.
+pub const MAX_KEPT_DIAGNOSTICS: usize = 100;
+
+/// What every diagnostic of a load added up to, kept ones or not: the exit code of
+/// `vigild -t` and whether the configuration is refused depend on all of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub errors: usize,
+    pub warnings: usize,
+    /// Diagnostics counted but not kept.
+    pub omitted: usize,
+    /// Which [`KaClass`]es occurred, indexed by [`KaClass::index`].
+    pub classes: [bool; 5],
+}
+
+impl Summary {
+    pub fn has(&self, k: KaClass) -> bool {
+        self.classes[k.index()]
+    }
+}
+
+impl KaClass {
+    fn index(self) -> usize {
+        match self {
+            KaClass::Silent => 0,
+            KaClass::Config => 1,
+            KaClass::Security => 2,
+            KaClass::Abort => 3,
+            KaClass::Fatal => 4,
+        }
+    }
+}
+
+/// Collects diagnostics while a configuration is read and checked: the first
+/// [`MAX_KEPT_DIAGNOSTICS`] (and the first error, if it comes later), every one counted.
 #[derive(Debug, Default)]
 pub struct Diags {
     pub items: Vec<Diagnostic>,
+    pub summary: Summary,
 }
 
 impl Diags {
     pub fn push(&mut self, severity: Severity, ka: KaClass, loc: &Loc, message: impl Into<String>) {
+        let s = &mut self.summary;
+        let first_error = severity == Severity::Error && s.errors == 0;
+        match severity {
+            Severity::Error => s.errors += 1,
+            Severity::Warning => s.warnings += 1,
+        }
+        s.classes[ka.index()] = true;
+        // The first error is kept even past the cap: it says why the file is refused.
+        if self.items.len() >= MAX_KEPT_DIAGNOSTICS && !first_error {
+            s.omitted += 1;
+            return;
+        }
         self.items.push(Diagnostic {
             severity,
             loc: loc.clone(),
@@ -127,6 +186,6 @@ impl Diags {
     }
 
     pub fn has_errors(&self) -> bool {
-        self.items.iter().any(Diagnostic::is_error)
+        self.summary.errors > 0
     }
 }

@@ -15,15 +15,22 @@
 //! - A line made of exactly `include PATTERN` (or keepalived's variants `includer`,
 //!   `includem`, `includew`, `includeb`, `includea`) is replaced by the files it names:
 //!   brace expansion and glob wildcards, relative to the directory of the including file,
-//!   matches read in sorted order, directories and executable files skipped. Include
-//!   cycles and nesting deeper than [`MAX_INCLUDE_DEPTH`] are errors.
+//!   matches read in sorted order, directories, executable files and anything that is not
+//!   a regular file (a FIFO would block) skipped. Include cycles and nesting deeper than
+//!   [`MAX_INCLUDE_DEPTH`] are errors; the pattern's own bounds are in [`super::include`].
+//! - Files are read line by line and never held whole; a line longer than keepalived's
+//!   [`MAX_LINE_BYTES`] is refused, and so is a configuration over [`MAX_CONFIG_BYTES`]
+//!   (all files together). See `docs/config-limits.md`.
 //!
 //! keepalived's conditional lines (`@id ...`), parameter definitions (`$NAME=...`) and
 //! `~SEQ` blocks are not implemented: they are reported as errors rather than silently read
 //! as something else.
 
 use super::diag::{Diags, KaClass, Loc, Severity};
-use std::ops::Range;
+use super::include;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Take};
+use std::ops::{ControlFlow, Range};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -69,53 +76,207 @@ const INCLUDE_WORDS: [&str; 6] = [
     "include", "includer", "includem", "includew", "includeb", "includea",
 ];
 
-struct Lexer<'d> {
-    diags: &'d mut Diags,
-    tokens: Vec<Token>,
-    /// Canonical paths of the files being read, outermost first.
-    stack: Vec<PathBuf>,
+/// Where the lexer's tokens and diagnostics go: the statement reader (which parses each
+/// top-level statement as soon as it is complete, so a long file is never held as tokens
+/// all at once), or a plain list for tests.
+pub trait Sink {
+    fn diags(&mut self) -> &mut Diags;
+    fn token(&mut self, t: Token);
 }
 
-/// Reads `path` and everything it includes. `None` if the main file cannot be read.
-pub fn lex_file(path: &Path, diags: &mut Diags) -> Option<Vec<Token>> {
+/// Collects every token (tests, small inputs).
+#[derive(Debug)]
+pub struct Collect<'d> {
+    pub diags: &'d mut Diags,
+    pub tokens: Vec<Token>,
+}
+
+impl Sink for Collect<'_> {
+    fn diags(&mut self) -> &mut Diags {
+        self.diags
+    }
+    fn token(&mut self, t: Token) {
+        self.tokens.push(t);
+    }
+}
+
+/// The most bytes of configuration one load reads, the main file and every include
+/// together (a larger one is refused): keeps a load's memory bounded.
+pub const MAX_CONFIG_BYTES: u64 = 64 << 20;
+/// The longest line keepalived reads whole (`fgets` into its 1024-byte `MAXBUF`): it
+/// reads a longer one as several lines, cut every 1023 bytes. vigild refuses such a line
+/// (an error at it) rather than guess which of the two was meant.
+pub const MAX_LINE_BYTES: usize = 1023;
+
+struct Lexer<'s> {
+    sink: &'s mut dyn Sink,
+    /// Canonical paths of the files being read, outermost first.
+    stack: Vec<PathBuf>,
+    /// Bytes read so far, all files.
+    bytes_read: u64,
+    /// Files included so far, all include lines.
+    included: usize,
+    /// Set once the include bounds are reported: further include lines are skipped.
+    includes_exhausted: bool,
+    glob_budget: include::Budget,
+}
+
+/// Why a configuration file was not read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Not a regular file: what it is ("a FIFO", "a directory", ...).
+    NotRegular(&'static str),
+    /// Over what is left of [`MAX_CONFIG_BYTES`].
+    TooLarge,
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::NotRegular(what) => write!(f, "it is {what}, not a regular file"),
+            ReadError::TooLarge => write!(
+                f,
+                "the configuration (main file and includes together) is larger than {} MiB",
+                MAX_CONFIG_BYTES >> 20
+            ),
+            ReadError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<std::io::Error> for ReadError {
+    fn from(e: std::io::Error) -> Self {
+        ReadError::Io(e)
+    }
+}
+
+fn kind_of(t: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if t.is_fifo() {
+        Some("a FIFO")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        Some("not a regular file")
+    }
+}
+
+/// Opens a configuration file of at most `limit` bytes without ever blocking: anything
+/// but a regular file is refused before it is opened (a FIFO would block `open` and
+/// `read` until a writer comes, a device may never end), and again after (opened with
+/// `O_NONBLOCK`, in case it was swapped in between). Reading stops at `limit` bytes.
+/// Returns the reader and the file's size.
+pub fn open_regular_file(
+    path: &Path,
+    limit: u64,
+) -> Result<(BufReader<Take<File>>, u64), ReadError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(what) = kind_of(std::fs::metadata(path)?.file_type()) {
+        return Err(ReadError::NotRegular(what));
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if let Some(what) = kind_of(meta.file_type()) {
+        return Err(ReadError::NotRegular(what));
+    }
+    if meta.len() > limit {
+        return Err(ReadError::TooLarge);
+    }
+    Ok((
+        BufReader::with_capacity(64 << 10, file.take(limit)),
+        meta.len(),
+    ))
+}
+
+/// Reads `path` and everything it includes into `sink`, ending with [`Tok::Eof`]. `false`
+/// (and a [`KaClass::Fatal`] error) if the main file cannot be read.
+pub fn lex_file_into(path: &Path, sink: &mut dyn Sink) -> bool {
     let name: Arc<Path> = Arc::from(path);
-    let text = match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+    let (mut src, size) = match open_regular_file(path, MAX_CONFIG_BYTES) {
+        Ok(opened) => opened,
         Err(e) => {
-            diags.push(
+            sink.diags().push(
                 Severity::Error,
                 KaClass::Fatal,
                 &Loc::new(name, 0, 0),
                 format!("cannot read configuration file: {e}"),
             );
-            return None;
+            return false;
         }
     };
     let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    Some(lex_text(name, canon, &text, diags))
+    lex_source(name, canon, &mut src, size, sink);
+    true
+}
+
+/// Tokenizes `text` into `sink` as if read from the file `name` (includes are resolved
+/// relative to its directory).
+pub fn lex_str_into(name: &Path, text: &str, sink: &mut dyn Sink) {
+    let canon = std::fs::canonicalize(name).unwrap_or_else(|_| name.to_path_buf());
+    lex_source(
+        Arc::from(name),
+        canon,
+        &mut text.as_bytes(),
+        text.len() as u64,
+        sink,
+    );
+}
+
+/// Reads `path` and everything it includes. `None` if the main file cannot be read.
+pub fn lex_file(path: &Path, diags: &mut Diags) -> Option<Vec<Token>> {
+    let mut c = Collect {
+        diags,
+        tokens: Vec::new(),
+    };
+    lex_file_into(path, &mut c).then_some(c.tokens)
 }
 
 /// Tokenizes `text` as if read from the file `name` (includes are resolved relative to its
 /// directory).
 pub fn lex_str(name: &Path, text: &str, diags: &mut Diags) -> Vec<Token> {
-    let canon = std::fs::canonicalize(name).unwrap_or_else(|_| name.to_path_buf());
-    lex_text(Arc::from(name), canon, text, diags)
-}
-
-fn lex_text(name: Arc<Path>, canon: PathBuf, text: &str, diags: &mut Diags) -> Vec<Token> {
-    let mut lx = Lexer {
+    let mut c = Collect {
         diags,
         tokens: Vec::new(),
-        stack: vec![canon],
     };
-    let last_line = lx.file(&name, text);
-    lx.tokens.push(Token {
+    lex_str_into(name, text, &mut c);
+    c.tokens
+}
+
+/// `size`: the main file's, counted against [`MAX_CONFIG_BYTES`] before its includes.
+fn lex_source(
+    name: Arc<Path>,
+    canon: PathBuf,
+    src: &mut dyn BufRead,
+    size: u64,
+    sink: &mut dyn Sink,
+) {
+    let mut lx = Lexer {
+        sink,
+        stack: vec![canon],
+        bytes_read: size,
+        included: 0,
+        includes_exhausted: false,
+        glob_budget: include::Budget::default(),
+    };
+    let last_line = lx.file(&name, src);
+    lx.sink.token(Token {
         tok: Tok::Eof,
         loc: Loc::new(name, last_line, 1),
         line: Arc::from(""),
         span: 0..0,
     });
-    lx.tokens
 }
 
 /// One character of a line after comment removal, with its column.
@@ -126,16 +287,41 @@ struct Ch {
 }
 
 impl Lexer<'_> {
-    /// Lexes one file's text; returns the line number just past its end.
-    fn file(&mut self, name: &Arc<Path>, text: &str) -> u32 {
+    /// Lexes one file line by line (so the file is never held whole: memory stays that of
+    /// one line, at most [`MAX_LINE_BYTES`] of it kept); returns the line number just past
+    /// its end.
+    fn file(&mut self, name: &Arc<Path>, src: &mut dyn BufRead) -> u32 {
         let mut lineno = 0u32;
-        for raw in text.split('\n') {
+        let mut buf = Vec::with_capacity(256);
+        loop {
             lineno = lineno.saturating_add(1);
-            let raw = raw.strip_suffix('\r').unwrap_or(raw);
-            self.line(name, lineno, raw);
+            let (len, more) = match next_line(src, &mut buf) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.sink.diags().unsupported(
+                        &Loc::new(name.clone(), lineno, 1),
+                        format!("cannot read further: {e}"),
+                    );
+                    return lineno;
+                }
+            };
+            if len > MAX_LINE_BYTES {
+                self.sink.diags().unsupported(
+                    &Loc::new(name.clone(), lineno, 1),
+                    format!(
+                        "line of {len} bytes: keepalived reads at most {MAX_LINE_BYTES} bytes of a line and the rest as further lines; vigild skips it"
+                    ),
+                );
+            } else {
+                let raw = String::from_utf8_lossy(&buf);
+                let raw = raw.strip_suffix('\r').unwrap_or(&raw);
+                self.line(name, lineno, raw);
+            }
+            // After a final newline comes a last, empty line: the Eof goes there.
+            if !more {
+                return lineno;
+            }
         }
-        // `split` yields a last, empty piece after a final newline: the Eof goes there.
-        lineno
     }
 
     fn line(&mut self, name: &Arc<Path>, lineno: u32, raw: &str) {
@@ -147,7 +333,7 @@ impl Lexer<'_> {
         let loc0 = Loc::new(name.clone(), lineno, first.col);
         match first.c {
             '@' => {
-                self.diags.unsupported(
+                self.sink.diags().unsupported(
                     &loc0,
                     "conditional configuration lines (`@config-id ...`) are not supported by vigild",
                 );
@@ -158,14 +344,15 @@ impl Lexer<'_> {
                     .get(1)
                     .is_some_and(|c| c.c.is_ascii_alphabetic() || c.c == '_') =>
             {
-                self.diags.unsupported(
+                self.sink.diags().unsupported(
                     &loc0,
                     "parameter definitions (`$NAME=value`) are not supported by vigild",
                 );
                 return;
             }
             '~' => {
-                self.diags
+                self.sink
+                    .diags()
                     .unsupported(&loc0, "`~SEQ` sequence blocks are not supported by vigild");
                 return;
             }
@@ -192,8 +379,10 @@ impl Lexer<'_> {
             line: line.clone(),
             span: line.len()..line.len(),
         };
-        self.tokens.extend(toks);
-        self.tokens.push(eol);
+        for t in toks {
+            self.sink.token(t);
+        }
+        self.sink.token(eol);
     }
 
     /// keepalived's `decomment()`: drops comments and surrounding blanks, resolves `\#` and
@@ -233,7 +422,7 @@ impl Lexer<'_> {
             }
         }
         if quote {
-            self.diags.error(
+            self.sink.diags().error(
                 &Loc::new(name.clone(), lineno, quote_col),
                 "unterminated quoted string: this `\"` has no closing `\"` on its line",
             );
@@ -254,79 +443,164 @@ impl Lexer<'_> {
 
     fn include(&mut self, name: &Arc<Path>, loc: &Loc, pattern: &str) {
         if self.stack.len() > MAX_INCLUDE_DEPTH {
-            self.diags.error(
+            self.sink.diags().error(
                 loc,
                 format!("includes nested deeper than {MAX_INCLUDE_DEPTH} files"),
             );
             return;
         }
+        if self.includes_exhausted {
+            return;
+        }
         let base = name.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut files = Vec::new();
         let mut any_match = false;
-        for pat in expand_braces(pattern) {
-            let full = if Path::new(&pat).is_absolute() || base.as_os_str().is_empty() {
-                pat.clone()
-            } else {
-                base.join(&pat).to_string_lossy().into_owned()
-            };
-            let Ok(paths) = glob::glob(&full) else {
-                self.diags
-                    .note(loc, format!("include pattern `{pat}` is not a valid glob"));
-                continue;
-            };
-            for p in paths.flatten() {
-                any_match = true;
-                files.push(p);
+        let mut budget = std::mem::take(&mut self.glob_budget);
+        let walked = include::each_match(&base, pattern, &mut budget, &mut |path| {
+            any_match = true;
+            if self.included >= include::MAX_INCLUDED_FILES {
+                self.sink.diags().unsupported(
+                    loc,
+                    format!(
+                        "more than {} included files: vigild reads no further includes",
+                        include::MAX_INCLUDED_FILES
+                    ),
+                );
+                self.includes_exhausted = true;
+                return ControlFlow::Break(());
+            }
+            self.include_file(loc, &path);
+            ControlFlow::Continue(())
+        });
+        self.glob_budget = budget;
+        match walked {
+            Ok(()) => {}
+            Err(include::Refused::TooManyPatterns(n)) => {
+                let n = if n == u64::MAX {
+                    "too many".to_string()
+                } else {
+                    n.to_string()
+                };
+                self.sink.diags().unsupported(
+                    loc,
+                    format!(
+                        "include pattern expands to {n} brace alternatives, more than vigild's limit of {}: nothing is included",
+                        include::MAX_INCLUDE_PATTERNS
+                    ),
+                );
+                return;
+            }
+            Err(include::Refused::TooDeep) => {
+                self.sink.diags().unsupported(
+                    loc,
+                    "include pattern nests braces too deeply: nothing is included",
+                );
+                return;
+            }
+            Err(include::Refused::TooManyEntries) => {
+                self.sink.diags().unsupported(
+                    loc,
+                    format!(
+                        "include patterns examined more than {} directory entries: vigild reads no further includes",
+                        include::MAX_GLOB_ENTRIES
+                    ),
+                );
+                self.includes_exhausted = true;
+                return;
             }
         }
         if !any_match {
-            self.diags.note(
+            self.sink.diags().note(
                 loc,
                 format!("include `{pattern}` matches no file (keepalived skips it too)"),
             );
         }
-        for path in files {
-            let Ok(meta) = std::fs::metadata(&path) else {
-                continue;
-            };
-            if meta.is_dir() {
-                continue;
+    }
+
+    /// One file an include matched: directories are skipped silently, anything else but a
+    /// regular non-executable file with a note (keepalived's words), a cycle is an error.
+    fn include_file(&mut self, loc: &Loc, path: &Path) {
+        self.included += 1;
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        if meta.is_dir() {
+            return;
+        }
+        if is_executable(&meta) || !meta.is_file() {
+            self.sink.diags().note(
+                loc,
+                format!(
+                    "included file `{}` is not a regular non-executable file - skipping (as keepalived does)",
+                    path.display()
+                ),
+            );
+            return;
+        }
+        let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if let Some(i) = self.stack.iter().position(|p| *p == canon) {
+            let chain: Vec<String> = self.stack[i..]
+                .iter()
+                .chain(std::iter::once(&canon))
+                .map(|p| p.display().to_string())
+                .collect();
+            self.sink
+                .diags()
+                .error(loc, format!("include cycle: {}", chain.join(" -> ")));
+            return;
+        }
+        let left = MAX_CONFIG_BYTES.saturating_sub(self.bytes_read);
+        let (mut src, size) = match open_regular_file(path, left) {
+            Ok(opened) => opened,
+            Err(e @ ReadError::TooLarge) => {
+                self.sink
+                    .diags()
+                    .unsupported(loc, format!("cannot include `{}`: {e}", path.display()));
+                self.includes_exhausted = true;
+                return;
             }
-            if is_executable(&meta) || !meta.is_file() {
-                self.diags.note(
+            Err(e) => {
+                self.sink.diags().note(
                     loc,
-                    format!(
-                        "included file `{}` is not a regular non-executable file - skipping (as keepalived does)",
-                        path.display()
-                    ),
+                    format!("cannot read included file `{}`: {e}", path.display()),
                 );
-                continue;
+                return;
             }
-            let canon = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-            if let Some(i) = self.stack.iter().position(|p| *p == canon) {
-                let chain: Vec<String> = self.stack[i..]
-                    .iter()
-                    .chain(std::iter::once(&canon))
-                    .map(|p| p.display().to_string())
-                    .collect();
-                self.diags
-                    .error(loc, format!("include cycle: {}", chain.join(" -> ")));
-                continue;
-            }
-            let text = match std::fs::read(&path) {
-                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-                Err(e) => {
-                    self.diags.note(
-                        loc,
-                        format!("cannot read included file `{}`: {e}", path.display()),
-                    );
-                    continue;
-                }
-            };
-            self.stack.push(canon);
-            let inc: Arc<Path> = Arc::from(path.as_path());
-            self.file(&inc, &text);
-            self.stack.pop();
+        };
+        // Counted before its own includes are read.
+        self.bytes_read += size;
+        self.stack.push(canon);
+        let inc: Arc<Path> = Arc::from(path);
+        self.file(&inc, &mut src);
+        self.stack.pop();
+    }
+}
+
+/// Reads up to the next `\n` (dropped) or the end: the line's full length in bytes and
+/// whether a `\n` ended it. Keeps at most [`MAX_LINE_BYTES`] + 1 bytes of it in `buf`: a
+/// longer line is only measured.
+fn next_line(src: &mut dyn BufRead, buf: &mut Vec<u8>) -> std::io::Result<(usize, bool)> {
+    buf.clear();
+    let mut len = 0usize;
+    loop {
+        let chunk = match src.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok((len, false));
+        }
+        let (piece, ended) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (&chunk[..i], true),
+            None => (chunk, false),
+        };
+        let room = (MAX_LINE_BYTES + 1).saturating_sub(buf.len());
+        buf.extend_from_slice(&piece[..piece.len().min(room)]);
+        len += piece.len();
+        let used = piece.len() + usize::from(ended);
+        src.consume(used);
+        if ended {
+            return Ok((len, true));
         }
     }
 }
@@ -436,50 +710,6 @@ fn tokenize(chars: &[Ch], line: &Arc<str>, name: &Arc<Path>, lineno: u32) -> Vec
         }
     }
     toks
-}
-
-/// csh-style brace expansion as glob(3) with GLOB_BRACE does it: `a{b,c}d` is `abd`, `acd`.
-/// Unbalanced braces are left as they are.
-pub fn expand_braces(pattern: &str) -> Vec<String> {
-    let bytes = pattern.as_bytes();
-    let Some(open) = bytes.iter().position(|&b| b == b'{') else {
-        return vec![pattern.to_string()];
-    };
-    let mut depth = 0usize;
-    let mut close = None;
-    let mut commas = Vec::new();
-    for (i, &b) in bytes.iter().enumerate().skip(open) {
-        match b {
-            b'{' => depth += 1,
-            b'}' => {
-                depth -= 1;
-                if depth == 0 {
-                    close = Some(i);
-                    break;
-                }
-            }
-            b',' if depth == 1 => commas.push(i),
-            _ => {}
-        }
-    }
-    let Some(close) = close else {
-        return vec![pattern.to_string()];
-    };
-    let (pre, post) = (&pattern[..open], &pattern[close + 1..]);
-    let mut parts = Vec::new();
-    let mut s = open + 1;
-    for &c in &commas {
-        parts.push(&pattern[s..c]);
-        s = c + 1;
-    }
-    parts.push(&pattern[s..close]);
-    let mut out = Vec::new();
-    for p in parts {
-        for rest in expand_braces(&format!("{p}{post}")) {
-            out.push(format!("{pre}{rest}"));
-        }
-    }
-    out
 }
 
 /// keepalived's `alloc_strvec_quoted_escaped`: splits a script command line like a shell
@@ -606,12 +836,6 @@ mod tests {
         let t = lex_str(Path::new("/x/t.conf"), "# 中文\n  中 key val\n", &mut d);
         assert_eq!((t[1].loc.line, t[1].loc.col), (2, 5));
         assert_eq!(t[1].word(), Some("key"));
-    }
-
-    #[test]
-    fn braces_expand() {
-        assert_eq!(expand_braces("a{b,c{d,e}}f"), ["abf", "acdf", "acef"]);
-        assert_eq!(expand_braces("a{b"), ["a{b"]);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The keepalived.conf front end: `vigild -t -f FILE` and the daemon's configuration.
 //!
-//! - [`lexer`]: keepalived's line-oriented syntax (comments, quotes, braces, `include`).
+//! - [`lexer`]: keepalived's line-oriented syntax (comments, quotes, braces, `include`),
+//!   streamed into the parser one token at a time.
+//! - [`include`]: `include` patterns (braces and globs), bounded.
 //! - [`parse`]: statements and blocks, then each keyword into the typed [`model`].
 //! - `rules`: keepalived 2.2.7's defaults and interaction rules, with its warnings.
 //! - [`diag`]: diagnostics with file, line and column, and what keepalived would do.
@@ -21,7 +23,12 @@
 //!   `enable_script_security` (any `vrrp_script`, used or not, and any notify script, if the
 //!   file exists), 2 when a keyword lacks its value (it stops reading), 4 for a
 //!   configuration it cannot run. A missing main file exits 0 in 2.2.7 (a bug): vigild
-//!   exits 4. vigild assumes scripts exist (keepalived checks the file system).
+//!   exits 4, and so it does for a main file that is a FIFO, device or directory (which
+//!   keepalived "skips", exiting 0). vigild assumes scripts exist (keepalived checks the
+//!   file system).
+//! - Lines are read with `fgets` into 1024 bytes: a longer line is read as several.
+//!   vigild refuses it (exit 4), like everything past the limits of
+//!   `docs/config-limits.md`, which keepalived does not have.
 //! - No line continuation; a trailing `\` is glued to the last word.
 //! - `state MASTER` without `priority` is priority 255.
 //! - v2 `advert_int` is rounded to whole seconds (1.5 -> 2, 0.4 -> 1), v3 to 10 ms.
@@ -56,17 +63,19 @@
 
 mod convert;
 pub mod diag;
+pub mod include;
 mod keywords;
 pub mod lexer;
 pub mod model;
 pub mod parse;
 mod rules;
 
-pub use diag::{Diagnostic, KaClass, Loc, Severity};
+pub use diag::{Diagnostic, KaClass, Loc, MAX_KEPT_DIAGNOSTICS, Severity, Summary};
 pub use model::*;
 
 use diag::Diags;
 use std::path::Path;
+use std::sync::Arc;
 
 /// keepalived's exit codes for `-t` (keepalived 2.2.7, `enum exit_code` and
 /// `config_test_exit()`; checked with the binary).
@@ -88,51 +97,86 @@ pub mod exit {
 pub struct Loaded {
     /// `None` if any diagnostic is an error.
     pub config: Option<KeepalivedConf>,
-    /// In the order found: reading first, then keepalived's rules.
+    /// In the order found, the first [`MAX_KEPT_DIAGNOSTICS`] of them (and the first error
+    /// if it came later): a broken file can give one per line.
     pub diagnostics: Vec<Diagnostic>,
+    /// All of them counted, kept or not.
+    pub summary: Summary,
 }
 
 impl Loaded {
+    /// The errors kept in [`Loaded::diagnostics`].
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.diagnostics.iter().filter(|d| d.is_error())
     }
+    /// The warnings kept in [`Loaded::diagnostics`].
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
         self.diagnostics.iter().filter(|d| !d.is_error())
     }
+    /// Whether any diagnostic, kept or not, is an error.
     pub fn has_errors(&self) -> bool {
-        self.errors().next().is_some()
+        self.summary.errors > 0
+    }
+    /// The line printed after the kept diagnostics when some were not kept:
+    /// `... and 199901 more diagnostics (200001 errors, 0 warnings in all)`.
+    pub fn omitted_note(&self) -> Option<String> {
+        let s = &self.summary;
+        (s.omitted > 0).then(|| {
+            format!(
+                "... and {} more diagnostics ({} errors, {} warnings in all)",
+                s.omitted, s.errors, s.warnings
+            )
+        })
     }
 }
 
-/// Reads `path` (and its includes) and checks it.
+/// Reads `path` (and its includes) and checks it. Never blocks on a FIFO or device, and
+/// stays within the bounds of `docs/config-limits.md` (size, line length, includes,
+/// statement size, nesting, diagnostics kept).
 pub fn load(path: &Path) -> Loaded {
     let mut d = Diags::default();
-    let Some(tokens) = lexer::lex_file(path, &mut d) else {
+    let start = Loc::new(Arc::from(path), 1, 1);
+    let mut reader = parse::Reader::new(&start, &mut d);
+    if !lexer::lex_file_into(path, &mut reader) {
         return Loaded {
             config: None,
             diagnostics: d.items,
+            summary: d.summary,
         };
-    };
-    finish(&tokens, d)
+    }
+    let parse::Parser {
+        conf,
+        global_explicit,
+        ..
+    } = reader.parser;
+    finish(conf, &global_explicit, d)
 }
 
 /// Reads `text` as if it were the file `name` (includes are relative to its directory).
 pub fn load_str(name: &Path, text: &str) -> Loaded {
     let mut d = Diags::default();
-    let tokens = lexer::lex_str(name, text, &mut d);
-    finish(&tokens, d)
+    let start = Loc::new(Arc::from(name), 1, 1);
+    let mut reader = parse::Reader::new(&start, &mut d);
+    lexer::lex_str_into(name, text, &mut reader);
+    let parse::Parser {
+        conf,
+        global_explicit,
+        ..
+    } = reader.parser;
+    finish(conf, &global_explicit, d)
 }
 
-fn finish(tokens: &[lexer::Token], mut d: Diags) -> Loaded {
-    let tree = parse::build_tree(tokens, &mut d);
-    let mut p = parse::Parser::new(&mut d);
-    p.top(&tree);
-    let (mut conf, gx) = (p.conf, p.global_explicit);
-    rules::resolve(&mut conf, &gx, &mut d);
+fn finish(
+    mut conf: KeepalivedConf,
+    global_explicit: &std::collections::BTreeSet<&'static str>,
+    mut d: Diags,
+) -> Loaded {
+    rules::resolve(&mut conf, global_explicit, &mut d);
     let config = (!d.has_errors()).then_some(conf);
     Loaded {
         config,
         diagnostics: d.items,
+        summary: d.summary,
     }
 }
 
@@ -142,7 +186,7 @@ fn finish(tokens: &[lexer::Token], mut d: Diags) -> Loaded {
 /// does not share (a missing file, an unsupported feature) exits 4,
 /// KEEPALIVED_EXIT_CONFIG, rather than 0.
 pub fn test_exit_code(loaded: &Loaded) -> i32 {
-    let has = |k: KaClass| loaded.diagnostics.iter().any(|d| d.ka == k);
+    let has = |k: KaClass| loaded.summary.has(k);
     if has(KaClass::Abort) {
         exit::ABORT
     } else if has(KaClass::Security) {

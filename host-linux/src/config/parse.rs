@@ -6,6 +6,7 @@ use super::diag::{Diags, KaClass, Loc, Severity};
 use super::keywords;
 use super::lexer::{Tok, Token, split_command};
 use super::model::*;
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::Duration;
 use vigil_core::machine::InitialState;
@@ -60,120 +61,250 @@ impl Node {
     }
 }
 
-/// Builds the statement tree. `}` without an open block and blocks left open at the end
-/// of the file are errors.
-pub(crate) fn build_tree(tokens: &[Token], diags: &mut Diags) -> Vec<Node> {
-    // Each level: the nodes read so far and, for inner levels, the node that owns it.
-    struct Level {
-        owner: Option<Node>,
-        open: Loc,
-        nodes: Vec<Node>,
+/// The most words and braces one top-level statement (a `vrrp_instance`, `global_defs`,
+/// `virtual_server` block...) may hold; the rest of a larger one is skipped with an error.
+/// Statements are parsed one at a time and dropped, so this bounds what a load holds as
+/// tokens whatever the size of the file. keepalived has no such limit; real blocks hold
+/// a few hundred words.
+pub const MAX_STATEMENT_TOKENS: usize = 1 << 17;
+/// The most text (its lines, and the words copied out of them) one top-level statement may
+/// hold, for the same reason: 2^17 long words would otherwise be 250 MB.
+pub const MAX_STATEMENT_TEXT: usize = 4 << 20;
+/// How deep blocks may nest (keepalived's deepest, `virtual_server` / `real_server` /
+/// `HTTP_GET` / `url`, is 4); a deeper block is skipped with an error.
+pub const MAX_BLOCK_DEPTH: usize = 16;
+/// The most list entries the parsed configuration may hold, all lists together:
+/// addresses, unicast peers, tracked scripts / files / processes / interfaces, sync group
+/// members, `track_file` and `vrrp_track_process` blocks, LVS blocks. Each costs 24 to
+/// 200 bytes from as little as 2 bytes of text; past this the configuration is refused.
+pub const MAX_LIST_ENTRIES: usize = 1 << 18;
+/// The most `vrrp_instance`, `vrrp_script` and `vrrp_sync_group` blocks (together) one
+/// configuration may define: each costs about 1 to 2.5 KB in the parsed configuration
+/// (from as little as 60 bytes of text), and the daemon runs every instance.
+pub const MAX_DEFINITIONS: usize = 16_384;
+
+/// Builds the statement tree from tokens as they come, and hands over each top-level
+/// statement once it is complete (it can take no more arguments nor a block). `}` without
+/// an open block and blocks left open at the end of the file are errors.
+#[derive(Debug)]
+pub(crate) struct TreeBuilder {
+    stack: Vec<Level>,
+    /// The last statement can still take a block (`{` on its line or the next ones).
+    can_open: bool,
+    /// The last token was a word of the last statement's line: a word adds an argument.
+    in_args: bool,
+    /// Tokens taken into the top-level statement being built (inside its block).
+    taken: usize,
+    /// Bytes of text taken into it.
+    text: usize,
+    /// The next token is the first of its line.
+    line_start: bool,
+    /// That statement reached [`MAX_STATEMENT_TOKENS`]: its further words are dropped.
+    full: bool,
+    /// Braces open inside a skipped part (too deep, or after `full`).
+    skip: usize,
+}
+
+/// One level of blocks: the nodes read so far and, for inner levels, the node that owns
+/// it.
+#[derive(Debug)]
+struct Level {
+    owner: Option<Node>,
+    open: Loc,
+    nodes: Vec<Node>,
+}
+
+impl TreeBuilder {
+    pub(crate) fn new(file: &Loc) -> Self {
+        TreeBuilder {
+            stack: vec![Level {
+                owner: None,
+                open: Loc::new(file.file.clone(), 1, 1),
+                nodes: Vec::new(),
+            }],
+            can_open: false,
+            in_args: false,
+            taken: 0,
+            text: 0,
+            line_start: true,
+            full: false,
+            skip: 0,
+        }
     }
-    let mut stack: Vec<Level> = vec![Level {
-        owner: None,
-        open: Loc::new(tokens[0].loc.file.clone(), 1, 1),
-        nodes: Vec::new(),
-    }];
-    // The last statement can still take a block (`{` on its line or the next ones).
-    let mut can_open = false;
-    let mut i = 0;
-    while i < tokens.len() {
-        let t = &tokens[i];
-        match &t.tok {
-            Tok::Eol => i += 1,
-            Tok::Eof => break,
+
+    /// Takes one token; top-level statements that are complete go to `ready`.
+    pub(crate) fn push(&mut self, t: Token, diags: &mut Diags, ready: &mut Vec<Node>) {
+        let word = matches!(t.tok, Tok::Word { .. });
+        let counted = !matches!(t.tok, Tok::Eol);
+        let cost = t.span.len() + if self.line_start { t.line.len() } else { 0 };
+        self.line_start = matches!(t.tok, Tok::Eol);
+        match t.tok {
+            Tok::Eol => {}
+            Tok::Eof => self.finish(&t.loc, diags),
+            _ if self.skip > 0 => match t.tok {
+                Tok::Open => self.skip += 1,
+                Tok::Close => self.skip -= 1,
+                _ => {}
+            },
+            Tok::Open if self.full => self.skip = 1,
+            Tok::Word { .. } if self.full => {}
+            Tok::Open if self.stack.len() > MAX_BLOCK_DEPTH => {
+                diags.unsupported(
+                    &t.loc,
+                    format!("blocks nested deeper than {MAX_BLOCK_DEPTH}: this block is skipped"),
+                );
+                self.can_open = false;
+                self.skip = 1;
+            }
             Tok::Open => {
-                let level = stack.last_mut().expect("the top level is never popped");
-                let owner = if can_open { level.nodes.pop() } else { None };
+                let level = self
+                    .stack
+                    .last_mut()
+                    .expect("the top level is never popped");
+                let owner = if self.can_open {
+                    level.nodes.pop()
+                } else {
+                    None
+                };
                 if owner.is_none() {
                     diags.error(
                         &t.loc,
                         "unexpected `{`: a block must follow a keyword (its contents are skipped)",
                     );
                 }
-                stack.push(Level {
-                    owner: owner.or_else(|| {
-                        Some(Node {
-                            key: Token {
-                                tok: Tok::Word {
-                                    text: String::new(),
-                                    quoted: false,
-                                },
-                                ..t.clone()
-                            },
-                            args: Vec::new(),
-                            block: None,
-                        })
-                    }),
-                    open: t.loc.clone(),
+                let open = t.loc.clone();
+                let owner = owner.unwrap_or_else(|| Node {
+                    key: Token {
+                        tok: Tok::Word {
+                            text: String::new(),
+                            quoted: false,
+                        },
+                        ..t
+                    },
+                    args: Vec::new(),
+                    block: None,
+                });
+                self.stack.push(Level {
+                    owner: Some(owner),
+                    open,
                     nodes: Vec::new(),
                 });
-                can_open = false;
-                i += 1;
+                self.can_open = false;
             }
             Tok::Close => {
-                if stack.len() > 1 {
-                    let level = stack.pop().expect("checked");
-                    if let Some(mut owner) = level.owner {
-                        owner.block = Some(Block {
-                            open: level.open,
-                            children: level.nodes,
-                        });
-                        // An anonymous block (after an error) is dropped.
-                        if !owner.name().is_empty() {
-                            stack.last_mut().expect("checked").nodes.push(owner);
-                        }
-                    }
+                if self.stack.len() > 1 {
+                    self.close_level();
                 } else {
                     diags.error(&t.loc, "unexpected `}`: no block is open here");
                 }
-                can_open = false;
-                i += 1;
+                self.can_open = false;
             }
             Tok::Word { .. } => {
-                let mut args = Vec::new();
-                let mut j = i + 1;
-                while let Some(a) = tokens.get(j)
-                    && matches!(a.tok, Tok::Word { .. })
-                {
-                    args.push(a.clone());
-                    j += 1;
+                let level = self.stack.last_mut().expect("never empty");
+                match level.nodes.last_mut() {
+                    Some(last) if self.in_args => last.args.push(t),
+                    _ => level.nodes.push(Node {
+                        key: t,
+                        args: Vec::new(),
+                        block: None,
+                    }),
                 }
-                stack.last_mut().expect("never empty").nodes.push(Node {
-                    key: t.clone(),
-                    args,
-                    block: None,
-                });
-                can_open = true;
-                i = j;
+                self.can_open = true;
             }
         }
+        self.in_args = word;
+        if counted && self.stack.len() > 1 && !self.full {
+            self.taken += 1;
+            self.text += cost;
+            if self.taken > MAX_STATEMENT_TOKENS || self.text > MAX_STATEMENT_TEXT {
+                let title = self.stack[1]
+                    .owner
+                    .as_ref()
+                    .map(Node::title)
+                    .unwrap_or_default();
+                let at = self.stack[1].open.clone();
+                diags.unsupported(
+                    &at,
+                    format!(
+                        "the block `{title}` holds more than {MAX_STATEMENT_TOKENS} words and braces or {} MiB of text: vigild skips the rest of it",
+                        MAX_STATEMENT_TEXT >> 20
+                    ),
+                );
+                self.full = true;
+            }
+        }
+        if self.stack.len() == 1 {
+            // Back at the top: the next block is counted afresh.
+            (self.taken, self.text, self.full) = (0, 0, false);
+            let level = &mut self.stack[0];
+            // The last statement may still take arguments or a block.
+            let keep = usize::from(self.can_open && !level.nodes.is_empty());
+            ready.extend(level.nodes.drain(..level.nodes.len() - keep));
+        }
     }
-    let eof = tokens
-        .last()
-        .map(|t| t.loc.clone())
-        .unwrap_or_else(|| stack[0].open.clone());
-    while stack.len() > 1 {
-        let level = stack.pop().expect("checked");
-        let title = level.owner.as_ref().map(Node::title).unwrap_or_default();
-        diags.error(
-            &eof,
-            format!(
-                "end of file inside the block `{title}` opened at {}: missing `}}`",
-                level.open
-            ),
-        );
+
+    /// Closes the innermost block; its owner joins the enclosing level (an anonymous
+    /// block, after an error, is dropped).
+    fn close_level(&mut self) {
+        let level = self.stack.pop().expect("checked");
         if let Some(mut owner) = level.owner {
             owner.block = Some(Block {
                 open: level.open,
                 children: level.nodes,
             });
             if !owner.name().is_empty() {
-                stack.last_mut().expect("checked").nodes.push(owner);
+                self.stack.last_mut().expect("checked").nodes.push(owner);
             }
         }
     }
-    stack.pop().map(|l| l.nodes).unwrap_or_default()
+
+    /// The end of the main file: blocks still open are errors, and closed.
+    fn finish(&mut self, eof: &Loc, diags: &mut Diags) {
+        self.can_open = false;
+        self.skip = 0;
+        while self.stack.len() > 1 {
+            let level = self.stack.last().expect("checked");
+            let title = level.owner.as_ref().map(Node::title).unwrap_or_default();
+            diags.error(
+                eof,
+                format!(
+                    "end of file inside the block `{title}` opened at {}: missing `}}`",
+                    level.open
+                ),
+            );
+            self.close_level();
+        }
+    }
+}
+
+/// Reads statements as the lexer produces them: each top-level statement is parsed as
+/// soon as it is complete, then dropped.
+pub(crate) struct Reader<'d> {
+    pub parser: Parser<'d>,
+    tree: TreeBuilder,
+    ready: Vec<Node>,
+}
+
+impl<'d> Reader<'d> {
+    pub(crate) fn new(file: &Loc, d: &'d mut Diags) -> Self {
+        Reader {
+            parser: Parser::new(d),
+            tree: TreeBuilder::new(file),
+            ready: Vec::new(),
+        }
+    }
+}
+
+impl super::lexer::Sink for Reader<'_> {
+    fn diags(&mut self) -> &mut Diags {
+        &mut *self.parser.d
+    }
+    fn token(&mut self, t: Token) {
+        self.tree.push(t, self.parser.d, &mut self.ready);
+        for n in std::mem::take(&mut self.ready) {
+            self.parser.top(std::slice::from_ref(&n));
+        }
+    }
 }
 
 pub(crate) struct Parser<'d> {
@@ -182,6 +313,13 @@ pub(crate) struct Parser<'d> {
     mail_warned: bool,
     /// Keywords given in global_defs.
     pub global_explicit: std::collections::BTreeSet<&'static str>,
+    /// Names of the scripts, instances and sync groups defined so far, by kind (a
+    /// duplicate is found in constant time, however many blocks there are).
+    defined: HashSet<(&'static str, String)>,
+    /// Blocks refused past [`MAX_DEFINITIONS`] (the first is reported).
+    over_limit: usize,
+    /// List entries kept so far (see [`MAX_LIST_ENTRIES`]).
+    entries: usize,
 }
 
 impl<'d> Parser<'d> {
@@ -191,6 +329,9 @@ impl<'d> Parser<'d> {
             conf: KeepalivedConf::default(),
             mail_warned: false,
             global_explicit: Default::default(),
+            defined: HashSet::new(),
+            over_limit: 0,
+            entries: 0,
         }
     }
 
@@ -216,6 +357,39 @@ impl<'d> Parser<'d> {
     }
 
     // ----- helpers -------------------------------------------------------------------
+
+    /// Whether one more list entry fits within [`MAX_LIST_ENTRIES`]; the first one past it
+    /// is an error at `loc` (the configuration is refused).
+    fn item(&mut self, loc: &Loc) -> bool {
+        self.entries += 1;
+        if self.entries == MAX_LIST_ENTRIES + 1 {
+            self.d.unsupported(
+                loc,
+                format!(
+                    "more than {MAX_LIST_ENTRIES} addresses, peers, tracked items, group members and LVS blocks: vigild refuses this configuration"
+                ),
+            );
+        }
+        self.entries <= MAX_LIST_ENTRIES
+    }
+
+    /// Whether one more definition fits within [`MAX_DEFINITIONS`]; the first one past it
+    /// is an error (the configuration is refused), the others are only counted.
+    fn define(&mut self, n: &Node, kind: &str, name: &str) -> bool {
+        if self.defined.len() < MAX_DEFINITIONS {
+            return true;
+        }
+        if self.over_limit == 0 {
+            self.d.unsupported(
+                n.loc(),
+                format!(
+                    "{kind} {name}: more than {MAX_DEFINITIONS} vrrp_instance, vrrp_script and vrrp_sync_group blocks: vigild refuses this configuration"
+                ),
+            );
+        }
+        self.over_limit += 1;
+        false
+    }
 
     fn block_of<'n>(&mut self, n: &'n Node) -> Option<&'n [Node]> {
         match &n.block {
@@ -531,6 +705,7 @@ impl<'d> Parser<'d> {
     /// Entries of `track_script` / `track_file` / `track_process` blocks.
     fn track_refs(&mut self, n: &Node, lim: i64, ctx: &str, kind: &str) -> Vec<TrackRef> {
         let mut out: Vec<TrackRef> = Vec::new();
+        let mut seen = HashSet::new();
         let Some(children) = self.block_of(n) else {
             return out;
         };
@@ -554,10 +729,13 @@ impl<'d> Parser<'d> {
                 ),
             }
             self.no_block(c);
-            if out.iter().any(|r| r.name == name) {
+            if !seen.insert(name.clone()) {
                 self.d
                     .warn(c.loc(), format!("{ctx}duplicate {kind} {name} - ignoring"));
                 continue;
+            }
+            if !self.item(c.loc()) {
+                break;
             }
             out.push(TrackRef {
                 name,
@@ -570,6 +748,7 @@ impl<'d> Parser<'d> {
 
     fn track_interfaces(&mut self, n: &Node, ctx: &str) -> Vec<TrackInterface> {
         let mut out: Vec<TrackInterface> = Vec::new();
+        let mut seen = HashSet::new();
         let Some(children) = self.block_of(n) else {
             return out;
         };
@@ -588,12 +767,15 @@ impl<'d> Parser<'d> {
                 ),
             }
             self.no_block(c);
-            if out.iter().any(|r| r.name == name) {
+            if !seen.insert(name.clone()) {
                 self.d.warn(
                     c.loc(),
                     format!("{ctx}duplicate track_interface {name} - ignoring"),
                 );
                 continue;
+            }
+            if !self.item(c.loc()) {
+                break;
             }
             out.push(TrackInterface {
                 name,
@@ -964,7 +1146,10 @@ impl<'d> Parser<'d> {
                 return;
             }
         }
-        if self.conf.scripts.iter().any(|x| x.name == name) {
+        if !self.define(n, "vrrp_script", &name) {
+            return;
+        }
+        if !self.defined.insert(("vrrp_script", name.clone())) {
             self.d
                 .error(n.loc(), format!("vrrp_script {name} already defined"));
             return;
@@ -1193,7 +1378,9 @@ impl<'d> Parser<'d> {
             );
             return;
         }
-        self.conf.track_processes.push(p);
+        if self.item(n.loc()) {
+            self.conf.track_processes.push(p);
+        }
     }
 
     fn track_file(&mut self, n: &Node) {
@@ -1270,7 +1457,9 @@ impl<'d> Parser<'d> {
                 .warn(n.loc(), format!("track_file {name} has no file - removing"));
             return;
         }
-        self.conf.track_files.push(f);
+        if self.item(n.loc()) {
+            self.conf.track_files.push(f);
+        }
     }
 
     // ----- vrrp_instance --------------------------------------------------------------
@@ -1283,7 +1472,10 @@ impl<'d> Parser<'d> {
         let Some(children) = self.block_of(n) else {
             return;
         };
-        if self.conf.instances.iter().any(|i| i.name == name) {
+        if !self.define(n, "vrrp_instance", &name) {
+            return;
+        }
+        if !self.defined.insert(("vrrp_instance", name.clone())) {
             self.d
                 .error(n.loc(), format!("vrrp instance {name} already defined"));
             return;
@@ -1460,6 +1652,9 @@ impl<'d> Parser<'d> {
                                     }
                                 }
                             }
+                            if !self.item(p.loc()) {
+                                break;
+                            }
                             inst.unicast_peers.push(peer);
                         }
                     }
@@ -1620,6 +1815,10 @@ impl<'d> Parser<'d> {
                 _ => self.unknown(c, Some(&format!("vrrp_instance {name}"))),
             }
         }
+        // Lists are kept for the daemon's life: without their growth slack.
+        inst.vips.shrink_to_fit();
+        inst.excluded_vips.shrink_to_fit();
+        inst.unicast_peers.shrink_to_fit();
         self.conf.instances.push(inst);
     }
 
@@ -1814,6 +2013,9 @@ impl<'d> Parser<'d> {
                     }
                 }
             }
+            if !self.item(c.loc()) {
+                break;
+            }
             out.push(v);
         }
         out
@@ -1852,8 +2054,10 @@ impl<'d> Parser<'d> {
                         for m in members {
                             self.no_block(m);
                             for w in m.words() {
-                                g.members
-                                    .push((w.word().unwrap_or("").to_string(), w.loc.clone()));
+                                if self.item(&w.loc) {
+                                    g.members
+                                        .push((w.word().unwrap_or("").to_string(), w.loc.clone()));
+                                }
                             }
                         }
                     }
@@ -1871,7 +2075,10 @@ impl<'d> Parser<'d> {
                 _ => self.unknown(c, Some(&format!("vrrp_sync_group {name}"))),
             }
         }
-        if self.conf.sync_groups.iter().any(|x| x.name == name) {
+        if !self.define(n, "vrrp_sync_group", &name) {
+            return;
+        }
+        if !self.defined.insert(("vrrp_sync_group", name.clone())) {
             self.d
                 .error(n.loc(), format!("vrrp_sync_group {name} already defined"));
             return;
@@ -1894,7 +2101,9 @@ impl<'d> Parser<'d> {
                 format!("unknown keyword `{}` at top level: {msg}", n.name()),
             );
         }
-        self.conf.lvs_blocks.push(n.loc().clone());
+        if self.item(n.loc()) {
+            self.conf.lvs_blocks.push(n.loc().clone());
+        }
         // keepalived's own complaint inside the checkers, which `-t` counts.
         if let Some(b) = &n.block {
             self.lvs_deprecations(&b.children);

@@ -5,7 +5,7 @@
 use super::diag::{Diags, KaClass, Loc, Severity};
 use super::model::*;
 use super::parse::fam;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 use vigil_core::machine::{InitialState, MAX_VIPS};
@@ -19,27 +19,23 @@ pub(crate) fn resolve(
     d: &mut Diags,
 ) {
     let g = conf.global.clone();
-    let scripts = conf.scripts.clone();
     for inst in &mut conf.instances {
         defaults(inst, &g, global_explicit);
         instance(inst, &g, d);
     }
     sync_groups(conf, d);
-    for i in 0..conf.instances.len() {
-        let in_group = conf.instances[i].sync_group.as_ref().and_then(|n| {
-            conf.sync_groups
-                .iter()
-                .find(|g| &g.name == n)
-                .map(|g| g.tracking_weight)
-        });
-        trackers(
-            &mut conf.instances[i],
-            in_group,
-            &scripts,
-            &conf.track_files,
-            &conf.track_processes,
-            d,
-        );
+    // Looked up by name once per reference: linear however many blocks there are.
+    let scripts = by_name(&conf.scripts, |s| &s.name);
+    let files = by_name(&conf.track_files, |f| &f.name);
+    let procs = by_name(&conf.track_processes, |p| &p.name);
+    let groups = by_name(&conf.sync_groups, |g| &g.name);
+    for inst in &mut conf.instances {
+        let in_group = inst
+            .sync_group
+            .as_ref()
+            .and_then(|n| groups.get(n.as_str()))
+            .map(|g| g.tracking_weight);
+        trackers(inst, in_group, &scripts, &files, &procs, d);
     }
     for g in &conf.sync_groups {
         let ctx = format!("({}) ", g.name);
@@ -47,26 +43,35 @@ pub(crate) fn resolve(
             &g.track_scripts,
             &ctx,
             "track script",
-            |n| scripts.iter().any(|s| s.name == n),
+            |n| scripts.contains_key(n),
             d,
         );
         check_refs(
             &g.track_files,
             &ctx,
             "track file",
-            |n| conf.track_files.iter().any(|s| s.name == n),
+            |n| files.contains_key(n),
             d,
         );
         check_refs(
             &g.track_processes,
             &ctx,
             "track process",
-            |n| conf.track_processes.iter().any(|s| s.name == n),
+            |n| procs.contains_key(n),
             d,
         );
     }
     duplicate_vrids(conf, d);
     security(conf, d);
+}
+
+/// The first item of each name.
+fn by_name<T>(items: &[T], name: impl Fn(&T) -> &String) -> HashMap<&str, &T> {
+    let mut map = HashMap::with_capacity(items.len());
+    for t in items {
+        map.entry(name(t).as_str()).or_insert(t);
+    }
+    map
 }
 
 /// Global values for what the instance does not set.
@@ -410,10 +415,14 @@ fn is_link_local(a: &Ipv6Addr) -> bool {
 }
 
 fn sync_groups(conf: &mut KeepalivedConf, d: &mut Diags) {
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(conf.instances.len());
+    for (k, i) in conf.instances.iter().enumerate() {
+        index.entry(i.name.clone()).or_insert(k);
+    }
     for g in &mut conf.sync_groups {
         let mut members = Vec::new();
         for (m, loc) in &g.members {
-            match conf.instances.iter_mut().find(|i| &i.name == m) {
+            match index.get(m).map(|&k| &mut conf.instances[k]) {
                 None => d.error(
                     loc,
                     format!("Virtual router {m} specified in sync group {} doesn't exist", g.name),
@@ -468,9 +477,9 @@ fn check_refs(
 fn trackers(
     inst: &mut Instance,
     group: Option<bool>,
-    scripts: &[VrrpScript],
-    files: &[TrackFile],
-    procs: &[TrackProcess],
+    scripts: &HashMap<&str, &VrrpScript>,
+    files: &HashMap<&str, &TrackFile>,
+    procs: &HashMap<&str, &TrackProcess>,
     d: &mut Diags,
 ) {
     let ctx = format!("({}) ", inst.name);
@@ -478,21 +487,21 @@ fn trackers(
         &inst.track_scripts,
         &ctx,
         "track script",
-        |n| scripts.iter().any(|s| s.name == n),
+        |n| scripts.contains_key(n),
         d,
     );
     check_refs(
         &inst.track_files,
         &ctx,
         "track file",
-        |n| files.iter().any(|s| s.name == n),
+        |n| files.contains_key(n),
         d,
     );
     check_refs(
         &inst.track_processes,
         &ctx,
         "track process",
-        |n| procs.iter().any(|s| s.name == n),
+        |n| procs.contains_key(n),
         d,
     );
     let own = inst.interface.clone();
@@ -521,7 +530,7 @@ fn trackers(
     inst.track_scripts.retain(|t| {
         let w = t
             .weight
-            .or_else(|| scripts.iter().find(|s| s.name == t.name).map(|s| s.weight))
+            .or_else(|| scripts.get(t.name.as_str()).map(|s| s.weight))
             .unwrap_or(Weight::FAULT);
         if w.weight != 0 {
             d.warn(
@@ -551,7 +560,7 @@ fn trackers(
         let w = t
             .weight
             .map(|w| i32::from(w.weight))
-            .or_else(|| files.iter().find(|f| f.name == t.name).map(|f| f.weight))
+            .or_else(|| files.get(t.name.as_str()).map(|f| f.weight))
             .unwrap_or(0);
         if w != 0 {
             d.warn(
@@ -569,36 +578,51 @@ fn trackers(
 }
 
 /// Two instances with the same VRID on one interface and family (and multicast group, or
-/// overlapping unicast peers) cannot tell their adverts apart.
+/// overlapping unicast peers) cannot tell their adverts apart. Each instance is reported
+/// once, against the first earlier one it clashes with: linear, whatever the number of
+/// instances (every pair would be quadratic in time and in diagnostics).
 fn duplicate_vrids(conf: &KeepalivedConf, d: &mut Diags) {
+    use std::collections::hash_map::Entry;
+    // VRID, family, interface, unicast, and the multicast group or one unicast peer.
+    type Key<'a> = (u8, Family, Option<&'a str>, bool, Option<IpAddr>);
+    let mut first: HashMap<Key<'_>, usize> = HashMap::new();
     let is = &conf.instances;
     for (k, a) in is.iter().enumerate() {
-        for b in &is[..k] {
-            if a.vrid == 0 || a.vrid != b.vrid || a.family != b.family || a.interface != b.interface
-            {
-                continue;
+        if a.vrid == 0 {
+            continue;
+        }
+        let mut clash = None;
+        let mut see = |unicast: bool, addr: Option<IpAddr>| match first.entry((
+            a.vrid,
+            a.family,
+            a.interface.as_deref(),
+            unicast,
+            addr,
+        )) {
+            Entry::Occupied(e) => clash = clash.or(Some(*e.get())),
+            Entry::Vacant(e) => {
+                e.insert(k);
             }
-            let clash = match (a.is_unicast(), b.is_unicast()) {
-                (false, false) => a.mcast_dst_ip == b.mcast_dst_ip,
-                (true, true) => a
-                    .unicast_peers
-                    .iter()
-                    .any(|p| b.unicast_peers.iter().any(|q| q.addr == p.addr)),
-                _ => false,
-            };
-            if clash {
-                d.error(
-                    &a.loc,
-                    format!(
-                        "{} and {} both use VRID {} with IPv{} on interface {}",
-                        b.name,
-                        a.name,
-                        a.vrid,
-                        if a.family == Family::V4 { 4 } else { 6 },
-                        a.interface.as_deref().unwrap_or("(none)")
-                    ),
-                );
+        };
+        if a.is_unicast() {
+            for p in &a.unicast_peers {
+                see(true, Some(p.addr));
             }
+        } else {
+            see(false, a.mcast_dst_ip);
+        }
+        if let Some(b) = clash.map(|i| &is[i]) {
+            d.error(
+                &a.loc,
+                format!(
+                    "{} and {} both use VRID {} with IPv{} on interface {}",
+                    b.name,
+                    a.name,
+                    a.vrid,
+                    if a.family == Family::V4 { 4 } else { 6 },
+                    a.interface.as_deref().unwrap_or("(none)")
+                ),
+            );
         }
     }
 }

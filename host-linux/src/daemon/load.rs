@@ -22,6 +22,9 @@ pub fn load_plan(path: &Path) -> Result<Plan, String> {
             warn!("{d}");
         }
     }
+    if let Some(note) = loaded.omitted_note() {
+        warn!("{note}");
+    }
     let conf = loaded
         .config
         .ok_or_else(|| format!("configuration {} has errors", path.display()))?;
