@@ -17,11 +17,12 @@
 //! of instances on one interface) leaves the epoll set for a pause and is then read in
 //! one go, as a NIC moderates its interrupts. While the arrival rate stays above
 //! [`FLOOD_RATE`] the pause doubles, up to [`MAX_PAUSE`]; below it, it falls back to
-//! [`MIN_PAUSE`]. A LAN of a few routers never triggers it. The longest pause is short
-//! enough that the socket buffer (16 MiB of kernel accounting) holds what the fastest
-//! sender here can deliver meanwhile, so a pause costs lateness (bounded by the pause:
-//! before a backup's deadline acts every socket is read, so a queued advert always
-//! counts before the master-down timer), never a packet.
+//! [`MIN_PAUSE`]. A LAN of a few routers never triggers it. A pause after which more
+//! than [`QUEUE_BUDGET`] packets were queued is halved instead, so the queue stays far
+//! below the socket buffer (16 MiB of kernel accounting) at any rate the daemon can
+//! keep up with: a pause costs lateness (bounded by the pause: before a backup's
+//! deadline acts every socket is read, so a queued advert always counts before the
+//! master-down timer), never a packet.
 
 use super::engine::{Engine, RX_TURN, Resolved, Spawn};
 use super::plan::Plan;
@@ -43,9 +44,12 @@ const FIRST_SOCKET: u64 = 2;
 
 /// The first pause of a busy socket.
 const MIN_PAUSE: Duration = Duration::from_millis(1);
-/// The longest pause: lateness under a sustained flood. At a million packets per second
-/// (more than one sender here produces) 4 ms queue about 4 MB of the socket's 16 MiB.
-const MAX_PAUSE: Duration = Duration::from_millis(4);
+/// The longest pause: lateness under a sustained flood.
+const MAX_PAUSE: Duration = Duration::from_millis(16);
+/// Packets a pause may leave queued before the pauses get shorter: about 5 MB of the
+/// socket's 16 MiB (a small packet costs about 1.2 KB of kernel memory), so the
+/// buffer never fills while the daemon keeps up, whatever the rate.
+const QUEUE_BUDGET: usize = 4096;
 /// How often the kernel's drop counters (socket filter, buffer overflows) are looked
 /// at, on a wake-up the loop has anyway.
 const REVIEW_EVERY: Duration = Duration::from_secs(10);
@@ -144,6 +148,8 @@ struct Pacing {
     paused_until: Option<Instant>,
     pause: Duration,
     last_wake: Option<Instant>,
+    /// Packets read since the last pause ended (a deep queue takes several turns).
+    taken: usize,
 }
 
 struct Reactor {
@@ -268,6 +274,7 @@ impl Reactor {
                 paused_until: None,
                 pause: MIN_PAUSE,
                 last_wake: None,
+                taken: 0,
             });
         }
     }
@@ -297,15 +304,23 @@ impl Reactor {
                 continue;
             }
             let n = self.engine.read_socket(si, &mut self.batch, RX_TURN);
+            let p = &mut self.pacing[si];
+            p.taken += n;
             if n == RX_TURN {
                 // Not empty yet: the rest on the next turn, at once.
-                self.pacing[si].paused_until = Some(now);
+                p.paused_until = Some(now);
                 continue;
             }
-            let n = n as u64;
-            let p = &mut self.pacing[si];
+            let taken = std::mem::take(&mut p.taken);
+            if taken > QUEUE_BUDGET {
+                // Still flooded, but the queue got deep: shorter pauses, so that the
+                // socket buffer is never the limit.
+                p.pause = (p.pause / 2).max(MIN_PAUSE);
+                p.paused_until = Some(now + p.pause);
+                continue;
+            }
             let pause_us = p.pause.as_micros() as u64;
-            if n * 1_000_000 >= FLOOD_RATE * pause_us {
+            if taken as u64 * 1_000_000 >= FLOOD_RATE * pause_us {
                 p.pause = (p.pause * 2).min(MAX_PAUSE);
                 p.paused_until = Some(now + p.pause);
                 continue;
