@@ -411,7 +411,18 @@ impl Engine {
                     .collect();
                 spec.only_from(&peers);
             }
-            if sock.filter_spec.as_ref() == Some(&spec) || self.filters == Some(false) {
+            if sock.filter_spec.as_ref() == Some(&spec) {
+                continue;
+            }
+            if self.filters == Some(false) {
+                // Filters gave out: a socket must not keep one for what it served
+                // before.
+                let sock = &mut self.sockets[si];
+                if sock.filter_spec.take().is_some()
+                    && let Err(d) = filter::Counters::detach(sock.sock.as_fd())
+                {
+                    error!("cannot take the old filter off a VRRP socket: {d}");
+                }
                 continue;
             }
             let counters = match sock.filter.as_ref() {
@@ -435,7 +446,12 @@ impl Engine {
                     self.filters = Some(true);
                 }
                 Err(e) => {
+                    // Unfiltered rather than filtered for the configuration before.
+                    if let Err(d) = filter::Counters::detach(sock.sock.as_fd()) {
+                        error!("cannot take the old filter off a VRRP socket: {d}");
+                    }
                     sock.filter = None;
+                    sock.filter_spec = None;
                     self.filter_unavailable(&e);
                 }
             }
@@ -451,9 +467,10 @@ impl Engine {
         self.filters = Some(false);
     }
 
-    /// What the sockets' filters dropped so far, by reason; `None` without filters.
+    /// What the sockets' filters dropped so far, by reason; `None` when no socket
+    /// has one.
     fn filtered(&self) -> Option<BTreeMap<&'static str, u64>> {
-        if self.filters != Some(true) {
+        if self.sockets.iter().all(|s| s.filter.is_none()) {
             return None;
         }
         let mut out = BTreeMap::new();

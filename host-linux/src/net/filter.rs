@@ -166,6 +166,17 @@ impl Counters {
         // The socket holds its own reference to the program: `prog` may close.
     }
 
+    /// Takes any filter off `socket`: it then passes everything to user space. For a
+    /// socket whose new filter could not be loaded, the old one must not stay: it
+    /// would drop what a reload added.
+    pub fn detach(socket: BorrowedFd<'_>) -> io::Result<()> {
+        match super::setsockopt_int(socket, libc::SOL_SOCKET, libc::SO_DETACH_FILTER, 0) {
+            // ENOENT: there was none.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            r => r,
+        }
+    }
+
     /// The counts so far, by [`REASONS`] index.
     pub fn read(&self) -> io::Result<[u64; REASONS.len()]> {
         let mut out = [0u64; REASONS.len()];
