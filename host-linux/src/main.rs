@@ -3,6 +3,7 @@
 //! ```text
 //! vigild [-f FILE] [-D] [--control SOCKET]     run (in the foreground; systemd Type=notify)
 //! vigild -t [-f FILE]                          test the configuration (keepalived's exit codes)
+//! vigild check [-f FILE]                       would the daemon start with it? (0 yes, 1 no)
 //! vigild status [--json] [--control SOCKET]    show every instance of a running daemon
 //! ```
 //! keepalived's `-n`, `-l`, `-P`/`--vrrp` and `-D` are accepted, so unit files and
@@ -11,18 +12,21 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
-use vigil_linux::{config, control, daemon, error, log};
+use vigil_linux::{config, control, daemon, error, info, log, warn};
 
 const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 
 const USAGE: &str = "\
 usage: vigild [-f FILE] [-D] [--control SOCKET]   run the daemon (foreground)
        vigild -t [-f FILE]                        test the configuration and exit
+       vigild check [-f FILE]                     exit 0 if the daemon would run it, 1 if not
        vigild status [--json] [--control SOCKET]  show the running daemon's instances
        vigild --version | --help
 
   -f, --use-file FILE   configuration (default /etc/keepalived/keepalived.conf)
-  -t, --config-test     check the configuration; exit 0 when it is usable
+  -t, --config-test     check the configuration; exit as `keepalived -t` (0, 2, 4, 5, 6)
+  check                 print the diagnostics; exit 0 if the daemon would start with
+                        the configuration (warnings allowed), 1 if it would refuse it
   -D, --log-detail      debug logging
   --control SOCKET      control socket (default /run/vigild.sock)
   -n, -l, -P, --vrrp, --dont-fork, --log-console   accepted for keepalived compatibility
@@ -31,6 +35,7 @@ usage: vigild [-f FILE] [-D] [--control SOCKET]   run the daemon (foreground)
 struct Args {
     config: PathBuf,
     test: bool,
+    check: bool,
     debug: bool,
     status: bool,
     json: bool,
@@ -41,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         config: PathBuf::from(DEFAULT_CONFIG),
         test: false,
+        check: false,
         debug: false,
         status: false,
         json: false,
@@ -55,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
             "-D" | "--log-detail" => a.debug = true,
             "--control" => a.control = it.next().ok_or("--control needs a path")?.into(),
             "status" => a.status = true,
+            "check" => a.check = true,
             "--json" => a.json = true,
             "-n" | "--dont-fork" | "-l" | "--log-console" | "-P" | "--vrrp" => {}
             "-h" | "--help" => {
@@ -67,6 +74,9 @@ fn parse_args() -> Result<Args, String> {
             }
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
+    }
+    if [a.test, a.check, a.status].iter().filter(|m| **m).count() > 1 {
+        return Err(format!("-t, check and status exclude each other\n{USAGE}"));
     }
     Ok(a)
 }
@@ -81,6 +91,41 @@ fn abort_on_panic() {
         report(info);
         std::process::abort();
     }));
+}
+
+/// `vigild check`: the unit's pre-start and pre-reload check. `-t` cannot serve there:
+/// it exits as `keepalived -t`, 5 for warnings as well as errors. This applies the
+/// daemon's own rule instead (the configuration loads without errors and becomes a
+/// plan), logs every diagnostic with its severity, and exits 0 if the daemon would run
+/// the file, 1 if it would refuse it. Writes nothing (track files' `init_file` is left
+/// to the daemon).
+fn check_for_start(path: &std::path::Path) -> ExitCode {
+    let loaded = config::load(path);
+    for d in &loaded.diagnostics {
+        if d.is_error() {
+            error!("{d}");
+        } else {
+            warn!("{d}");
+        }
+    }
+    let refusal = match &loaded.config {
+        None => Some(format!("{} error(s)", loaded.errors().count())),
+        Some(conf) => daemon::plan_from(conf).err(),
+    };
+    match refusal {
+        None => {
+            info!(
+                "configuration {} would run ({} warning(s))",
+                path.display(),
+                loaded.warnings().count()
+            );
+            ExitCode::SUCCESS
+        }
+        Some(why) => {
+            error!("configuration {} would be refused: {why}", path.display());
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -133,6 +178,9 @@ fn main() -> ExitCode {
             );
         }
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    if args.check {
+        return check_for_start(&args.config);
     }
     let path = args.config.clone();
     let loader: daemon::Loader = Rc::new(move || daemon::load_plan(&path));

@@ -1,5 +1,5 @@
 //! The vigild binary from the outside: `vigild -t -f` on every seed configuration
-//! (keepalived's exit codes), and SIGTERM (priority-0 advert, VIPs removed, exit 0)
+//! (keepalived's exit codes), `vigild check` as the systemd unit runs it, and SIGTERM (priority-0 advert, VIPs removed, exit 0)
 //! with the notify scripts run with keepalived's four arguments; `use_vmac` (the
 //! macvlan with the virtual MAC, created and removed by vigild).
 
@@ -118,58 +118,38 @@ fn config_test_exit_codes_of_clean_broken_and_missing_files() {
     assert_eq!(code, config::exit::CONFIG, "{stderr}");
 }
 
-/// The command line of `dist/vigild.service`'s `key=` (the first one), unescaped as
-/// systemd does (`$$` and `%%`, C escapes), with the installed paths replaced.
-fn unit_command(key: &str, config: &std::path::Path) -> Vec<String> {
+/// The `key=` lines of `dist/vigild.service`, in order.
+fn unit_lines(key: &str) -> Vec<String> {
     let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/dist/vigild.service"))
         .expect("reading dist/vigild.service");
-    let line = unit
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key}= in the unit"));
-    // systemd's word splitting: whitespace separates, quotes group.
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut quote = None;
-    let mut chars = line.chars().peekable();
-    let mut in_word = false;
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (None, '\'') | (None, '"') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (_, '\\') => match chars.next() {
-                Some('n') => cur.push('\n'),
-                Some(o) => cur.push(o),
-                None => {}
-            },
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            (_, c) => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    words
+    let prefix = format!("{key}=");
+    unit.lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The command line of the unit's first `key=`, as systemd runs it with `DAEMON_ARGS`
+/// (from /etc/default/vigild) set to `-f CONFIG`, and the binary under test for
+/// /usr/sbin/vigild. The unit's commands run no shell: plain words, no quoting, no
+/// specifier, no variable but `$DAEMON_ARGS`.
+fn unit_command(key: &str, config: &std::path::Path) -> Vec<String> {
+    let line = unit_lines(key)
         .into_iter()
-        .map(|w| {
-            w.replace("$$", "$")
-                .replace("%%", "%")
-                .replace("/usr/sbin/vigild", VIGILD)
-                .replace(
-                    "/etc/keepalived/keepalived.conf",
-                    &config.display().to_string(),
-                )
+        .next()
+        .unwrap_or_else(|| panic!("no {key}= in the unit"));
+    assert!(
+        !line.contains(['\'', '"', '%', '\\', ';']),
+        "{key}= needs a shell's or systemd's unescaping: {line}"
+    );
+    line.split_whitespace()
+        .flat_map(|w| match w {
+            "$DAEMON_ARGS" => vec!["-f".to_owned(), config.display().to_string()],
+            "/usr/sbin/vigild" => vec![VIGILD.to_owned()],
+            w => {
+                assert!(!w.contains('$'), "{key}=: unexpected variable in {line}");
+                vec![w.to_owned()]
+            }
         })
         .collect()
 }
@@ -185,8 +165,29 @@ fn run_unit_check(key: &str, config: &std::path::Path) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// The unit's ExecStartPre / ExecReload check passes every seed (warnings, exit 5 or 6)
-/// and logs its diagnostics, and refuses errors, an aborted read and a missing file.
+/// The check runs before starting and before reloading, as `vigild check` with the
+/// daemon's own options: it reads the file the daemon will read.
+#[test]
+fn unit_checks_with_vigild_check_and_the_daemons_options() {
+    assert_eq!(unit_lines("ExecStart"), ["/usr/sbin/vigild $DAEMON_ARGS"]);
+    assert_eq!(
+        unit_lines("ExecStartPre"),
+        ["/usr/sbin/vigild check $DAEMON_ARGS"]
+    );
+    assert_eq!(
+        unit_lines("ExecReload"),
+        [
+            "/usr/sbin/vigild check $DAEMON_ARGS",
+            "/bin/kill -HUP $MAINPID"
+        ]
+    );
+    assert_eq!(unit_lines("EnvironmentFile"), ["-/etc/default/vigild"]);
+    assert_eq!(unit_lines("Documentation"), ["man:vigild(8)"]);
+}
+
+/// The unit's ExecStartPre / ExecReload check (`vigild check`) passes every seed
+/// (warnings, `-t` exits 5 or 6) and logs its diagnostics, and refuses errors, an
+/// aborted read and a missing file, logging why.
 #[test]
 fn unit_config_check_passes_warnings_and_refuses_errors() {
     for key in ["ExecStartPre", "ExecReload"] {
@@ -201,6 +202,7 @@ fn unit_config_check_passes_warnings_and_refuses_errors() {
                 text.contains("warning:"),
                 "{key} on {name} logged nothing: {text}"
             );
+            assert!(text.contains("would run"), "{key} on {name}: {text}");
         }
         let dir = workdir("unitcheck");
         let bad = dir.path().join("bad.conf");
@@ -214,21 +216,54 @@ fn unit_config_check_passes_warnings_and_refuses_errors() {
         let (ok, text) = run_unit_check(key, &bad);
         assert!(!ok, "{key} accepted a configuration with an error: {text}");
         assert!(text.contains("error:"), "{text}");
+        assert!(text.contains("would be refused"), "{text}");
         let abort = dir.path().join("abort.conf");
         std::fs::write(
             &abort,
             "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id\n}\n",
         )
         .unwrap();
-        assert!(
-            !run_unit_check(key, &abort).0,
-            "{key} accepted an aborted read"
-        );
-        assert!(
-            !run_unit_check(key, &dir.path().join("missing.conf")).0,
-            "{key} accepted a missing file"
-        );
+        let (ok, text) = run_unit_check(key, &abort);
+        assert!(!ok, "{key} accepted an aborted read: {text}");
+        assert!(text.contains("is missing a value"), "{text}");
+        let (ok, text) = run_unit_check(key, &dir.path().join("missing.conf"));
+        assert!(!ok, "{key} accepted a missing file: {text}");
+        assert!(text.contains("cannot read"), "{text}");
     }
+}
+
+/// `vigild check`'s exit codes: 0 (runs, warnings or not), 1 (refused), 2 (usage).
+#[test]
+fn check_exits_0_when_the_daemon_would_run_1_when_not() {
+    let check = |args: &[&std::ffi::OsStr]| {
+        Command::new(VIGILD)
+            .args(args)
+            .output()
+            .expect("running vigild check")
+            .status
+            .code()
+            .expect("vigild check exited by a signal")
+    };
+    let dir = workdir("check");
+    let clean = dir.path().join("clean.conf");
+    std::fs::write(
+        &clean,
+        global_defs("t", "") + &Inst::v3("VI_1", 51, "MASTER", 150, "1").render(),
+    )
+    .unwrap();
+    let f = std::ffi::OsStr::new("-f");
+    assert_eq!(check(&["check".as_ref(), f, clean.as_os_str()]), 0);
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(
+        &bad,
+        "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 300\n}\n",
+    )
+    .unwrap();
+    assert_eq!(check(&["check".as_ref(), f, bad.as_os_str()]), 1);
+    assert_eq!(
+        check(&["check".as_ref(), "-t".as_ref(), f, clean.as_os_str()]),
+        2
+    );
 }
 
 /// One vigild with two instances and notify scripts; a second host watches the wire.
