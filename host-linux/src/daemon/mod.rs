@@ -31,6 +31,7 @@ use engine::{Engine, Resolved, Spawn};
 use reactor::{Cmd, Handle};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::OnceLock;
@@ -98,6 +99,9 @@ pub fn run(options: Options, loader: Loader) -> i32 {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
+    let Some(signals) = needed(stop_signals(), "cannot take SIGTERM and SIGINT") else {
+        return 3;
+    };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -109,7 +113,33 @@ pub fn run(options: Options, loader: Loader) -> i32 {
         }
     };
     let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async move { main_loop(options, loader).await })
+    local.block_on(
+        &rt,
+        async move { main_loop(options, loader, signals).await },
+    )
+}
+
+/// Blocks SIGTERM and SIGINT in every thread (called before a second one exists; child
+/// processes start with an empty mask, std's `Command` resets it) and returns a signalfd
+/// for them: the protocol thread watches it in its epoll set and resigns at once.
+fn stop_signals() -> std::io::Result<OwnedFd> {
+    // SAFETY: `set` is a live sigset_t initialised by sigemptyset; the signalfd is a
+    // fresh descriptor nothing else owns.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        if rc != 0 {
+            return Err(std::io::Error::from_raw_os_error(rc));
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
 }
 
 /// What the service thread keeps of the running configuration.
@@ -198,7 +228,7 @@ impl Running {
     }
 }
 
-async fn main_loop(options: Options, loader: Loader) -> i32 {
+async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     const GARP_SOCKET: &str = "cannot open the packet socket for gratuitous ARP";
     let Some(netlink) = needed(Netlink::new(), "netlink") else {
         return 3;
@@ -245,7 +275,9 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
     let Some(addresses) = needed(AddressSocket::new(), "netlink") else {
         return 3;
     };
-    let (engine, protocol_thread) = match reactor::spawn(move || {
+    // Says that the protocol thread resigned on SIGTERM or SIGINT.
+    let (stopped_tx, mut stopped) = mpsc::unbounded_channel();
+    let make = move || {
         Engine::new(
             config_path,
             jobs_tx,
@@ -254,7 +286,8 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
             own_announcer,
             addresses,
         )
-    }) {
+    };
+    let (engine, protocol_thread) = match reactor::spawn(make, signals, stopped_tx) {
         Ok(x) => x,
         Err(e) => {
             error!("cannot start the protocol thread: {e}");
@@ -296,69 +329,71 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
     }
 
     running.jobs = Some(service_jobs);
-    if let Err(e) = apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
-        error!("{e}");
-        running.release_all(&netlink).await;
-        return 4;
-    }
-    release_free_memory();
-
-    // Control socket.
-    match control::bind(&options.control_socket) {
-        Ok(listener) => {
-            let engine = engine.clone();
-            tokio::task::spawn_local(async move {
-                while let Ok((stream, _)) = listener.accept().await {
-                    let engine = engine.clone();
-                    tokio::task::spawn_local(async move {
-                        let (tx, rx) = oneshot::channel();
-                        if !engine.send(Cmd::Status(tx)) {
-                            return;
-                        }
-                        let Ok(status) = rx.await else { return };
-                        let _ = control::serve_one(stream, |req| {
-                            if req.ends_with("json") {
-                                status.to_json()
-                            } else {
-                                status.to_table()
-                            }
-                        })
-                        .await;
-                    });
-                }
-            });
+    'serve: {
+        if let Err(e) = apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
+            if stopped.try_recv().is_ok() {
+                break 'serve; // SIGTERM during the start
+            }
+            error!("{e}");
+            running.release_all(&netlink).await;
+            return 4;
         }
-        Err(e) => warn!(
-            "control socket {}: {e}; `vigild status` will not work",
-            options.control_socket.display()
-        ),
-    }
+        release_free_memory();
 
-    crate::systemd::notify("READY=1");
-    info!("vigild {} started", env!("CARGO_PKG_VERSION"));
-
-    let mut term = signal(tokio::signal::unix::SignalKind::terminate());
-    let mut int = signal(tokio::signal::unix::SignalKind::interrupt());
-    let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
-    loop {
-        tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = hup.recv() => {
-                crate::systemd::notify("RELOADING=1");
-                info!("Reloading configuration file {}", options.config_path.display());
-                match loader() {
-                    Ok(plan) => {
-                        if let Err(e) =
-                            apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await
-                        {
-                            error!("reload failed, keeping the running configuration: {e}");
-                        }
-                        release_free_memory();
+        // Control socket.
+        match control::bind(&options.control_socket) {
+            Ok(listener) => {
+                let engine = engine.clone();
+                tokio::task::spawn_local(async move {
+                    while let Ok((stream, _)) = listener.accept().await {
+                        let engine = engine.clone();
+                        tokio::task::spawn_local(async move {
+                            let (tx, rx) = oneshot::channel();
+                            if !engine.send(Cmd::Status(tx)) {
+                                return;
+                            }
+                            let Ok(status) = rx.await else { return };
+                            let _ = control::serve_one(stream, |req| {
+                                if req.ends_with("json") {
+                                    status.to_json()
+                                } else {
+                                    status.to_table()
+                                }
+                            })
+                            .await;
+                        });
                     }
-                    Err(e) => error!("reload: new configuration rejected, keeping the running one: {e}"),
+                });
+            }
+            Err(e) => warn!(
+                "control socket {}: {e}; `vigild status` will not work",
+                options.control_socket.display()
+            ),
+        }
+
+        crate::systemd::notify("READY=1");
+        info!("vigild {} started", env!("CARGO_PKG_VERSION"));
+
+        let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
+        loop {
+            tokio::select! {
+                Some(()) = stopped.recv() => break,
+                _ = hup.recv() => {
+                    crate::systemd::notify("RELOADING=1");
+                    info!("Reloading configuration file {}", options.config_path.display());
+                    match loader() {
+                        Ok(plan) => {
+                            if let Err(e) =
+                                apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await
+                            {
+                                error!("reload failed, keeping the running configuration: {e}");
+                            }
+                            release_free_memory();
+                        }
+                        Err(e) => error!("reload: new configuration rejected, keeping the running one: {e}"),
+                    }
+                    crate::systemd::notify("READY=1");
                 }
-                crate::systemd::notify("READY=1");
             }
         }
     }
@@ -368,6 +403,8 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
     for t in running.trackers.drain(..) {
         t.abort();
     }
+    // The protocol thread has resigned already (on the signal); a shutdown it no longer
+    // reads is answered by the dropped reply.
     let (tx, rx) = oneshot::channel();
     if engine.send(Cmd::Shutdown(tx)) {
         let _ = rx.await;
