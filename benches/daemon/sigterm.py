@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """How fast a daemon resigns on SIGTERM: vigild, keepalived, or both, in one run.
 
-  sudo benches/daemon/sigterm.py [--impl vigild|keepalived|both] [--trials 10]
-                                 [--instances 2] [--vigild PATH] [--keep DIR]
+  sudo benches/daemon/sigterm.py [--impl vigild|keepalived|both] [--trials 10] [--load N]
+                                 [--instances 2] [--vigild PATH] [--baseline PATH]
+                                 [--keep DIR]
 
 Per trial, two fresh network namespaces joined by a veth pair: "lb" (10.91.0.11) runs
 the daemon, MASTER of INSTANCES VRRPv3 instances (VRID 51.., priority 200, advert_int
@@ -18,7 +19,12 @@ in ms after the signal:
   exit       the daemon's exit (waitpid in this script; keepalived: its parent)
 
 and the exit status. Prints one JSON line per trial and a table (median, min, max).
-Nothing leaves the namespaces, which carry this script's PID and are deleted at the end
+`--load N` keeps N busy loops running beside the daemon from before the signal to its
+exit (a host under load: the signal's path through the daemon's threads then waits for
+the scheduler).
+`--baseline PATH` adds another vigild binary (say, the previous commit's) as a third
+implementation, interleaved with the others trial by trial, so that the two are compared
+under the same conditions. Nothing leaves the namespaces, which carry this script's PID and are deleted at the end
 with every process it started; every wait is bounded.
 """
 import argparse
@@ -187,8 +193,9 @@ class Trial:
                           stderr=subprocess.PIPE, text=True)
         if "listening on" not in dump.stderr.readline():
             raise SystemExit("sigterm: tcpdump did not start")
-        if self.impl == "vigild":
-            argv = [a.vigild, "-f", conf, "--control", os.path.join(w, f"{name}.sock")]
+        if self.impl in ("vigild", "baseline"):
+            binary = a.vigild if self.impl == "vigild" else a.baseline
+            argv = [binary, "-f", conf, "--control", os.path.join(w, f"{name}.sock")]
         else:
             argv = [a.keepalived, "-n", "-l", "-D", "-G", "-P", "-f", conf,
                     "-p", os.path.join(w, f"{name}.pid"), "-r", os.path.join(w, f"{name}.vrrp.pid")]
@@ -201,6 +208,8 @@ class Trial:
         else:
             raise SystemExit(f"sigterm: {self.impl} did not install its VIPs")
         time.sleep(1.5)
+        hogs = [self.start([sys.executable, "-c", "while True: pass"]) for _ in range(a.load)]
+        time.sleep(0.2 if hogs else 0)
         exited = []
         waiter = threading.Thread(target=lambda: exited.append((daemon.wait(), time.time_ns())))
         waiter.start()
@@ -211,7 +220,10 @@ class Trial:
             daemon.kill()
             waiter.join()
             raise SystemExit(f"sigterm: {self.impl} did not exit within 10 s")
-        time.sleep(0.3)
+        for h in hogs:
+            h.kill()
+            h.wait(timeout=5)
+        time.sleep(1.0)  # tcpdump writes what it has read (-U); give it time under load
         dump.send_signal(signal.SIGINT)
         dump.wait(timeout=5)
         mon.kill()
@@ -262,17 +274,21 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     ap.add_argument("--vigild", default=os.path.join(root, "target/release/vigild"))
     ap.add_argument("--keepalived", default="keepalived")
+    ap.add_argument("--baseline", help="another vigild binary, measured as `baseline`")
+    ap.add_argument("--load", type=int, default=0, help="busy loops beside the daemon")
     ap.add_argument("--keep", help="copy configs, logs and captures into this directory")
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("sigterm: needs root for network namespaces")
-    if not 1 <= a.instances <= 50 or not 1 <= a.trials <= 100:
-        raise SystemExit("sigterm: --instances 1..50, --trials 1..100")
+    if not 1 <= a.instances <= 50 or not 1 <= a.trials <= 100 or not 0 <= a.load <= 8:
+        raise SystemExit("sigterm: --instances 1..50, --trials 1..100, --load 0..8")
     impls = ["vigild", "keepalived"] if a.impl == "both" else [a.impl]
+    if a.baseline:
+        impls.append("baseline")
     rows = []
     with tempfile.TemporaryDirectory(prefix="vigil-sigterm-") as work:
         for n in range(a.trials):
-            for impl in impls if n % 2 == 0 else impls[::-1]:
+            for impl in impls[n % len(impls):] + impls[:n % len(impls)]:
                 r = Trial(a, impl, len(rows), work).run()
                 print(json.dumps(r), flush=True)
                 rows.append(r)

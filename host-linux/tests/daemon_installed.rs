@@ -260,3 +260,49 @@ fn a_start_that_fails_removes_what_the_previous_run_left() {
     assert!(!has_addr(ns, "eth0", VIP), "{}", addrs(ns, "eth0"));
     assert!(!state_file(&v).exists());
 }
+
+/// The file follows reloads: a VIP a reload brought (VI_2's B) is recorded, so a crash
+/// and a start with the configuration from before the reload remove it.
+#[test]
+fn a_vip_added_by_a_reload_is_recorded_and_removed_after_sigkill() {
+    if !privileged_or_skip("a_vip_added_by_a_reload_is_recorded_and_removed_after_sigkill") {
+        return;
+    }
+    let lan = lan("vir", 1);
+    let ns = &lan.host(0).ns;
+    let dir = workdir("installed-reload");
+    let vi1 = Inst::v3("VI_1", 51, "BACKUP", 150, ADVERT);
+    let mut vi2 = Inst::v3("VI_2", 52, "BACKUP", 150, ADVERT);
+    vi2.vips = vec![format!("{VIP2}/24")];
+    let mut v = Vigild::start(ns, dir.path(), "lb1", &conf(&vi1));
+    v.expect_state("VI_1", "MASTER", SETTLE);
+    assert!(!state_text(&v).contains(&VIP2.to_string()));
+
+    std::fs::write(
+        &v.conf,
+        global_defs("lb1", "") + &vi1.render() + &vi2.render(),
+    )
+    .unwrap();
+    v.signal(nix::sys::signal::Signal::SIGHUP);
+    v.expect_state("VI_2", "MASTER", SETTLE);
+    wait_addr(ns, "eth0", VIP2, true, Duration::from_secs(1)).expect("B on lb1");
+    let text = state_text(&v);
+    assert!(text.contains(&format!("vip {VIP}/24 ")), "{text}");
+    assert!(text.contains(&format!("vip {VIP2}/24 ")), "{text}");
+
+    v.kill();
+    let mut v = Vigild::start(ns, dir.path(), "lb1", &conf(&vi1));
+    assert!(!has_addr(ns, "eth0", VIP2), "{}", addrs(ns, "eth0"));
+    assert!(
+        v.log_text().contains(&format!(
+            "(VI_2) removing VIP {VIP2}/24 from eth0: left over from an earlier run, no longer configured"
+        )),
+        "{}",
+        v.log_text()
+    );
+    v.expect_state("VI_1", "MASTER", SETTLE);
+    assert!(
+        v.terminate(Duration::from_secs(5))
+            .is_some_and(|s| s.success())
+    );
+}

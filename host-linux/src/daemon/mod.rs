@@ -9,7 +9,9 @@
 //!   slower, asynchronous work: loading and resolving the configuration (links,
 //!   addresses, `use_vmac` macvlans, VIPs left behind by a crash), spaced announcements
 //!   and macvlan removal ([`Job`]s, in order), notify scripts ([`Note`]s), trackers,
-//!   the link monitor, signals and the status socket.
+//!   the link monitor, SIGHUP, the state file ([`installed`]) and the status socket.
+//!   SIGTERM and SIGINT go to the protocol thread (a signalfd): it resigns at once,
+//!   whatever the service thread is doing, and then tells it.
 //!
 //! They talk through channels: commands to the protocol thread ([`reactor::Cmd`],
 //! with an eventfd to wake it), jobs and notes back.
