@@ -201,12 +201,15 @@ class Trial:
                     "-p", os.path.join(w, f"{name}.pid"), "-r", os.path.join(w, f"{name}.vrrp.pid")]
         # `ip netns exec` execs the daemon: the child's pid is the daemon's.
         daemon = self.start(["ip", "netns", "exec", self.lb] + argv, stdout=log, stderr=log)
-        for _ in range(200):
+        for _ in range(400):
             if self.has_vips():
                 break
             time.sleep(0.05)
         else:
-            raise SystemExit(f"sigterm: {self.impl} did not install its VIPs")
+            log.flush()
+            with open(log.name) as fh:
+                sys.stderr.write(fh.read()[-2000:])
+            raise SystemExit(f"sigterm: {self.impl} did not install its VIPs within 20 s")
         time.sleep(1.5)
         hogs = [self.start([sys.executable, "-c", "while True: pass"]) for _ in range(a.load)]
         time.sleep(0.2 if hogs else 0)

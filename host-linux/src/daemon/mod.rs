@@ -331,71 +331,71 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     }
 
     running.jobs = Some(service_jobs);
-    'serve: {
-        if let Err(e) = apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
-            if stopped.try_recv().is_ok() {
-                break 'serve; // SIGTERM during the start
-            }
+    // A signal during the start stops the protocol thread, which fails the install.
+    let mut stopping = false;
+    if let Err(e) = apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
+        stopping = stopped.try_recv().is_ok();
+        if !stopping {
             error!("{e}");
             running.release_all(&netlink).await;
             return 4;
         }
-        release_free_memory();
+    }
+    release_free_memory();
 
-        // Control socket.
-        match control::bind(&options.control_socket) {
-            Ok(listener) => {
-                let engine = engine.clone();
-                tokio::task::spawn_local(async move {
-                    while let Ok((stream, _)) = listener.accept().await {
-                        let engine = engine.clone();
-                        tokio::task::spawn_local(async move {
-                            let (tx, rx) = oneshot::channel();
-                            if !engine.send(Cmd::Status(tx)) {
-                                return;
-                            }
-                            let Ok(status) = rx.await else { return };
-                            let _ = control::serve_one(stream, |req| {
-                                if req.ends_with("json") {
-                                    status.to_json()
-                                } else {
-                                    status.to_table()
-                                }
-                            })
-                            .await;
-                        });
-                    }
-                });
-            }
-            Err(e) => warn!(
-                "control socket {}: {e}; `vigild status` will not work",
-                options.control_socket.display()
-            ),
-        }
-
-        crate::systemd::notify("READY=1");
-        info!("vigild {} started", env!("CARGO_PKG_VERSION"));
-
-        let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
-        loop {
-            tokio::select! {
-                Some(()) = stopped.recv() => break,
-                _ = hup.recv() => {
-                    crate::systemd::notify("RELOADING=1");
-                    info!("Reloading configuration file {}", options.config_path.display());
-                    match loader() {
-                        Ok(plan) => {
-                            if let Err(e) =
-                                apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await
-                            {
-                                error!("reload failed, keeping the running configuration: {e}");
-                            }
-                            release_free_memory();
+    // Control socket.
+    match control::bind(&options.control_socket) {
+        Ok(listener) => {
+            let engine = engine.clone();
+            tokio::task::spawn_local(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let engine = engine.clone();
+                    tokio::task::spawn_local(async move {
+                        let (tx, rx) = oneshot::channel();
+                        if !engine.send(Cmd::Status(tx)) {
+                            return;
                         }
-                        Err(e) => error!("reload: new configuration rejected, keeping the running one: {e}"),
-                    }
-                    crate::systemd::notify("READY=1");
+                        let Ok(status) = rx.await else { return };
+                        let _ = control::serve_one(stream, |req| {
+                            if req.ends_with("json") {
+                                status.to_json()
+                            } else {
+                                status.to_table()
+                            }
+                        })
+                        .await;
+                    });
                 }
+            });
+        }
+        Err(e) => warn!(
+            "control socket {}: {e}; `vigild status` will not work",
+            options.control_socket.display()
+        ),
+    }
+
+    crate::systemd::notify("READY=1");
+    info!("vigild {} started", env!("CARGO_PKG_VERSION"));
+
+    let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
+    while !stopping {
+        tokio::select! {
+            Some(()) = stopped.recv() => stopping = true,
+            _ = hup.recv() => {
+                crate::systemd::notify("RELOADING=1");
+                info!("Reloading configuration file {}", options.config_path.display());
+                match loader() {
+                    Ok(plan) => {
+                        if let Err(e) =
+                            apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await
+                        {
+                            error!("reload failed, keeping the running configuration: {e}");
+                        }
+                        release_free_memory();
+                    }
+                    Err(e) => error!("reload: new configuration rejected, keeping the running one: {e}"),
+                }
+                crate::systemd::notify("READY=1");
             }
         }
     }
