@@ -1,7 +1,7 @@
 //! vigild: a keepalived.conf-compatible VRRP daemon for Linux load balancers.
 //!
 //! ```text
-//! vigild [-f FILE] [-D] [--control SOCKET]     run (in the foreground; systemd Type=notify)
+//! vigild [-f FILE] [-D] [--control SOCKET] [--state FILE]   run (foreground; systemd Type=notify)
 //! vigild -t [-f FILE]                          test the configuration (keepalived's exit codes)
 //! vigild check [-f FILE]                       would the daemon start with it? (0 yes, 1 no)
 //! vigild status [--json] [--control SOCKET]    show every instance of a running daemon
@@ -17,7 +17,7 @@ use vigil_linux::{config, control, daemon, error, info, log, warn};
 const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 
 const USAGE: &str = "\
-usage: vigild [-f FILE] [-D] [--control SOCKET]   run the daemon (foreground)
+usage: vigild [-f FILE] [-D] [--control SOCKET] [--state FILE]   run the daemon (foreground)
        vigild -t [-f FILE]                        test the configuration and exit
        vigild check [-f FILE]                     exit 0 if the daemon would run it, 1 if not
        vigild status [--json] [--control SOCKET]  show the running daemon's instances
@@ -29,6 +29,8 @@ usage: vigild [-f FILE] [-D] [--control SOCKET]   run the daemon (foreground)
                         the configuration (warnings allowed), 1 if it would refuse it
   -D, --log-detail      debug logging
   --control SOCKET      control socket (default /run/vigild.sock)
+  --state FILE          what vigild may have installed, for the next start after a
+                        crash (default: the control socket's path, .installed)
   -n, -l, -P, --vrrp, --dont-fork, --log-console   accepted for keepalived compatibility
 ";
 
@@ -40,6 +42,7 @@ struct Args {
     status: bool,
     json: bool,
     control: PathBuf,
+    state: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -51,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
         status: false,
         json: false,
         control: PathBuf::from(control::DEFAULT_SOCKET),
+        state: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -60,6 +64,7 @@ fn parse_args() -> Result<Args, String> {
             "-t" | "--config-test" => a.test = true,
             "-D" | "--log-detail" => a.debug = true,
             "--control" => a.control = it.next().ok_or("--control needs a path")?.into(),
+            "--state" => a.state = Some(it.next().ok_or("--state needs a path")?.into()),
             "status" => a.status = true,
             "check" => a.check = true,
             "--json" => a.json = true,
@@ -184,10 +189,14 @@ fn main() -> ExitCode {
     }
     let path = args.config.clone();
     let loader: daemon::Loader = Rc::new(move || daemon::load_plan(&path));
+    let state_file = args
+        .state
+        .unwrap_or_else(|| daemon::installed::default_path(&args.control));
     let code = daemon::run(
         daemon::Options {
             config_path: args.config,
             control_socket: args.control,
+            state_file,
         },
         loader,
     );

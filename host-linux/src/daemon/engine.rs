@@ -1096,10 +1096,24 @@ impl Engine {
     /// instances" for the generic `notify`, so that one is not called).
     pub fn shutdown_all(&mut self) {
         let now = now();
-        for i in 0..self.cores.len() {
-            let mut fx = Effects::new();
-            self.cores[i].shutdown(now, &mut fx);
-            self.apply_effects(i, &fx);
+        let resignations: Vec<Effects> = (0..self.cores.len())
+            .map(|i| {
+                let mut fx = Effects::new();
+                self.cores[i].shutdown(now, &mut fx);
+                fx
+            })
+            .collect();
+        // Every priority-0 advert first: the backups start their skew timers at once,
+        // not after the VIP removals (a netlink request each) of the instances before.
+        let is_advert = |e: &Effect| matches!(e, Effect::SendAdvert { .. });
+        for (i, fx) in resignations.iter().enumerate() {
+            for e in fx.iter().filter(|e| is_advert(e)) {
+                self.apply_effects(i, std::slice::from_ref(e));
+            }
+        }
+        for (i, fx) in resignations.iter().enumerate() {
+            let rest: Vec<Effect> = fx.iter().copied().filter(|e| !is_advert(e)).collect();
+            self.apply_effects(i, &rest);
         }
         for g in &self.groups {
             let scripts = notify::Scripts {

@@ -9,13 +9,16 @@
 //!   slower, asynchronous work: loading and resolving the configuration (links,
 //!   addresses, `use_vmac` macvlans, VIPs left behind by a crash), spaced announcements
 //!   and macvlan removal ([`Job`]s, in order), notify scripts ([`Note`]s), trackers,
-//!   the link monitor, signals and the status socket.
+//!   the link monitor, SIGHUP, the state file ([`installed`]) and the status socket.
+//!   SIGTERM and SIGINT go to the protocol thread (a signalfd): it resigns at once,
+//!   whatever the service thread is doing, and then tells it.
 //!
 //! They talk through channels: commands to the protocol thread ([`reactor::Cmd`],
 //! with an eventfd to wake it), jobs and notes back.
 
 mod drops;
 mod engine;
+pub mod installed;
 mod load;
 pub mod plan;
 mod reactor;
@@ -31,6 +34,7 @@ use engine::{Engine, Resolved, Spawn};
 use reactor::{Cmd, Handle};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::OnceLock;
@@ -85,6 +89,8 @@ struct Note {
 pub struct Options {
     pub config_path: PathBuf,
     pub control_socket: PathBuf,
+    /// What this daemon may have installed ([`installed`]).
+    pub state_file: PathBuf,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. Returns the process exit code.
@@ -96,6 +102,9 @@ pub fn run(options: Options, loader: Loader) -> i32 {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
+    let Some(signals) = needed(stop_signals(), "cannot take SIGTERM and SIGINT") else {
+        return 3;
+    };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -107,7 +116,33 @@ pub fn run(options: Options, loader: Loader) -> i32 {
         }
     };
     let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async move { main_loop(options, loader).await })
+    local.block_on(
+        &rt,
+        async move { main_loop(options, loader, signals).await },
+    )
+}
+
+/// Blocks SIGTERM and SIGINT in every thread (called before a second one exists; child
+/// processes start with an empty mask, std's `Command` resets it) and returns a signalfd
+/// for them: the protocol thread watches it in its epoll set and resigns at once.
+fn stop_signals() -> std::io::Result<OwnedFd> {
+    // SAFETY: `set` is a live sigset_t initialised by sigemptyset; the signalfd is a
+    // fresh descriptor nothing else owns.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        if rc != 0 {
+            return Err(std::io::Error::from_raw_os_error(rc));
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
 }
 
 /// What the service thread keeps of the running configuration.
@@ -123,6 +158,14 @@ struct Running {
     jobs: Option<mpsc::UnboundedSender<Job>>,
     /// Removes VIPs left behind by a crash (the protocol thread has its own).
     addresses: AddressSocket,
+    /// The state file ([`installed`]) and what it lists besides the plan being
+    /// installed: the running plan's records, and those a previous run left that could
+    /// not be removed (tried again at the next start).
+    state_file: PathBuf,
+    installed: Vec<installed::Record>,
+    stale: Vec<installed::Record>,
+    /// What the previous run recorded, until the first plan settles it.
+    previous: Option<Vec<installed::Record>>,
 }
 
 impl Running {
@@ -140,19 +183,80 @@ impl Running {
             }
         }
     }
+
+    /// Writes the state file: the stale records, the running plan's and `more` (a plan
+    /// about to be installed). A failure is a warning: vigild runs on without it.
+    fn save(&self, more: &[installed::Record]) {
+        let mut all = self.stale.clone();
+        for r in self.installed.iter().chain(more) {
+            if !all.iter().any(|a| a.key() == r.key()) {
+                all.push(r.clone());
+            }
+        }
+        if let Err(e) = installed::write(&self.state_file, &all) {
+            warn!(
+                "state file {}: {e}; VIPs a crash leaves behind will not be removed at the next start",
+                self.state_file.display()
+            );
+        }
+    }
+
+    /// At an exit without a running plan (a start that failed): nothing owns what the
+    /// previous run recorded any more, so it is removed.
+    async fn release_all(&mut self, netlink: &Netlink) {
+        let mut all = self.previous.take().unwrap_or_default();
+        all.append(&mut self.installed);
+        all.append(&mut self.stale);
+        let none = HashSet::new();
+        self.stale = release(
+            netlink,
+            &mut self.addresses,
+            &all,
+            &none,
+            "vigild cannot start",
+        )
+        .await;
+        self.finish();
+    }
+
+    /// At exit, after the VIPs are removed: the file goes, unless some of a previous
+    /// run's addresses could not be removed.
+    fn finish(&mut self) {
+        self.installed.clear();
+        if self.stale.is_empty() {
+            installed::remove(&self.state_file);
+        } else {
+            self.save(&[]);
+        }
+    }
 }
 
-async fn main_loop(options: Options, loader: Loader) -> i32 {
+async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
+    const GARP_SOCKET: &str = "cannot open the packet socket for gratuitous ARP";
+    let Some(netlink) = needed(Netlink::new(), "netlink") else {
+        return 3;
+    };
+    let Some(leftovers) = needed(AddressSocket::new(), "netlink") else {
+        return 3;
+    };
+    let mut running = Running {
+        names: HashSet::new(),
+        vmacs: HashMap::new(),
+        trackers: Vec::new(),
+        jobs: None,
+        addresses: leftovers,
+        state_file: options.state_file.clone(),
+        installed: Vec::new(),
+        stale: Vec::new(),
+        previous: Some(installed::read(&options.state_file)),
+    };
     let plan = match loader() {
         Ok(p) => p,
         Err(e) => {
             error!("{e}");
+            running.release_all(&netlink).await;
             return 4;
         }
-    };
-    const GARP_SOCKET: &str = "cannot open the packet socket for gratuitous ARP";
-    let Some(netlink) = needed(Netlink::new(), "netlink") else {
-        return 3;
     };
     let Some(announcer) = needed(Announcer::new(), GARP_SOCKET) else {
         return 3;
@@ -174,7 +278,9 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
     let Some(addresses) = needed(AddressSocket::new(), "netlink") else {
         return 3;
     };
-    let (engine, protocol_thread) = match reactor::spawn(move || {
+    // Says that the protocol thread resigned on SIGTERM or SIGINT.
+    let (stopped_tx, mut stopped) = mpsc::unbounded_channel();
+    let make = move || {
         Engine::new(
             config_path,
             jobs_tx,
@@ -183,7 +289,8 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
             own_announcer,
             addresses,
         )
-    }) {
+    };
+    let (engine, protocol_thread) = match reactor::spawn(make, signals, stopped_tx) {
         Ok(x) => x,
         Err(e) => {
             error!("cannot start the protocol thread: {e}");
@@ -224,19 +331,16 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
         Err(e) => warn!("link monitor unavailable, interface tracking disabled: {e}"),
     }
 
-    let Some(leftovers) = needed(AddressSocket::new(), "netlink") else {
-        return 3;
-    };
-    let mut running = Running {
-        names: HashSet::new(),
-        vmacs: HashMap::new(),
-        trackers: Vec::new(),
-        jobs: Some(service_jobs),
-        addresses: leftovers,
-    };
+    running.jobs = Some(service_jobs);
+    // A signal during the start stops the protocol thread, which fails the install.
+    let mut stopping = false;
     if let Err(e) = apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
-        error!("{e}");
-        return 4;
+        stopping = stopped.try_recv().is_ok();
+        if !stopping {
+            error!("{e}");
+            running.release_all(&netlink).await;
+            return 4;
+        }
     }
     release_free_memory();
 
@@ -274,13 +378,10 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
     crate::systemd::notify("READY=1");
     info!("vigild {} started", env!("CARGO_PKG_VERSION"));
 
-    let mut term = signal(tokio::signal::unix::SignalKind::terminate());
-    let mut int = signal(tokio::signal::unix::SignalKind::interrupt());
     let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
-    loop {
+    while !stopping {
         tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            Some(()) = stopped.recv() => stopping = true,
             _ = hup.recv() => {
                 crate::systemd::notify("RELOADING=1");
                 info!("Reloading configuration file {}", options.config_path.display());
@@ -305,6 +406,8 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
     for t in running.trackers.drain(..) {
         t.abort();
     }
+    // The protocol thread has resigned already (on the signal); a shutdown it no longer
+    // reads is answered by the dropped reply.
     let (tx, rx) = oneshot::channel();
     if engine.send(Cmd::Shutdown(tx)) {
         let _ = rx.await;
@@ -317,6 +420,7 @@ async fn main_loop(options: Options, loader: Loader) -> i32 {
     let _ = tokio::time::timeout(Duration::from_secs(5), jobs).await;
     let _ = tokio::time::timeout(notify::TIMEOUT + Duration::from_secs(1), notes).await;
     let _ = std::fs::remove_file(&options.control_socket);
+    running.finish();
     info!("Stopped");
     0
 }
@@ -365,6 +469,29 @@ async fn apply_plan(
         &running.names,
     )
     .await;
+    let wanted = plan_records(&plan, &resolved);
+    let wanted_keys: HashSet<installed::Key> = wanted.iter().map(|r| r.key()).collect();
+    // What vigild put there: the running plan's, and what a previous run recorded that
+    // this plan still owns. What the previous run recorded and this plan does not own
+    // goes now, before any instance starts.
+    if let Some(previous) = running.previous.take() {
+        let stale = release(
+            netlink,
+            &mut running.addresses,
+            &previous,
+            &wanted_keys,
+            "no longer configured",
+        )
+        .await;
+        running.stale.extend(stale);
+        let owned = previous
+            .into_iter()
+            .filter(|r| wanted_keys.contains(&r.key()));
+        running.installed.extend(owned);
+    }
+    let ours: HashSet<installed::Key> = running.installed.iter().map(|r| r.key()).collect();
+    let record = recordable(netlink, wanted, &ours).await;
+    running.save(&record);
     let names: HashSet<String> = plan.instances.iter().map(|i| i.name.clone()).collect();
     let vmac_names: Vec<String> = plan
         .instances
@@ -376,9 +503,21 @@ async fn apply_plan(
     if !engine.send(Cmd::Install(Box::new(plan), resolved, tx)) {
         return Err("the protocol thread has stopped".into());
     }
-    let spawns = rx
-        .await
-        .map_err(|_| "the protocol thread has stopped".to_string())??;
+    let spawns = match rx.await {
+        Ok(Ok(spawns)) => spawns,
+        failed => {
+            running.save(&[]);
+            return Err(match failed {
+                Ok(Err(e)) => e,
+                _ => "the protocol thread has stopped".into(),
+            });
+        }
+    };
+    // The instances the plan removed have removed their VIPs (the protocol thread does
+    // that inside the install): the file now lists the new plan's.
+    running.installed = record;
+    running.stale.retain(|r| !wanted_keys.contains(&r.key()));
+    running.save(&[]);
     running.names = names;
     running.remove_vmacs(&plan_vmacs);
     for t in running.trackers.drain(..) {
@@ -546,6 +685,109 @@ async fn remove_leftovers(
             }
         }
     }
+}
+
+/// Everything the plan's instances could install: each VIP (and excluded address) with
+/// the interface it goes on.
+fn plan_records(plan: &plan::Plan, resolved: &Resolved) -> Vec<installed::Record> {
+    let mut out: Vec<installed::Record> = Vec::new();
+    for inst in &plan.instances {
+        let Some((link, _)) = resolved.links.get(&inst.name) else {
+            continue;
+        };
+        for vip in inst.vips.iter().chain(&inst.excluded) {
+            let (ifindex, ifname) = match &vip.dev {
+                Some(dev) => match resolved.dev_links.get(dev) {
+                    Some(&index) => (index, dev.clone()),
+                    None => (link.index, link.name.clone()),
+                },
+                None => (link.index, link.name.clone()),
+            };
+            let r = installed::Record {
+                kind: installed::Kind::Vip,
+                addr: vip.addr,
+                prefix_len: vip.prefix_len,
+                ifindex,
+                ifname,
+                instance: inst.name.clone(),
+            };
+            if !out.iter().any(|o| o.key() == r.key()) {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `addr/prefix_len` is on interface `ifindex` (an error counts as yes: the
+/// callers then keep their record).
+async fn is_present(netlink: &Netlink, ifindex: u32, addr: IpAddr, prefix_len: u8) -> bool {
+    match netlink.addresses(ifindex).await {
+        Ok(all) => all
+            .iter()
+            .any(|a| a.addr == addr && a.prefix_len == prefix_len),
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+    }
+}
+
+/// `wanted` without the addresses that are on the host already and that vigild did not
+/// put there (not in `ours`): configured by hand (or the interface's own address), they
+/// are not vigild's to remove after a crash.
+async fn recordable(
+    netlink: &Netlink,
+    wanted: Vec<installed::Record>,
+    ours: &HashSet<installed::Key>,
+) -> Vec<installed::Record> {
+    let mut out = Vec::with_capacity(wanted.len());
+    for r in wanted {
+        if !ours.contains(&r.key()) && is_present(netlink, r.ifindex, r.addr, r.prefix_len).await {
+            info!(
+                "({}) VIP {}/{} is already on {} and not vigild's: it will not be removed after a crash",
+                r.instance, r.addr, r.prefix_len, r.ifname
+            );
+            continue;
+        }
+        out.push(r);
+    }
+    out
+}
+
+/// Removes what `previous` (a previous run's records) lists and `owned` does not, when
+/// it is still there: the interface has the recorded index and name and carries the
+/// address. Returns the records it could not settle, to be tried again next time.
+/// `why` ends the log line.
+async fn release(
+    netlink: &Netlink,
+    addresses: &mut AddressSocket,
+    previous: &[installed::Record],
+    owned: &HashSet<installed::Key>,
+    why: &str,
+) -> Vec<installed::Record> {
+    let mut stale = Vec::new();
+    for r in installed::not_in(previous, owned) {
+        match netlink.link_by_index(r.ifindex).await {
+            Ok(link) if link.name == r.ifname => {}
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                warn!("({}) VIP {} on {}: {e}", r.instance, r.addr, r.ifname);
+                stale.push(r.clone());
+                continue;
+            }
+        }
+        if !is_present(netlink, r.ifindex, r.addr, r.prefix_len).await {
+            continue;
+        }
+        info!(
+            "({}) removing VIP {}/{} from {}: left over from an earlier run, {why}",
+            r.instance, r.addr, r.prefix_len, r.ifname
+        );
+        if let Err(e) = addresses.del(r.ifindex, r.addr, r.prefix_len) {
+            warn!("({}) removing VIP {}: {e}", r.instance, r.addr);
+            stale.push(r.clone());
+        }
+    }
+    stale
 }
 
 /// keepalived's `use_vmac` address: 00:00:5e:00:01:VRID (IPv4), 00:00:5e:00:02:VRID

@@ -41,6 +41,8 @@ use tokio::sync::oneshot;
 const TIMER: u64 = 0;
 const WAKE: u64 = 1;
 const FIRST_SOCKET: u64 = 2;
+/// SIGTERM and SIGINT (a signalfd).
+const SIGNAL: u64 = u64::MAX;
 
 /// The first pause of a busy socket.
 const MIN_PAUSE: Duration = Duration::from_millis(1);
@@ -100,9 +102,13 @@ impl Handle {
 }
 
 /// Starts the protocol thread; `make` builds its engine there (the engine holds
-/// single-threaded handles and never leaves it).
+/// single-threaded handles and never leaves it). `signals` is a signalfd for SIGTERM
+/// and SIGINT: on one, the thread resigns every instance at once, says so on `stopped`
+/// and ends (the service thread may be busy, forking a script, say, for milliseconds).
 pub fn spawn(
     make: impl FnOnce() -> Engine + Send + 'static,
+    signals: OwnedFd,
+    stopped: tokio::sync::mpsc::UnboundedSender<()>,
 ) -> io::Result<(Handle, std::thread::JoinHandle<()>)> {
     let epoll = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
     // SAFETY: fresh descriptors nothing else owns.
@@ -110,6 +116,13 @@ pub fn spawn(
     let wake = cvt(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
     let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(wake) });
     ctl(&epoll, libc::EPOLL_CTL_ADD, wake.as_raw_fd(), WAKE, true)?;
+    ctl(
+        &epoll,
+        libc::EPOLL_CTL_ADD,
+        signals.as_raw_fd(),
+        SIGNAL,
+        true,
+    )?;
     let (tx, rx) = mpsc::channel();
     let handle = Handle {
         tx,
@@ -130,6 +143,8 @@ pub fn spawn(
             Reactor {
                 epoll,
                 wake,
+                signals,
+                stopped,
                 rx,
                 engine,
                 batch: RecvBatch::new(),
@@ -155,6 +170,8 @@ struct Pacing {
 struct Reactor {
     epoll: OwnedFd,
     wake: Arc<OwnedFd>,
+    signals: OwnedFd,
+    stopped: tokio::sync::mpsc::UnboundedSender<()>,
     rx: mpsc::Receiver<Cmd>,
     engine: Engine,
     batch: Box<RecvBatch>,
@@ -191,10 +208,15 @@ impl Reactor {
                 continue;
             }
             let (mut timer, mut wake) = (false, false);
+            if events[..n as usize].iter().any(|ev| ev.u64 == SIGNAL) {
+                self.on_signal();
+                return;
+            }
             for ev in &events[..n as usize] {
                 match ev.u64 {
                     TIMER => timer = true,
                     WAKE => wake = true,
+                    SIGNAL => {}
                     t => {
                         let si = (t - FIRST_SOCKET) as usize;
                         if ev.events & libc::EPOLLERR as u32 != 0 {
@@ -262,6 +284,15 @@ impl Reactor {
             }
         }
         false
+    }
+
+    /// SIGTERM or SIGINT: resign before anything else, then tell the service thread.
+    fn on_signal(&mut self) {
+        self.engine.shutdown_all();
+        // SAFETY: reads one signalfd_siginfo (128 bytes) into a live buffer.
+        let mut info = [0u8; 128];
+        unsafe { libc::read(self.signals.as_raw_fd(), info.as_mut_ptr().cast(), 128) };
+        let _ = self.stopped.send(());
     }
 
     fn register_new_sockets(&mut self) {
