@@ -232,6 +232,12 @@ impl Running {
 }
 
 async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
+    // Handlers first: a signal's default action would end the daemon without
+    // resigning. SIGHUP during start-up reloads once started; SIGUSR1/SIGUSR2 are
+    // keepalived's dump signals, not implemented yet.
+    let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
+    let mut usr1 = signal(tokio::signal::unix::SignalKind::user_defined1());
+    let mut usr2 = signal(tokio::signal::unix::SignalKind::user_defined2());
     const GARP_SOCKET: &str = "cannot open the packet socket for gratuitous ARP";
     let Some(netlink) = needed(Netlink::new(), "netlink") else {
         return 3;
@@ -378,10 +384,11 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     crate::systemd::notify("READY=1");
     info!("vigild {} started", env!("CARGO_PKG_VERSION"));
 
-    let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
     while !stopping {
         tokio::select! {
             Some(()) = stopped.recv() => stopping = true,
+            _ = usr1.recv() => warn!("SIGUSR1: keepalived's data dump (/tmp/keepalived.data) is not implemented yet; ignored (`vigild status` shows the state)"),
+            _ = usr2.recv() => warn!("SIGUSR2: keepalived's statistics dump (/tmp/keepalived.stats) is not implemented yet; ignored (`vigild status` shows the counters)"),
             _ = hup.recv() => {
                 crate::systemd::notify("RELOADING=1");
                 info!("Reloading configuration file {}", options.config_path.display());
