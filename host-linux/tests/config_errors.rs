@@ -161,6 +161,22 @@ fn virtual_router_id_missing_or_out_of_range() {
     }
 }
 
+/// Found by fuzz/ (config_load): `-t` accepted a unicast instance without `interface`,
+/// which the daemon then refused to start with. keepalived 2.2.7 says "Unknown
+/// interface!" and exits 5, also when unicast_src_ip is on one of the host's interfaces.
+#[test]
+fn an_instance_needs_an_interface_also_in_unicast_mode() {
+    let text = GOOD.replace(
+        "    interface eth0\n",
+        "    unicast_src_ip 10.0.0.2\n    unicast_peer {\n        10.0.0.3\n    }\n",
+    );
+    let (l, _p, _d) = load(&text);
+    let d = find(&l, "no `interface`");
+    assert_eq!((at(d), d.severity), ((1, 1), Severity::Error));
+    assert_eq!(config::test_exit_code(&l), exit::CONFIG_TEST);
+    assert!(l.config.is_none());
+}
+
 #[test]
 fn a_keyword_without_its_value_stops_keepalived_with_exit_2() {
     let (l, _p, _d) = load(&inst("    priority"));
