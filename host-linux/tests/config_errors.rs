@@ -177,6 +177,25 @@ fn an_instance_needs_an_interface_also_in_unicast_mode() {
     assert!(l.config.is_none());
 }
 
+/// The statement tree is dropped recursively: 30,000 nested blocks overflowed the stack
+/// (a crash of `-t`, and of the daemon on reload). Past 64 levels blocks are skipped.
+#[test]
+fn blocks_nested_without_end_are_one_error_not_a_stack_overflow() {
+    for (text, line) in [
+        ("a{".repeat(30_000), 1),
+        (
+            format!("{}{}", "a {\n".repeat(30_000), "}\n".repeat(30_000)),
+            65,
+        ),
+    ] {
+        let (l, _p, _d) = load(&text);
+        let d = find(&l, "nested deeper than 64 levels");
+        assert_eq!((d.line(), d.severity), (line, Severity::Error));
+        assert_eq!(config::test_exit_code(&l), exit::CONFIG_TEST);
+        assert!(l.diagnostics.len() < 100, "{}", l.diagnostics.len());
+    }
+}
+
 #[test]
 fn a_keyword_without_its_value_stops_keepalived_with_exit_2() {
     let (l, _p, _d) = load(&inst("    priority"));

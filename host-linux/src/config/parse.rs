@@ -60,8 +60,13 @@ impl Node {
     }
 }
 
-/// Builds the statement tree. `}` without an open block and blocks left open at the end
-/// of the file are errors.
+/// How deep blocks may nest. keepalived's deepest is 4 (`virtual_server`, `real_server`,
+/// `HTTP_GET`, `url`); the statement tree is dropped recursively, and tens of thousands of
+/// levels overflowed the stack (keepalived 2.2.7 reads them, with exit 5).
+pub const MAX_BLOCK_DEPTH: usize = 64;
+
+/// Builds the statement tree. `}` without an open block, blocks left open at the end of
+/// the file and blocks nested deeper than [`MAX_BLOCK_DEPTH`] (skipped) are errors.
 pub(crate) fn build_tree(tokens: &[Token], diags: &mut Diags) -> Vec<Node> {
     // Each level: the nodes read so far and, for inner levels, the node that owns it.
     struct Level {
@@ -76,6 +81,7 @@ pub(crate) fn build_tree(tokens: &[Token], diags: &mut Diags) -> Vec<Node> {
     }];
     // The last statement can still take a block (`{` on its line or the next ones).
     let mut can_open = false;
+    let mut too_deep_reported = false;
     let mut i = 0;
     while i < tokens.len() {
         let t = &tokens[i];
@@ -83,9 +89,26 @@ pub(crate) fn build_tree(tokens: &[Token], diags: &mut Diags) -> Vec<Node> {
             Tok::Eol => i += 1,
             Tok::Eof => break,
             Tok::Open => {
+                // Past the limit a block gets no owner: it is skipped like one after an
+                // error, so the tree never gets deeper.
+                let too_deep = stack.len() > MAX_BLOCK_DEPTH;
                 let level = stack.last_mut().expect("the top level is never popped");
-                let owner = if can_open { level.nodes.pop() } else { None };
-                if owner.is_none() {
+                let owner = if can_open && !too_deep {
+                    level.nodes.pop()
+                } else {
+                    None
+                };
+                if too_deep {
+                    if !too_deep_reported {
+                        diags.error(
+                            &t.loc,
+                            format!(
+                                "blocks nested deeper than {MAX_BLOCK_DEPTH} levels (their contents are skipped)"
+                            ),
+                        );
+                        too_deep_reported = true;
+                    }
+                } else if owner.is_none() {
                     diags.error(
                         &t.loc,
                         "unexpected `{`: a block must follow a keyword (its contents are skipped)",
@@ -156,13 +179,16 @@ pub(crate) fn build_tree(tokens: &[Token], diags: &mut Diags) -> Vec<Node> {
     while stack.len() > 1 {
         let level = stack.pop().expect("checked");
         let title = level.owner.as_ref().map(Node::title).unwrap_or_default();
-        diags.error(
-            &eof,
-            format!(
-                "end of file inside the block `{title}` opened at {}: missing `}}`",
-                level.open
-            ),
-        );
+        // Levels past the limit were reported as such.
+        if stack.len() <= MAX_BLOCK_DEPTH {
+            diags.error(
+                &eof,
+                format!(
+                    "end of file inside the block `{title}` opened at {}: missing `}}`",
+                    level.open
+                ),
+            );
+        }
         if let Some(mut owner) = level.owner {
             owner.block = Some(Block {
                 open: level.open,
