@@ -263,7 +263,14 @@ impl Lexer<'_> {
         let base = name.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut files = Vec::new();
         let mut any_match = false;
-        for pat in expand_braces(pattern) {
+        let Some(patterns) = expand_braces(pattern) else {
+            self.diags.unsupported(
+                loc,
+                format!("include `{pattern}` expands to more than {MAX_INCLUDE_NAMES} names"),
+            );
+            return;
+        };
+        for pat in patterns {
             let full = if Path::new(&pat).is_absolute() || base.as_os_str().is_empty() {
                 pat.clone()
             } else {
@@ -438,12 +445,17 @@ fn tokenize(chars: &[Ch], line: &Arc<str>, name: &Arc<Path>, lineno: u32) -> Vec
     toks
 }
 
+/// How many names one `include` pattern may expand to. Each `{a,b}` doubles the count, and
+/// glob(3) expands them all, for keepalived too: thirty on one line are a billion names.
+pub const MAX_INCLUDE_NAMES: usize = 1024;
+
 /// csh-style brace expansion as glob(3) with GLOB_BRACE does it: `a{b,c}d` is `abd`, `acd`.
-/// Unbalanced braces are left as they are.
-pub fn expand_braces(pattern: &str) -> Vec<String> {
+/// Unbalanced braces are left as they are. `None` past [`MAX_INCLUDE_NAMES`] names (found
+/// without expanding further).
+pub fn expand_braces(pattern: &str) -> Option<Vec<String>> {
     let bytes = pattern.as_bytes();
     let Some(open) = bytes.iter().position(|&b| b == b'{') else {
-        return vec![pattern.to_string()];
+        return Some(vec![pattern.to_string()]);
     };
     let mut depth = 0usize;
     let mut close = None;
@@ -463,7 +475,7 @@ pub fn expand_braces(pattern: &str) -> Vec<String> {
         }
     }
     let Some(close) = close else {
-        return vec![pattern.to_string()];
+        return Some(vec![pattern.to_string()]);
     };
     let (pre, post) = (&pattern[..open], &pattern[close + 1..]);
     let mut parts = Vec::new();
@@ -475,11 +487,14 @@ pub fn expand_braces(pattern: &str) -> Vec<String> {
     parts.push(&pattern[s..close]);
     let mut out = Vec::new();
     for p in parts {
-        for rest in expand_braces(&format!("{p}{post}")) {
+        for rest in expand_braces(&format!("{p}{post}"))? {
+            if out.len() == MAX_INCLUDE_NAMES {
+                return None;
+            }
             out.push(format!("{pre}{rest}"));
         }
     }
-    out
+    Some(out)
 }
 
 /// keepalived's `alloc_strvec_quoted_escaped`: splits a script command line like a shell
@@ -610,8 +625,28 @@ mod tests {
 
     #[test]
     fn braces_expand() {
-        assert_eq!(expand_braces("a{b,c{d,e}}f"), ["abf", "acdf", "acef"]);
-        assert_eq!(expand_braces("a{b"), ["a{b"]);
+        assert_eq!(
+            expand_braces("a{b,c{d,e}}f").unwrap(),
+            ["abf", "acdf", "acef"]
+        );
+        assert_eq!(expand_braces("a{b").unwrap(), ["a{b"]);
+    }
+
+    /// Found while fuzzing: each `{a,b}` doubles the names (eighteen took 4 s of globbing,
+    /// thirty would take hours and gigabytes).
+    #[test]
+    fn brace_expansion_stops_at_max_include_names() {
+        assert_eq!(expand_braces(&"{a,b}".repeat(10)).unwrap().len(), 1024);
+        assert_eq!(expand_braces(&"{a,b}".repeat(11)), None);
+        assert_eq!(expand_braces(&"{a,b}".repeat(40)), None);
+        let mut d = Diags::default();
+        let text = format!("include {}\n", "{a,b}".repeat(40));
+        lex_str(Path::new("/nonexistent/t.conf"), &text, &mut d);
+        assert!(
+            d.items[0].message.contains("more than 1024 names"),
+            "{:?}",
+            d.items
+        );
     }
 
     #[test]
