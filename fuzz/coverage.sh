@@ -47,9 +47,11 @@ readelf -rW "$bin" | awk -v start="$start" -v size="$size" '
 
 # The points the corpus reaches: a libFuzzer merge writes, for each input, the indices of
 # the points it covers ("COV file point...") to its control file.
+# A copy: a fuzzer running meanwhile replaces corpus files.
 mkdir "$work/merged"
+cp -r "corpus/$target" "$work/corpus"
 TMPDIR=$work "$bin" -merge=1 -merge_control_file="$work/control" -close_fd_mask=2 \
-    "$work/merged" "corpus/$target" >"$work/merge.log" 2>&1 ||
+    "$work/merged" "$work/corpus" >"$work/merge.log" 2>&1 ||
     { tail "$work/merge.log" >&2; exit 1; }
 awk '$1 == "COV" { for (i = 3; i <= NF; i++) print $i }' "$work/control" | sort -un |
     awk 'NR == FNR { hit[$1 + 1] = 1; next } FNR in hit' - "$work/all.hex" >"$work/covered.hex"
@@ -70,7 +72,7 @@ if [[ ! -s $work/files ]]; then
     echo "no instrumented code matches $pattern" >&2
     exit 1
 fi
-echo "$target: reached by corpus/$target ($(ls "corpus/$target" | wc -l) inputs)"
+echo "$target: reached by corpus/$target ($(ls "$work/corpus" | wc -l) inputs)"
 echo "         points                lines"
 awk '{ sub(/.*\/(core|host-linux)\//, "", $1)
        printf "  %5d / %5d %5.1f%%   %4d / %4d %5.1f%%  %s\n", $2, $3, 100 * $2 / $3, $4, $5, 100 * $4 / $5, $1
