@@ -917,6 +917,27 @@ fn includes_with_globs_and_braces_relative_to_the_including_file() {
     assert_eq!(c.scripts.len(), 2);
 }
 
+/// glob(3) has no `**`: keepalived 2.2.7 reads `include **/*.conf` as `*/*.conf` (one
+/// level down, so not the including file itself), where the glob crate went into every
+/// subdirectory and back to the including file (an include cycle, exit 5).
+#[test]
+fn a_double_star_in_an_include_is_one_star_as_for_glob3() {
+    let d = Dir::new();
+    d.write("a/one.conf", &inst("    priority 50"));
+    d.write(
+        "a/b/deep.conf",
+        "vrrp_instance DEEP {\n    interface eth0\n    virtual_router_id 9\n}\n",
+    );
+    for pattern in ["**/*.conf", "a/o**e.conf"] {
+        let main = d.write("keepalived.conf", &format!("include {pattern}\n"));
+        let l = config::load(&main);
+        assert!(l.diagnostics.is_empty(), "{pattern}: {:#?}", l.diagnostics);
+        let c = l.config.expect("loads");
+        let names: Vec<&str> = c.instances.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["VI_1"], "{pattern}");
+    }
+}
+
 #[test]
 fn include_cycles_are_errors() {
     let d = Dir::new();

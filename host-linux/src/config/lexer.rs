@@ -276,7 +276,7 @@ impl Lexer<'_> {
             } else {
                 base.join(&pat).to_string_lossy().into_owned()
             };
-            let Ok(paths) = glob::glob(&full) else {
+            let Ok(paths) = glob::glob(&one_star_per_run(&full)) else {
                 self.diags
                     .note(loc, format!("include pattern `{pat}` is not a valid glob"));
                 continue;
@@ -336,6 +336,18 @@ impl Lexer<'_> {
             self.stack.pop();
         }
     }
+}
+
+/// glob(3) has no recursive `**`: a run of stars is one star. The glob crate would descend
+/// into every subdirectory for `**/` (and refuse `a**b`), where keepalived stays in one.
+fn one_star_per_run(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    for c in pattern.chars() {
+        if !(c == '*' && out.ends_with('*')) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(unix)]
