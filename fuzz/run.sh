@@ -96,7 +96,7 @@ for t in "${targets[@]}"; do
     echo "fuzz: $t for $seconds s"
     if TMPDIR="$work/tmp" "target/$triple/release/$t" "${args[@]}" \
         "corpus/$t" "$work/seeds/$t" >"$log" 2>&1; then
-        grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)' "$log" |
+        grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|slowest_unit_time_sec|peak_rss_mb)' "$log" |
             sed "s/^/  $t: /"
     else
         failed+=("$t")
