@@ -161,6 +161,40 @@ fn virtual_router_id_missing_or_out_of_range() {
     }
 }
 
+/// Found by fuzz/ (config_load): `-t` accepted a unicast instance without `interface`,
+/// which the daemon then refused to start with. keepalived 2.2.7 says "Unknown
+/// interface!" and exits 5, also when unicast_src_ip is on one of the host's interfaces.
+#[test]
+fn an_instance_needs_an_interface_also_in_unicast_mode() {
+    let text = GOOD.replace(
+        "    interface eth0\n",
+        "    unicast_src_ip 10.0.0.2\n    unicast_peer {\n        10.0.0.3\n    }\n",
+    );
+    let (l, _p, _d) = load(&text);
+    let d = find(&l, "no `interface`");
+    assert_eq!((at(d), d.severity), ((1, 1), Severity::Error));
+    assert_eq!(config::test_exit_code(&l), exit::CONFIG_TEST);
+    assert!(l.config.is_none());
+}
+
+/// The statement tree is dropped recursively: 30,000 nested blocks overflowed the stack
+/// (a crash of `-t`, and of the daemon on reload). Past 16 levels blocks are skipped
+/// (`parse::MAX_BLOCK_DEPTH`). (30,000 `a{` on one line are a line too long: the lexer
+/// refuses it before the parser sees it.)
+#[test]
+fn blocks_nested_without_end_are_one_error_not_a_stack_overflow() {
+    for text in [
+        format!("{}{}", "a {\n".repeat(30_000), "}\n".repeat(30_000)),
+        "a {\n".repeat(30_000),
+    ] {
+        let (l, _p, _d) = load(&text);
+        let d = find(&l, "blocks nested deeper than 16");
+        assert_eq!((d.line(), d.severity), (17, Severity::Error));
+        assert_eq!(config::test_exit_code(&l), exit::CONFIG_TEST);
+        assert!(l.diagnostics.len() < 200, "{}", l.diagnostics.len());
+    }
+}
+
 #[test]
 fn a_keyword_without_its_value_stops_keepalived_with_exit_2() {
     let (l, _p, _d) = load(&inst("    priority"));
@@ -880,6 +914,27 @@ fn includes_with_globs_and_braces_relative_to_the_including_file() {
             .ends_with("vips/b.vip")
     );
     assert_eq!(c.scripts.len(), 2);
+}
+
+/// glob(3) has no `**`: keepalived 2.2.7 reads `include **/*.conf` as `*/*.conf` (one
+/// level down, so not the including file itself), where the glob crate went into every
+/// subdirectory and back to the including file (an include cycle, exit 5).
+#[test]
+fn a_double_star_in_an_include_is_one_star_as_for_glob3() {
+    let d = Dir::new();
+    d.write("a/one.conf", &inst("    priority 50"));
+    d.write(
+        "a/b/deep.conf",
+        "vrrp_instance DEEP {\n    interface eth0\n    virtual_router_id 9\n}\n",
+    );
+    for pattern in ["**/*.conf", "a/o**e.conf"] {
+        let main = d.write("keepalived.conf", &format!("include {pattern}\n"));
+        let l = config::load(&main);
+        assert!(l.diagnostics.is_empty(), "{pattern}: {:#?}", l.diagnostics);
+        let c = l.config.expect("loads");
+        let names: Vec<&str> = c.instances.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["VI_1"], "{pattern}");
+    }
 }
 
 #[test]

@@ -127,13 +127,11 @@ fn instance(inst: &mut Instance, g: &Global, d: &mut Diags) {
             format!("{ctx}the virtual router id must be set (virtual_router_id 1..255)"),
         );
     }
-    if inst.interface.is_none() && !(inst.is_unicast() && inst.unicast_src_ip.is_some()) {
-        d.error(
-            &loc,
-            format!(
-                "{ctx}no `interface`: an instance needs one (or unicast_src_ip with unicast_peer)"
-            ),
-        );
+    // keepalived 2.2.7 says "Unknown interface!" (`-t` exits 5) also for a unicast
+    // instance whose unicast_src_ip is on one of the host's interfaces; the daemon needs
+    // the interface too.
+    if inst.interface.is_none() {
+        d.error(&loc, format!("{ctx}no `interface`: an instance needs one"));
     }
     // Family: the first VIP's, else the configured source's, else the first peer's.
     inst.family = inst
