@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
-use vigil_linux::{config, control, daemon, error, info, log, warn};
+use vigil_linux::{config, control, daemon, error, info, log};
 
 const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 
@@ -106,13 +106,7 @@ fn abort_on_panic() {
 /// to the daemon).
 fn check_for_start(path: &std::path::Path) -> ExitCode {
     let loaded = config::load(path);
-    for d in &loaded.diagnostics {
-        if d.is_error() {
-            error!("{d}");
-        } else {
-            warn!("{d}");
-        }
-    }
+    daemon::log_diagnostics(&loaded);
     let refusal = match &loaded.config {
         None => Some(format!("{} error(s)", loaded.errors().count())),
         Some(conf) => daemon::plan_from(conf).err(),

@@ -14,7 +14,7 @@ mod common;
 use common::*;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
-use vigil_core::wire::{Addresses, Auth, ChecksumMode, Interval, Repr, Version};
+use vigil_core::wire::Version;
 use vigil_tests::netns::privileged_or_skip;
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
@@ -57,32 +57,7 @@ const KINDS: [Kind; 8] = [
 ];
 
 fn vrrp(version: Version, vrid: u8, priority: u8, pass: &str, src: Ipv4Addr) -> Vec<u8> {
-    let vips = [VIP.octets()];
-    let repr = Repr {
-        version,
-        vrid,
-        priority,
-        interval: match version {
-            Version::V2 => Interval::from_secs(1),
-            Version::V3 => Interval::from_centis(100),
-        },
-        auth: match version {
-            Version::V2 => Auth::password(pass.as_bytes()),
-            Version::V3 => Auth::None,
-        },
-        addresses: Addresses::v4(&vips),
-    };
-    let mut buf = vec![0u8; repr.buffer_len()];
-    let n = repr
-        .emit(
-            &mut buf,
-            src.into(),
-            GROUP.into(),
-            ChecksumMode::PseudoHeader,
-        )
-        .expect("emit");
-    buf.truncate(n);
-    buf
+    advert_v4(version, vrid, priority, pass, VIP, (src, GROUP), 100)
 }
 
 /// The whole IPv4 packet of one kind (the kernel fills in the header checksum).
@@ -109,15 +84,7 @@ fn packet(kind: Kind, src: Ipv4Addr) -> Vec<u8> {
             p
         }
     };
-    let len = (20 + payload.len()) as u16;
-    let mut ip = vec![
-        0x45, 0xc0, 0, 0, 0, 0, 0x40, 0, ttl, 112, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    ];
-    ip[2..4].copy_from_slice(&len.to_be_bytes());
-    ip[12..16].copy_from_slice(&src.octets());
-    ip[16..20].copy_from_slice(&GROUP.octets());
-    ip.extend_from_slice(&payload);
-    ip
+    ipv4_vrrp_packet(src, GROUP, ttl, &payload)
 }
 
 /// Sends `EACH` packets of every kind, interleaved, paced by `SPACING`, from a raw

@@ -121,46 +121,15 @@ impl Junk {
             Junk::LowerPriority(v) => (v, vrid_of(v), 50, PASS),
             Junk::HopLimit => unreachable!("IPv6 only"),
         };
-        let vips = [match version {
-            Version::V2 => VIP.octets(),
-            Version::V3 => VIP2.octets(),
-        }];
-        let repr = Repr {
-            version,
-            vrid,
-            priority,
-            interval: match version {
-                Version::V2 => Interval::from_secs(1),
-                Version::V3 => Interval::from_centis(v3_centis),
-            },
-            auth: match version {
-                Version::V2 => Auth::password(pass.as_bytes()),
-                Version::V3 => Auth::None,
-            },
-            addresses: Addresses::v4(&vips),
+        let vip = match version {
+            Version::V2 => VIP,
+            Version::V3 => VIP2,
         };
-        let mut payload = vec![0u8; repr.buffer_len()];
-        let n = repr
-            .emit(
-                &mut payload,
-                src.into(),
-                dst.into(),
-                ChecksumMode::PseudoHeader,
-            )
-            .expect("emit");
-        payload.truncate(n);
+        let mut payload = advert_v4(version, vrid, priority, pass, vip, (src, dst), v3_centis);
         if let Junk::BadChecksum(_) = self {
             payload[6] ^= 0x5a;
         }
-        let len = (20 + payload.len()) as u16;
-        let mut ip = vec![
-            0x45, 0xc0, 0, 0, 0, 0, 0x40, 0, 255, 112, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ];
-        ip[2..4].copy_from_slice(&len.to_be_bytes());
-        ip[12..16].copy_from_slice(&src.octets());
-        ip[16..20].copy_from_slice(&dst.octets());
-        ip.extend_from_slice(&payload);
-        ip
+        ipv4_vrrp_packet(src, dst, 255, &payload)
     }
 }
 

@@ -11,10 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use vigil_core::priority::Weight;
 use vigil_core::wire::Family;
 
-/// Reads the configuration, logs its diagnostics, and resolves it. An error leaves the
-/// running daemon (on reload) as it is.
-pub fn load_plan(path: &Path) -> Result<Plan, String> {
-    let loaded = config::load(path);
+/// Logs a load's diagnostics, each at its severity, and the count of those past the cap.
+pub fn log_diagnostics(loaded: &config::Loaded) {
     for d in &loaded.diagnostics {
         if d.is_error() {
             error!("{d}");
@@ -25,6 +23,13 @@ pub fn load_plan(path: &Path) -> Result<Plan, String> {
     if let Some(note) = loaded.omitted_note() {
         warn!("{note}");
     }
+}
+
+/// Reads the configuration, logs its diagnostics, and resolves it. An error leaves the
+/// running daemon (on reload) as it is.
+pub fn load_plan(path: &Path) -> Result<Plan, String> {
+    let loaded = config::load(path);
+    log_diagnostics(&loaded);
     let conf = loaded
         .config
         .ok_or_else(|| format!("configuration {} has errors", path.display()))?;

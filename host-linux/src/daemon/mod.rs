@@ -24,7 +24,7 @@ pub mod plan;
 mod reactor;
 
 pub use engine::{MAX_GROUP, MAX_TRACKERS};
-pub use load::{load_plan, plan_from};
+pub use load::{load_plan, log_diagnostics, plan_from};
 
 use crate::control;
 use crate::net::{AddressSocket, AddressSpec, Announcer, DeadlineTimer, LinkMonitor, Netlink};
