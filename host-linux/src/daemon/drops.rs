@@ -16,7 +16,7 @@ pub const SUMMARY_EVERY: Duration = Duration::from_secs(60);
 /// (reason, source) pairs logged individually before only summaries are left.
 const FIRST_SEEN_CAP: usize = 256;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DropLog {
     logged: HashSet<(&'static str, Option<IpAddr>)>,
     /// Drops seen in user space since the last summary, by reason.
@@ -27,7 +27,7 @@ pub struct DropLog {
     /// When the next summary is due; `None` until something was dropped.
     next_summary: Option<Instant>,
     /// The start of the window the next summary covers.
-    since: Option<Instant>,
+    since: Instant,
     /// Pairs that were not logged because the cap was reached.
     unlogged: u64,
 }
@@ -43,9 +43,7 @@ impl DropLog {
     ) {
         *self.window.entry(reason).or_default() += 1;
         if self.next_summary.is_none() {
-            let now = Instant::now();
-            self.next_summary = Some(now + SUMMARY_EVERY);
-            self.since.get_or_insert(now);
+            self.next_summary = Some(Instant::now() + SUMMARY_EVERY);
         }
         if self.logged.contains(&(reason, src)) {
             return;
@@ -67,14 +65,25 @@ impl DropLog {
         self.next_summary
     }
 
-    /// Logs what was dropped since the last summary, given the filter's and the
-    /// kernel's running totals, and whether anything was.
-    pub fn summarise(
-        &mut self,
-        now: Instant,
-        filtered: &BTreeMap<&'static str, u64>,
-        kernel: u64,
-    ) -> bool {
+    /// Given the filter's and the kernel's running totals: starts the summary clock
+    /// if only the kernel saw drops (filtered or lost), and logs a summary when one is
+    /// due.
+    pub fn review(&mut self, now: Instant, filtered: &BTreeMap<&'static str, u64>, kernel: u64) {
+        let moved = kernel > self.kernel_then
+            || filtered
+                .iter()
+                .any(|(r, &n)| n > self.filtered_then.get(r).copied().unwrap_or(0));
+        if moved && self.next_summary.is_none() {
+            self.next_summary = Some(now);
+        }
+        if self.next_summary.is_some_and(|t| t <= now) {
+            self.summarise(now, filtered, kernel);
+        }
+    }
+
+    /// Logs what was dropped since the last summary; the next one is due in
+    /// [`SUMMARY_EVERY`] if there was anything, else when something is dropped.
+    fn summarise(&mut self, now: Instant, filtered: &BTreeMap<&'static str, u64>, kernel: u64) {
         let mut parts: Vec<String> = self
             .window
             .iter()
@@ -89,15 +98,12 @@ impl DropLog {
             }
         }
         let lost = kernel.saturating_sub(self.kernel_then);
-        let secs = self
-            .since
-            .map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64());
-        self.since = Some(now);
+        let secs = now.saturating_duration_since(self.since).as_secs_f64();
+        self.since = now;
         self.filtered_then = filtered.clone();
         self.kernel_then = kernel;
         self.window.clear();
-        let any = total > 0 || lost > 0;
-        self.next_summary = any.then(|| now + SUMMARY_EVERY);
+        self.next_summary = (total > 0 || lost > 0).then(|| now + SUMMARY_EVERY);
         if total > 0 {
             info!(
                 "Dropped {total} VRRP packets in the last {secs:.0} s: {}",
@@ -116,31 +122,19 @@ impl DropLog {
             );
             self.unlogged = 0;
         }
-        any
-    }
-
-    /// Starts the summary clock for drops that only the kernel saw (filtered or lost):
-    /// the next summary reports them.
-    pub fn note_kernel_activity(&mut self, now: Instant) {
-        if self.next_summary.is_none() {
-            self.next_summary = Some(now);
-        }
     }
 
     /// A log whose first window starts `now` (the daemon's start).
     pub fn starting(now: Instant) -> Self {
         DropLog {
-            since: Some(now),
-            ..DropLog::default()
+            logged: HashSet::new(),
+            window: BTreeMap::new(),
+            filtered_then: BTreeMap::new(),
+            kernel_then: 0,
+            next_summary: None,
+            since: now,
+            unlogged: 0,
         }
-    }
-
-    /// Whether the filter's or the kernel's totals moved since the last summary.
-    pub fn kernel_moved(&self, filtered: &BTreeMap<&'static str, u64>, kernel: u64) -> bool {
-        kernel > self.kernel_then
-            || filtered
-                .iter()
-                .any(|(r, &n)| n > self.filtered_then.get(r).copied().unwrap_or(0))
     }
 }
 
@@ -150,7 +144,7 @@ mod tests {
 
     #[test]
     fn logs_each_reason_and_source_once() {
-        let mut log = DropLog::default();
+        let mut log = DropLog::starting(Instant::now());
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let mut described = 0;
@@ -167,7 +161,7 @@ mod tests {
 
     #[test]
     fn the_first_seen_set_is_capped() {
-        let mut log = DropLog::default();
+        let mut log = DropLog::starting(Instant::now());
         for i in 0..1000u32 {
             let src = IpAddr::from(i.to_be_bytes());
             log.dropped("ttl", Some(src), String::new);
@@ -178,16 +172,18 @@ mod tests {
 
     #[test]
     fn summaries_report_differences_and_stop_when_quiet() {
-        let mut log = DropLog::default();
         let now = Instant::now();
+        let mut log = DropLog::starting(now);
         let mut filtered = BTreeMap::new();
         filtered.insert("unknown_vrid", 10);
-        log.note_kernel_activity(now);
-        assert!(log.kernel_moved(&filtered, 0));
-        assert!(log.summarise(now, &filtered, 0));
-        assert!(!log.kernel_moved(&filtered, 0));
-        assert!(!log.summarise(now, &filtered, 0));
+        // Only the kernel saw drops: summarised at once, and the next one due later.
+        log.review(now, &filtered, 0);
+        assert_eq!(log.due(), Some(now + SUMMARY_EVERY));
+        // Nothing new by then: no summary is due any more.
+        log.review(now + SUMMARY_EVERY, &filtered, 0);
         assert_eq!(log.due(), None);
-        assert!(log.kernel_moved(&filtered, 3));
+        // The kernel's overflow count moves: due again, and summarised.
+        log.review(now + SUMMARY_EVERY, &filtered, 3);
+        assert_eq!(log.due(), Some(now + SUMMARY_EVERY * 2));
     }
 }

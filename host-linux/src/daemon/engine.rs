@@ -139,9 +139,9 @@ pub struct Engine {
     drops: BTreeMap<&'static str, u64>,
     /// Drops in the log, rate-limited.
     drop_log: DropLog,
-    /// Whether eBPF socket filters load here (tried with the first socket; the
-    /// warning is logged once).
-    filters: Option<bool>,
+    /// eBPF socket filters were refused here: no more attempts (the warning is
+    /// logged once).
+    filters_refused: bool,
     jobs: UnboundedSender<Job>,
     notes: UnboundedSender<Note>,
     /// Fires at the earliest deadline of any instance; `armed` is what it is set to.
@@ -183,7 +183,7 @@ impl Engine {
             dev_mac: HashMap::new(),
             drops: BTreeMap::new(),
             drop_log: DropLog::starting(std::time::Instant::now()),
-            filters: None,
+            filters_refused: false,
             jobs,
             notes,
             timer,
@@ -414,7 +414,7 @@ impl Engine {
             if sock.filter_spec.as_ref() == Some(&spec) {
                 continue;
             }
-            if self.filters == Some(false) {
+            if self.filters_refused {
                 // Filters gave out: a socket must not keep one for what it served
                 // before.
                 let sock = &mut self.sockets[si];
@@ -425,26 +425,19 @@ impl Engine {
                 }
                 continue;
             }
-            let counters = match sock.filter.as_ref() {
-                Some(_) => None,
-                None => match filter::Counters::new() {
-                    Ok(c) => Some(c),
+            if sock.filter.is_none() {
+                match filter::Counters::new() {
+                    Ok(c) => self.sockets[si].filter = Some(c),
                     Err(e) => {
                         self.filter_unavailable(&e);
                         continue;
                     }
-                },
-            };
-            let sock = &mut self.sockets[si];
-            if let Some(c) = counters {
-                sock.filter = Some(c);
+                }
             }
+            let sock = &mut self.sockets[si];
             let counters = sock.filter.as_ref().expect("set above");
             match counters.attach(sock.sock.as_fd(), &spec) {
-                Ok(()) => {
-                    sock.filter_spec = Some(spec);
-                    self.filters = Some(true);
-                }
+                Ok(()) => sock.filter_spec = Some(spec),
                 Err(e) => {
                     // Unfiltered rather than filtered for the configuration before.
                     if let Err(d) = filter::Counters::detach(sock.sock.as_fd()) {
@@ -459,12 +452,12 @@ impl Engine {
     }
 
     fn filter_unavailable(&mut self, e: &std::io::Error) {
-        if self.filters != Some(false) {
+        if !self.filters_refused {
             warn!(
                 "eBPF socket filter unavailable ({e}); VRRP sockets run unfiltered and junk is dropped in user space"
             );
         }
-        self.filters = Some(false);
+        self.filters_refused = true;
     }
 
     /// What the sockets' filters dropped so far, by reason; `None` when no socket
@@ -502,12 +495,7 @@ impl Engine {
     pub fn review_drops(&mut self, now: std::time::Instant) {
         let filtered = self.filtered().unwrap_or_default();
         let kernel = self.kernel_drops();
-        if self.drop_log.kernel_moved(&filtered, kernel) {
-            self.drop_log.note_kernel_activity(now);
-        }
-        if self.drop_log.due().is_some_and(|t| t <= now) {
-            self.drop_log.summarise(now, &filtered, kernel);
-        }
+        self.drop_log.review(now, &filtered, kernel);
     }
 
     /// When the drop log wants [`Engine::review_drops`] again.

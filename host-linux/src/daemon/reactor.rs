@@ -229,8 +229,8 @@ impl Reactor {
                     }
                 }
             }
-            self.resume_due();
             let now = Instant::now();
+            self.resume_due(now);
             if now >= self.next_review || self.engine.drops_due().is_some_and(|t| t <= now) {
                 self.next_review = now + REVIEW_EVERY;
                 self.engine.review_drops(now);
@@ -328,8 +328,7 @@ impl Reactor {
     }
 
     /// Reads the sockets whose pause is over; a socket still flooded stays out longer.
-    fn resume_due(&mut self) {
-        let now = Instant::now();
+    fn resume_due(&mut self, now: Instant) {
         for si in 0..self.pacing.len() {
             if self.pacing[si].paused_until.is_none_or(|t| t > now) {
                 continue;
@@ -381,11 +380,8 @@ impl Reactor {
     }
 
     fn next_resume(&self) -> Option<Instant> {
-        let resume = self.pacing.iter().filter_map(|p| p.paused_until).min();
-        match (resume, self.engine.drops_due()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let resumes = self.pacing.iter().filter_map(|p| p.paused_until);
+        resumes.chain(self.engine.drops_due()).min()
     }
 
     /// Hands every packet already queued on any socket (paused or not) to the engine.
