@@ -705,8 +705,7 @@ mod tests {
     /// otherwise: the namespace tests load it under `VIGIL_REQUIRE_PRIVILEGED`).
     #[test]
     fn the_kernel_verifier_accepts_every_shape() {
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("SKIPPED: loading eBPF needs root");
+        if !vigil_tests::netns::privileged_or_skip("the_kernel_verifier_accepts_every_shape") {
             return;
         }
         let groups: [Option<IpAddr>; 4] = [
@@ -828,8 +827,9 @@ mod tests {
     /// passes; and the corruptions that only the checksum can catch, it drops.
     #[test]
     fn the_filter_drops_only_what_user_space_drops_on_real_and_corrupted_adverts() {
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("SKIPPED: running eBPF needs root");
+        if !vigil_tests::netns::privileged_or_skip(
+            "the_filter_drops_only_what_user_space_drops_on_real_and_corrupted_adverts",
+        ) {
             return;
         }
         let dir = std::env::var_os("VIGIL_VECTORS").map_or_else(
