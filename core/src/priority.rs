@@ -68,6 +68,32 @@ impl Weight {
             Some(w)
         }
     }
+
+    /// What a tracker reporting a number adds (keepalived's `track_file`, and
+    /// `track_process` with weights): the value times the weight, negated with
+    /// `reverse`, clamped to -254..=253, where -254 (or a weight-0 tracker reading
+    /// non-zero, zero with `reverse`) is FAULT (`None`).
+    pub const fn value_contribution(self, value: i64) -> Option<i32> {
+        if self.weight == 0 {
+            return if (value != 0) != self.reverse {
+                None
+            } else {
+                Some(0)
+            };
+        }
+        let mult: i64 = if self.reverse { -1 } else { 1 };
+        let v = value
+            .saturating_mul(self.weight as i64)
+            .saturating_mul(mult);
+        let v = if v < -254 {
+            -254
+        } else if v > 253 {
+            253
+        } else {
+            v
+        };
+        if v <= -254 { None } else { Some(v as i32) }
+    }
 }
 
 /// The sum over all trackers: what the state machine needs to know.
@@ -113,10 +139,20 @@ pub const fn effective(base: u8, status: TrackStatus) -> Option<u8> {
 /// Index of a tracker in a [`Trackers`] set.
 pub type TrackerId = usize;
 
+/// What a tracker last reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum Reading {
+    /// Up or down (`None` until the first result): scripts, interfaces, processes.
+    State(Option<bool>),
+    /// A number: `track_file`.
+    Value(i64),
+}
+
 /// A fixed-capacity set of trackers with their current state.
 #[derive(Debug, Clone, Default)]
 pub struct Trackers<const N: usize> {
-    items: Vec<(Weight, Option<bool>), N>,
+    items: Vec<(Weight, Reading), N>,
 }
 
 /// A configuration asked for more than a documented capacity.
@@ -147,8 +183,17 @@ impl<const N: usize> Trackers<N> {
     /// Adds a tracker, `None` until its first result; exceeding `N` is a configuration
     /// error.
     pub fn add(&mut self, weight: Weight, state: Option<bool>) -> Result<TrackerId, CapacityError> {
+        self.push(weight, Reading::State(state))
+    }
+
+    /// Adds a tracker that reports a number (`track_file`), 0 until it reports.
+    pub fn add_value(&mut self, weight: Weight) -> Result<TrackerId, CapacityError> {
+        self.push(weight, Reading::Value(0))
+    }
+
+    fn push(&mut self, weight: Weight, reading: Reading) -> Result<TrackerId, CapacityError> {
         self.items
-            .push((weight, state))
+            .push((weight, reading))
             .map_err(|_| CapacityError {
                 what: "trackers",
                 capacity: N,
@@ -158,9 +203,25 @@ impl<const N: usize> Trackers<N> {
 
     /// Records a tracker's state; returns whether it changed. Unknown ids are ignored.
     pub fn set(&mut self, id: TrackerId, up: bool) -> bool {
+        self.record(id, Reading::State(Some(up)))
+    }
+
+    /// Records a value tracker's number; returns whether it changed.
+    pub fn set_value(&mut self, id: TrackerId, value: i64) -> bool {
+        self.record(id, Reading::Value(value))
+    }
+
+    fn record(&mut self, id: TrackerId, reading: Reading) -> bool {
         match self.items.get_mut(id) {
-            Some((_, state)) if *state != Some(up) => {
-                *state = Some(up);
+            Some((_, r))
+                if *r != reading
+                    && matches!(
+                        (*r, reading),
+                        (Reading::State(_), Reading::State(_))
+                            | (Reading::Value(_), Reading::Value(_))
+                    ) =>
+            {
+                *r = reading;
                 true
             }
             _ => false,
@@ -177,9 +238,13 @@ impl<const N: usize> Trackers<N> {
 
     pub fn status(&self) -> TrackStatus {
         let mut s = TrackStatus::HEALTHY;
-        for &(w, up) in &self.items {
-            match w.contribution(up) {
-                Some(c) => s.adjust += i32::from(c),
+        for &(w, reading) in &self.items {
+            let c = match reading {
+                Reading::State(up) => w.contribution(up).map(i32::from),
+                Reading::Value(v) => w.value_contribution(v),
+            };
+            match c {
+                Some(c) => s.adjust += c,
                 None => s.faults += 1,
             }
         }
@@ -358,5 +423,31 @@ mod tests {
         assert_eq!(rf.state(), Some(false));
         assert_eq!(rf.record(true), None);
         assert_eq!(rf.record(true), Some(true));
+    }
+
+    #[test]
+    fn keepalived_track_file_value_times_weight_clamped_with_minus_254_as_fault() {
+        let w = |weight, reverse| Weight::new(weight, reverse).unwrap();
+        assert_eq!(w(10, false).value_contribution(3), Some(30));
+        assert_eq!(w(10, true).value_contribution(3), Some(-30));
+        assert_eq!(w(10, false).value_contribution(100), Some(253));
+        assert_eq!(w(10, false).value_contribution(-100), None);
+        assert_eq!(w(0, false).value_contribution(0), Some(0));
+        assert_eq!(w(0, false).value_contribution(7), None);
+        assert_eq!(w(0, true).value_contribution(0), None);
+        let mut t = Trackers::<2>::new();
+        let file = t.add_value(w(-5, false)).unwrap();
+        let script = t.add(w(20, false), Some(true)).unwrap();
+        assert!(t.set_value(file, 2));
+        assert!(!t.set_value(file, 2));
+        assert!(!t.set(file, true), "a value tracker takes values only");
+        assert!(!t.set_value(script, 1), "a state tracker takes states only");
+        assert_eq!(
+            t.status(),
+            TrackStatus {
+                faults: 0,
+                adjust: 10
+            }
+        );
     }
 }

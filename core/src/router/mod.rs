@@ -26,7 +26,7 @@ mod sync;
 mod tests;
 
 pub use drop::{DropReason, RxDrop};
-pub use outbox::{Cause, EVENTS_PER_INSTANCE, Event, Output, Transmit};
+pub use outbox::{Cause, EVENTS_PER_INPUT, EVENTS_PER_INSTANCE, Event, Output, Transmit};
 
 use crate::machine::{Effect, Instance, MAX_VIPS, Sink, State};
 use crate::priority::{CapacityError, TrackStatus};
@@ -173,6 +173,8 @@ pub struct Router<const N: usize, const V: usize = MAX_VIPS, const P: usize = MA
     ev: Deque<u16, N>,
     /// Groups with a new state to report, each at most once.
     notices: Deque<u16, N>,
+    /// Events that found their instance's outbox full (a host that did not drain).
+    events_lost: u32,
 }
 
 impl<const N: usize, const V: usize, const P: usize> core::fmt::Debug for Router<N, V, P> {
@@ -214,6 +216,7 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
             tx: Deque::new(),
             ev: Deque::new(),
             notices: Deque::new(),
+            events_lost: 0,
         }
     }
 
@@ -421,7 +424,11 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
             .find(channel, family_of(meta.src), vrid)
             .ok_or(RxDrop::UnknownVrid { vrid })?;
         let Router {
-            members, tx, ev, ..
+            members,
+            tx,
+            ev,
+            events_lost,
+            ..
         } = self;
         let m = &mut members[i];
         match &m.dest {
@@ -454,7 +461,12 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
             priority: repr.priority,
             ours,
         });
-        let result = instance.on_advert(now, &repr, meta.src, &mut Deposit::new(outbox, tx, ev, i));
+        let result = instance.on_advert(
+            now,
+            &repr,
+            meta.src,
+            &mut Deposit::new(outbox, tx, ev, events_lost, i),
+        );
         outbox.cause = None;
         result.map_err(|drop| RxDrop::Machine { instance: i, drop })?;
         let accepted = Accepted {
@@ -504,15 +516,7 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
 
     /// Stops instance `index`: a master resigns (priority 0) and removes its VIPs.
     pub fn stop(&mut self, index: usize, now: Instant) {
-        let Router {
-            members, tx, ev, ..
-        } = self;
-        if let Some(m) = members.get_mut(index) {
-            let Member {
-                instance, outbox, ..
-            } = m;
-            instance.shutdown(now, &mut Deposit::new(outbox, tx, ev, index));
-        }
+        self.with(index, now, |inst, now, out| inst.shutdown(now, out));
     }
 
     /// Stops every instance; every sync group reports Initialize (keepalived runs the
@@ -591,6 +595,12 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         })
     }
 
+    /// Events lost because an instance's outbox was full: zero for a host that drains
+    /// after every input.
+    pub fn events_lost(&self) -> u32 {
+        self.events_lost
+    }
+
     /// Whether anything waits in [`Router::poll_transmit`] or [`Router::poll_event`].
     pub fn has_output(&self) -> bool {
         !(self.tx.is_empty() && self.ev.is_empty() && self.notices.is_empty())
@@ -620,7 +630,11 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         f: impl FnOnce(&mut Instance<V>, Instant, &mut Deposit<'_, N>),
     ) {
         let Router {
-            members, tx, ev, ..
+            members,
+            tx,
+            ev,
+            events_lost,
+            ..
         } = self;
         let Some(m) = members.get_mut(index) else {
             return;
@@ -629,7 +643,11 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         let Member {
             instance, outbox, ..
         } = m;
-        f(instance, now, &mut Deposit::new(outbox, tx, ev, index));
+        f(
+            instance,
+            now,
+            &mut Deposit::new(outbox, tx, ev, events_lost, index),
+        );
         self.follow_group(index, was, now);
     }
 
@@ -665,6 +683,7 @@ struct Deposit<'a, const N: usize> {
     outbox: &'a mut Outbox,
     tx: &'a mut Deque<u16, N>,
     ev: &'a mut Deque<u16, N>,
+    lost: &'a mut u32,
     i: usize,
 }
 
@@ -673,25 +692,35 @@ impl<'a, const N: usize> Deposit<'a, N> {
         outbox: &'a mut Outbox,
         tx: &'a mut Deque<u16, N>,
         ev: &'a mut Deque<u16, N>,
+        lost: &'a mut u32,
         i: usize,
     ) -> Self {
-        Deposit { outbox, tx, ev, i }
+        Deposit {
+            outbox,
+            tx,
+            ev,
+            lost,
+            i,
+        }
     }
 }
 
 impl<const N: usize> Sink for Deposit<'_, N> {
     fn effect(&mut self, effect: Effect) {
-        deposit(self.outbox, self.tx, self.ev, self.i, effect)
+        if !deposit(self.outbox, self.tx, self.ev, self.i, effect) {
+            *self.lost = self.lost.saturating_add(1);
+        }
     }
 }
 
+/// Returns false when the outbox was full and the event is lost.
 fn deposit<const N: usize>(
     outbox: &mut Outbox,
     tx: &mut Deque<u16, N>,
     ev: &mut Deque<u16, N>,
     i: usize,
     effect: Effect,
-) {
+) -> bool {
     let event = match effect {
         Effect::SendAdvert { priority } => {
             if outbox.advert.is_none() {
@@ -701,7 +730,7 @@ fn deposit<const N: usize>(
             // A newer advert replaces one not yet sent: peers must hear the latest.
             outbox.advert = Some(priority);
             outbox.next_dst = 0;
-            return;
+            return true;
         }
         Effect::AddVips => Event::AddVips,
         Effect::RemoveVips => Event::RemoveVips,
@@ -712,14 +741,22 @@ fn deposit<const N: usize>(
             reason,
             cause: outbox.cause.unwrap_or(Cause::Internal),
         },
-        Effect::PriorityChanged { from, to } => Event::PriorityChanged { from, to },
+        Effect::PriorityChanged { from, to } => {
+            // An owner meeting another owner lowers itself before yielding: the
+            // decision's facts carry the priority it yielded at.
+            if let Some(Cause::Advert { ours, .. }) = &mut outbox.cause {
+                *ours = to;
+            }
+            Event::PriorityChanged { from, to }
+        }
     };
     if outbox.events.is_empty() {
         let _ = ev.push_back(i as u16);
     }
-    let pushed = outbox.events.push_back(event);
+    let pushed = outbox.events.push_back(event).is_ok();
     debug_assert!(
-        pushed.is_ok(),
+        pushed,
         "more than EVENTS_PER_INSTANCE events: drain after every input"
     );
+    pushed
 }

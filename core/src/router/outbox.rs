@@ -11,10 +11,14 @@ use core::net::IpAddr;
 use embassy_time::Duration;
 use heapless::Deque;
 
-/// Events one instance can hold between two drains. One input produces at most seven
-/// for an instance (a priority change, a state change with its VIPs and announcement,
-/// then its sync group moving it back); hosts drain after every input. The simulation
-/// checks the bound on every step.
+/// Events one input produces for one instance at most: a priority change, a state
+/// change with its VIPs and announcement, then its sync group moving it back. The
+/// simulation checks the bound on every step.
+pub const EVENTS_PER_INPUT: usize = 7;
+
+/// Events one instance can hold between two drains: more than one input's worth, for
+/// hosts that drain after every input. Beyond it events are counted as lost
+/// ([`super::Router::events_lost`]), never a panic in release builds.
 pub const EVENTS_PER_INSTANCE: usize = 12;
 
 /// An advert to put on the wire: its bytes are in the buffer given to

@@ -78,14 +78,18 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         mut f: impl FnMut(&mut Instance<V>, &mut Deposit<'_, N>),
     ) {
         let Router {
-            members, tx, ev, ..
+            members,
+            tx,
+            ev,
+            events_lost,
+            ..
         } = self;
         for (i, m) in members.iter_mut().enumerate() {
             if m.group == tag {
                 let Member {
                     instance, outbox, ..
                 } = m;
-                f(instance, &mut Deposit::new(outbox, tx, ev, i));
+                f(instance, &mut Deposit::new(outbox, tx, ev, events_lost, i));
             }
         }
     }

@@ -491,3 +491,29 @@ fn an_overflowing_socket_can_defer_a_due_master_down_timer_once_asked() {
     assert_eq!(states(&r), [State::Backup]);
     assert!(!r.backup_due(at));
 }
+
+#[test]
+fn an_owner_yielding_to_another_owner_reports_the_priority_it_yielded_at() {
+    let mut r = router(&[cfg(51, 255)]);
+    r.start_all(ms(0));
+    drain(&mut r);
+    hear(&mut r, ms(10), PEER, cfg(51, 255), 255).unwrap();
+    let (_, ev) = drain(&mut r);
+    let cause = ev.iter().find_map(|o| match o {
+        Output::Instance {
+            event: Event::StateChanged { cause, .. },
+            ..
+        } => Some(*cause),
+        _ => None,
+    });
+    assert_eq!(
+        cause,
+        Some(Cause::Advert {
+            from: PEER,
+            priority: 255,
+            ours: 254
+        })
+    );
+    assert!(!cause.unwrap().won_on_address());
+    assert_eq!(r.events_lost(), 0);
+}

@@ -23,7 +23,7 @@ mod load;
 pub mod plan;
 mod reactor;
 
-pub use engine::{MAX_GROUP, MAX_TRACKERS};
+pub use engine::{MAX_INSTANCES, MAX_PEERS, MAX_TRACKERS};
 pub use load::{load_plan, log_diagnostics, plan_from};
 
 use crate::control;
@@ -515,7 +515,7 @@ async fn apply_plan(
         failed => {
             running.save(&[]);
             return Err(match failed {
-                Ok(Err(e)) => e,
+                Ok(Err(e)) => e.to_string(),
                 _ => "the protocol thread has stopped".into(),
             });
         }

@@ -24,7 +24,7 @@
 //! deadline acts every socket is read, so a queued advert always counts before the
 //! master-down timer), never a packet.
 
-use super::engine::{Engine, RX_TURN, Resolved, Spawn};
+use super::engine::{Engine, InstallError, RX_TURN, Resolved, Spawn};
 use super::plan::Plan;
 use crate::control::Status;
 use crate::net::RecvBatch;
@@ -71,7 +71,7 @@ pub enum Cmd {
     Install(
         Box<Plan>,
         Resolved,
-        oneshot::Sender<Result<Vec<Spawn>, String>>,
+        oneshot::Sender<Result<Vec<Spawn>, InstallError>>,
     ),
     Report(Report),
     /// A link went up or down.

@@ -28,20 +28,21 @@
 use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use vigil_core::router::DropReason;
 use vigil_core::wire::{Family, Version};
 
-/// Drop reasons counted by the filter, by map index. The names are user space's.
-pub const REASONS: [&str; 10] = [
-    "truncated",
-    "wrong_destination",
-    "unknown_vrid",
-    "ttl",
-    "version",
-    "type",
-    "v2_over_ipv6",
-    "unicast_source",
-    "length",
-    "checksum",
+/// Drop reasons counted by the filter, by map index: the core's table, in user space's order.
+pub const REASONS: [DropReason; 10] = [
+    DropReason::Truncated,
+    DropReason::WrongDestination,
+    DropReason::UnknownVrid,
+    DropReason::Ttl,
+    DropReason::Version,
+    DropReason::Type,
+    DropReason::V2OverIpv6,
+    DropReason::UnicastSource,
+    DropReason::Length,
+    DropReason::Checksum,
 ];
 const TRUNCATED: i32 = 0;
 const WRONG_DESTINATION: i32 = 1;

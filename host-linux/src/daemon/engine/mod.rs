@@ -1,0 +1,486 @@
+//! The protocol side of the daemon: the core [`Router`] with every instance and sync
+//! group, the VRRP sockets, trackers' effect on priorities and counters. It lives on
+//! the protocol thread ([`super::reactor`]) and never waits: packets and deadlines go
+//! into the router, and what it hands out is carried out at once (adverts, VIPs as a
+//! synchronous netlink request, announcements); slower work (spaced announcements,
+//! notify scripts) is handed to the service thread as [`Job`]s and [`Note`]s.
+//!
+//! - [`packet`]: the packet path, sockets to router, drops counted and logged;
+//! - [`reconcile`]: installing a (re)loaded plan over the running one;
+//! - [`trackers`]: which instance uses which tracker;
+//! - [`sockets`]: the VRRP sockets, their filters and kernel counters;
+//! - here: carrying out the router's outputs, timers, shutdown and status.
+
+mod packet;
+mod reconcile;
+mod sockets;
+mod trackers;
+
+pub use reconcile::{InstallError, Resolved, Spawn};
+pub use sockets::Socket;
+
+use super::drops::DropLog;
+use super::plan;
+use super::{Job, Note, VipWork, now};
+use crate::control::{Counters, GroupStatus, InstanceStatus, Status};
+use crate::net::{AddressSocket, AddressSpec, Announcer, DeadlineTimer, Scope};
+use crate::notify;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+use vigil_core::machine::{MAX_VIPS, State as VrrpState};
+use vigil_core::priority::Trackers;
+use vigil_core::router::{Cause, Event, Output, Router, Transmit};
+
+/// Instances vigild runs at most (keepalived has no such limit; 255 VRIDs per
+/// interface and family make more than this rare). A router of this capacity
+/// reserves about a megabyte of address space, of which only what instances use
+/// becomes resident.
+pub const MAX_INSTANCES: usize = 1024;
+/// Unicast peers per instance.
+pub const MAX_PEERS: usize = 16;
+/// Trackers per instance (scripts, interfaces, files, processes together).
+pub const MAX_TRACKERS: usize = 32;
+
+/// Packets handled per socket per turn of the loop before timers and the other sockets
+/// get their turn (then the socket is read again at once): about a millisecond of work.
+pub const RX_TURN: usize = 1024;
+
+type VrrpRouter = Router<MAX_INSTANCES, MAX_VIPS, MAX_PEERS>;
+
+/// The router lives in a static: its constant initial value is all zero, so it sits in
+/// `.bss` and only the pages instances use become resident (built on the heap it
+/// would pass through the protocol thread's small stack, and touch every page).
+static ROUTER: std::sync::Mutex<VrrpRouter> = std::sync::Mutex::new(VrrpRouter::new());
+
+/// What the daemon keeps beside each router instance (same index).
+struct Slot {
+    plan: plan::Instance,
+    ifindex: u32,
+    mac: [u8; 6],
+    /// The socket index, which is also the instance's router channel.
+    socket: usize,
+    trackers: Trackers<MAX_TRACKERS>,
+    counters: Counters,
+    /// The socket's overflow count when the last advert this instance accepted was
+    /// queued: more at the master-down deadline means an advert may have been lost.
+    kernel_drops_seen: u32,
+    /// The master-down timer was already deferred once for an overflow since then.
+    deferred: bool,
+}
+
+pub struct Engine {
+    config_path: String,
+    started: std::time::Instant,
+    /// Held for the engine's life: one engine per process.
+    router: std::sync::MutexGuard<'static, VrrpRouter>,
+    slots: Vec<Slot>,
+    /// Sync groups by router group index.
+    groups: Vec<plan::Group>,
+    /// Opened on demand and never closed (a reload may bring an interface back); the
+    /// reactor registers each new one in its epoll set.
+    pub sockets: Vec<Socket>,
+    socket_keys: HashMap<sockets::SocketKey, usize>,
+    trackers: trackers::Registry,
+    /// `dev` of VIPs: interface name → index.
+    dev_index: HashMap<String, u32>,
+    /// `dev` of VIPs: interface index → MAC.
+    dev_mac: HashMap<u32, [u8; 6]>,
+    drops: BTreeMap<&'static str, u64>,
+    /// Drops in the log, rate-limited.
+    drop_log: DropLog,
+    /// eBPF socket filters were refused here: no more attempts (the warning is
+    /// logged once).
+    filters_refused: bool,
+    jobs: UnboundedSender<Job>,
+    notes: UnboundedSender<Note>,
+    /// Fires at the earliest deadline of any instance; `armed` is what it is set to.
+    pub timer: DeadlineTimer,
+    /// Sends gratuitous ARPs and neighbour advertisements (all but the spaced ones,
+    /// `vrrp_garp_interval`, which the service thread times).
+    announcer: Announcer,
+    /// Adds and removes VIPs, synchronously: a takeover does not wait for another
+    /// thread.
+    addresses: AddressSocket,
+    armed: Option<vigil_core::Instant>,
+    tx_buf: [u8; 1500],
+}
+
+impl Engine {
+    pub fn new(
+        config_path: String,
+        jobs: UnboundedSender<Job>,
+        notes: UnboundedSender<Note>,
+        timer: DeadlineTimer,
+        announcer: Announcer,
+        addresses: AddressSocket,
+    ) -> Self {
+        Engine {
+            config_path,
+            started: std::time::Instant::now(),
+            router: ROUTER.try_lock().expect("one protocol engine per process"),
+            slots: Vec::new(),
+            groups: Vec::new(),
+            sockets: Vec::new(),
+            socket_keys: HashMap::new(),
+            trackers: trackers::Registry::default(),
+            dev_index: HashMap::new(),
+            dev_mac: HashMap::new(),
+            drops: BTreeMap::new(),
+            drop_log: DropLog::starting(std::time::Instant::now()),
+            filters_refused: false,
+            jobs,
+            notes,
+            timer,
+            announcer,
+            addresses,
+            armed: None,
+            tx_buf: [0; 1500],
+        }
+    }
+
+    /// Carries out what the router hands out: every advert first (a takeover or a
+    /// resignation is only as fast as its advert), then VIPs, announcements, logs and
+    /// notify requests.
+    fn drain(&mut self) {
+        while let Some(t) = self.router.poll_transmit(&mut self.tx_buf) {
+            self.transmit(t);
+        }
+        while let Some(out) = self.router.poll_event() {
+            match out {
+                Output::Instance { instance, event } => self.carry_out(instance, event),
+                Output::Group { group, state } => self.group_changed(group, state),
+            }
+        }
+    }
+
+    fn transmit(&mut self, t: Transmit) {
+        let slot = &mut self.slots[t.instance];
+        match t.len {
+            Ok(n) => {
+                let sock = &self.sockets[slot.socket].sock;
+                if let Err(e) = sock.try_send(&self.tx_buf[..n], t.src, t.dst) {
+                    debug!("({}) sending advert to {}: {e}", slot.plan.name, t.dst);
+                }
+            }
+            Err(e) => error!("({}) cannot build advert: {e}", slot.plan.name),
+        }
+        if t.first {
+            slot.counters.adverts_tx += 1;
+            if t.priority == 0 {
+                slot.counters.priority_zero_tx += 1;
+            }
+        }
+    }
+
+    fn carry_out(&mut self, i: usize, event: Event) {
+        match event {
+            Event::AddVips | Event::RemoveVips => {
+                let add = event == Event::AddVips;
+                for (ifindex, spec) in self.vip_work(i) {
+                    let r = if add {
+                        self.addresses.add(ifindex, &spec)
+                    } else {
+                        self.addresses.del(ifindex, spec.addr, spec.prefix_len)
+                    };
+                    if let Err(e) = r {
+                        let verb = if add { "adding" } else { "removing" };
+                        error!(
+                            "({}) {verb} VIP {}: {e}",
+                            self.slots[i].plan.name, spec.addr
+                        );
+                    }
+                }
+            }
+            Event::Announce { count, spacing } => self.announce(i, count, spacing),
+            Event::StateChanged {
+                from,
+                to,
+                reason,
+                cause,
+            } => {
+                let name = self.slots[i].plan.name.clone();
+                if let Cause::Advert {
+                    from: peer,
+                    priority,
+                    ours,
+                } = cause
+                    && from == VrrpState::Master
+                    && to == VrrpState::Backup
+                {
+                    if cause.won_on_address() {
+                        info!(
+                            "({name}) Master received advert from {peer} with same priority {priority} but higher IP address than ours"
+                        );
+                    } else {
+                        info!(
+                            "({name}) Master received advert from {peer} with higher priority {priority}, ours {ours}"
+                        );
+                    }
+                }
+                if to != VrrpState::Initialize {
+                    info!(
+                        "({name}) Entering {} STATE ({})",
+                        to.as_str(),
+                        reason.as_str()
+                    );
+                }
+                let c = &mut self.slots[i].counters;
+                if to == VrrpState::Master {
+                    c.became_master += 1;
+                }
+                if from == VrrpState::Master {
+                    c.left_master += 1;
+                }
+                let state = if to == VrrpState::Initialize {
+                    "STOP"
+                } else {
+                    to.as_str()
+                };
+                let prio = self
+                    .router
+                    .instance(i)
+                    .map_or(0, |x| x.effective_priority());
+                let scripts = self.slots[i].plan.notify.clone();
+                self.note(notify::Kind::Instance, name, scripts, state, prio);
+            }
+            Event::PriorityChanged { from, to } => info!(
+                "({}) Changing effective priority from {from} to {to}",
+                self.slots[i].plan.name
+            ),
+        }
+    }
+
+    /// Gratuitous ARPs / unsolicited NAs for instance `i`'s VIPs, each from the MAC of
+    /// the interface its VIP is on; spaced ones on the service thread.
+    fn announce(&mut self, i: usize, count: u8, spacing: vigil_core::Duration) {
+        let slot = &self.slots[i];
+        let work = self
+            .vip_work(i)
+            .into_iter()
+            .map(|(ifindex, spec)| {
+                let mac = if ifindex == slot.ifindex {
+                    slot.mac
+                } else {
+                    self.dev_mac.get(&ifindex).copied().unwrap_or(slot.mac)
+                };
+                (ifindex, mac, spec.addr)
+            })
+            .collect::<Vec<_>>();
+        if spacing.as_micros() != 0 {
+            let _ = self.jobs.send(Job::Announce {
+                name: slot.plan.name.clone(),
+                work,
+                count,
+                spacing: Duration::from_micros(spacing.as_micros()),
+            });
+            return;
+        }
+        for _ in 0..count {
+            for &(ifindex, mac, addr) in &work {
+                if let Err(e) = self.announcer.announce(ifindex, mac, addr) {
+                    debug!("({}) announcing {addr}: {e}", slot.plan.name);
+                }
+            }
+        }
+    }
+
+    /// A sync group settled in a new state; Initialize means it stopped (keepalived:
+    /// "stop only applies to instances" for the generic `notify`, so that one is not
+    /// called).
+    fn group_changed(&mut self, g: usize, state: VrrpState) {
+        let Some(group) = self.groups.get(g) else {
+            return;
+        };
+        let (scripts, word) = if state == VrrpState::Initialize {
+            let scripts = notify::Scripts {
+                any: None,
+                ..group.notify.clone()
+            };
+            (scripts, "STOP")
+        } else {
+            info!(
+                "VRRP_Group({}) Syncing instances to {} state",
+                group.name,
+                state.as_str()
+            );
+            (group.notify.clone(), state.as_str())
+        };
+        self.note(notify::Kind::Group, group.name.clone(), scripts, word, 0);
+    }
+
+    fn note(
+        &self,
+        kind: notify::Kind,
+        name: String,
+        scripts: notify::Scripts,
+        state: &'static str,
+        priority: u8,
+    ) {
+        if scripts.is_empty() {
+            return;
+        }
+        let _ = self.notes.send(Note {
+            kind,
+            name,
+            scripts,
+            state,
+            priority,
+        });
+    }
+
+    /// Runs every expired deadline.
+    pub fn on_timers(&mut self, now: vigil_core::Instant) {
+        self.armed = None;
+        for i in 0..self.slots.len() {
+            self.overflow_grace(i, now);
+        }
+        self.router.on_timeout(now);
+        self.drain();
+    }
+
+    /// A backup whose master-down timer is due while its socket overflowed since its
+    /// last accepted advert cannot tell a dead master from one whose adverts the
+    /// kernel dropped: it waits one more advertisement interval, once per silence,
+    /// rather than make a second master. (With the receive path reading every socket
+    /// empty on each wake-up, this takes a flood the CPU cannot keep up with.)
+    fn overflow_grace(&mut self, i: usize, now: vigil_core::Instant) {
+        let Some(inst) = self.router.instance(i) else {
+            return;
+        };
+        if inst.state() != VrrpState::Backup
+            || self.slots[i].deferred
+            || inst.poll_at().is_none_or(|t| t > now)
+        {
+            return;
+        }
+        let by = inst.master_adver_int().duration();
+        let sock = &self.sockets[self.slots[i].socket].sock;
+        let Ok(drops) = sock.kernel_drops() else {
+            return;
+        };
+        if drops == self.slots[i].kernel_drops_seen || !self.router.defer_master_down(i, now, by) {
+            return;
+        }
+        let slot = &mut self.slots[i];
+        warn!(
+            "({}) the kernel dropped {} packets on the VRRP socket since the last advert; waiting one more advert interval before taking over",
+            slot.plan.name,
+            drops.wrapping_sub(slot.kernel_drops_seen)
+        );
+        slot.kernel_drops_seen = drops;
+        slot.deferred = true;
+        slot.counters.overflow_deferrals += 1;
+    }
+
+    /// Whether a backup's master-down timer (or any deadline outside MASTER) is due:
+    /// then the sockets must be read before the deadline acts, so that a master's
+    /// advert waiting in a socket counts.
+    pub fn backup_due(&self, now: vigil_core::Instant) -> bool {
+        self.router.backup_due(now)
+    }
+
+    /// Points the timer at the earliest deadline, if that moved: one syscall, and no
+    /// wake-up for a deadline that an advert has pushed back.
+    pub fn rearm(&mut self) {
+        let next = self.router.poll_at();
+        if next == self.armed {
+            return;
+        }
+        let after =
+            next.map(|t| Duration::from_micros(t.as_micros().saturating_sub(now().as_micros())));
+        match self.timer.arm(after) {
+            Ok(()) => self.armed = next,
+            Err(e) => error!("deadline timer: {e}"),
+        }
+    }
+
+    /// SIGTERM: every instance resigns (priority-0 adverts from masters, all of them
+    /// before any VIP is removed) and removes its VIPs; notify scripts get STOP, and
+    /// sync groups their `notify_stop`.
+    pub fn shutdown_all(&mut self) {
+        self.router.stop_all(now());
+        self.drain();
+        let _ = self.timer.arm(None);
+    }
+
+    /// The addresses instance `i` installs (VIPs and excluded ones) with their
+    /// interfaces.
+    fn vip_work(&self, i: usize) -> VipWork {
+        let slot = &self.slots[i];
+        slot.plan
+            .vips
+            .iter()
+            .chain(&slot.plan.excluded)
+            .map(|v| {
+                let ifindex = v
+                    .dev
+                    .as_ref()
+                    .and_then(|d| self.dev_index.get(d).copied())
+                    .unwrap_or(slot.ifindex);
+                let spec = AddressSpec {
+                    addr: v.addr,
+                    prefix_len: v.prefix_len,
+                    label: v.label.clone(),
+                    scope: v.scope.unwrap_or(Scope::GLOBAL),
+                    broadcast: v.broadcast,
+                };
+                (ifindex, spec)
+            })
+            .collect()
+    }
+
+    pub fn status(&self) -> Status {
+        let now = now();
+        let ms = |d: vigil_core::Duration| d.as_millis();
+        Status {
+            version: env!("CARGO_PKG_VERSION"),
+            pid: std::process::id(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            config: self.config_path.clone(),
+            instances: self
+                .slots
+                .iter()
+                .zip(self.router.instances())
+                .map(|(s, c)| InstanceStatus {
+                    name: s.plan.name.clone(),
+                    interface: s.plan.interface.clone(),
+                    vrid: c.config().vrid,
+                    version: c.config().version.number(),
+                    state: c.state().as_str(),
+                    base_priority: c.config().priority,
+                    effective_priority: c.effective_priority(),
+                    master: c.master().map(|m| m.to_string()),
+                    advert_interval_ms: c.config().interval.micros() / 1000,
+                    master_advert_interval_ms: c.master_adver_int().micros() / 1000,
+                    master_down_interval_ms: ms(c.master_down_interval()),
+                    next_deadline_ms: c.poll_at().map(|t| if t > now { ms(t - now) } else { 0 }),
+                    vips: s
+                        .plan
+                        .vips
+                        .iter()
+                        .map(|v| format!("{}/{}", v.addr, v.prefix_len))
+                        .collect(),
+                    counters: s.counters.clone(),
+                })
+                .collect(),
+            groups: self
+                .groups
+                .iter()
+                .enumerate()
+                .map(|(g, plan)| GroupStatus {
+                    name: plan.name.clone(),
+                    state: self
+                        .router
+                        .group_state(g)
+                        .unwrap_or(VrrpState::Initialize)
+                        .as_str(),
+                    members: plan.members.clone(),
+                })
+                .collect(),
+            drops: self.drops.clone(),
+            filtered: self.filtered(),
+            kernel_drops: self.kernel_drops(),
+        }
+    }
+}
