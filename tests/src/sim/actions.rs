@@ -3,7 +3,6 @@
 use vigil_core::machine::State;
 
 use super::Res;
-use super::node::Call;
 use super::scenario::{Action, Target};
 use super::trace::Note;
 use super::world::Sim;
@@ -60,10 +59,10 @@ impl Sim {
                 if let Some(n) = resolved.filter(|&n| self.nodes[n].up) {
                     let planned = self.plan_takeover(n, "shut down");
                     self.resign_to.clear();
-                    for lan in 0..self.setup.lans.len() {
-                        self.call(n, lan, Call::Shutdown)?;
-                        self.after_call(n)?;
-                    }
+                    let now = self.instant();
+                    self.nodes[n].router.stop_all(now);
+                    self.after_input(n)?;
+                    self.refresh_node(n)?;
                     self.nodes[n].up = false;
                     self.arm_takeover(planned, true);
                 }
@@ -93,8 +92,10 @@ impl Sim {
                             Vec::new()
                         };
                         self.resign_to.clear();
-                        self.call(n, lan, Call::Track(status))?;
-                        self.after_call(n)?;
+                        let now = self.instant();
+                        self.nodes[n].router.set_tracking(lan, now, status);
+                        self.after_input(n)?;
+                        self.refresh_node(n)?;
                         self.arm_takeover(planned, true);
                     }
                 }

@@ -1,21 +1,32 @@
 //! A deterministic simulation of VRRP routers on simulated LANs.
 //!
-//! Every router is a real [`vigil_core::machine::Instance`] (one per LAN it sits on).
-//! Time is virtual: a [`vigil_core::Instant`] counted in ticks from zero, advanced only by an event
-//! queue ordered by (time, sequence number), so a run is a pure function of its seed.
-//! Nothing here sleeps or reads a clock.
+//! Every simulated router (node) owns a core [`vigil_core::router::Router`] with one
+//! instance per LAN it sits on (and, if the setup says so, all of them in one sync
+//! group), and drives it as a host does: inputs go through the router's entry points
+//! only, and after each one the node drains `poll_transmit` and `poll_event` and sleeps
+//! until `poll_at`. Time is virtual: a [`vigil_core::Instant`] counted in ticks from
+//! zero, advanced only by an event queue ordered by (time, sequence number), so a run
+//! is a pure function of its seed. Nothing here sleeps or reads a clock.
 //!
-//! Adverts travel as real bytes: [`vigil_core::machine::Instance::emit_advert`] to 224.0.0.18, one copy per
+//! Adverts travel as the bytes `poll_transmit` wrote, to 224.0.0.18: one copy per
 //! connected, running receiver, each copy independently lost or delayed (base delay plus
-//! jitter) per directed link, then [`vigil_core::wire::Repr::parse`] with TTL 255 and
-//! [`vigil_core::machine::Instance::on_advert`]. After every call into an instance the simulation re-reads
-//! [`vigil_core::machine::Instance::poll_at`] and calls [`vigil_core::machine::Instance::on_timeout`] when it is due.
+//! jitter) per directed link, then handed to the receiver's router with `on_datagram`
+//! (TTL 255), which demultiplexes, parses and decides. Everything the oracle reads about
+//! an instance it reads through the router's accessors.
 //!
 //! Invariants checked while running (a violation stops the run with the seed, the
 //! scenario, the last events and the command that replays it):
-//! - every call produces at most [`vigil_core::machine::MAX_EFFECTS`] effects; `AddVips` only in a call that
-//!   enters MASTER, `RemoveVips` only in one that leaves it; the VIPs are held exactly
-//!   while in MASTER; `StateChanged` agrees with the state the instance reports;
+//! - one input gives one instance at most `EVENTS_PER_INPUT` (7, the bound the router
+//!   documents) events and at most one advert; an advert parses back to what the router
+//!   says it sent, from the instance's address to the group, at its effective priority
+//!   while MASTER or entering it, priority 0 only when leaving MASTER; `AddVips` only in
+//!   a step that enters MASTER, `RemoveVips` only in one that leaves it; the VIPs are
+//!   held exactly while in MASTER; `StateChanged` agrees with the state the instance
+//!   reports, and a yield to a higher priority carries the advert that won it; a sync
+//!   group reports MASTER only when all its members are, anything else only when none
+//!   is; a datagram is accepted by the instance of its LAN, with the priorities and
+//!   state it was sent and received at, and dropped only as "not listening" by a
+//!   stopped or faulty instance;
 //! - an independent model of the RFC 5798 6.4.2 master-down timer: a backup's deadline
 //!   is exactly `Master_Down_Interval` after the last advert that must reset it (priority
 //!   at least its own, or any with nopreempt), `Skew_Time` after a priority-0 advert,

@@ -1,34 +1,25 @@
-//! The simulated wire: an advert's bytes copied to every connected, running router,
-//! each copy lost or delayed per directed link, and their delivery through the codec.
+//! The simulated wire: the bytes a router's `poll_transmit` wrote, copied to every
+//! connected, running router, each copy lost or delayed per directed link, and handed
+//! to the receiver's router as a datagram with its receive metadata.
 
 use std::net::IpAddr;
 use std::rc::Rc;
 
-use vigil_core::machine::{Drop as RxDrop, State};
-use vigil_core::wire::{self, Repr, RxMeta};
+use vigil_core::machine::{Drop, State};
+use vigil_core::router::RxDrop;
+use vigil_core::wire::{self, RxMeta};
 
-use super::node::Call;
 use super::trace::Note;
 use super::world::{EvKind, Sim};
 use super::{Res, addr_key};
 
-const MCAST: IpAddr = IpAddr::V4(wire::MCAST_V4);
+/// Every instance in the simulation advertises to the VRRP multicast group.
+pub(super) const MCAST: IpAddr = IpAddr::V4(wire::MCAST_V4);
 
 impl Sim {
-    /// Sends one advert from `node` on `lan` to every connected running router.
-    pub(super) fn transmit(&mut self, node: usize, lan: usize, prio: u8) -> Res {
-        let mut buf = [0u8; 128];
-        let len = self.nodes[node].insts[lan]
-            .emit_advert(prio, &mut buf, MCAST)
-            .map_err(|e| format!("{} cannot emit its advert: {e}", self.who(node, lan)))?;
-        if buf[2] != prio {
-            return Err(format!(
-                "{}: emitted priority byte {} for priority {prio}",
-                self.who(node, lan),
-                buf[2]
-            ));
-        }
-        let bytes: Rc<[u8]> = Rc::from(&buf[..len]);
+    /// Puts one advert (`bytes`, checked by the oracle) from `node` on `lan` on the wire
+    /// to every connected running router.
+    pub(super) fn transmit(&mut self, node: usize, lan: usize, prio: u8, bytes: Rc<[u8]>) {
         self.nodes[node].models[lan].last_sent = Some(self.now);
         self.stats.adverts += 1;
         self.note(Note::Send { node, lan, prio });
@@ -70,7 +61,6 @@ impl Sim {
                 },
             );
         }
-        Ok(())
     }
 
     pub(super) fn deliver(
@@ -97,31 +87,33 @@ impl Sim {
             dst: MCAST,
             ttl: wire::TTL,
         };
-        let repr = Repr::parse(bytes, &meta, l.configs[to].checksum).map_err(|e| {
-            format!(
-                "r{to} cannot parse {}'s advert {bytes:02x?}: {e}",
-                self.who(from, lan)
-            )
-        })?;
-        if repr.priority != prio || repr.interval != l.interval() || repr.vrid != l.configs[to].vrid
-        {
-            return Err(format!(
-                "r{to} parsed {}'s advert as {repr:?}; it was sent with priority {prio}",
-                self.who(from, lan)
-            ));
-        }
         let (md, skew) = {
             let eff = self.nodes[to].models[lan].eff;
             (l.master_down(eff), l.skew(eff))
         };
-        let inst = &self.nodes[to].insts[lan];
+        let inst = self.instance(to, lan);
         let state0 = inst.state();
         let eff0 = inst.effective_priority();
         let wins = state0 == State::Master
             && prio != 0
             && (prio > eff0
                 || (prio == eff0 && (prio == u8::MAX || addr_key(src) > addr_key(mine))));
-        let drop = self.call(to, lan, Call::Advert(&repr, src))?;
+        let now = self.instant();
+        let result = self.nodes[to]
+            .router
+            .on_datagram(now, lan as u32, bytes, &meta);
+        self.after_input(to)?;
+        let drop = match result {
+            Ok(a) if (a.instance, a.priority, a.ours, a.was) == (lan, prio, eff0, state0) => None,
+            Ok(a) => {
+                return Err(format!(
+                    "{} accepted {}'s advert (prio {prio}) as {a:?}: in {state0:?} at prio {eff0}",
+                    self.who(to, lan),
+                    self.who(from, lan)
+                ));
+            }
+            Err(d) => Some(d),
+        };
         self.note(Note::Rx {
             from,
             to,
@@ -131,17 +123,20 @@ impl Sim {
         });
         match drop {
             None => {}
-            Some(RxDrop::NotListening) if matches!(state0, State::Initialize | State::Fault) => {}
+            Some(RxDrop::Machine {
+                instance,
+                drop: Drop::NotListening,
+            }) if instance == lan && matches!(state0, State::Initialize | State::Fault) => {}
             Some(d) => {
                 return Err(format!(
-                    "{} dropped {}'s advert ({}) in state {state0:?}",
+                    "{} dropped {}'s advert ({}: {d:?}) in state {state0:?}",
                     self.who(to, lan),
                     self.who(from, lan),
-                    d.as_str()
+                    d.reason().as_str()
                 ));
             }
         }
-        if wins && self.nodes[to].insts[lan].state() == State::Master {
+        if wins && self.instance(to, lan).state() == State::Master {
             return Err(format!(
                 "{} (prio {eff0}) stayed MASTER after a winning advert (prio {prio}) from {}",
                 self.who(to, lan),
@@ -161,6 +156,6 @@ impl Sim {
                 m.lost_resetting = 0;
             }
         }
-        self.after_call(to)
+        self.refresh_node(to)
     }
 }

@@ -1,9 +1,14 @@
 //! The oracle: an independent model of each instance (state, effective priority, VIPs,
-//! the RFC 5798 master-down deadline) checked against every effect and every state the
-//! core reports, and the continuous invariants (dual masters, convergence).
+//! the RFC 5798 master-down deadline) checked against every advert and event a router
+//! hands out and every state it reports, and the continuous invariants (dual masters,
+//! convergence).
 
-use vigil_core::machine::{Config, Effect, Reason, State};
+use vigil_core::machine::{Config, Reason, State};
+use vigil_core::priority::OWNER;
+use vigil_core::router::{Cause, Event, Transmit};
+use vigil_core::wire::{self, Repr, RxMeta};
 
+use super::network::MCAST;
 use super::topology::lan_name;
 use super::trace::{Note, Transition};
 use super::world::{EvKind, Sim};
@@ -27,13 +32,10 @@ pub(super) struct Model {
     pub(super) last_sent: Option<Ticks>,
     /// Resetting adverts to this backup lost since its timer was last reset.
     pub(super) lost_resetting: u32,
-    /// The deadline a timer event is queued for.
-    pub(super) timer: Option<Ticks>,
-    pub(super) generation: u64,
 }
 
 impl Model {
-    pub(super) fn new(config: &Config, sync: bool, generation: u64) -> Self {
+    pub(super) fn new(config: &Config, sync: bool) -> Self {
         Model {
             state: State::Initialize,
             eff: config.priority,
@@ -46,8 +48,6 @@ impl Model {
             preempts: config.preempts(),
             last_sent: None,
             lost_resetting: 0,
-            timer: None,
-            generation,
         }
     }
 
@@ -58,76 +58,48 @@ impl Model {
 }
 
 impl Sim {
-    /// Checks and carries out the effects of one call into `node`'s instance on `lan`.
-    pub(super) fn apply(&mut self, node: usize, lan: usize, fx: &[Effect]) -> Res {
-        let enters = fx.iter().any(|e| {
-            matches!(
-                e,
-                Effect::StateChanged {
-                    to: State::Master,
-                    ..
-                }
-            )
-        });
-        let leaves = fx.iter().any(|e| {
-            matches!(
-                e,
-                Effect::StateChanged {
-                    from: State::Master,
-                    ..
-                }
-            )
-        });
+    /// Checks and carries out the events one input gave `node`'s instance on `lan`.
+    pub(super) fn apply(&mut self, node: usize, lan: usize, events: &[Event]) -> Res {
+        let (enters, leaves) = enters_leaves(events);
         let who = self.who(node, lan);
-        for &e in fx {
+        for &e in events {
             let m = &mut self.nodes[node].models[lan];
             match e {
-                Effect::SendAdvert { priority } => {
-                    if m.state != State::Master {
-                        return Err(format!("{who} sends an advert while {:?}", m.state));
-                    }
-                    if priority == 0 && !leaves {
-                        return Err(format!(
-                            "{who} sends priority 0 without leaving MASTER: {fx:?}"
-                        ));
-                    }
-                    if priority != 0 && priority != m.eff {
-                        return Err(format!(
-                            "{who} advertises priority {priority}, its effective priority is {}",
-                            m.eff
-                        ));
-                    }
-                    self.transmit(node, lan, priority)?;
-                }
-                Effect::AddVips => {
+                Event::AddVips => {
                     if !enters || m.holds_vips {
                         return Err(format!(
-                            "{who}: AddVips outside a call that enters MASTER, or while holding them (holds: {}): {fx:?}",
+                            "{who}: AddVips outside a step that enters MASTER, or while holding them (holds: {}): {events:?}",
                             m.holds_vips
                         ));
                     }
                     m.holds_vips = true;
                 }
-                Effect::RemoveVips => {
+                Event::RemoveVips => {
                     if !leaves || !m.holds_vips {
                         return Err(format!(
-                            "{who}: RemoveVips outside a call that leaves MASTER, or without holding them (holds: {}): {fx:?}",
+                            "{who}: RemoveVips outside a step that leaves MASTER, or without holding them (holds: {}): {events:?}",
                             m.holds_vips
                         ));
                     }
                     m.holds_vips = false;
                 }
-                Effect::Announce { count, .. } => {
+                Event::Announce { count, .. } => {
                     if !m.holds_vips || count == 0 {
                         return Err(format!(
-                            "{who}: Announce {count} without holding the VIPs: {fx:?}"
+                            "{who}: Announce {count} without holding the VIPs: {events:?}"
                         ));
                     }
                 }
-                Effect::StateChanged { from, to, reason } => {
-                    self.transition(node, lan, from, to, reason)?
+                Event::StateChanged {
+                    from,
+                    to,
+                    reason,
+                    cause,
+                } => {
+                    self.check_cause(node, lan, reason, cause)?;
+                    self.transition(node, lan, from, to, reason, cause)?
                 }
-                Effect::PriorityChanged { from, to } => {
+                Event::PriorityChanged { from, to } => {
                     if from != m.eff || from == to {
                         return Err(format!(
                             "{who}: PriorityChanged {from} -> {to}, but it was {}",
@@ -156,6 +128,108 @@ impl Sim {
         Ok(())
     }
 
+    /// An advert `node`'s router wrote for one input, before it goes on the wire: the
+    /// bytes parse back to what the router says it sent, from the right address to the
+    /// group, and the instance may send it: its priority while MASTER (or entering it),
+    /// priority 0 only when leaving MASTER. `before` is the instance's (state, effective
+    /// priority) before the input, `events` what the input gave it.
+    pub(super) fn check_advert(
+        &self,
+        node: usize,
+        t: &Transmit,
+        bytes: &[u8],
+        before: (State, u8),
+        events: &[Event],
+    ) -> Res {
+        let lan = t.instance;
+        let who = self.who(node, lan);
+        let l = &self.setup.lans[lan];
+        let c = &l.configs[node];
+        if let Err(e) = t.len {
+            return Err(format!("{who} cannot emit its advert: {e}"));
+        }
+        if t.src != l.primary(node) || t.dst != MCAST || !t.first {
+            return Err(format!("{who}: an advert from the wrong place: {t:?}"));
+        }
+        let meta = RxMeta {
+            src: t.src,
+            dst: t.dst,
+            ttl: wire::TTL,
+        };
+        let repr = Repr::parse(bytes, &meta, c.checksum).map_err(|e| {
+            format!("{who} wrote an advert that does not parse ({e}): {bytes:02x?}")
+        })?;
+        if (repr.version, repr.vrid, repr.priority, repr.interval)
+            != (c.version, c.vrid, t.priority, c.interval)
+        {
+            return Err(format!(
+                "{who} wrote {repr:?} for an advert of priority {}",
+                t.priority
+            ));
+        }
+        let (enters, leaves) = enters_leaves(events);
+        let priority = t.priority;
+        if priority == 0 {
+            if !leaves {
+                return Err(format!(
+                    "{who} sends priority 0 without leaving MASTER: {events:?}"
+                ));
+            }
+            return Ok(());
+        }
+        if before.0 != State::Master && !enters {
+            return Err(format!(
+                "{who} sends an advert while {:?}: {events:?}",
+                before.0
+            ));
+        }
+        let effective = std::iter::once(before.1).chain(events.iter().filter_map(|e| match e {
+            Event::PriorityChanged { to, .. } => Some(*to),
+            _ => None,
+        }));
+        if !effective.clone().any(|p| p == priority) {
+            return Err(format!(
+                "{who} advertises priority {priority}, its effective priority was {:?} in this step",
+                effective.collect::<Vec<_>>()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The facts of a decision: a yield to a higher priority names the advert that won
+    /// (RFC 5798 6.4.3); every other state change comes from inside.
+    fn check_cause(&self, node: usize, lan: usize, reason: Reason, cause: Cause) -> Res {
+        let l = &self.setup.lans[lan];
+        let mine = addr_key(l.primary(node));
+        let ok = match (reason, cause) {
+            (
+                Reason::HigherPriority,
+                Cause::Advert {
+                    from,
+                    priority,
+                    ours,
+                },
+            ) => {
+                let sender = (0..l.configs.len()).any(|n| n != node && l.primary(n) == from);
+                let won = priority > ours
+                    || priority == OWNER
+                    || (priority == ours && addr_key(from) > mine);
+                sender && won
+            }
+            (Reason::HigherPriority, Cause::Internal) => false,
+            (_, cause) => cause == Cause::Internal,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: a state change for '{}' with the facts {cause:?}",
+                self.who(node, lan),
+                reason.as_str()
+            ))
+        }
+    }
+
     pub(super) fn transition(
         &mut self,
         node: usize,
@@ -163,6 +237,7 @@ impl Sim {
         from: State,
         to: State,
         reason: Reason,
+        cause: Cause,
     ) -> Res {
         let now = self.now;
         let who = self.who(node, lan);
@@ -186,6 +261,7 @@ impl Sim {
             from,
             to,
             reason,
+            cause,
         };
         self.history.push(t);
         self.stats.transitions += 1;
@@ -270,9 +346,8 @@ impl Sim {
     pub(super) fn refresh(&mut self, node: usize, lan: usize) -> Res {
         let who = self.who(node, lan);
         let interval = self.setup.lans[lan].interval_ticks();
-        let n = &mut self.nodes[node];
-        let inst = &n.insts[lan];
-        let m = &mut n.models[lan];
+        let inst = self.instance(node, lan);
+        let m = &self.nodes[node].models[lan];
         let state = inst.state();
         if m.state != state {
             return Err(format!(
@@ -319,19 +394,6 @@ impl Sim {
                 ));
             }
             _ => {}
-        }
-        if p != m.timer {
-            m.timer = p;
-            m.generation += 1;
-            if let Some(at) = p {
-                let kind = EvKind::Timer {
-                    node,
-                    lan,
-                    incarnation: n.incarnation,
-                    generation: m.generation,
-                };
-                self.push(at.max(self.now), kind);
-            }
         }
         Ok(())
     }
@@ -438,7 +500,7 @@ impl Sim {
                     if !node.up || rt.side[n] != side {
                         continue;
                     }
-                    let inst = &node.insts[lan];
+                    let inst = self.instance(n, lan);
                     match inst.state() {
                         State::Initialize => {
                             return Err(format!("{} is running but in INIT", self.who(n, lan)));
@@ -463,11 +525,11 @@ impl Sim {
                 if participants.is_empty() {
                     continue;
                 }
-                let prio = |n: usize| self.nodes[n].insts[lan].effective_priority();
+                let prio = |n: usize| self.instance(n, lan).effective_priority();
                 let masters: Vec<usize> = participants
                     .iter()
                     .copied()
-                    .filter(|&n| self.nodes[n].insts[lan].state() == State::Master)
+                    .filter(|&n| self.instance(n, lan).state() == State::Master)
                     .collect();
                 let best = participants.iter().map(|&n| prio(n)).max().unwrap_or(0);
                 let list = |v: &[usize]| {
@@ -496,7 +558,7 @@ impl Sim {
                 }
                 if !l.lossy() {
                     for &b in &participants {
-                        let knows = self.nodes[b].insts[lan].master();
+                        let knows = self.instance(b, lan).master();
                         if b != m && knows != Some(l.primary(m)) {
                             return Err(format!(
                                 "LAN {}: backup r{b} believes the master is {knows:?}, not r{m} ({})",
@@ -510,4 +572,18 @@ impl Sim {
         }
         Ok(())
     }
+}
+
+/// Whether one step's events take an instance into MASTER, and out of it.
+fn enters_leaves(events: &[Event]) -> (bool, bool) {
+    let changes = || {
+        events.iter().filter_map(|e| match e {
+            Event::StateChanged { from, to, .. } => Some((*from, *to)),
+            _ => None,
+        })
+    };
+    (
+        changes().any(|(_, to)| to == State::Master),
+        changes().any(|(from, _)| from == State::Master),
+    )
 }

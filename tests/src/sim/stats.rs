@@ -29,6 +29,8 @@ pub struct Stats {
     /// Dual masters beyond the master-down interval, each explained by lost adverts.
     pub dual_masters_explained: u64,
     pub transitions: u64,
+    /// The most events one input gave one instance.
+    pub max_step_events: u64,
 }
 
 impl Stats {
@@ -53,6 +55,7 @@ impl Stats {
         };
         self.dual_masters_explained += o.dual_masters_explained;
         self.transitions += o.transitions;
+        self.max_step_events = self.max_step_events.max(o.max_step_events);
     }
 }
 
@@ -60,7 +63,7 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} scenarios, {} events, {} adverts ({} copies lost), {} transitions, {} convergence checks ({} within slack), {} takeovers measured ({} abandoned): max {} s vs bound {} s, worst {}.{}% of its bound; {} loss-explained soak takeovers (min {} lost), {} loss-explained dual masters",
+            "{} scenarios, {} events, {} adverts ({} copies lost), {} transitions, {} convergence checks ({} within slack), {} takeovers measured ({} abandoned): max {} s vs bound {} s, worst {}.{}% of its bound; {} loss-explained soak takeovers (min {} lost), {} loss-explained dual masters; at most {} events per instance per input",
             self.scenarios,
             self.events,
             self.adverts,
@@ -78,6 +81,7 @@ impl fmt::Display for Stats {
             self.soak_min_lost
                 .map_or_else(|| "-".to_string(), |n| n.to_string()),
             self.dual_masters_explained,
+            self.max_step_events,
         )
     }
 }

@@ -112,7 +112,7 @@ impl Sim {
                     n != node
                         && same(n)
                         && !self.setup.sync_groups
-                        && self.nodes[n].insts[lan].state() == State::Backup
+                        && self.instance(n, lan).state() == State::Backup
                 })
                 .collect();
             let Some(last) = m.last_sent else { continue };

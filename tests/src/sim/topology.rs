@@ -130,7 +130,7 @@ impl Lan {
 #[derive(Debug, Clone)]
 pub struct Setup {
     pub lans: Vec<Lan>,
-    /// Each node's instances form one [`SyncGroup`].
+    /// Each node's instances form one sync group in its router.
     pub sync_groups: bool,
 }
 

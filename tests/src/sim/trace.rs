@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use vigil_core::machine::{Drop as RxDrop, Reason, State};
+use vigil_core::machine::{Reason, State};
+use vigil_core::router::{Cause, RxDrop};
 
 use super::topology::lan_name;
 use super::world::Sim;
@@ -18,6 +19,8 @@ pub struct Transition {
     pub from: State,
     pub to: State,
     pub reason: Reason,
+    /// The facts of the decision, as the router reported them.
+    pub cause: Cause,
 }
 
 #[derive(Debug, Clone)]
@@ -111,16 +114,24 @@ impl Sim {
                 Some(d) => format!(
                     "{} -> r{to}: advert prio {prio} dropped ({})",
                     self.who(*from, *lan),
-                    d.as_str()
+                    d.reason().as_str()
                 ),
             },
             Note::State(t) => format!(
-                "{} {} -> {} ({}) [prio {}]",
+                "{} {} -> {} ({}{}) [prio {}]",
                 self.who(t.node, t.lan),
                 t.from.as_str(),
                 t.to.as_str(),
                 t.reason.as_str(),
-                self.nodes[t.node].insts[t.lan].effective_priority()
+                match t.cause {
+                    Cause::Internal => String::new(),
+                    Cause::Advert {
+                        from,
+                        priority,
+                        ours,
+                    } => format!(": {from} advertised {priority}, ours {ours}"),
+                },
+                self.instance(t.node, t.lan).effective_priority()
             ),
             Note::Prio {
                 node,

@@ -1,15 +1,15 @@
-//! The event world: every node's instances and bookkeeping, each LAN's partition
-//! state, the virtual clock and the event queue (deliveries and timers), and the public
-//! handle that runs it.
+//! The event world: every node's router and bookkeeping, each LAN's partition state,
+//! the virtual clock and the event queue (deliveries and timers), and the public handle
+//! that runs it.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::rc::Rc;
 
-use vigil_core::group::SyncGroup;
-use vigil_core::machine::{Effect, Instance, MAX_EFFECTS, State};
+use vigil_core::machine::{Instance, State};
 use vigil_core::priority::TrackStatus;
 
+use super::node::{NodeRouter, build_router};
 use super::oracle::Model;
 use super::rng::Rng;
 use super::scenario::Action;
@@ -19,17 +19,20 @@ use super::topology::Setup;
 use super::trace::{Note, Transition};
 use super::{Options, Res, Ticks, fmt_t};
 
-/// Sync groups in the simulation have at most this many members (one per LAN).
-pub(super) const GROUP_CAP: usize = 4;
-
+/// One simulated router: the core's router (instance `l` is on LAN `l`) and what the
+/// simulation keeps beside it.
 #[derive(Debug)]
 pub(super) struct NodeRt {
     pub(super) up: bool,
     pub(super) incarnation: u32,
-    pub(super) insts: Vec<Instance>,
+    pub(super) router: NodeRouter,
     pub(super) models: Vec<Model>,
     pub(super) track: Vec<TrackStatus>,
-    pub(super) group: Option<SyncGroup<GROUP_CAP>>,
+    /// The deadline the node's timer event is queued for: the router's `poll_at`.
+    pub(super) timer: Option<Ticks>,
+    /// Bumped whenever the timer moves, so that a queued event of another generation is
+    /// stale.
+    pub(super) generation: u64,
 }
 
 #[derive(Debug)]
@@ -52,7 +55,6 @@ pub(super) enum EvKind {
     },
     Timer {
         node: usize,
-        lan: usize,
         incarnation: u32,
         generation: u64,
     },
@@ -106,7 +108,6 @@ pub struct Sim {
     pub(super) explained: Vec<(usize, usize, usize, Ticks)>,
     /// Priority-0 copies put on the wire by the current action: (LAN, to, arrival).
     pub(super) resign_to: Vec<(usize, usize, Ticks)>,
-    pub(super) scratch: Vec<Effect>,
 }
 
 impl Sim {
@@ -121,27 +122,18 @@ impl Sim {
         }
         assert!(n <= 32, "partition masks are 32 bits");
         let nodes = (0..n)
-            .map(|node| {
-                let insts: Vec<Instance> = setup
+            .map(|node| NodeRt {
+                up: false,
+                incarnation: 0,
+                router: build_router(&setup, node),
+                models: setup
                     .lans
                     .iter()
-                    .map(|l| {
-                        Instance::new(l.configs[node], l.vips[node].clone())
-                            .expect("the scenario's configuration is valid")
-                    })
-                    .collect();
-                NodeRt {
-                    up: false,
-                    incarnation: 0,
-                    models: setup
-                        .lans
-                        .iter()
-                        .map(|l| Model::new(&l.configs[node], setup.sync_groups, 0))
-                        .collect(),
-                    insts,
-                    track: vec![TrackStatus::HEALTHY; setup.lans.len()],
-                    group: None,
-                }
+                    .map(|l| Model::new(&l.configs[node], setup.sync_groups))
+                    .collect(),
+                track: vec![TrackStatus::HEALTHY; setup.lans.len()],
+                timer: None,
+                generation: 0,
             })
             .collect();
         let lans = setup
@@ -173,7 +165,6 @@ impl Sim {
             history: Vec::new(),
             explained: Vec::new(),
             resign_to: Vec::new(),
-            scratch: Vec::with_capacity(MAX_EFFECTS * 2),
         }
     }
 
@@ -197,16 +188,20 @@ impl Sim {
         self.nodes[node].up
     }
 
-    /// The instance of `node` on `lan` (its last incarnation if stopped).
+    /// The instance of `node` on `lan`, read through its router (its last incarnation
+    /// if stopped).
     pub fn instance(&self, node: usize, lan: usize) -> &Instance {
-        &self.nodes[node].insts[lan]
+        self.nodes[node]
+            .router
+            .instance(lan)
+            .expect("every node has one instance per LAN")
     }
 
     /// The state of a running router's instance; `None` while it is stopped.
     pub fn state(&self, node: usize, lan: usize) -> Option<State> {
         self.nodes[node]
             .up
-            .then(|| self.nodes[node].insts[lan].state())
+            .then(|| self.instance(node, lan).state())
     }
 
     /// Running routers in MASTER on `lan`.
@@ -271,10 +266,9 @@ impl Sim {
                 } => self.deliver(lan, from, to, prio, &bytes)?,
                 EvKind::Timer {
                     node,
-                    lan,
                     incarnation,
                     generation,
-                } => self.timer(node, lan, incarnation, generation)?,
+                } => self.timer(node, incarnation, generation)?,
             }
             self.monitor()?;
         }
