@@ -16,7 +16,7 @@
 //!
 //! Invariants checked while running (a violation stops the run with the seed, the
 //! scenario, the last events and the command that replays it):
-//! - one input gives one instance at most `EVENTS_PER_INPUT` (7, the bound the router
+//! - one input gives one instance at most `router::EVENTS_PER_INPUT` (7, the bound the router
 //!   documents) events and at most one advert; an advert parses back to what the router
 //!   says it sent, from the instance's address to the group, at its effective priority
 //!   while MASTER or entering it, priority 0 only when leaving MASTER; `AddVips` only in

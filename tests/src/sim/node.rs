@@ -8,7 +8,7 @@ use std::rc::Rc;
 use vigil_core::Instant;
 use vigil_core::machine::{InitialState, Instance, State};
 use vigil_core::priority::TrackStatus;
-use vigil_core::router::{Destination, Event, Output, Router, Transmit};
+use vigil_core::router::{Destination, EVENTS_PER_INPUT, Event, Output, Router, Transmit};
 
 use super::network::MCAST;
 use super::oracle::Model;
@@ -22,11 +22,6 @@ use super::{Res, Ticks, fmt_t};
 pub(super) const LANS_CAP: usize = 4;
 
 pub(super) type NodeRouter = Router<LANS_CAP>;
-
-/// The most events one input may give one instance: the bound documented at
-/// [`vigil_core::router::EVENTS_PER_INSTANCE`] ("at most seven"), checked on every step.
-/// The outbox holds more, so a step that came near overflowing it fails here first.
-pub(super) const EVENTS_PER_INPUT: usize = 7;
 
 /// A stopped router for `node`: its instance on LAN `l` receives on channel `l` from the
 /// VRRP multicast group; with sync groups, all of them form one.
@@ -102,6 +97,10 @@ impl Sim {
             events,
             groups,
         } = self.drain(node)?;
+        let lost = self.nodes[node].router.events_lost();
+        if lost > 0 {
+            return Err(format!("node {node}'s router lost {lost} events"));
+        }
         // What each instance was before this step, for the adverts' checks.
         let before: Vec<(State, u8)> = self.nodes[node]
             .models
