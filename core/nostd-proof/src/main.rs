@@ -14,7 +14,8 @@
 use core::hint::black_box;
 use core::net::{IpAddr, Ipv4Addr};
 
-use vigil_core::machine::{Config, Effect, Effects, Instance, State, Vips};
+use vigil_core::machine::{Config, Instance, State, Vips};
+use vigil_core::router::{Destination, Event, Output, Router};
 use vigil_core::timer::{self, DOWN_TIMER_ADVERTS, Interval};
 use vigil_core::wire::{Auth, ChecksumMode, Error, Repr, RxMeta, Version};
 use vigil_core::{Duration, Instant};
@@ -109,43 +110,51 @@ fn run() -> Result<(), &'static str> {
         return Err("master_down");
     }
 
-    // 5. The state machine: a priority-50 backup hears the keepalived master, is
-    //    taken over when it falls silent, and resigns on shutdown. Fixed-capacity
-    //    effect lists only.
+    // 5. The router and its state machine: a priority-50 backup hears the
+    //    keepalived master, takes over when it falls silent, and resigns on shutdown.
+    //    Fixed capacity only.
     let me = IpAddr::V4(Ipv4Addr::new(10, 99, 0, 12));
     let mut config = Config::new(51, Version::V2, black_box(50), me);
     config.auth = Auth::password(b"s3cr3t");
     let vips = Vips::<4>::from_iter(config.family(), [vip]).map_err(|_| "vips")?;
-    let mut inst = Instance::new(config, vips).map_err(|_| "instance")?;
-    let mut fx = Effects::new();
-    inst.start(Instant::from_micros(0), &mut fx);
-    fx.clear();
+    let inst = Instance::new(config, vips).map_err(|_| "instance")?;
+    let mut router: Router<2, 4, 2> = Router::new();
+    let i = router
+        .add(inst, 0, Destination::Multicast(DST))
+        .map_err(|_| "add")?;
+    router.start_all(Instant::from_micros(0));
+    while router.poll_event().is_some() {}
     let heard = Instant::from_millis(black_box(500));
-    if inst.on_advert(heard, &repr, SRC, &mut fx).is_err() || !fx.is_empty() {
+    if router.on_datagram(heard, 0, &bytes, &meta).is_err() || router.has_output() {
         return Err("backup did not accept the master's advert");
     }
     // 3 s + (256 - 50) / 256 s = 3.8046875 s after the advert.
-    let due = inst.poll_at().ok_or("no master-down deadline")?;
+    let due = router.poll_at().ok_or("no master-down deadline")?;
     if due != heard + Duration::from_micros(3_804_687) {
         return Err("master-down deadline");
     }
-    inst.on_timeout(due, &mut fx);
-    if inst.state() != State::Master
-        || !fx.contains(&Effect::AddVips)
-        || !fx.contains(&Effect::SendAdvert { priority: 50 })
-    {
+    router.on_timeout(due);
+    let t = router.poll_transmit(&mut out).ok_or("no takeover advert")?;
+    if t.priority != 50 || t.dst != DST || t.len != Ok(20) {
+        return Err("takeover advert");
+    }
+    let mut vips_added = false;
+    while let Some(o) = router.poll_event() {
+        vips_added |= matches!(
+            o,
+            Output::Instance {
+                event: Event::AddVips,
+                ..
+            }
+        );
+    }
+    if router.instance(i).map(|x| x.state()) != Some(State::Master) || !vips_added {
         return Err("takeover");
     }
-    let len = inst
-        .emit_advert(0, &mut out, DST)
-        .map_err(|_| "emit_advert")?;
-    if len != 20 || out[2] != 0 {
-        return Err("priority-0 advert");
-    }
-    fx.clear();
-    inst.shutdown(due, &mut fx);
-    if fx.first() != Some(&Effect::SendAdvert { priority: 0 }) {
-        return Err("shutdown did not resign");
+    router.stop_all(due);
+    match router.poll_transmit(&mut out) {
+        Some(t) if t.priority == 0 && t.len == Ok(20) && out[2] == 0 => {}
+        _ => return Err("shutdown did not resign"),
     }
 
     Ok(())
