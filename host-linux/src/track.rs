@@ -26,9 +26,10 @@ pub enum TrackerState {
 }
 
 /// A `vrrp_script` as the tracker runs it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Script {
     pub name: String,
+    /// Split as keepalived splits it: unquoted, only the first word is the command.
     pub args: Vec<String>,
     pub interval: Duration,
     pub timeout: Duration,

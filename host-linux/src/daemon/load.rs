@@ -226,7 +226,7 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
         };
         plan.scripts.push(plan::Script {
             name: s.name.clone(),
-            argv,
+            args: argv,
             interval: s.interval,
             timeout: s.timeout.unwrap_or(s.interval),
             rise: u8::try_from(s.rise).unwrap_or(u8::MAX),
@@ -389,9 +389,9 @@ mod tests {
         // A bare name is found through PATH, and what was checked is what runs.
         let chk = &p.scripts[0];
         assert!(
-            chk.argv[0].starts_with('/') && chk.argv[0].ends_with("/true"),
+            chk.args[0].starts_with('/') && chk.args[0].ends_with("/true"),
             "{:?}",
-            chk.argv
+            chk.args
         );
         assert_eq!(chk.run_as, default_user());
         let n = &p.instances[0].notify;

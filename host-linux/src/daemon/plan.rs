@@ -7,7 +7,6 @@ use crate::net::Scope;
 use crate::notify;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::time::Duration;
 use vigil_core::machine::Config as CoreConfig;
 use vigil_core::priority::Weight;
 
@@ -58,18 +57,8 @@ pub struct Instance {
     pub use_vmac: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Script {
-    pub name: String,
-    /// Split as keepalived splits it: unquoted, only the first word is the command.
-    pub argv: Vec<String>,
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub rise: u8,
-    pub fall: u8,
-    pub init_fail: bool,
-    pub run_as: RunAs,
-}
+/// A `vrrp_script` as its tracker runs it.
+pub use crate::track::Script;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackFile {

@@ -4,7 +4,7 @@
 
 use super::super::plan::{self, Plan};
 use super::{Engine, MAX_TRACKERS, Spawn, now};
-use crate::track::{self, Report, TrackerState};
+use crate::track::{Report, TrackerState};
 use std::collections::HashMap;
 use vigil_core::priority::{Trackers, Weight};
 
@@ -95,17 +95,7 @@ impl Registry {
             .iter()
             .filter(|s| self.scripts.contains_key(&s.name))
         {
-            let script = track::Script {
-                name: s.name.clone(),
-                args: s.argv.clone(),
-                interval: s.interval,
-                timeout: s.timeout,
-                rise: s.rise,
-                fall: s.fall,
-                init_fail: s.init_fail,
-                run_as: s.run_as,
-            };
-            spawns.push(Spawn::Script(index(Kind::Script, &s.name), script));
+            spawns.push(Spawn::Script(index(Kind::Script, &s.name), s.clone()));
         }
         for f in plan
             .files
