@@ -648,3 +648,67 @@ fn security(conf: &KeepalivedConf, d: &mut Diags) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Loaded, load_str};
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn load(global: &str, body: &str) -> Loaded {
+        load_str(
+            Path::new("/nonexistent/defaults.conf"),
+            &format!(
+                "global_defs {{\n{global}\n}}\nvrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n{body}\n    virtual_ipaddress {{\n        10.0.0.1\n    }}\n}}\n"
+            ),
+        )
+    }
+
+    fn garp(l: &Loaded) -> super::GarpSettings {
+        l.config.as_ref().expect("loads").instances[0].garp
+    }
+
+    #[test]
+    fn an_instance_value_wins_over_the_global_default() {
+        let l = load("    vrrp_garp_master_delay 7", "    garp_master_delay 2");
+        assert_eq!(garp(&l).master_delay, Duration::from_secs(2));
+        // The lower-priority delay follows the instance's master delay.
+        assert_eq!(garp(&l).lower_prio_delay, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn an_invalid_instance_value_falls_back_to_the_global_default() {
+        for body in [
+            "    garp_master_delay x",
+            "    garp_master_delay 2\n    garp_master_delay x",
+        ] {
+            let l = load("    vrrp_garp_master_delay 7", body);
+            assert_eq!(garp(&l).master_delay, Duration::from_secs(7), "{body}");
+            assert!(
+                l.diagnostics.iter().any(|d| d.message
+                    == "(VI_1) garp_master_delay 'x' invalid (whole seconds) - ignoring"),
+                "{:?}",
+                l.diagnostics
+            );
+        }
+        let l = load("    vrrp_garp_master_delay 7", "");
+        assert_eq!(garp(&l).master_delay, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn a_booleans_last_line_counts_and_its_line_is_named() {
+        let l = load(
+            "    vrrp_strict",
+            "    lower_prio_no_advert true\n    lower_prio_no_advert false",
+        );
+        let d = l
+            .diagnostics
+            .iter()
+            .find(|d| {
+                d.message
+                    .contains("Strict mode requires no lower priority advert")
+            })
+            .expect("the strict-mode warning");
+        assert_eq!(d.line(), 8, "the second line: {d}");
+    }
+}
