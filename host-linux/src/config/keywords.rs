@@ -1,261 +1,131 @@
-//! keepalived 2.2.7's keywords that vigild reads, and those it knows but does not implement
-//! (a warning says so; keepalived accepts them, so they do not change `-t`'s exit code).
-//! Anything else is an unknown keyword, which keepalived reports too.
+//! What a keyword table is: for each block of keepalived.conf, the keywords keepalived 2.2.7
+//! knows there that vigild reads, and those it knows but does not implement (a note says
+//! so; keepalived accepts them, so they do not change `-t`'s exit code). Anything else is
+//! an unknown keyword, which keepalived reports too.
+//!
+//! Each block's table lives beside its handlers (`parse::global::GLOBAL_DEFS`,
+//! `parse::instance::VRRP_INSTANCE`...) and is the only list of that block's keywords: the
+//! parser dispatches through it, and [`Table::handled`] / [`Table::ignored`] list it.
 
-/// Blocks that only make sense at the top level (a hint for a missing `}`).
-pub const TOP_LEVEL: &[&str] = &[
-    "global_defs",
-    "vrrp_script",
-    "vrrp_track_process",
-    "track_file",
-    "vrrp_track_file",
-    "vrrp_instance",
-    "vrrp_sync_group",
-    "virtual_server",
-    "virtual_server_group",
-    "static_ipaddress",
-    "static_routes",
-    "static_rules",
-    "linkbeat_interfaces",
-    "garp_group",
-    "bfd_instance",
-];
+use super::parse::{Node, Parser};
 
-pub const TOP_IGNORED: &[&str] = &[
-    "static_ipaddress",
-    "static_routes",
-    "static_rules",
-    "static_track_group",
-    "linkbeat_interfaces",
-    "garp_group",
-    "bfd_instance",
-    "net_namespace",
-    "net_namespace_ipvs",
-    "namespace_with_ipsets",
-    "instance",
-    "use_pid_dir",
-    "linkbeat_use_polling",
-    "child_wait_time",
-];
+/// Reads one keyword line (its arguments and block) into `T`, the block being built.
+pub(crate) type Handler<T> = fn(&mut Parser<'_>, &mut T, &Node);
 
-/// Keywords of `global_defs` vigild reads.
-pub const GLOBAL_HANDLED: &[&str] = &[
-    "router_id",
-    "vrrp_mcast_group4",
-    "vrrp_mcast_group6",
-    "vrrp_version",
-    "vrrp_strict",
-    "vrrp_skip_check_adv_addr",
-    "vrrp_check_unicast_src",
-    "vrrp_garp_interval",
-    "vrrp_gna_interval",
-    "vrrp_garp_master_delay",
-    "vrrp_garp_master_repeat",
-    "vrrp_garp_master_refresh",
-    "vrrp_garp_master_refresh_repeat",
-    "vrrp_garp_lower_prio_delay",
-    "vrrp_garp_lower_prio_repeat",
-    "vrrp_min_garp",
-    "vrrp_lower_prio_no_advert",
-    "vrrp_higher_prio_send_advert",
-    "vrrp_down_timer_adverts",
-    "script_user",
-    "enable_script_security",
-    "notification_email",
-    "notification_email_from",
-    "smtp_server",
-    "smtp_connect_timeout",
-];
+/// What vigild does with a keyword.
+pub(crate) enum Action<T: 'static> {
+    /// Reads it into a typed field of `T`.
+    Read(Handler<T>),
+    /// keepalived's keyword, not implemented by vigild: a note says it is ignored (and its
+    /// block skipped).
+    Ignored,
+}
 
-/// Mail keywords besides the four above: one warning covers them all.
-pub const GLOBAL_MAIL: &[&str] = &[
-    "smtp_helo_name",
-    "smtp_alert",
-    "smtp_alert_vrrp",
-    "smtp_alert_checker",
-    "no_email_faults",
-];
+/// One keyword of a block.
+pub(crate) struct Keyword<T: 'static> {
+    pub name: &'static str,
+    pub action: Action<T>,
+    /// A block that only makes sense at the top level: found inside another block, it
+    /// hints at a missing `}`.
+    pub top_block: bool,
+}
 
-pub const GLOBAL_IGNORED: &[&str] = &[
-    "net_namespace",
-    "net_namespace_ipvs",
-    "namespace_with_ipsets",
-    "instance",
-    "use_pid_dir",
-    "linkbeat_use_polling",
-    "child_wait_time",
-    "tmp_config_directory",
-    "config_save_dir",
-    "process_names",
-    "process_name",
-    "vrrp_process_name",
-    "checker_process_name",
-    "bfd_process_name",
-    "startup_script",
-    "startup_script_timeout",
-    "shutdown_script",
-    "shutdown_script_timeout",
-    "checker_log_all_failures",
-    "default_interface",
-    "lvs_sync_daemon",
-    "lvs_timeouts",
-    "lvs_flush",
-    "lvs_flush_on_stop",
-    "vrrp_garp_extra_if",
-    "vrrp_garp_extra_if_vmac",
-    "nftables",
-    "nftables_priority",
-    "nftables_counters",
-    "nftables_ifindex",
-    "nftables_ipvs",
-    "nftables_ipvs_priority",
-    "nftables_ipvs_start_fwmark",
-    "vrrp_iptables",
-    "vrrp_ipsets",
-    "disable_local_igmp",
-    "vrrp_notify_priority_changes",
-    "max_auto_priority",
-    "min_auto_priority_delay",
-    "vrrp_priority",
-    "checker_priority",
-    "bfd_priority",
-    "vrrp_no_swap",
-    "checker_no_swap",
-    "bfd_no_swap",
-    "vrrp_cpu_affinity",
-    "checker_cpu_affinity",
-    "bfd_cpu_affinity",
-    "vrrp_rt_priority",
-    "checker_rt_priority",
-    "bfd_rt_priority",
-    "vrrp_rlimit_rttime",
-    "checker_rlimit_rttime",
-    "bfd_rlimit_rttime",
-    "snmp_socket",
-    "enable_snmp_vrrp",
-    "enable_snmp_checker",
-    "enable_snmp_rfc",
-    "enable_snmp_rfcv2",
-    "enable_snmp_rfcv3",
-    "enable_snmp_keepalived",
-    "enable_traps",
-    "enable_dbus",
-    "dbus_service_name",
-    "notify_fifo",
-    "notify_fifo_script",
-    "vrrp_notify_fifo",
-    "vrrp_notify_fifo_script",
-    "lvs_notify_fifo",
-    "lvs_notify_fifo_script",
-    "fifo_write_vrrp_states_on_reload",
-    "dynamic_interfaces",
-    "vrrp_netlink_cmd_rcv_bufs",
-    "vrrp_netlink_cmd_rcv_bufs_force",
-    "vrrp_netlink_monitor_rcv_bufs",
-    "vrrp_netlink_monitor_rcv_bufs_force",
-    "lvs_netlink_cmd_rcv_bufs",
-    "lvs_netlink_cmd_rcv_bufs_force",
-    "lvs_netlink_monitor_rcv_bufs",
-    "lvs_netlink_monitor_rcv_bufs_force",
-    "process_monitor_rcv_bufs",
-    "process_monitor_rcv_bufs_force",
-    "vrrp_rx_bufs_policy",
-    "vrrp_rx_bufs_multiplier",
-    "rs_init_notifies",
-    "no_checker_emails",
-    "umask",
-    "vrrp_startup_delay",
-    "log_unknown_vrids",
-    "vmac_prefix",
-    "vmac_addr_prefix",
-    "random_seed",
-    "reload_check_config",
-    "include_check",
-    "reload_time_file",
-    "reload_repeat",
-    "reload_file",
-    "data_use_instance",
-];
+impl<T> Keyword<T> {
+    pub(crate) const fn read(name: &'static str, handler: Handler<T>) -> Self {
+        Keyword {
+            name,
+            action: Action::Read(handler),
+            top_block: false,
+        }
+    }
 
-/// Keywords of `vrrp_instance` vigild reads (also the names that count as "given
-/// explicitly" when global defaults are applied).
-pub const INSTANCE_HANDLED: &[&str] = &[
-    "state",
-    "interface",
-    "virtual_router_id",
-    "priority",
-    "advert_int",
-    "version",
-    "nopreempt",
-    "preempt",
-    "preempt_delay",
-    "authentication",
-    "virtual_ipaddress",
-    "virtual_ipaddress_excluded",
-    "unicast_src_ip",
-    "unicast_peer",
-    "mcast_src_ip",
-    "mcast_dst_ip",
-    "track_interface",
-    "track_script",
-    "track_file",
-    "track_process",
-    "notify_master",
-    "notify_backup",
-    "notify_fault",
-    "notify_stop",
-    "notify",
-    "garp_master_delay",
-    "garp_master_repeat",
-    "garp_master_refresh",
-    "garp_master_refresh_repeat",
-    "garp_lower_prio_delay",
-    "garp_lower_prio_repeat",
-    "lower_prio_no_advert",
-    "higher_prio_send_advert",
-    "dont_track_primary",
-    "use_vmac",
-    "down_timer_adverts",
-    "skip_check_adv_addr",
-    "check_unicast_src",
-    "strict_mode",
-    "accept",
-    "no_accept",
-];
+    pub(crate) const fn ignored(name: &'static str) -> Self {
+        Keyword {
+            name,
+            action: Action::Ignored,
+            top_block: false,
+        }
+    }
 
-pub const INSTANCE_IGNORED: &[&str] = &[
-    "vrf",
-    "use_vmac_addr",
-    "vmac_xmit_base",
-    "use_ipvlan",
-    "native_ipv6",
-    "track_bfd",
-    "track_src_ip",
-    "unicast_fault_no_peer",
-    "unicast_ttl",
-    "old_unicast_checksum",
-    "garp_extra_if",
-    "garp_extra_if_vmac",
-    "promote_secondaries",
-    "virtual_routes",
-    "virtual_rules",
-    "debug",
-    "notify_master_rx_lower_pri",
-    "notify_priority_changes",
-    "notify_deleted",
-    "smtp_alert",
-    "kernel_rx_buf_size",
-    "linkbeat_use_polling",
-    "lvs_sync_daemon_interface",
-];
+    /// Marks a top-level block (see [`Keyword::top_block`]).
+    pub(crate) const fn top_block(self) -> Self {
+        Keyword {
+            top_block: true,
+            ..self
+        }
+    }
+}
 
-pub const SYNC_GROUP_IGNORED: &[&str] = &[
-    "notify_priority_changes",
-    "notify_deleted",
-    "smtp_alert",
-    "global_tracking",
-    "track_bfd",
-];
+/// The keywords of one block.
+pub(crate) struct Table<T: 'static> {
+    /// Where the block is, for the note on an ignored keyword: `in vrrp_instance`.
+    pub place: &'static str,
+    pub keywords: &'static [Keyword<T>],
+}
+
+impl<T> Table<T> {
+    /// What vigild does with `name` here; `None`: an unknown keyword.
+    pub(crate) fn find(&self, name: &str) -> Option<&Action<T>> {
+        self.keywords
+            .iter()
+            .find(|k| k.name == name)
+            .map(|k| &k.action)
+    }
+
+    /// The keywords vigild reads.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn handled(&self) -> impl Iterator<Item = &'static str> {
+        self.keywords
+            .iter()
+            .filter(|k| matches!(k.action, Action::Read(_)))
+            .map(|k| k.name)
+    }
+
+    /// The keywords vigild knows but does not implement.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn ignored(&self) -> impl Iterator<Item = &'static str> {
+        self.keywords
+            .iter()
+            .filter(|k| matches!(k.action, Action::Ignored))
+            .map(|k| k.name)
+    }
+}
 
 /// `ip address` scopes keepalived names.
 pub const SCOPES: &[&str] = &["site", "link", "host", "nowhere", "global"];
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::TABLES;
+    use std::collections::HashSet;
+
+    #[test]
+    fn no_keyword_is_listed_twice_in_a_block() {
+        for (block, names) in TABLES.iter().map(|(b, t)| (b, t())) {
+            let mut seen = HashSet::new();
+            for n in &names {
+                assert!(seen.insert(*n), "`{n}` twice in {block}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_block_has_a_table_with_keywords_read() {
+        let blocks: Vec<&str> = TABLES.iter().map(|(b, _)| *b).collect();
+        for b in [
+            "top level",
+            "global_defs",
+            "vrrp_instance",
+            "authentication",
+            "vrrp_sync_group",
+            "vrrp_script",
+            "vrrp_track_process",
+            "track_file",
+        ] {
+            assert!(blocks.contains(&b), "{b} in {blocks:?}");
+        }
+        for (block, names) in TABLES.iter().map(|(b, t)| (b, t())) {
+            assert!(!names.is_empty(), "{block}");
+        }
+    }
+}

@@ -3,7 +3,8 @@
 //! - [`lexer`]: keepalived's line-oriented syntax (comments, quotes, braces, `include`),
 //!   streamed into the parser one token at a time.
 //! - [`include`]: `include` patterns (braces and globs), bounded.
-//! - [`parse`]: statements and blocks, then each keyword into the typed [`model`].
+//! - [`parse`]: statements and blocks, then each keyword through its block's table
+//!   (`keywords`) into the typed [`model`].
 //! - `rules`: keepalived 2.2.7's defaults and interaction rules, with its warnings.
 //! - [`diag`]: diagnostics with file, line and column, and what keepalived would do.
 //! - `convert`: [`Instance::core_config`] and [`Instance::vips`] for vigil-core.
@@ -57,7 +58,7 @@
 //! Each gets a warning at its line (keepalived is silent, so `-t`'s exit code does not
 //! change): `peer`, `no_track`, `preferred_lft` and the `ip address` flags of a VIP,
 //! `min_ttl` / `max_ttl` of a unicast peer, `garp_lower_prio_delay`, `no_accept`, the MAC
-//! of `use_vmac`, and the keywords of `keywords.rs`'s ignored lists. `router_id` is read
+//! of `use_vmac`, and the keywords the parser's tables mark ignored (`keywords`). `router_id` is read
 //! without a warning: keepalived uses it only to name the machine in mail alerts, which
 //! the mail warning already covers.
 
@@ -144,12 +145,7 @@ pub fn load(path: &Path) -> Loaded {
             summary: d.summary,
         };
     }
-    let parse::Parser {
-        conf,
-        global_explicit,
-        ..
-    } = reader.parser;
-    finish(conf, &global_explicit, d)
+    finish(reader.parser.conf, d)
 }
 
 /// Reads `text` as if it were the file `name` (includes are relative to its directory).
@@ -158,20 +154,11 @@ pub fn load_str(name: &Path, text: &str) -> Loaded {
     let start = Loc::new(Arc::from(name), 1, 1);
     let mut reader = parse::Reader::new(&start, &mut d);
     lexer::lex_str_into(name, text, &mut reader);
-    let parse::Parser {
-        conf,
-        global_explicit,
-        ..
-    } = reader.parser;
-    finish(conf, &global_explicit, d)
+    finish(reader.parser.conf, d)
 }
 
-fn finish(
-    mut conf: KeepalivedConf,
-    global_explicit: &std::collections::BTreeSet<&'static str>,
-    mut d: Diags,
-) -> Loaded {
-    rules::resolve(&mut conf, global_explicit, &mut d);
+fn finish(mut conf: KeepalivedConf, mut d: Diags) -> Loaded {
+    rules::resolve(&mut conf, &mut d);
     let config = (!d.has_errors()).then_some(conf);
     Loaded {
         config,

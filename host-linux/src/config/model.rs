@@ -8,7 +8,6 @@
 
 use super::diag::Loc;
 pub use crate::track::ParamMatch;
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 use vigil_core::machine::InitialState;
@@ -374,17 +373,8 @@ pub struct Instance {
     pub accept: Option<bool>,
     /// The sync group this instance belongs to.
     pub sync_group: Option<String>,
-    /// Keywords written in this instance, with where (global defaults apply to the others).
-    pub(crate) explicit: BTreeMap<&'static str, Loc>,
-    /// `state` as written.
-    pub(crate) state_given: Option<(InitialState, Loc)>,
-    /// `priority` as written.
-    pub(crate) priority_given: bool,
-    /// `advert_int` as written, in microseconds.
-    pub(crate) advert_micros: Option<(u64, Loc)>,
-    /// `version` as written.
-    pub(crate) version_given: Option<Version>,
-    pub(crate) nopreempt_given: bool,
+    /// The keywords as written, before global defaults and keepalived's rules.
+    pub(crate) given: Given,
 }
 
 impl Instance {
@@ -425,18 +415,8 @@ impl Instance {
             strict: false,
             accept: None,
             sync_group: None,
-            explicit: BTreeMap::new(),
-            state_given: None,
-            priority_given: false,
-            advert_micros: None,
-            version_given: None,
-            nopreempt_given: false,
+            given: Given::default(),
         }
-    }
-
-    /// Where `keyword` was written in this instance, else the instance's own line.
-    pub(crate) fn kw_loc(&self, keyword: &str) -> &Loc {
-        self.explicit.get(keyword).unwrap_or(&self.loc)
     }
 
     /// Unicast mode: adverts go to `unicast_peers` instead of the multicast group.
@@ -448,6 +428,102 @@ impl Instance {
     /// `mcast_src_ip`); `None` means the interface's primary address.
     pub fn configured_source(&self) -> Option<IpAddr> {
         self.unicast_src_ip.or(self.mcast_src_ip)
+    }
+}
+
+/// A value a `vrrp_instance` may write, else takes from `global_defs` (keepalived's
+/// `garp_*`, `down_timer_adverts`...): the last value read, and where it was written if
+/// it stands. A line with an invalid value withdraws it (the global default applies, as
+/// in keepalived); a line missing its value keeps the last one (keepalived stops reading
+/// there anyway).
+#[derive(Debug, Clone)]
+pub(crate) struct Written<T> {
+    /// The last valid value (or the instance's default).
+    pub value: T,
+    /// Where it was written; `None`: not written, or withdrawn.
+    pub at: Option<Loc>,
+}
+
+impl<T: Copy> Written<T> {
+    pub(crate) const fn new(default: T) -> Self {
+        Written {
+            value: default,
+            at: None,
+        }
+    }
+    /// A valid value at `at`.
+    pub(crate) fn set(&mut self, value: T, at: &Loc) {
+        self.value = value;
+        self.at = Some(at.clone());
+    }
+    /// The keyword at `at` without its value: the last one stands.
+    pub(crate) fn touch(&mut self, at: &Loc) {
+        self.at = Some(at.clone());
+    }
+    /// The keyword with an invalid value: the default applies.
+    pub(crate) fn withdraw(&mut self) {
+        self.at = None;
+    }
+    /// The value, if written.
+    pub(crate) fn given(&self) -> Option<T> {
+        self.at.as_ref().map(|_| self.value)
+    }
+    /// The value if written, else `default`.
+    pub(crate) fn or(&self, default: T) -> T {
+        self.given().unwrap_or(default)
+    }
+}
+
+/// A `vrrp_instance` as written: what keepalived's rules look at (was it written, where)
+/// beyond the effective values of [`Instance`]. Written twice, the last line counts.
+#[derive(Debug, Clone)]
+pub(crate) struct Given {
+    /// `state`, at its keyword (an unknown state is BACKUP).
+    pub state: Written<Option<InitialState>>,
+    pub priority: Option<u8>,
+    /// `advert_int` in microseconds, at its value.
+    pub advert_micros: Option<(u64, Loc)>,
+    /// `version`, at its keyword (an invalid value keeps the last valid one).
+    pub version: Written<Option<Version>>,
+    /// `nopreempt`, unless a later `preempt` undid it.
+    pub nopreempt: Option<Loc>,
+    /// Where `preempt_delay` was last written (the value is [`Instance::preempt_delay`]).
+    pub preempt_delay_at: Option<Loc>,
+    pub garp_master_delay: Written<Duration>,
+    pub garp_master_repeat: Written<u32>,
+    pub garp_master_refresh: Written<Duration>,
+    pub garp_master_refresh_repeat: Written<u32>,
+    pub garp_lower_prio_delay: Written<Duration>,
+    pub garp_lower_prio_repeat: Written<u32>,
+    pub lower_prio_no_advert: Written<bool>,
+    pub higher_prio_send_advert: Written<bool>,
+    pub skip_check_adv_addr: Written<bool>,
+    pub strict_mode: Written<bool>,
+    pub down_timer_adverts: Written<u8>,
+}
+
+impl Default for Given {
+    fn default() -> Self {
+        let garp = GarpSettings::default();
+        Given {
+            state: Written::new(None),
+            priority: None,
+            advert_micros: None,
+            version: Written::new(None),
+            nopreempt: None,
+            preempt_delay_at: None,
+            garp_master_delay: Written::new(garp.master_delay),
+            garp_master_repeat: Written::new(garp.master_repeat),
+            garp_master_refresh: Written::new(garp.master_refresh),
+            garp_master_refresh_repeat: Written::new(garp.master_refresh_repeat),
+            garp_lower_prio_delay: Written::new(garp.lower_prio_delay),
+            garp_lower_prio_repeat: Written::new(garp.lower_prio_repeat),
+            lower_prio_no_advert: Written::new(false),
+            higher_prio_send_advert: Written::new(false),
+            skip_check_adv_addr: Written::new(false),
+            strict_mode: Written::new(false),
+            down_timer_adverts: Written::new(3),
+        }
     }
 }
 

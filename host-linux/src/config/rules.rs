@@ -5,7 +5,7 @@
 use super::diag::{Diags, KaClass, Loc, Severity};
 use super::model::*;
 use super::parse::fam;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 use vigil_core::machine::{InitialState, MAX_VIPS};
@@ -13,14 +13,10 @@ use vigil_core::priority::Weight;
 use vigil_core::timer::Interval;
 use vigil_core::wire::{Auth, Family, Version};
 
-pub(crate) fn resolve(
-    conf: &mut KeepalivedConf,
-    global_explicit: &BTreeSet<&'static str>,
-    d: &mut Diags,
-) {
+pub(crate) fn resolve(conf: &mut KeepalivedConf, d: &mut Diags) {
     let g = conf.global.clone();
     for inst in &mut conf.instances {
-        defaults(inst, &g, global_explicit);
+        defaults(inst, &g);
         instance(inst, &g, d);
     }
     sync_groups(conf, d);
@@ -74,48 +70,38 @@ fn by_name<T>(items: &[T], name: impl Fn(&T) -> &String) -> HashMap<&str, &T> {
     map
 }
 
-/// Global values for what the instance does not set.
-fn defaults(inst: &mut Instance, g: &Global, gx: &BTreeSet<&'static str>) {
-    let _ = gx;
-    let (mut garp, x) = (inst.garp, inst.explicit.clone());
-    let has = |k: &str| x.contains_key(k);
-    let set = has;
-    if !has("garp_master_delay") {
-        garp.master_delay = g.garp_master_delay;
-    }
-    if !has("garp_master_repeat") {
-        garp.master_repeat = g.garp_master_repeat;
-    }
-    if !has("garp_master_refresh") {
-        garp.master_refresh = g.garp_master_refresh;
-    }
-    if !has("garp_master_refresh_repeat") {
-        garp.master_refresh_repeat = g.garp_master_refresh_repeat;
-    }
-    if !has("garp_lower_prio_delay") {
-        garp.lower_prio_delay = g.garp_lower_prio_delay.unwrap_or(garp.master_delay);
-    }
-    if !has("garp_lower_prio_repeat") {
-        garp.lower_prio_repeat = g.garp_lower_prio_repeat.unwrap_or(garp.master_repeat);
-    }
-    garp.interval = g.garp_interval;
-    garp.gna_interval = g.gna_interval;
-    inst.garp = garp;
-    if !set("lower_prio_no_advert") {
-        inst.lower_prio_no_advert = g.lower_prio_no_advert;
-    }
-    if !set("higher_prio_send_advert") {
-        inst.higher_prio_send_advert = g.higher_prio_send_advert;
-    }
-    if !set("skip_check_adv_addr") {
-        inst.skip_check_adv_addr = g.skip_check_adv_addr;
-    }
-    if !set("strict_mode") {
-        inst.strict = g.strict;
-    }
-    if !set("down_timer_adverts") {
-        inst.down_timer_adverts = g.down_timer_adverts;
-    }
+/// Global values for what the instance does not write.
+fn defaults(inst: &mut Instance, g: &Global) {
+    let w = &inst.given;
+    let master_delay = w.garp_master_delay.or(g.garp_master_delay);
+    let master_repeat = w.garp_master_repeat.or(g.garp_master_repeat);
+    inst.garp = GarpSettings {
+        master_delay,
+        master_repeat,
+        master_refresh: w.garp_master_refresh.or(g.garp_master_refresh),
+        master_refresh_repeat: w
+            .garp_master_refresh_repeat
+            .or(g.garp_master_refresh_repeat),
+        // keepalived's lower-priority defaults follow the master ones.
+        lower_prio_delay: w
+            .garp_lower_prio_delay
+            .or(g.garp_lower_prio_delay.unwrap_or(master_delay)),
+        lower_prio_repeat: w
+            .garp_lower_prio_repeat
+            .or(g.garp_lower_prio_repeat.unwrap_or(master_repeat)),
+        interval: g.garp_interval,
+        gna_interval: g.gna_interval,
+    };
+    inst.lower_prio_no_advert = w.lower_prio_no_advert.or(g.lower_prio_no_advert);
+    inst.higher_prio_send_advert = w.higher_prio_send_advert.or(g.higher_prio_send_advert);
+    inst.skip_check_adv_addr = w.skip_check_adv_addr.or(g.skip_check_adv_addr);
+    inst.strict = w.strict_mode.or(g.strict);
+    inst.down_timer_adverts = w.down_timer_adverts.or(g.down_timer_adverts);
+}
+
+/// Where the instance wrote a keyword, else the instance's own line.
+fn at<'a>(inst: &'a Instance, written: &'a Option<Loc>) -> &'a Loc {
+    written.as_ref().unwrap_or(&inst.loc)
 }
 
 fn instance(inst: &mut Instance, g: &Global, d: &mut Diags) {
@@ -186,18 +172,18 @@ fn instance(inst: &mut Instance, g: &Global, d: &mut Diags) {
     }
 
     // Priority and state: `state MASTER` without priority is the address owner.
-    let state_given = inst.state_given.clone();
-    if !inst.priority_given && matches!(state_given, Some((InitialState::Master, _))) {
+    let state_given = inst.given.state.value;
+    if inst.given.priority.is_none() && state_given == Some(InitialState::Master) {
         inst.priority = u8::MAX;
     }
-    inst.state = match &state_given {
-        Some((s, _)) => *s,
+    inst.state = match state_given {
+        Some(s) => s,
         None if inst.priority == u8::MAX => InitialState::Master,
         None => InitialState::Backup,
     };
 
     // Version: IPv6 runs version 3.
-    inst.version = inst.version_given.unwrap_or(if family == Family::V6 {
+    inst.version = inst.given.version.value.unwrap_or(if family == Family::V6 {
         Version::V3
     } else {
         g.version
@@ -205,12 +191,12 @@ fn instance(inst: &mut Instance, g: &Global, d: &mut Diags) {
     if family == Family::V6 && inst.version == Version::V2 {
         if inst.strict {
             d.warn(
-                inst.kw_loc("version"),
+                at(inst, &inst.given.version.at),
                 format!("{ctx}cannot use IPv6 with VRRP version 2; setting version 3"),
             );
         } else {
             d.note(
-                inst.kw_loc("version"),
+                at(inst, &inst.given.version.at),
                 format!("{ctx}VRRPv2 over IPv6 is not standard (keepalived 2.2.7 runs it silently); vigild runs version 3, so its peers must too"),
             );
         }
@@ -219,7 +205,7 @@ fn instance(inst: &mut Instance, g: &Global, d: &mut Diags) {
 
     if inst.strict && inst.state == InitialState::Master && inst.priority != u8::MAX {
         d.warn(
-            inst.kw_loc("state"),
+            at(inst, &inst.given.state.at),
             format!("{ctx}State MASTER must match being address owner"),
         );
         inst.state = InitialState::Backup;
@@ -267,16 +253,16 @@ fn instance(inst: &mut Instance, g: &Global, d: &mut Diags) {
     }
 
     // Preemption.
-    if inst.nopreempt_given && !inst.preempt {
+    if inst.given.nopreempt.is_some() && !inst.preempt {
         if inst.priority == u8::MAX {
             d.warn(
-                inst.kw_loc("nopreempt"),
+                at(inst, &inst.given.nopreempt),
                 format!("{ctx}nopreempt is incompatible with priority 255. resetting nopreempt"),
             );
             inst.preempt = true;
         } else if inst.state == InitialState::Master {
             d.warn(
-                inst.kw_loc("nopreempt"),
+                at(inst, &inst.given.nopreempt),
                 format!(
                     "{ctx}Warning - nopreempt will not work with initial state MASTER - clearing"
                 ),
@@ -287,50 +273,56 @@ fn instance(inst: &mut Instance, g: &Global, d: &mut Diags) {
     if !inst.preempt_delay.is_zero() {
         if inst.strict {
             d.warn(
-                inst.kw_loc("preempt_delay"),
+                at(inst, &inst.given.preempt_delay_at),
                 format!("{ctx}preempt_delay is incompatible with strict mode - resetting"),
             );
             inst.preempt_delay = Duration::ZERO;
         } else if !inst.preempt {
             d.warn(
-                inst.kw_loc("preempt_delay"),
+                at(inst, &inst.given.preempt_delay_at),
                 format!("{ctx}preempt_delay is incompatible with nopreempt mode - resetting"),
             );
             inst.preempt_delay = Duration::ZERO;
         } else if inst.state == InitialState::Master {
-            d.warn(inst.kw_loc("preempt_delay"), format!("{ctx}Warning - preempt delay will not work with initial state MASTER - clearing"));
+            d.warn(at(inst, &inst.given.preempt_delay_at), format!("{ctx}Warning - preempt delay will not work with initial state MASTER - clearing"));
             inst.preempt_delay = Duration::ZERO;
         }
     }
 
     // Strict mode's other corrections.
     if inst.strict {
-        if inst.explicit.contains_key("down_timer_adverts") && inst.down_timer_adverts != 3 {
+        let w = &inst.given;
+        if let Some(loc) = &w.down_timer_adverts.at
+            && w.down_timer_adverts.value != 3
+        {
             d.warn(
-                inst.kw_loc("down_timer_adverts"),
+                loc,
                 format!("{ctx}down_timer_adverts is incompatible with strict mode - resetting"),
             );
         }
         inst.down_timer_adverts = 3;
-        if inst.explicit.contains_key("garp_lower_prio_repeat") && inst.garp.lower_prio_repeat != 0
+        if let Some(loc) = &w.garp_lower_prio_repeat.at
+            && w.garp_lower_prio_repeat.value != 0
         {
             d.warn(
-                inst.kw_loc("garp_lower_prio_repeat"),
+                loc,
                 format!("{ctx}Strict mode requires no repeat garps. resetting"),
             );
         }
         inst.garp.lower_prio_repeat = 0;
         inst.garp.lower_prio_delay = Duration::ZERO;
-        if inst.explicit.contains_key("lower_prio_no_advert") && !inst.lower_prio_no_advert {
+        if let Some(loc) = &w.lower_prio_no_advert.at
+            && !w.lower_prio_no_advert.value
+        {
             d.warn(
-                inst.kw_loc("lower_prio_no_advert"),
+                loc,
                 format!("{ctx}Strict mode requires no lower priority advert. resetting"),
             );
         }
         inst.lower_prio_no_advert = true;
         if inst.higher_prio_send_advert {
             d.warn(
-                inst.kw_loc("higher_prio_send_advert"),
+                at(inst, &w.higher_prio_send_advert.at),
                 format!("{ctx}strict mode requires higher_prio_send_advert to be clear. resetting"),
             );
             inst.higher_prio_send_advert = false;
@@ -338,7 +330,7 @@ fn instance(inst: &mut Instance, g: &Global, d: &mut Diags) {
     }
 
     // advert_int, rounded for the version.
-    if let Some((us, aloc)) = inst.advert_micros.clone() {
+    if let Some((us, aloc)) = inst.given.advert_micros.clone() {
         inst.advert_int = advert_int(us, inst.version, &aloc, &ctx, d);
     }
 }
@@ -654,5 +646,69 @@ fn security(conf: &KeepalivedConf, d: &mut Diags) {
             loc,
             "SECURITY VIOLATION - scripts are being executed but script_security not enabled. (add `enable_script_security` to global_defs; keepalived -t exits 6)",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Loaded, load_str};
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn load(global: &str, body: &str) -> Loaded {
+        load_str(
+            Path::new("/nonexistent/defaults.conf"),
+            &format!(
+                "global_defs {{\n{global}\n}}\nvrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n{body}\n    virtual_ipaddress {{\n        10.0.0.1\n    }}\n}}\n"
+            ),
+        )
+    }
+
+    fn garp(l: &Loaded) -> super::GarpSettings {
+        l.config.as_ref().expect("loads").instances[0].garp
+    }
+
+    #[test]
+    fn an_instance_value_wins_over_the_global_default() {
+        let l = load("    vrrp_garp_master_delay 7", "    garp_master_delay 2");
+        assert_eq!(garp(&l).master_delay, Duration::from_secs(2));
+        // The lower-priority delay follows the instance's master delay.
+        assert_eq!(garp(&l).lower_prio_delay, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn an_invalid_instance_value_falls_back_to_the_global_default() {
+        for body in [
+            "    garp_master_delay x",
+            "    garp_master_delay 2\n    garp_master_delay x",
+        ] {
+            let l = load("    vrrp_garp_master_delay 7", body);
+            assert_eq!(garp(&l).master_delay, Duration::from_secs(7), "{body}");
+            assert!(
+                l.diagnostics.iter().any(|d| d.message
+                    == "(VI_1) garp_master_delay 'x' invalid (whole seconds) - ignoring"),
+                "{:?}",
+                l.diagnostics
+            );
+        }
+        let l = load("    vrrp_garp_master_delay 7", "");
+        assert_eq!(garp(&l).master_delay, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn a_booleans_last_line_counts_and_its_line_is_named() {
+        let l = load(
+            "    vrrp_strict",
+            "    lower_prio_no_advert true\n    lower_prio_no_advert false",
+        );
+        let d = l
+            .diagnostics
+            .iter()
+            .find(|d| {
+                d.message
+                    .contains("Strict mode requires no lower priority advert")
+            })
+            .expect("the strict-mode warning");
+        assert_eq!(d.line(), 8, "the second line: {d}");
     }
 }

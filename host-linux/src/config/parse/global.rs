@@ -1,0 +1,377 @@
+//! `global_defs`: the defaults instances take, script security, and the many keywords of
+//! keepalived's other processes that vigild knows and ignores.
+
+use super::super::keywords::{Keyword, Table};
+use super::super::lexer::Token;
+use super::super::model::Global;
+use super::{Node, Parser};
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+use vigil_core::wire::Version;
+
+/// Why `garp_lower_prio_delay` does nothing in vigild.
+pub(super) const LOWER_PRIO_DELAY: &str = " (a master answering a lower-priority advert sends its gratuitous ARPs / NAs at once, with no second delayed burst)";
+
+pub(super) static GLOBAL_DEFS: Table<Global> = Table {
+    place: "in global_defs",
+    keywords: &[
+        Keyword::read("router_id", router_id),
+        Keyword::read("vrrp_mcast_group4", mcast_group4),
+        Keyword::read("vrrp_mcast_group6", mcast_group6),
+        Keyword::read("vrrp_version", |p, g, n| {
+            if let Some(t) = p.need(n, 0)
+                && let Some(v) = p.uint(t, "vrrp_version", 2, 3, true)
+            {
+                g.version = if v == 2 { Version::V2 } else { Version::V3 };
+            }
+        }),
+        Keyword::read("vrrp_strict", |p, g, n| {
+            p.no_block(n);
+            g.strict = true;
+        }),
+        Keyword::read("vrrp_skip_check_adv_addr", |p, g, n| {
+            if let Some(b) = p.boolean(n, "") {
+                g.skip_check_adv_addr = b;
+            }
+        }),
+        Keyword::read("vrrp_check_unicast_src", |p, g, n| {
+            p.no_block(n);
+            g.check_unicast_src = true;
+        }),
+        Keyword::read("vrrp_garp_interval", |p, g, n| {
+            if let Some(d) = p.garp_interval(n) {
+                g.garp_interval = d;
+            }
+        }),
+        Keyword::read("vrrp_gna_interval", |p, g, n| {
+            if let Some(d) = p.garp_interval(n) {
+                g.gna_interval = d;
+            }
+        }),
+        Keyword::read("vrrp_garp_master_delay", |p, g, n| {
+            if let Some(d) = p.whole_secs(n) {
+                g.garp_master_delay = d;
+            }
+        }),
+        Keyword::read("vrrp_garp_master_repeat", |p, g, n| {
+            if let Some(v) = p.repeat(n, true) {
+                g.garp_master_repeat = v;
+            }
+        }),
+        Keyword::read("vrrp_garp_master_refresh", |p, g, n| {
+            if let Some(d) = p.whole_secs(n) {
+                g.garp_master_refresh = d;
+            }
+        }),
+        Keyword::read("vrrp_garp_master_refresh_repeat", |p, g, n| {
+            if let Some(v) = p.repeat(n, true) {
+                g.garp_master_refresh_repeat = v;
+            }
+        }),
+        Keyword::read("vrrp_garp_lower_prio_delay", |p, g, n| {
+            if let Some(d) = p.whole_secs(n) {
+                g.garp_lower_prio_delay = Some(d);
+                p.not_implemented(n.loc(), "`vrrp_garp_lower_prio_delay`", LOWER_PRIO_DELAY);
+            }
+        }),
+        Keyword::read("vrrp_garp_lower_prio_repeat", |p, g, n| {
+            if let Some(v) = p.repeat(n, false) {
+                g.garp_lower_prio_repeat = Some(v);
+            }
+        }),
+        Keyword::read("vrrp_min_garp", |p, g, n| {
+            if p.boolean(n, "") == Some(true) {
+                g.garp_master_repeat = 1;
+                g.garp_master_delay = Duration::ZERO;
+                g.garp_lower_prio_repeat = Some(1);
+                g.garp_lower_prio_delay = Some(Duration::ZERO);
+                g.garp_master_refresh_repeat = 1;
+            }
+        }),
+        Keyword::read("vrrp_lower_prio_no_advert", |p, g, n| {
+            if let Some(b) = p.boolean(n, "") {
+                g.lower_prio_no_advert = b;
+            }
+        }),
+        Keyword::read("vrrp_higher_prio_send_advert", |p, g, n| {
+            if let Some(b) = p.boolean(n, "") {
+                g.higher_prio_send_advert = b;
+            }
+        }),
+        Keyword::read("vrrp_down_timer_adverts", |p, g, n| {
+            if let Some(t) = p.need(n, 0)
+                && let Some(v) = p.uint(t, n.name(), 1, 100, false)
+            {
+                g.down_timer_adverts = v as u8;
+            }
+        }),
+        Keyword::read("script_user", |p, g, n| {
+            if n.args.is_empty() {
+                p.d.warn(n.loc(), "script_user: no user given - ignoring");
+            } else if let Some(u) = p.user(n) {
+                g.script_user = Some(u);
+            }
+        }),
+        Keyword::read("enable_script_security", |p, g, n| {
+            p.no_block(n);
+            g.enable_script_security = true;
+        }),
+        Keyword::read("notification_email", |p, g, n| {
+            p.mail(n);
+            if let Some(children) = p.block_of(n) {
+                let words = children
+                    .iter()
+                    .flat_map(|c| c.words().filter_map(Token::word))
+                    .map(str::to_string);
+                g.mail.notification_email.extend(words);
+            }
+        }),
+        Keyword::read("notification_email_from", |p, g, n| {
+            p.mail(n);
+            match n.arg(0) {
+                Some(v) => g.mail.from = Some(v.to_string()),
+                None => p.d.warn(
+                    n.loc(),
+                    "notification_email_from no email address specified",
+                ),
+            }
+        }),
+        Keyword::read("smtp_server", |p, g, n| {
+            p.mail(n);
+            if let Some(t) = p.need(n, 0) {
+                g.mail.smtp_server = t.word().map(str::to_string);
+            }
+        }),
+        Keyword::read("smtp_connect_timeout", |p, g, n| {
+            p.mail(n);
+            if let Some(t) = p.need(n, 0)
+                && let Some(v) = p.uint(t, n.name(), 1, u32::MAX as u64, false)
+            {
+                g.mail.smtp_connect_timeout = Some(v as u32);
+            }
+        }),
+        // The other mail keywords: the one mail note covers them.
+        Keyword::read("smtp_helo_name", |p, _, n| p.mail(n)),
+        Keyword::read("smtp_alert", |p, _, n| p.mail(n)),
+        Keyword::read("smtp_alert_vrrp", |p, _, n| p.mail(n)),
+        Keyword::read("smtp_alert_checker", |p, _, n| p.mail(n)),
+        Keyword::read("no_email_faults", |p, _, n| p.mail(n)),
+        // Namespaces, processes and their scheduling.
+        Keyword::ignored("net_namespace"),
+        Keyword::ignored("net_namespace_ipvs"),
+        Keyword::ignored("namespace_with_ipsets"),
+        Keyword::ignored("instance"),
+        Keyword::ignored("use_pid_dir"),
+        Keyword::ignored("linkbeat_use_polling"),
+        Keyword::ignored("child_wait_time"),
+        Keyword::ignored("tmp_config_directory"),
+        Keyword::ignored("config_save_dir"),
+        Keyword::ignored("process_names"),
+        Keyword::ignored("process_name"),
+        Keyword::ignored("vrrp_process_name"),
+        Keyword::ignored("checker_process_name"),
+        Keyword::ignored("bfd_process_name"),
+        Keyword::ignored("startup_script"),
+        Keyword::ignored("startup_script_timeout"),
+        Keyword::ignored("shutdown_script"),
+        Keyword::ignored("shutdown_script_timeout"),
+        Keyword::ignored("checker_log_all_failures"),
+        Keyword::ignored("default_interface"),
+        // LVS.
+        Keyword::ignored("lvs_sync_daemon"),
+        Keyword::ignored("lvs_timeouts"),
+        Keyword::ignored("lvs_flush"),
+        Keyword::ignored("lvs_flush_on_stop"),
+        Keyword::ignored("vrrp_garp_extra_if"),
+        Keyword::ignored("vrrp_garp_extra_if_vmac"),
+        // Firewall rules.
+        Keyword::ignored("nftables"),
+        Keyword::ignored("nftables_priority"),
+        Keyword::ignored("nftables_counters"),
+        Keyword::ignored("nftables_ifindex"),
+        Keyword::ignored("nftables_ipvs"),
+        Keyword::ignored("nftables_ipvs_priority"),
+        Keyword::ignored("nftables_ipvs_start_fwmark"),
+        Keyword::ignored("vrrp_iptables"),
+        Keyword::ignored("vrrp_ipsets"),
+        Keyword::ignored("disable_local_igmp"),
+        Keyword::ignored("vrrp_notify_priority_changes"),
+        Keyword::ignored("max_auto_priority"),
+        Keyword::ignored("min_auto_priority_delay"),
+        Keyword::ignored("vrrp_priority"),
+        Keyword::ignored("checker_priority"),
+        Keyword::ignored("bfd_priority"),
+        Keyword::ignored("vrrp_no_swap"),
+        Keyword::ignored("checker_no_swap"),
+        Keyword::ignored("bfd_no_swap"),
+        Keyword::ignored("vrrp_cpu_affinity"),
+        Keyword::ignored("checker_cpu_affinity"),
+        Keyword::ignored("bfd_cpu_affinity"),
+        Keyword::ignored("vrrp_rt_priority"),
+        Keyword::ignored("checker_rt_priority"),
+        Keyword::ignored("bfd_rt_priority"),
+        Keyword::ignored("vrrp_rlimit_rttime"),
+        Keyword::ignored("checker_rlimit_rttime"),
+        Keyword::ignored("bfd_rlimit_rttime"),
+        // SNMP, D-Bus, FIFOs.
+        Keyword::ignored("snmp_socket"),
+        Keyword::ignored("enable_snmp_vrrp"),
+        Keyword::ignored("enable_snmp_checker"),
+        Keyword::ignored("enable_snmp_rfc"),
+        Keyword::ignored("enable_snmp_rfcv2"),
+        Keyword::ignored("enable_snmp_rfcv3"),
+        Keyword::ignored("enable_snmp_keepalived"),
+        Keyword::ignored("enable_traps"),
+        Keyword::ignored("enable_dbus"),
+        Keyword::ignored("dbus_service_name"),
+        Keyword::ignored("notify_fifo"),
+        Keyword::ignored("notify_fifo_script"),
+        Keyword::ignored("vrrp_notify_fifo"),
+        Keyword::ignored("vrrp_notify_fifo_script"),
+        Keyword::ignored("lvs_notify_fifo"),
+        Keyword::ignored("lvs_notify_fifo_script"),
+        Keyword::ignored("fifo_write_vrrp_states_on_reload"),
+        // Netlink and socket buffers.
+        Keyword::ignored("dynamic_interfaces"),
+        Keyword::ignored("vrrp_netlink_cmd_rcv_bufs"),
+        Keyword::ignored("vrrp_netlink_cmd_rcv_bufs_force"),
+        Keyword::ignored("vrrp_netlink_monitor_rcv_bufs"),
+        Keyword::ignored("vrrp_netlink_monitor_rcv_bufs_force"),
+        Keyword::ignored("lvs_netlink_cmd_rcv_bufs"),
+        Keyword::ignored("lvs_netlink_cmd_rcv_bufs_force"),
+        Keyword::ignored("lvs_netlink_monitor_rcv_bufs"),
+        Keyword::ignored("lvs_netlink_monitor_rcv_bufs_force"),
+        Keyword::ignored("process_monitor_rcv_bufs"),
+        Keyword::ignored("process_monitor_rcv_bufs_force"),
+        Keyword::ignored("vrrp_rx_bufs_policy"),
+        Keyword::ignored("vrrp_rx_bufs_multiplier"),
+        // The rest.
+        Keyword::ignored("rs_init_notifies"),
+        Keyword::ignored("no_checker_emails"),
+        Keyword::ignored("umask"),
+        Keyword::ignored("vrrp_startup_delay"),
+        Keyword::ignored("log_unknown_vrids"),
+        Keyword::ignored("vmac_prefix"),
+        Keyword::ignored("vmac_addr_prefix"),
+        Keyword::ignored("random_seed"),
+        Keyword::ignored("reload_check_config"),
+        Keyword::ignored("include_check"),
+        Keyword::ignored("reload_time_file"),
+        Keyword::ignored("reload_repeat"),
+        Keyword::ignored("reload_file"),
+        Keyword::ignored("data_use_instance"),
+    ],
+};
+
+impl Parser<'_> {
+    pub(super) fn global_defs(&mut self, n: &Node) {
+        let Some(children) = self.block_of(n) else {
+            return;
+        };
+        let mut g = std::mem::take(&mut self.conf.global);
+        self.read_block(&GLOBAL_DEFS, &mut g, children, "global_defs");
+        self.conf.global = g;
+    }
+
+    /// One note for all the mail keywords.
+    fn mail(&mut self, n: &Node) {
+        if !self.mail_warned {
+            self.mail_warned = true;
+            self.d.note(
+                n.loc(),
+                format!(
+                    "`{}`: mail alerts are not sent by vigild (notification_email, smtp_* are parsed and ignored)",
+                    n.name()
+                ),
+            );
+        }
+    }
+
+    /// `vrrp_garp_interval` / `vrrp_gna_interval`: seconds with decimals, not 0.
+    fn garp_interval(&mut self, n: &Node) -> Option<Duration> {
+        let t = self.need(n, 0)?;
+        let s = t.word().unwrap_or("");
+        match s.parse::<f64>() {
+            Ok(v) if v.is_finite() && (0.000_001..=4_294.967_295).contains(&v) => {
+                Some(Duration::from_micros((v * 1e6).round() as u64))
+            }
+            _ => {
+                self.d.warn(
+                    &t.loc,
+                    format!(
+                        "{} '{s}' is invalid: keepalived 2.2.7 wants 0.000001..=4294.967295 s (it refuses 0: omit the keyword for no delay)",
+                        n.name()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// Whole seconds of a global garp delay.
+    fn whole_secs(&mut self, n: &Node) -> Option<Duration> {
+        let t = self.need(n, 0)?;
+        let v = self.uint(t, n.name(), 0, u32::MAX as u64, false)?;
+        Some(Duration::from_secs(v))
+    }
+
+    /// A global garp repeat count; `at_least_one`: 0 becomes 1, with keepalived's warning.
+    fn repeat(&mut self, n: &Node, at_least_one: bool) -> Option<u32> {
+        let t = self.need(n, 0)?;
+        let mut v = self.uint(t, n.name(), 0, u32::MAX as u64, false)?;
+        if v == 0 && at_least_one {
+            self.d.warn(
+                &t.loc,
+                format!("{} must be greater than 0, setting to 1", n.name()),
+            );
+            v = 1;
+        }
+        Some(v as u32)
+    }
+}
+
+fn router_id(p: &mut Parser<'_>, g: &mut Global, n: &Node) {
+    match n.arg(0) {
+        Some(v) => {
+            g.router_id = Some(v.to_string());
+            p.extra(n, 1);
+        }
+        None => p.d.warn(n.loc(), "routerid name missing - ignoring"),
+    }
+}
+
+fn mcast_group4(p: &mut Parser<'_>, g: &mut Global, n: &Node) {
+    let Some(t) = p.need(n, 0) else { return };
+    match t.word().unwrap_or("").parse::<Ipv4Addr>() {
+        Ok(a) if a.is_multicast() => g.mcast_group4 = a,
+        _ => p.d.warn(
+            &t.loc,
+            format!(
+                "vrrp_mcast_group4 [{}] is not multicast. Skipping",
+                t.word().unwrap_or("")
+            ),
+        ),
+    }
+}
+
+fn mcast_group6(p: &mut Parser<'_>, g: &mut Global, n: &Node) {
+    let Some(t) = p.need(n, 0) else { return };
+    match t.word().unwrap_or("").parse::<Ipv6Addr>() {
+        Ok(a) if a.is_multicast() => {
+            if a.segments()[0] & 0x000f != 2 {
+                p.d.warn(
+                    &t.loc,
+                    format!("vrrp_mcast_group6 [{a}] should be link-local multicast."),
+                );
+            }
+            g.mcast_group6 = a;
+        }
+        _ => p.d.warn(
+            &t.loc,
+            format!(
+                "vrrp_mcast_group6 [{}] is not IPv6. Skipping",
+                t.word().unwrap_or("")
+            ),
+        ),
+    }
+}

@@ -1,0 +1,307 @@
+//! From tokens to the typed model: first a tree of statements and blocks ([`tree`]), then
+//! each block read through its keyword table (see `keywords`): one small handler per
+//! keyword, which fills a typed field. keepalived's interaction rules between values come
+//! after, in `rules`.
+//!
+//! - [`tree`]: statements and blocks, bounded per top-level statement.
+//! - `values`: the readers of one value (numbers, seconds, booleans, addresses, commands).
+//! - `global`: `global_defs`.
+//! - `instance`: `vrrp_instance`; `addresses`: its addresses, unicast peers and
+//!   authentication.
+//! - `track`: the tracker blocks (`vrrp_script`, `vrrp_track_process`, `track_file`).
+//! - `sync_group`: `vrrp_sync_group`.
+//! - `lists`: the `track_*` lists and `notify*` scripts instances and sync groups share.
+//!
+//! This module holds the top level: its table, the LVS blocks vigild skips, and the
+//! bounds on what a configuration may define.
+
+mod addresses;
+mod global;
+mod instance;
+mod lists;
+mod sync_group;
+mod track;
+pub mod tree;
+mod values;
+
+pub use tree::{MAX_BLOCK_DEPTH, MAX_STATEMENT_TEXT, MAX_STATEMENT_TOKENS};
+pub(crate) use tree::{Node, TreeBuilder};
+pub(crate) use values::fam;
+
+use super::diag::{Diags, Loc};
+use super::keywords::{Action, Keyword, Table};
+use super::lexer::Token;
+use super::model::*;
+use std::collections::HashSet;
+
+/// The most list entries the parsed configuration may hold, all lists together:
+/// addresses, unicast peers, tracked scripts / files / processes / interfaces, sync group
+/// members, `track_file` and `vrrp_track_process` blocks, LVS blocks. Each costs 24 to
+/// 200 bytes from as little as 2 bytes of text; past this the configuration is refused.
+pub const MAX_LIST_ENTRIES: usize = 1 << 18;
+/// The most `vrrp_instance`, `vrrp_script` and `vrrp_sync_group` blocks (together) one
+/// configuration may define: each costs about 1 to 2.5 KB in the parsed configuration
+/// (from as little as 60 bytes of text), and the daemon runs every instance.
+pub const MAX_DEFINITIONS: usize = 16_384;
+
+/// The top level of keepalived.conf.
+static TOP: Table<()> = Table {
+    place: "at top level",
+    keywords: &[
+        Keyword::read("global_defs", |p, _, n| p.global_defs(n)).top_block(),
+        Keyword::read("vrrp_script", |p, _, n| p.vrrp_script(n)).top_block(),
+        Keyword::read("vrrp_track_process", |p, _, n| p.track_process(n)).top_block(),
+        Keyword::read("track_file", |p, _, n| p.track_file(n)).top_block(),
+        Keyword::read("vrrp_track_file", |p, _, n| p.track_file(n)).top_block(),
+        Keyword::read("vrrp_instance", |p, _, n| p.instance(n)).top_block(),
+        Keyword::read("vrrp_sync_group", |p, _, n| p.sync_group(n)).top_block(),
+        Keyword::read("virtual_server", |p, _, n| p.lvs(n, true)).top_block(),
+        Keyword::read("virtual_server_group", |p, _, n| p.lvs(n, true)).top_block(),
+        // Not a top-level keyword: a `real_server` here lost its `virtual_server`.
+        Keyword::read("real_server", |p, _, n| p.lvs(n, false)),
+        Keyword::ignored("static_ipaddress").top_block(),
+        Keyword::ignored("static_routes").top_block(),
+        Keyword::ignored("static_rules").top_block(),
+        Keyword::ignored("static_track_group"),
+        Keyword::ignored("linkbeat_interfaces").top_block(),
+        Keyword::ignored("garp_group").top_block(),
+        Keyword::ignored("bfd_instance").top_block(),
+        Keyword::ignored("net_namespace"),
+        Keyword::ignored("net_namespace_ipvs"),
+        Keyword::ignored("namespace_with_ipsets"),
+        Keyword::ignored("instance"),
+        Keyword::ignored("use_pid_dir"),
+        Keyword::ignored("linkbeat_use_polling"),
+        Keyword::ignored("child_wait_time"),
+    ],
+};
+
+/// Every block's table, by block, as lists of names (for the keyword tables' tests).
+#[cfg(test)]
+pub(crate) const TABLES: &[(&str, KeywordNames)] = &[
+    ("top level", || names(&TOP)),
+    ("global_defs", || names(&global::GLOBAL_DEFS)),
+    ("vrrp_instance", || names(&instance::VRRP_INSTANCE)),
+    ("authentication", || names(&addresses::AUTHENTICATION)),
+    ("vrrp_sync_group", || names(&sync_group::VRRP_SYNC_GROUP)),
+    ("vrrp_script", || names(&track::VRRP_SCRIPT)),
+    ("vrrp_track_process", || names(&track::VRRP_TRACK_PROCESS)),
+    ("track_file", || names(&track::TRACK_FILE)),
+];
+
+#[cfg(test)]
+type KeywordNames = fn() -> Vec<&'static str>;
+
+#[cfg(test)]
+fn names<T>(t: &Table<T>) -> Vec<&'static str> {
+    t.handled().chain(t.ignored()).collect()
+}
+
+/// Reads statements as the lexer produces them: each top-level statement is parsed as
+/// soon as it is complete, then dropped.
+pub(crate) struct Reader<'d> {
+    pub parser: Parser<'d>,
+    tree: TreeBuilder,
+    ready: Vec<Node>,
+}
+
+impl<'d> Reader<'d> {
+    pub(crate) fn new(file: &Loc, d: &'d mut Diags) -> Self {
+        Reader {
+            parser: Parser::new(d),
+            tree: TreeBuilder::new(file),
+            ready: Vec::new(),
+        }
+    }
+}
+
+impl super::lexer::Sink for Reader<'_> {
+    fn diags(&mut self) -> &mut Diags {
+        &mut *self.parser.d
+    }
+    fn token(&mut self, t: Token) {
+        self.tree.push(t, self.parser.d, &mut self.ready);
+        for n in std::mem::take(&mut self.ready) {
+            self.parser.top(&n);
+        }
+    }
+}
+
+pub(crate) struct Parser<'d> {
+    pub d: &'d mut Diags,
+    pub conf: KeepalivedConf,
+    /// The mail keywords' one note was given.
+    mail_warned: bool,
+    /// Names of the scripts, instances and sync groups defined so far, by kind (a
+    /// duplicate is found in constant time, however many blocks there are).
+    defined: HashSet<(&'static str, String)>,
+    /// Blocks refused past [`MAX_DEFINITIONS`] (the first is reported).
+    over_limit: usize,
+    /// List entries kept so far (see [`MAX_LIST_ENTRIES`]).
+    entries: usize,
+}
+
+impl<'d> Parser<'d> {
+    pub(crate) fn new(d: &'d mut Diags) -> Self {
+        Parser {
+            d,
+            conf: KeepalivedConf::default(),
+            mail_warned: false,
+            defined: HashSet::new(),
+            over_limit: 0,
+            entries: 0,
+        }
+    }
+
+    /// One top-level statement.
+    pub(crate) fn top(&mut self, n: &Node) {
+        self.keyword(&TOP, &mut (), n, None);
+    }
+
+    /// Each line of a block through the block's table; `parent` names the block in the
+    /// warning about an unknown keyword.
+    fn read_block<T>(&mut self, table: &Table<T>, into: &mut T, children: &[Node], parent: &str) {
+        for c in children {
+            self.keyword(table, into, c, Some(parent));
+        }
+    }
+
+    fn keyword<T>(&mut self, table: &Table<T>, into: &mut T, n: &Node, parent: Option<&str>) {
+        match table.find(n.name()) {
+            Some(Action::Read(handler)) => handler(self, into, n),
+            Some(Action::Ignored) => self.ignored(n, table.place),
+            None => self.unknown(n, parent),
+        }
+    }
+
+    // ----- bounds ----------------------------------------------------------------------
+
+    /// Whether one more list entry fits within [`MAX_LIST_ENTRIES`]; the first one past it
+    /// is an error at `loc` (the configuration is refused).
+    fn item(&mut self, loc: &Loc) -> bool {
+        self.entries += 1;
+        if self.entries == MAX_LIST_ENTRIES + 1 {
+            self.d.unsupported(
+                loc,
+                format!(
+                    "more than {MAX_LIST_ENTRIES} addresses, peers, tracked items, group members and LVS blocks: vigild refuses this configuration"
+                ),
+            );
+        }
+        self.entries <= MAX_LIST_ENTRIES
+    }
+
+    /// Whether one more definition fits within [`MAX_DEFINITIONS`]; the first one past it
+    /// is an error (the configuration is refused), the others are only counted.
+    fn define(&mut self, n: &Node, kind: &str, name: &str) -> bool {
+        if self.defined.len() < MAX_DEFINITIONS {
+            return true;
+        }
+        if self.over_limit == 0 {
+            self.d.unsupported(
+                n.loc(),
+                format!(
+                    "{kind} {name}: more than {MAX_DEFINITIONS} vrrp_instance, vrrp_script and vrrp_sync_group blocks: vigild refuses this configuration"
+                ),
+            );
+        }
+        self.over_limit += 1;
+        false
+    }
+
+    /// Records the definition of `kind name`; a second one is an error.
+    fn first_definition(&mut self, n: &Node, kind: &'static str, name: &str, what: &str) -> bool {
+        if self.defined.insert((kind, name.to_string())) {
+            return true;
+        }
+        self.d
+            .error(n.loc(), format!("{what} {name} already defined"));
+        false
+    }
+
+    // ----- keywords vigild does not read -------------------------------------------------
+
+    fn unknown(&mut self, n: &Node, inside: Option<&str>) {
+        let name = n.name();
+        if let Some(parent) = inside
+            && TOP.keywords.iter().any(|k| k.top_block && k.name == name)
+        {
+            self.d.error(
+                n.loc(),
+                format!(
+                    "`{name}` is a top-level block but appears inside `{parent}`: is a `}}` missing before this line?"
+                ),
+            );
+            return;
+        }
+        let skipped = if n.block.is_some() {
+            " and its block"
+        } else {
+            ""
+        };
+        self.d.warn(
+            n.loc(),
+            format!("unknown keyword `{name}`: vigild ignores it{skipped}"),
+        );
+    }
+
+    /// A keepalived keyword vigild does not implement.
+    fn ignored(&mut self, n: &Node, place: &str) {
+        let skipped = if n.block.is_some() {
+            " and its block"
+        } else {
+            ""
+        };
+        self.d.note(
+            n.loc(),
+            format!(
+                "`{}` {place} is not implemented by vigild: ignored{skipped}",
+                n.name()
+            ),
+        );
+    }
+
+    /// An option vigild reads but does not act on, at `loc`.
+    fn not_implemented(&mut self, loc: &Loc, what: &str, why: &str) {
+        self.d.note(
+            loc,
+            format!("{what} is not implemented by vigild: ignored{why}"),
+        );
+    }
+
+    // ----- LVS -------------------------------------------------------------------------
+
+    fn lvs(&mut self, n: &Node, known: bool) {
+        let msg = format!(
+            "LVS {} is not handled by vigild; the VRRP part still runs",
+            n.title()
+        );
+        if known {
+            self.d.note(n.loc(), msg);
+        } else {
+            self.d.warn(
+                n.loc(),
+                format!("unknown keyword `{}` at top level: {msg}", n.name()),
+            );
+        }
+        if self.item(n.loc()) {
+            self.conf.lvs_blocks.push(n.loc().clone());
+        }
+        // keepalived's own complaint inside the checkers, which `-t` counts.
+        if let Some(b) = &n.block {
+            self.lvs_deprecations(&b.children);
+        }
+    }
+
+    fn lvs_deprecations(&mut self, nodes: &[Node]) {
+        for c in nodes {
+            if c.name() == "nb_get_retry" {
+                self.d
+                    .warn(c.loc(), "nb_get_retry is deprecated - please use 'retry'");
+            }
+            if let Some(b) = &c.block {
+                self.lvs_deprecations(&b.children);
+            }
+        }
+    }
+}

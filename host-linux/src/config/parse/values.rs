@@ -1,0 +1,257 @@
+//! Readers of one value (keepalived's `read_unsigned`, `read_timer`, `get_value_str`...):
+//! each gives the typed value or a diagnostic in keepalived's words, never both.
+
+use super::super::diag::{KaClass, Severity};
+use super::super::lexer::{Token, split_command};
+use super::super::model::{Command, User};
+use super::{Node, Parser};
+use std::net::IpAddr;
+use vigil_core::wire::Family;
+
+impl Parser<'_> {
+    pub(super) fn block_of<'n>(&mut self, n: &'n Node) -> Option<&'n [Node]> {
+        match &n.block {
+            Some(b) => Some(&b.children),
+            None => {
+                self.d.error(
+                    n.loc(),
+                    format!("`{}` needs a block: expected `{{` after it", n.title()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A keyword that takes no block got one: its contents are skipped.
+    pub(super) fn no_block(&mut self, n: &Node) {
+        if let Some(b) = &n.block {
+            self.d.warn(
+                &b.open,
+                format!(
+                    "unexpected `{{` after `{}`: the block is skipped",
+                    n.title()
+                ),
+            );
+        }
+    }
+
+    /// The argument at `i`, or an error (keepalived aborts reading: exit code 2).
+    pub(super) fn need<'n>(&mut self, n: &'n Node, i: usize) -> Option<&'n Token> {
+        self.no_block(n);
+        match n.args.get(i) {
+            Some(t) => Some(t),
+            None => {
+                self.d.push(
+                    Severity::Error,
+                    KaClass::Abort,
+                    n.loc(),
+                    format!("`{}` is missing a value", n.name()),
+                );
+                None
+            }
+        }
+    }
+
+    /// Warns about words after the first `max` arguments.
+    pub(super) fn extra(&mut self, n: &Node, max: usize) {
+        if let Some(t) = n.args.get(max) {
+            self.d.note(
+                &t.loc,
+                format!(
+                    "extra words after `{}` ignored: `{}`",
+                    n.name(),
+                    n.args[max..]
+                        .iter()
+                        .filter_map(Token::word)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            );
+        }
+    }
+
+    /// An unsigned integer in `min..=max` (keepalived's `read_unsigned`). `error` selects
+    /// an error instead of keepalived's warning.
+    pub(super) fn uint(
+        &mut self,
+        t: &Token,
+        what: &str,
+        min: u64,
+        max: u64,
+        error: bool,
+    ) -> Option<u64> {
+        let s = t.word().unwrap_or("");
+        let msg = match s.trim().parse::<u64>() {
+            Ok(v) if (min..=max).contains(&v) => return Some(v),
+            Ok(_) => format!("{what} `{s}` is out of range: expected {min}..={max}"),
+            Err(_) => format!("{what} `{s}` is not a number: expected {min}..={max}"),
+        };
+        let sev = if error {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        self.d.push(sev, KaClass::Config, &t.loc, msg);
+        None
+    }
+
+    /// A signed integer in `min..=max`.
+    pub(super) fn int(&mut self, t: &Token, what: &str, min: i64, max: i64) -> Option<i64> {
+        let s = t.word().unwrap_or("");
+        let msg = match s.trim().parse::<i64>() {
+            Ok(v) if (min..=max).contains(&v) => return Some(v),
+            Ok(_) => format!("{what} `{s}` is out of range: expected {min}..={max}"),
+            Err(_) => format!("{what} `{s}` is not a number: expected {min}..={max}"),
+        };
+        self.d.warn(&t.loc, msg);
+        None
+    }
+
+    /// Seconds with decimals, as microseconds, in `min..=max` µs (keepalived's
+    /// `read_timer` / `read_double`).
+    pub(super) fn secs(
+        &mut self,
+        t: &Token,
+        what: &str,
+        min: u64,
+        max: u64,
+        error: bool,
+    ) -> Option<u64> {
+        let s = t.word().unwrap_or("");
+        let range = format!("{}..={} s", fmt_secs(min), fmt_secs(max));
+        let msg = match s.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() => {
+                let us = (v * 1e6).round();
+                if us >= min as f64 && us <= max as f64 {
+                    return Some(us as u64);
+                }
+                format!("{what} `{s}` is out of range: expected {range}")
+            }
+            _ => format!("{what} `{s}` is not a number of seconds: expected {range}"),
+        };
+        let sev = if error {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        self.d.push(sev, KaClass::Config, &t.loc, msg);
+        None
+    }
+
+    /// `<BOOL>`; no argument means true.
+    pub(super) fn boolean(&mut self, n: &Node, ctx: &str) -> Option<bool> {
+        self.no_block(n);
+        let Some(t) = n.args.first() else {
+            return Some(true);
+        };
+        match t.word().unwrap_or("") {
+            "true" | "on" | "yes" => Some(true),
+            "false" | "off" | "no" => Some(false),
+            other => {
+                self.d.warn(
+                    &t.loc,
+                    format!(
+                        "{ctx}invalid {} `{other}` specified: expected on|off|true|false|yes|no",
+                        n.name()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn ip(&mut self, t: &Token, what: &str) -> Option<IpAddr> {
+        let s = t.word().unwrap_or("");
+        match s.parse::<IpAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.d
+                    .error(&t.loc, format!("{what} `{s}` is not a valid IP address"));
+                None
+            }
+        }
+    }
+
+    /// A command line (`notify_*`, `script`): `"cmd args" [user [group]]` or `cmd`.
+    pub(super) fn command(&mut self, n: &Node, with_user: bool) -> Option<Command> {
+        self.need(n, 0)?;
+        let raw = n.raw_args();
+        let words = match split_command(&raw) {
+            Ok(w) => w,
+            Err(q) => {
+                self.d.warn(
+                    &n.args[0].loc,
+                    format!("string `{raw}`: missing terminating {q}"),
+                );
+                return None;
+            }
+        };
+        let text = words.first().cloned().unwrap_or_default();
+        let argv = match split_command(&text) {
+            Ok(a) if !a.is_empty() => a,
+            _ => {
+                self.d
+                    .warn(&n.args[0].loc, format!("`{}`: empty command", n.name()));
+                return None;
+            }
+        };
+        let mut user = None;
+        if with_user {
+            if let Some(u) = words.get(1) {
+                user = Some(User {
+                    user: u.clone(),
+                    group: words.get(2).cloned(),
+                });
+            }
+            if words.len() > 3 {
+                self.d.note(
+                    &n.args[0].loc,
+                    format!(
+                        "`{}`: words after `{} [user [group]]` ignored: quote the command line if it has arguments",
+                        n.name(),
+                        text
+                    ),
+                );
+            }
+        } else if words.len() > 1 {
+            self.d.note(
+                &n.args[0].loc,
+                format!(
+                    "`{}`: keepalived ignores the words after `{text}`: quote the whole command line to pass arguments",
+                    n.name()
+                ),
+            );
+        }
+        Some(Command {
+            text,
+            argv,
+            user,
+            loc: n.args[0].loc.clone(),
+        })
+    }
+
+    pub(super) fn user(&mut self, n: &Node) -> Option<User> {
+        let u = self.need(n, 0)?.word()?.to_string();
+        self.extra(n, 2);
+        Some(User {
+            user: u,
+            group: n.arg(1).map(str::to_string),
+        })
+    }
+}
+
+pub(crate) fn fam(a: &IpAddr) -> Family {
+    match a {
+        IpAddr::V4(_) => Family::V4,
+        IpAddr::V6(_) => Family::V6,
+    }
+}
+
+fn fmt_secs(us: u64) -> String {
+    if us.is_multiple_of(1_000_000) {
+        format!("{}", us / 1_000_000)
+    } else {
+        let s = format!("{}.{:06}", us / 1_000_000, us % 1_000_000);
+        s.trim_end_matches('0').to_string()
+    }
+}
