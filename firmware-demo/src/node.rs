@@ -25,10 +25,11 @@ use smoltcp::phy::{Device, TxToken};
 use smoltcp::socket::raw;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, IpProtocol, IpVersion, Ipv4Cidr};
 use vigil_core::machine::{self, Config, ConfigError, Effect, Effects, Instance, State, Vips};
-use vigil_core::wire::{self, Family, MCAST_V4, PROTOCOL, Repr};
+use vigil_core::wire::ethernet::{self, ETHERNET_HEADER_LEN, ETHERTYPE_IPV4};
+use vigil_core::wire::ipv4::{self, IPV4_HEADER_LEN, Ipv4Error, Ipv4Repr};
+use vigil_core::wire::{self, Family, MCAST_V4, PROTOCOL, Repr, arp};
 
 use crate::device::VrrpDevice;
-use crate::frames::{self, GARP_LEN, IPV4_HEADER_LEN, IpError};
 use crate::{from_smoltcp, to_smoltcp};
 
 /// Packets the raw socket can hold on receive.
@@ -141,8 +142,8 @@ impl core::fmt::Display for SetupError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum RxDrop {
-    /// The IP header (see [`IpError`]).
-    Ip(IpError),
+    /// The IP header (see [`Ipv4Error`]).
+    Ip(Ipv4Error),
     /// Neither to 224.0.0.18 nor to the own address (smoltcp hands raw sockets every
     /// protocol-112 packet the interface sees).
     NotForUs(Ipv4Addr),
@@ -654,10 +655,7 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
                 return 0;
             };
             match slot.instance.emit_advert(priority, body, IpAddr::V4(dst)) {
-                Ok(n) => match frames::emit_ipv4_header(buf, src, dst, n) {
-                    Some(()) => IPV4_HEADER_LEN + n,
-                    None => 0,
-                },
+                Ok(n) => advert_header(src, dst, n).emit(buf).unwrap_or(0),
                 Err(e) => {
                     emitted = Err(e);
                     // An empty packet: smoltcp drops it as malformed, unsent.
@@ -698,8 +696,8 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
                         let Some(token) = device.transmit(ts) else {
                             return sent;
                         };
-                        token.consume(frames::ARP_LEN, |buf| {
-                            frames::emit_arp_request(buf, mac, src, peer.addr)
+                        token.consume(arp::ARP_FRAME_LEN, |buf| {
+                            arp::emit_request(buf, mac.0, src, peer.addr)
                         });
                         peer.asked_at = Some(now);
                         sent = true;
@@ -710,16 +708,17 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
                     return sent;
                 };
                 let len = slot.instance.advert(priority).buffer_len();
-                let total = frames::ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + len;
+                let total = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + len;
                 let result = token.consume(total, |buf| {
-                    let (eth, ip) = buf.split_at_mut(frames::ETHERNET_HEADER_LEN);
-                    frames::emit_ethernet_ipv4(eth, mac, peer_mac);
+                    let (eth, ip) = buf.split_at_mut(ETHERNET_HEADER_LEN);
+                    ethernet::emit_header(eth, peer_mac.0, mac.0, ETHERTYPE_IPV4);
                     let body = ip.get_mut(IPV4_HEADER_LEN..).unwrap_or_default();
                     let n = slot
                         .instance
                         .emit_advert(priority, body, IpAddr::V4(peer.addr))?;
-                    frames::emit_ipv4_header(ip, src, peer.addr, n)
-                        .ok_or(wire::Error::BufferTooSmall)
+                    advert_header(src, peer.addr, n)
+                        .emit(ip)
+                        .map_err(|_| wire::Error::BufferTooSmall)
                 });
                 peer.pending = None;
                 sent = true;
@@ -750,7 +749,9 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
                         slot.garp = Some(burst);
                         return sent;
                     };
-                    token.consume(GARP_LEN, |buf| frames::emit_garp(buf, mac, vip.address()));
+                    token.consume(arp::ARP_FRAME_LEN, |buf| {
+                        arp::emit_garp(buf, mac.0, vip.address())
+                    });
                     sent = true;
                     burst.next_vip += 1;
                 }
@@ -764,14 +765,24 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
     }
 }
 
+/// The IPv4 header of an advert the loop writes: keepalived's, but with DF set, as
+/// smoltcp emits its raw socket's packets, so that multicast adverts (re-emitted by
+/// smoltcp) and unicast ones (written straight to the device) look alike.
+fn advert_header(src: Ipv4Addr, dst: Ipv4Addr, payload_len: usize) -> Ipv4Repr {
+    Ipv4Repr {
+        dont_fragment: true,
+        ..Ipv4Repr::advert(src, dst, payload_len)
+    }
+}
+
 /// Learns the MAC of every unicast peer that a received frame comes from.
 fn learn_peer_mac<const V: usize, const P: usize>(slots: &mut [Slot<V, P>], frame: &[u8]) {
-    let Some((mac, ip)) = frames::frame_sender(frame) else {
+    let Some((mac, ip)) = ethernet::frame_sender(frame) else {
         return;
     };
     for peer in slots.iter_mut().flat_map(|s| s.peers.iter_mut()) {
         if peer.addr == ip {
-            peer.mac = Some(mac);
+            peer.mac = Some(EthernetAddress(mac));
         }
     }
 }
@@ -784,23 +795,24 @@ fn deliver<const V: usize, const P: usize>(
     now: Instant,
     fx: &mut Effects,
 ) -> Result<usize, RxDrop> {
-    let rx = frames::parse_ipv4(packet).map_err(RxDrop::Ip)?;
-    let IpAddr::V4(dst) = rx.meta.dst else {
-        return Err(RxDrop::Ip(IpError::Malformed));
-    };
+    let (header, payload) = ipv4::parse_advert(packet).map_err(RxDrop::Ip)?;
+    let (meta, dst) = (header.rx_meta(), header.dst());
     if dst != MCAST_V4 && dst != own {
         return Err(RxDrop::NotForUs(dst));
     }
-    let vrid = *rx.payload.get(1).ok_or(RxDrop::Ip(IpError::Malformed))?;
+    // A message too short to name its VRID is cut short at the IP layer's word.
+    let vrid = *payload
+        .get(1)
+        .ok_or(RxDrop::Ip(Ipv4Error::PayloadTruncated))?;
     let (i, slot) = slots
         .iter_mut()
         .enumerate()
         .find(|(_, s)| s.instance.config().vrid == vrid)
         .ok_or(RxDrop::NoInstance { vrid })?;
-    let repr = Repr::parse(rx.payload, &rx.meta, slot.instance.config().checksum)
+    let repr = Repr::parse(payload, &meta, slot.instance.config().checksum)
         .map_err(|error| RxDrop::Wire { instance: i, error })?;
     slot.instance
-        .on_advert(now, &repr, rx.meta.src, fx)
+        .on_advert(now, &repr, meta.src, fx)
         .map_err(|drop| RxDrop::Machine { instance: i, drop })?;
     Ok(i)
 }
