@@ -9,6 +9,7 @@
 use core::mem::size_of;
 
 use vigil_core::machine::{Effects, Instance};
+use vigil_firmware_demo::neighbours::Neighbours;
 use vigil_firmware_demo::node::{RX_BYTES, RX_PACKETS, TX_BYTES, TX_PACKETS};
 use vigil_firmware_demo::smoltcp::iface::{Interface, SocketStorage};
 use vigil_firmware_demo::smoltcp::socket::raw;
@@ -48,6 +49,10 @@ fn main() {
     row(
         "Instance<16> (16 VIPs, the core's MAX_VIPS)",
         size_of::<Instance<16>>(),
+    );
+    row(
+        "Neighbours (smoltcp's neighbour cache kept, in Vrrp)",
+        size_of::<Neighbours>(),
     );
     row(
         "Vrrp<1, 7, 8>: 1 instance, 7 VIPs, 8 peers (vigil-fw)",

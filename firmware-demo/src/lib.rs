@@ -8,6 +8,8 @@
 //!   for them), gratuitous ARP on takeover.
 //! - [`device`]: the device wrapper that restores the adverts' TOS, which smoltcp's raw
 //!   socket drops.
+//! - [`neighbours`]: smoltcp's neighbour cache, restored after each VIP change flushes
+//!   it (so the first ping after a takeover is answered).
 //!
 //! The bytes around an advert (its IPv4 header, gratuitous ARP and ARP request frames,
 //! the sender of a frame) are vigil-core's [`vigil_core::wire::ipv4`],
@@ -20,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod device;
+pub mod neighbours;
 pub mod node;
 
 pub use node::{NetConfig, Observer, RxDrop, SetupError, Storage, TxError, Vrrp};

@@ -30,6 +30,7 @@ use vigil_core::wire::ipv4::{self, IPV4_HEADER_LEN, Ipv4Error, Ipv4Repr};
 use vigil_core::wire::{self, Family, MCAST_V4, PROTOCOL, Repr, arp};
 
 use crate::device::VrrpDevice;
+use crate::neighbours::Neighbours;
 use crate::{from_smoltcp, to_smoltcp};
 
 /// Packets the raw socket can hold on receive.
@@ -238,6 +239,8 @@ pub struct Vrrp<'a, const N: usize = 1, const V: usize = { machine::MAX_VIPS }, 
     mac: EthernetAddress,
     addr: Ipv4Cidr,
     slots: Vec<Slot<V, P>, N>,
+    /// smoltcp's neighbour cache, restored after each VIP change flushes it.
+    neighbours: Neighbours,
 }
 
 impl<const N: usize, const V: usize, const P: usize> core::fmt::Debug for Vrrp<'_, N, V, P> {
@@ -303,6 +306,7 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
             mac: net.mac,
             addr: net.addr,
             slots: Vec::new(),
+            neighbours: Neighbours::new(),
         })
     }
 
@@ -400,8 +404,17 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
         obs: &mut impl Observer,
     ) -> bool {
         let ts = to_smoltcp(now);
-        let slots = &mut self.slots;
-        let mut learn = |frame: &[u8]| learn_peer_mac(slots, frame);
+        let (slots, neighbours, own) = (&mut self.slots, &mut self.neighbours, self.addr.address());
+        let mut learn = |frame: &[u8]| {
+            learn_peer_mac(slots, frame);
+            let ours = |ip| {
+                ip == own
+                    || slots
+                        .iter()
+                        .any(|s| s.vips.iter().any(|v| v.address() == ip))
+            };
+            neighbours.learn(frame, ours, now);
+        };
         let mut active = self.iface.poll(
             ts,
             &mut VrrpDevice::snooping(device, &mut learn),
@@ -595,6 +608,7 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
                             }
                         }
                     });
+                    self.restore_neighbours(now, device);
                 }
                 Effect::RemoveVips => {
                     let slots = &self.slots;
@@ -610,6 +624,7 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
                                 })
                         });
                     });
+                    self.restore_neighbours(now, device);
                     self.slots[i].garp = None;
                 }
                 Effect::Announce { count, spacing } => {
@@ -641,6 +656,14 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
             }
             obs.effect(i, effect);
         }
+    }
+
+    /// Refills smoltcp's neighbour cache, which changing the interface's addresses
+    /// flushed (see [`crate::neighbours`]).
+    fn restore_neighbours<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) {
+        let own = (self.mac.0, self.addr.address());
+        self.neighbours
+            .restore(&mut self.iface, device, &mut self.sockets, own, now);
     }
 
     /// Queues the advert of instance `i` at `priority` to 224.0.0.18 on the raw socket.

@@ -1,6 +1,6 @@
 //! ARP for IPv4 over Ethernet (RFC 826) as VRRP hosts send it: the gratuitous ARP that
-//! announces a VIP (byte for byte as keepalived sends it) and a plain request, both as
-//! whole Ethernet frames; and the sender of a received ARP packet.
+//! announces a VIP (byte for byte as keepalived sends it), a plain request and a reply,
+//! as whole Ethernet frames; the sender and target of a received ARP packet.
 
 use core::net::Ipv4Addr;
 
@@ -14,6 +14,7 @@ pub const ARP_FRAME_LEN: usize = ETHERNET_HEADER_LEN + ARP_LEN;
 
 const HTYPE_ETHERNET: u16 = 1;
 const OP_REQUEST: u16 = 1;
+const OP_REPLY: u16 = 2;
 
 /// Writes the gratuitous ARP keepalived sends for `vip` from `mac`: an ARP request to
 /// the broadcast address with sender and target address both the VIP and target
@@ -29,6 +30,16 @@ pub fn emit_request(buf: &mut [u8], mac: [u8; 6], ip: Ipv4Addr, target: Ipv4Addr
     emit(buf, mac, ip, [0; 6], target)
 }
 
+/// Writes an ARP reply from `mac`/`ip` to `target_mac`/`target` (sent to `target_mac`).
+/// Returns the frame length, or `None` if `buf` is shorter than [`ARP_FRAME_LEN`].
+pub fn emit_reply(
+    buf: &mut [u8],
+    (mac, ip): ([u8; 6], Ipv4Addr),
+    (target_mac, target): ([u8; 6], Ipv4Addr),
+) -> Option<usize> {
+    emit_op(buf, target_mac, OP_REPLY, mac, ip, target_mac, target)
+}
+
 fn emit(
     buf: &mut [u8],
     mac: [u8; 6],
@@ -36,14 +47,26 @@ fn emit(
     target_mac: [u8; 6],
     target: Ipv4Addr,
 ) -> Option<usize> {
+    emit_op(buf, BROADCAST, OP_REQUEST, mac, sender, target_mac, target)
+}
+
+fn emit_op(
+    buf: &mut [u8],
+    dst: [u8; 6],
+    op: u16,
+    mac: [u8; 6],
+    sender: Ipv4Addr,
+    target_mac: [u8; 6],
+    target: Ipv4Addr,
+) -> Option<usize> {
     let f = buf.get_mut(..ARP_FRAME_LEN)?;
-    ethernet::emit_header(f, BROADCAST, mac, ETHERTYPE_ARP)?;
+    ethernet::emit_header(f, dst, mac, ETHERTYPE_ARP)?;
     let a = &mut f[ETHERNET_HEADER_LEN..];
     a[0..2].copy_from_slice(&HTYPE_ETHERNET.to_be_bytes());
     a[2..4].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
     a[4] = 6; // hardware address length
     a[5] = 4; // protocol address length
-    a[6..8].copy_from_slice(&OP_REQUEST.to_be_bytes());
+    a[6..8].copy_from_slice(&op.to_be_bytes());
     a[8..14].copy_from_slice(&mac);
     a[14..18].copy_from_slice(&sender.octets());
     a[18..24].copy_from_slice(&target_mac);
@@ -65,6 +88,13 @@ pub fn sender(arp: &[u8]) -> Option<([u8; 6], Ipv4Addr)> {
     let mut mac = [0u8; 6];
     mac.copy_from_slice(&a[8..14]);
     Some((mac, Ipv4Addr::new(a[14], a[15], a[16], a[17])))
+}
+
+/// The target protocol address of an ARP packet (the Ethernet payload), if it is ARP
+/// for IPv4 over Ethernet: whom it asks for, or whom it answers.
+pub fn target(arp: &[u8]) -> Option<Ipv4Addr> {
+    sender(arp)?;
+    Some(Ipv4Addr::new(arp[24], arp[25], arp[26], arp[27]))
 }
 
 #[cfg(test)]
@@ -104,10 +134,24 @@ mod tests {
         assert_eq!(&buf[32..38], &[0; 6]);
         assert_eq!(&buf[38..42], &peer.octets());
         assert_eq!(sender(&buf[14..]), Some((mac, me)));
+        assert_eq!(target(&buf[14..]), Some(peer));
+        let mut reply = [0u8; ARP_FRAME_LEN];
+        let them = [2; 6];
+        assert_eq!(
+            emit_reply(&mut reply, (them, peer), (mac, me)),
+            Some(ARP_FRAME_LEN)
+        );
+        assert_eq!(&reply[..6], &mac);
+        assert_eq!(&reply[20..22], &[0, 2]); // reply
+        assert_eq!(&reply[32..38], &mac);
+        assert_eq!(sender(&reply[14..]), Some((them, peer)));
+        assert_eq!(target(&reply[14..]), Some(me));
+        assert_eq!(emit_reply(&mut reply[..41], (them, peer), (mac, me)), None);
         // Not IPv4 over Ethernet, or cut short: no sender.
         let mut other = buf;
         other[18] = 16;
         assert_eq!(sender(&other[14..]), None);
+        assert_eq!(target(&other[14..]), None);
         assert_eq!(sender(&buf[14..41]), None);
         assert_eq!(emit_request(&mut buf[..41], mac, me, peer), None);
     }
