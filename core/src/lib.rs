@@ -10,7 +10,8 @@
 //! - [`machine`]: the per-instance state machine. Time comes in as an argument
 //!   (`embassy_time::Instant`), effects and the next deadline come out; nothing here
 //!   reads a clock or touches a socket.
-//! - [`group`]: sync groups, whose members change state together.
+//! - [`router`]: every instance of a host and their sync groups behind one door: datagrams,
+//!   deadlines, trackers and commands in; adverts, VIP changes and state changes out.
 //!
 //! Capacities are fixed at compile time and documented where they are declared;
 //! exceeding one is a configuration error ([`priority::CapacityError`]), never a panic.
@@ -20,6 +21,7 @@
 pub mod group;
 pub mod machine;
 pub mod priority;
+pub mod router;
 pub mod timer;
 pub mod wire;
 

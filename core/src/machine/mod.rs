@@ -40,7 +40,7 @@ enum Phase {
         /// `preempt_delay`: until then, a lower-priority master is still accepted.
         preempt_after: Option<Instant>,
         /// A sync-group member whose master-down timer expired: it waits for every
-        /// other member to want MASTER too (see [`crate::group`]).
+        /// other member to want MASTER too (see [`crate::router`]).
         wants_master: bool,
     },
     Master {
@@ -147,7 +147,7 @@ impl<const V: usize> Instance<V> {
         )
     }
 
-    /// Marks the instance as a sync-group member (see [`crate::group::SyncGroup`]).
+    /// Marks the instance as a sync-group member (see [`crate::router`]).
     pub fn set_sync_member(&mut self, member: bool) {
         self.sync_member = member;
     }
@@ -526,7 +526,7 @@ impl<const V: usize> Instance<V> {
         }
     }
 
-    /// Sets or clears the FAULT imposed by a sync group (see [`crate::group`]).
+    /// Sets or clears the FAULT imposed by a sync group (see [`crate::router`]).
     pub fn set_group_fault(&mut self, now: Instant, fault: bool, out: &mut impl Sink) {
         self.group_fault = fault;
         self.update_fault(now, out);

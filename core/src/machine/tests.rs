@@ -2,7 +2,6 @@
 //! keepalived behaviour it pins.
 
 use super::*;
-use crate::group::SyncGroup;
 use crate::priority::TrackStatus;
 use crate::wire::{Auth, RxMeta};
 use core::net::Ipv4Addr;
@@ -600,106 +599,4 @@ fn configuration_errors_are_errors_not_panics() {
         .validate(),
         Err(ConfigError::AuthWithV3)
     );
-}
-
-// --- sync groups (keepalived vrrp_sync.c) ---
-
-fn pair() -> ([Instance; 2], SyncGroup<2>) {
-    let mut two = [
-        instance(cfg(Version::V3, 100)),
-        instance(Config {
-            vrid: 52,
-            ..cfg(Version::V3, 100)
-        }),
-    ];
-    let g = SyncGroup::new(&[0, 1], &mut two).unwrap();
-    (two, g)
-}
-
-fn settle(g: &mut SyncGroup<2>, two: &mut [Instance; 2], now: Instant) -> usize {
-    let mut n = 0;
-    g.settle(two, now, &mut |_, _| n += 1);
-    n
-}
-
-#[test]
-fn keepalived_sync_group_goes_master_only_when_every_member_wants_it() {
-    let (mut two, mut g) = pair();
-    for i in &mut two {
-        step(|o| i.start(ms(0), o));
-    }
-    let at = two[0].poll_at().unwrap();
-    step(|o| two[0].on_timeout(at, o));
-    assert_eq!(two[0].state(), State::Backup, "waits for the group");
-    assert!(two[0].wants_master());
-    settle(&mut g, &mut two, at);
-    assert_eq!(two[0].state(), State::Backup);
-    // The other member still hears its master: nobody moves, and no flapping.
-    let c1 = *two[1].config();
-    accept(&mut two[1], at, &advert_from(PEER, c1, 200));
-    let at2 = two[0].poll_at().unwrap();
-    step(|o| two[0].on_timeout(at2, o));
-    settle(&mut g, &mut two, at2);
-    assert_eq!([two[0].state(), two[1].state()], [State::Backup; 2]);
-    // Once the second member's timer expires too, both go master together.
-    let at3 = two[1].poll_at().unwrap();
-    step(|o| two[1].on_timeout(at3, o));
-    assert!(settle(&mut g, &mut two, at3) > 0);
-    assert_eq!([two[0].state(), two[1].state()], [State::Master; 2]);
-    assert_eq!(g.state(), State::Master);
-}
-
-#[test]
-fn keepalived_sync_group_member_yielding_pushes_the_others_to_backup() {
-    let (mut two, mut g) = pair();
-    for i in &mut two {
-        step(|o| i.start(ms(0), o));
-        let at = i.poll_at().unwrap();
-        step(|o| i.on_timeout(at, o));
-    }
-    settle(&mut g, &mut two, ms(4000));
-    assert_eq!(g.state(), State::Master);
-    let c0 = *two[0].config();
-    accept(&mut two[0], ms(5000), &advert_from(PEER, c0, 200));
-    settle(&mut g, &mut two, ms(5000));
-    assert_eq!([two[0].state(), two[1].state()], [State::Backup; 2]);
-}
-
-#[test]
-fn keepalived_sync_group_fault_holds_every_member_until_all_recover() {
-    let (mut two, mut g) = pair();
-    for i in &mut two {
-        step(|o| i.start(ms(0), o));
-    }
-    step(|o| two[0].set_tracking(ms(100), FAILED, o));
-    settle(&mut g, &mut two, ms(100));
-    assert_eq!([two[0].state(), two[1].state()], [State::Fault; 2]);
-    step(|o| two[1].set_tracking(ms(200), FAILED, o));
-    step(|o| two[0].set_tracking(ms(300), TrackStatus::HEALTHY, o));
-    settle(&mut g, &mut two, ms(300));
-    assert_eq!([two[0].state(), two[1].state()], [State::Fault; 2]);
-    step(|o| two[1].set_tracking(ms(400), TrackStatus::HEALTHY, o));
-    settle(&mut g, &mut two, ms(400));
-    assert_eq!([two[0].state(), two[1].state()], [State::Backup; 2]);
-    assert_eq!(settle(&mut g, &mut two, ms(400)), 0, "settle is idempotent");
-}
-
-#[test]
-fn host_rule_a_due_master_down_timer_can_be_deferred_only_when_due_and_in_backup() {
-    let mut i = started_backup(cfg(Version::V3, 100), ms(0));
-    let at = i.poll_at().unwrap();
-    let by = Duration::from_millis(1000);
-    // Not yet due: nothing to defer.
-    assert!(!i.defer_master_down(at - Duration::from_micros(1), by));
-    assert_eq!(i.poll_at(), Some(at));
-    // Due: pushed back by `by` from now, and still BACKUP at the old deadline.
-    assert!(i.defer_master_down(at, by));
-    assert_eq!(i.poll_at(), Some(at + by));
-    assert!(step(|o| i.on_timeout(at, o)).is_empty());
-    assert_eq!(i.state(), State::Backup);
-    // Then the timer runs out as usual.
-    let out = step(|o| i.on_timeout(at + by, o));
-    assert!(out.iter().any(changed(State::Master, Reason::MasterDown)));
-    // A master has no master-down timer to defer.
-    assert!(!i.defer_master_down(at + by + by, by));
 }

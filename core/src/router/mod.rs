@@ -1,0 +1,725 @@
+//! The router: every instance of a host and their sync groups, driven through one
+//! door. Hosts (vigild, the firmware, the simulation) never call the per-instance
+//! state machine or the sync-group rules themselves; they hand the router what
+//! happened and carry out what it hands back:
+//!
+//! ```text
+//! router.on_datagram(now, channel, payload, &meta)?;  // or on_timeout, set_tracking, start, stop
+//! while let Some(t) = router.poll_transmit(&mut buf) { send(&buf[..t.len?], t.src, t.dst) }
+//! while let Some(out) = router.poll_event() { vips, announcements, logs, notify scripts }
+//! sleep until router.poll_at()
+//! ```
+//!
+//! Pull style (as quinn-proto's `poll_transmit`): the adverts first, because a takeover
+//! or a resignation is only as fast as its advert; then, per instance and in the order
+//! they happened, VIP changes, announcements and state changes with the facts of the
+//! decision; then sync-group changes. Hosts drain both after every input.
+//!
+//! Capacities are const parameters, checked when instances are added: `N` instances
+//! (and at most `N` sync groups), `V` VIPs and `P` unicast peers per instance, and
+//! [`EVENTS_PER_INSTANCE`]. Nothing allocates; nothing reads a clock.
+
+mod drop;
+mod outbox;
+mod sync;
+#[cfg(test)]
+mod tests;
+
+pub use drop::{DropReason, RxDrop};
+pub use outbox::{Cause, EVENTS_PER_INSTANCE, Event, Output, Transmit};
+
+use crate::machine::{Effect, Instance, MAX_VIPS, Sink, State};
+use crate::priority::{CapacityError, TrackStatus};
+use crate::wire::{Family, Repr, RxMeta};
+use core::net::IpAddr;
+use embassy_time::{Duration, Instant};
+use heapless::{Deque, Vec};
+use outbox::Outbox;
+
+/// Unicast peers per instance unless the host picks another capacity.
+pub const MAX_PEERS: usize = 8;
+
+/// Where an instance's adverts go, and which received ones it accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Destination<const P: usize = MAX_PEERS> {
+    /// To this group (224.0.0.18, ff02::12 or keepalived's `vrrp_mcast_group4/6`);
+    /// only adverts sent to it are accepted.
+    Multicast(IpAddr),
+    /// To each peer; adverts sent to a multicast group are refused, and with
+    /// `check_source` (keepalived's `check_unicast_src`) adverts from anyone else too.
+    Unicast {
+        peers: Vec<IpAddr, P>,
+        check_source: bool,
+    },
+}
+
+impl<const P: usize> Destination<P> {
+    /// Unicast to `peers`; more than `P` is a configuration error.
+    pub fn unicast(peers: &[IpAddr], check_source: bool) -> Result<Self, CapacityError> {
+        Ok(Destination::Unicast {
+            peers: Vec::from_slice(peers).map_err(|_| CapacityError {
+                what: "unicast peers",
+                capacity: P,
+            })?,
+            check_source,
+        })
+    }
+
+    fn count(&self) -> usize {
+        match self {
+            Destination::Multicast(_) => 1,
+            Destination::Unicast { peers, .. } => peers.len(),
+        }
+    }
+
+    fn get(&self, k: usize) -> Option<IpAddr> {
+        match self {
+            Destination::Multicast(g) => (k == 0).then_some(*g),
+            Destination::Unicast { peers, .. } => peers.get(k).copied(),
+        }
+    }
+}
+
+/// What [`Router::add`], [`Router::add_group`] and [`Router::replace`] refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SetupError {
+    /// More than `N` instances (or groups).
+    Full { capacity: usize },
+    /// Another instance on this channel and family has this VRID.
+    DuplicateVrid { vrid: u8 },
+    /// A group member that does not exist or already belongs to a group.
+    Member { instance: usize },
+}
+
+impl core::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SetupError::Full { capacity } => {
+                write!(f, "too many instances: at most {capacity} allowed")
+            }
+            SetupError::DuplicateVrid { vrid } => {
+                write!(f, "VRID {vrid} is used twice on one interface")
+            }
+            SetupError::Member { instance } => {
+                write!(f, "instance {instance} cannot join the sync group")
+            }
+        }
+    }
+}
+
+/// A datagram an instance accepted, with what a host counts and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Accepted {
+    pub instance: usize,
+    /// The advertised priority.
+    pub priority: u8,
+    /// Our effective priority when it arrived.
+    pub ours: u8,
+    /// Our state when it arrived.
+    pub was: State,
+    /// It restarted the master-down timer: an advert from the master we follow (a
+    /// lower-priority one we are about to preempt does not).
+    pub restarted_timer: bool,
+}
+
+struct Member<const V: usize, const P: usize> {
+    instance: Instance<V>,
+    /// The host's receive path (an interface, a socket): demultiplexing is per channel.
+    channel: u32,
+    dest: Destination<P>,
+    group: Option<u16>,
+    outbox: Outbox,
+}
+
+impl<const V: usize, const P: usize> core::fmt::Debug for Member<V, P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Member")
+            .field("vrid", &self.instance.config().vrid)
+            .field("state", &self.instance.state())
+            .field("channel", &self.channel)
+            .field("group", &self.group)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    /// The state the group last settled in.
+    state: State,
+    /// In the notices ring, to be reported.
+    queued: bool,
+}
+
+/// What a sync group looks at in a member: when none of it changed, settling is
+/// skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Snapshot {
+    state: State,
+    own_fault: bool,
+    wants_master: bool,
+}
+
+/// `N` instances with `V` VIPs and `P` unicast peers each.
+pub struct Router<const N: usize, const V: usize = MAX_VIPS, const P: usize = MAX_PEERS> {
+    members: Vec<Member<V, P>, N>,
+    /// Demultiplexing: (channel, family, VRID) as one key, sorted, to the member.
+    index: Vec<(u64, u16), N>,
+    groups: Vec<Group, N>,
+    /// Members whose outbox holds an advert / events, each at most once.
+    tx: Deque<u16, N>,
+    ev: Deque<u16, N>,
+    /// Groups with a new state to report, each at most once.
+    notices: Deque<u16, N>,
+}
+
+impl<const N: usize, const V: usize, const P: usize> core::fmt::Debug for Router<N, V, P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Router")
+            .field("members", &self.members)
+            .field("groups", &self.groups)
+            .finish()
+    }
+}
+
+impl<const N: usize, const V: usize, const P: usize> Default for Router<N, V, P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn key(channel: u32, family: Family, vrid: u8) -> u64 {
+    let f = match family {
+        Family::V4 => 4,
+        Family::V6 => 6,
+    };
+    (u64::from(channel) << 16) | (f << 8) | u64::from(vrid)
+}
+
+fn family_of(a: IpAddr) -> Family {
+    match a {
+        IpAddr::V4(_) => Family::V4,
+        IpAddr::V6(_) => Family::V6,
+    }
+}
+
+impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
+    pub const fn new() -> Self {
+        Router {
+            members: Vec::new(),
+            index: Vec::new(),
+            groups: Vec::new(),
+            tx: Deque::new(),
+            ev: Deque::new(),
+            notices: Deque::new(),
+        }
+    }
+
+    // --- setup ---
+
+    /// Adds a stopped or running instance (a host that reloads moves running ones over
+    /// from its previous router) receiving on `channel`. Returns its index: instances
+    /// are numbered in the order they were added.
+    pub fn add(
+        &mut self,
+        mut instance: Instance<V>,
+        channel: u32,
+        dest: Destination<P>,
+    ) -> Result<usize, SetupError> {
+        if self.members.is_full() {
+            return Err(SetupError::Full { capacity: N });
+        }
+        let c = instance.config();
+        let k = key(channel, c.family(), c.vrid);
+        let at = match self.index.binary_search_by_key(&k, |e| e.0) {
+            Ok(_) => return Err(SetupError::DuplicateVrid { vrid: c.vrid }),
+            Err(at) => at,
+        };
+        let i = self.members.len();
+        instance.set_sync_member(false);
+        let member = Member {
+            instance,
+            channel,
+            dest,
+            group: None,
+            outbox: Outbox::default(),
+        };
+        // Room checked above; both vectors have capacity N.
+        let _ = self.members.push(member);
+        let _ = self.index.insert(at, (k, i as u16));
+        Ok(i)
+    }
+
+    /// Makes these instances a sync group (keepalived's `vrrp_sync_group`), which
+    /// starts in Initialize; returns its index.
+    pub fn add_group(&mut self, members: &[usize]) -> Result<usize, SetupError> {
+        let g = self.groups.len();
+        for (k, &m) in members.iter().enumerate() {
+            let taken = members[..k].contains(&m);
+            match self.members.get(m) {
+                Some(x) if x.group.is_none() && !taken => {}
+                _ => return Err(SetupError::Member { instance: m }),
+            }
+        }
+        self.groups
+            .push(Group {
+                state: State::Initialize,
+                queued: false,
+            })
+            .map_err(|_| SetupError::Full { capacity: N })?;
+        for &m in members {
+            let x = &mut self.members[m];
+            x.group = Some(g as u16);
+            x.instance.set_sync_member(true);
+        }
+        Ok(g)
+    }
+
+    /// A reloading host keeps a group that did not change in the state it had, so
+    /// that its notify scripts do not run again.
+    pub fn keep_group_state(&mut self, group: usize, state: State) {
+        if let Some(g) = self.groups.get_mut(group) {
+            g.state = state;
+        }
+    }
+
+    /// Empties the router, handing back its instances in index order (running ones
+    /// keep their state) for a host that rebuilds it on reload. Pending outputs are
+    /// dropped: drain them first.
+    pub fn take_all(&mut self) -> impl Iterator<Item = Instance<V>> + '_ {
+        self.index.clear();
+        self.groups.clear();
+        self.tx.clear();
+        self.ev.clear();
+        self.notices.clear();
+        self.members.drain(..).map(|m| m.instance)
+    }
+
+    /// Replaces instance `index` with a stopped one (its configuration changed): the
+    /// old one resigns first, as [`Router::stop`]. Returns the old instance; start the
+    /// new one with [`Router::start`].
+    pub fn replace(
+        &mut self,
+        index: usize,
+        now: Instant,
+        instance: Instance<V>,
+        dest: Destination<P>,
+    ) -> Result<Instance<V>, SetupError> {
+        let Some(old) = self.members.get(index) else {
+            return Err(SetupError::Member { instance: index });
+        };
+        let (old_key, channel) = (self.key_of(index), old.channel);
+        let c = instance.config();
+        let new_key = key(channel, c.family(), c.vrid);
+        if new_key != old_key && self.find_key(new_key).is_some() {
+            return Err(SetupError::DuplicateVrid { vrid: c.vrid });
+        }
+        self.stop(index, now);
+        let m = &mut self.members[index];
+        let mut instance = instance;
+        instance.set_sync_member(m.group.is_some());
+        let old = core::mem::replace(&mut m.instance, instance);
+        m.dest = dest;
+        if new_key != old_key {
+            self.index.retain(|e| e.0 != old_key);
+            let at = self
+                .index
+                .binary_search_by_key(&new_key, |e| e.0)
+                .unwrap_or_else(|at| at);
+            let _ = self.index.insert(at, (new_key, index as u16));
+        }
+        Ok(old)
+    }
+
+    // --- what the host asks ---
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    pub fn instance(&self, index: usize) -> Option<&Instance<V>> {
+        self.members.get(index).map(|m| &m.instance)
+    }
+
+    pub fn instances(&self) -> impl ExactSizeIterator<Item = &Instance<V>> {
+        self.members.iter().map(|m| &m.instance)
+    }
+
+    pub fn destination(&self, index: usize) -> Option<&Destination<P>> {
+        self.members.get(index).map(|m| &m.dest)
+    }
+
+    pub fn channel(&self, index: usize) -> Option<u32> {
+        self.members.get(index).map(|m| m.channel)
+    }
+
+    /// The sync group instance `index` belongs to.
+    pub fn group_of(&self, index: usize) -> Option<usize> {
+        self.members.get(index)?.group.map(usize::from)
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// The state sync group `group` last settled in.
+    pub fn group_state(&self, group: usize) -> Option<State> {
+        self.groups.get(group).map(|g| g.state)
+    }
+
+    /// The instance that receives adverts with this VRID on `channel`.
+    pub fn find(&self, channel: u32, family: Family, vrid: u8) -> Option<usize> {
+        self.find_key(key(channel, family, vrid))
+    }
+
+    /// When the host must call [`Router::on_timeout`] next, if ever.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.members
+            .iter()
+            .filter_map(|m| m.instance.poll_at())
+            .min()
+    }
+
+    /// The instances with a deadline due at `now`.
+    pub fn due(&self, now: Instant) -> impl Iterator<Item = usize> + '_ {
+        self.members
+            .iter()
+            .enumerate()
+            .filter(move |(_, m)| m.instance.poll_at().is_some_and(|t| t <= now))
+            .map(|(i, _)| i)
+    }
+
+    /// Whether a deadline outside MASTER (a master-down timer) is due: a host reads
+    /// its sockets first, so that a master's advert already queued counts.
+    pub fn backup_due(&self, now: Instant) -> bool {
+        self.members.iter().any(|m| {
+            m.instance.state() != State::Master && m.instance.poll_at().is_some_and(|t| t <= now)
+        })
+    }
+
+    // --- inputs ---
+
+    /// A received VRRP message (`payload`, after the IP header) on `channel`:
+    /// demultiplexed by VRID, checked against the instance's destination and peers,
+    /// parsed with its checksum mode, and handed to its state machine; its sync group
+    /// follows.
+    pub fn on_datagram(
+        &mut self,
+        now: Instant,
+        channel: u32,
+        payload: &[u8],
+        meta: &RxMeta,
+    ) -> Result<Accepted, RxDrop> {
+        let vrid = *payload.get(1).ok_or(RxDrop::Truncated)?;
+        let i = self
+            .find(channel, family_of(meta.src), vrid)
+            .ok_or(RxDrop::UnknownVrid { vrid })?;
+        let Router {
+            members, tx, ev, ..
+        } = self;
+        let m = &mut members[i];
+        match &m.dest {
+            Destination::Multicast(g) if meta.dst != *g => {
+                return Err(RxDrop::WrongDestination { instance: i });
+            }
+            Destination::Unicast {
+                peers,
+                check_source,
+            } => {
+                if meta.dst.is_multicast() {
+                    return Err(RxDrop::WrongDestination { instance: i });
+                }
+                if *check_source && !peers.contains(&meta.src) {
+                    return Err(RxDrop::UnicastSource { instance: i });
+                }
+            }
+            Destination::Multicast(_) => {}
+        }
+        let repr = Repr::parse(payload, meta, m.instance.config().checksum)
+            .map_err(|error| RxDrop::Wire { instance: i, error })?;
+        let was = snapshot(&m.instance);
+        let deadline = m.instance.poll_at();
+        let ours = m.instance.effective_priority();
+        let Member {
+            instance, outbox, ..
+        } = m;
+        outbox.cause = Some(Cause::Advert {
+            from: meta.src,
+            priority: repr.priority,
+            ours,
+        });
+        let result = instance.on_advert(now, &repr, meta.src, &mut Deposit::new(outbox, tx, ev, i));
+        outbox.cause = None;
+        result.map_err(|drop| RxDrop::Machine { instance: i, drop })?;
+        let accepted = Accepted {
+            instance: i,
+            priority: repr.priority,
+            ours,
+            was: was.state,
+            restarted_timer: instance.poll_at() != deadline,
+        };
+        self.follow_group(i, was, now);
+        Ok(accepted)
+    }
+
+    /// Handles every deadline due at `now`.
+    pub fn on_timeout(&mut self, now: Instant) {
+        for i in 0..self.members.len() {
+            if self.members[i].instance.poll_at().is_some_and(|t| t <= now) {
+                self.with(i, now, |inst, now, out| inst.on_timeout(now, out));
+            }
+        }
+    }
+
+    /// A new tracking status for instance `index` (trackers and the link, see
+    /// [`crate::priority::Trackers`]): FAULT in or out, priority changes.
+    pub fn set_tracking(&mut self, index: usize, now: Instant, status: TrackStatus) {
+        self.with(index, now, |inst, now, out| {
+            inst.set_tracking(now, status, out)
+        });
+    }
+
+    /// Starts instance `index` if it is stopped (RFC 5798 6.4.1).
+    pub fn start(&mut self, index: usize, now: Instant) {
+        self.with(index, now, |inst, now, out| inst.start(now, out));
+    }
+
+    /// Starts every stopped instance, then settles every sync group.
+    pub fn start_all(&mut self, now: Instant) {
+        for i in 0..self.members.len() {
+            if self.members[i].instance.state() == State::Initialize {
+                self.start(i, now);
+            }
+        }
+        for g in 0..self.groups.len() {
+            self.settle(g, now);
+        }
+    }
+
+    /// Stops instance `index`: a master resigns (priority 0) and removes its VIPs.
+    pub fn stop(&mut self, index: usize, now: Instant) {
+        let Router {
+            members, tx, ev, ..
+        } = self;
+        if let Some(m) = members.get_mut(index) {
+            let Member {
+                instance, outbox, ..
+            } = m;
+            instance.shutdown(now, &mut Deposit::new(outbox, tx, ev, index));
+        }
+    }
+
+    /// Stops every instance; every sync group reports Initialize (keepalived runs the
+    /// groups' stop scripts).
+    pub fn stop_all(&mut self, now: Instant) {
+        for i in 0..self.members.len() {
+            self.stop(i, now);
+        }
+        for g in 0..self.groups.len() {
+            self.groups[g].state = State::Initialize;
+            self.notice(g);
+        }
+    }
+
+    /// Puts off instance `index`'s master-down deadline that is due at `now` by `by`
+    /// (see [`Instance::defer_master_down`]). Returns whether there was one.
+    pub fn defer_master_down(&mut self, index: usize, now: Instant, by: Duration) -> bool {
+        self.members
+            .get_mut(index)
+            .is_some_and(|m| m.instance.defer_master_down(now, by))
+    }
+
+    // --- outputs ---
+
+    /// The next advert to send, written into `buf` (1,500 bytes always suffice).
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        loop {
+            let i = usize::from(*self.tx.front()?);
+            let m = &mut self.members[i];
+            let k = usize::from(m.outbox.next_dst);
+            let (Some(priority), Some(dst)) = (m.outbox.advert, m.dest.get(k)) else {
+                // Nowhere to send (no unicast peers): done with it.
+                m.outbox.advert = None;
+                m.outbox.next_dst = 0;
+                self.tx.pop_front();
+                continue;
+            };
+            if k + 1 >= m.dest.count() {
+                m.outbox.advert = None;
+                m.outbox.next_dst = 0;
+                self.tx.pop_front();
+            } else {
+                m.outbox.next_dst += 1;
+            }
+            return Some(Transmit {
+                instance: i,
+                src: m.instance.config().primary,
+                dst,
+                priority,
+                first: k == 0,
+                len: m.instance.emit_advert(priority, buf, dst),
+            });
+        }
+    }
+
+    /// The next thing to carry out after the adverts: instance events in the order
+    /// they happened, then sync-group changes.
+    pub fn poll_event(&mut self) -> Option<Output> {
+        while let Some(&i) = self.ev.front() {
+            let i = usize::from(i);
+            let events = &mut self.members[i].outbox.events;
+            let event = events.pop_front();
+            if events.is_empty() {
+                self.ev.pop_front();
+            }
+            if let Some(event) = event {
+                return Some(Output::Instance { instance: i, event });
+            }
+        }
+        let g = usize::from(self.notices.pop_front()?);
+        let group = &mut self.groups[g];
+        group.queued = false;
+        Some(Output::Group {
+            group: g,
+            state: group.state,
+        })
+    }
+
+    /// Whether anything waits in [`Router::poll_transmit`] or [`Router::poll_event`].
+    pub fn has_output(&self) -> bool {
+        !(self.tx.is_empty() && self.ev.is_empty() && self.notices.is_empty())
+    }
+
+    // --- inside ---
+
+    fn find_key(&self, k: u64) -> Option<usize> {
+        self.index
+            .binary_search_by_key(&k, |e| e.0)
+            .ok()
+            .map(|at| usize::from(self.index[at].1))
+    }
+
+    fn key_of(&self, index: usize) -> u64 {
+        let m = &self.members[index];
+        let c = m.instance.config();
+        key(m.channel, c.family(), c.vrid)
+    }
+
+    /// Runs `f` on instance `index` with its effects going to its outbox, then lets its
+    /// sync group follow.
+    fn with(
+        &mut self,
+        index: usize,
+        now: Instant,
+        f: impl FnOnce(&mut Instance<V>, Instant, &mut Deposit<'_, N>),
+    ) {
+        let Router {
+            members, tx, ev, ..
+        } = self;
+        let Some(m) = members.get_mut(index) else {
+            return;
+        };
+        let was = snapshot(&m.instance);
+        let Member {
+            instance, outbox, ..
+        } = m;
+        f(instance, now, &mut Deposit::new(outbox, tx, ev, index));
+        self.follow_group(index, was, now);
+    }
+
+    fn follow_group(&mut self, index: usize, was: Snapshot, now: Instant) {
+        let m = &self.members[index];
+        if let Some(g) = m.group
+            && snapshot(&m.instance) != was
+        {
+            self.settle(usize::from(g), now);
+        }
+    }
+
+    fn notice(&mut self, g: usize) {
+        let group = &mut self.groups[g];
+        if !group.queued {
+            group.queued = true;
+            // At most one entry per group, and at most N groups.
+            let _ = self.notices.push_back(g as u16);
+        }
+    }
+}
+
+fn snapshot<const V: usize>(i: &Instance<V>) -> Snapshot {
+    Snapshot {
+        state: i.state(),
+        own_fault: i.has_own_fault(),
+        wants_master: i.wants_master(),
+    }
+}
+
+/// The sink that puts instance `i`'s effects in its outbox.
+struct Deposit<'a, const N: usize> {
+    outbox: &'a mut Outbox,
+    tx: &'a mut Deque<u16, N>,
+    ev: &'a mut Deque<u16, N>,
+    i: usize,
+}
+
+impl<'a, const N: usize> Deposit<'a, N> {
+    fn new(
+        outbox: &'a mut Outbox,
+        tx: &'a mut Deque<u16, N>,
+        ev: &'a mut Deque<u16, N>,
+        i: usize,
+    ) -> Self {
+        Deposit { outbox, tx, ev, i }
+    }
+}
+
+impl<const N: usize> Sink for Deposit<'_, N> {
+    fn effect(&mut self, effect: Effect) {
+        deposit(self.outbox, self.tx, self.ev, self.i, effect)
+    }
+}
+
+fn deposit<const N: usize>(
+    outbox: &mut Outbox,
+    tx: &mut Deque<u16, N>,
+    ev: &mut Deque<u16, N>,
+    i: usize,
+    effect: Effect,
+) {
+    let event = match effect {
+        Effect::SendAdvert { priority } => {
+            if outbox.advert.is_none() {
+                // At most once per member, and at most N members.
+                let _ = tx.push_back(i as u16);
+            }
+            // A newer advert replaces one not yet sent: peers must hear the latest.
+            outbox.advert = Some(priority);
+            outbox.next_dst = 0;
+            return;
+        }
+        Effect::AddVips => Event::AddVips,
+        Effect::RemoveVips => Event::RemoveVips,
+        Effect::Announce { count, spacing } => Event::Announce { count, spacing },
+        Effect::StateChanged { from, to, reason } => Event::StateChanged {
+            from,
+            to,
+            reason,
+            cause: outbox.cause.unwrap_or(Cause::Internal),
+        },
+        Effect::PriorityChanged { from, to } => Event::PriorityChanged { from, to },
+    };
+    if outbox.events.is_empty() {
+        let _ = ev.push_back(i as u16);
+    }
+    let pushed = outbox.events.push_back(event);
+    debug_assert!(
+        pushed.is_ok(),
+        "more than EVENTS_PER_INSTANCE events: drain after every input"
+    );
+}
