@@ -24,6 +24,8 @@
 pub mod device;
 pub mod neighbours;
 pub mod node;
+mod report;
+mod setup;
 
 pub use node::{NetConfig, Observer, RxDrop, SetupError, Storage, TxError, Vrrp};
 pub use smoltcp;

@@ -7,7 +7,8 @@
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
 
-use vigil_core::machine::{Config, Effect, State};
+use vigil_core::machine::{Config, State};
+use vigil_core::router::{self, Event};
 use vigil_core::timer::Interval;
 use vigil_core::wire::{Auth, Version};
 use vigil_core::{Duration, Instant};
@@ -71,7 +72,7 @@ impl Device for MemDevice {
 /// Everything the loop reported.
 #[derive(Debug)]
 struct Log {
-    effects: Vec<(Instant, usize, Effect)>,
+    events: Vec<(Instant, usize, Event)>,
     drops: Vec<RxDrop>,
     failures: Vec<TxError>,
     now: Instant,
@@ -80,7 +81,7 @@ struct Log {
 impl Default for Log {
     fn default() -> Self {
         Log {
-            effects: Vec::new(),
+            events: Vec::new(),
             drops: Vec::new(),
             failures: Vec::new(),
             now: Instant::from_ticks(0),
@@ -89,8 +90,8 @@ impl Default for Log {
 }
 
 impl Observer for Log {
-    fn effect(&mut self, instance: usize, effect: &Effect) {
-        self.effects.push((self.now, instance, *effect));
+    fn event(&mut self, instance: usize, event: &Event) {
+        self.events.push((self.now, instance, *event));
     }
     fn dropped(&mut self, drop: RxDrop) {
         self.drops.push(drop);
@@ -103,10 +104,10 @@ impl Observer for Log {
 impl Log {
     /// When instance `i` entered `state`, every time.
     fn entered(&self, i: usize, state: State) -> Vec<Instant> {
-        self.effects
+        self.events
             .iter()
             .filter_map(|(t, j, e)| match e {
-                Effect::StateChanged { to, .. } if *to == state && *j == i => Some(*t),
+                Event::StateChanged { to, .. } if *to == state && *j == i => Some(*t),
                 _ => None,
             })
             .collect()
@@ -746,9 +747,7 @@ fn a_tracker_fault_moves_the_master_to_fault_and_the_backup_takes_over() {
     let n = &mut lan.nodes[0];
     n.log.now = now;
     n.vrrp
-        .update(0, now, &mut n.dev, &mut n.log, |inst, fx| {
-            inst.set_tracking(now, fault, fx)
-        })
+        .set_tracking(0, now, &mut n.dev, &mut n.log, fault)
         .unwrap();
     assert_eq!(lan.state(0), State::Fault);
     assert!(!lan.has_vip(0, VIP));
@@ -758,7 +757,7 @@ fn a_tracker_fault_moves_the_master_to_fault_and_the_backup_takes_over() {
     let n = &mut lan.nodes[0];
     assert!(
         n.vrrp
-            .update(9, now, &mut n.dev, &mut n.log, |_, _| ())
+            .set_tracking(9, now, &mut n.dev, &mut n.log, fault)
             .is_none()
     );
 }
@@ -908,16 +907,16 @@ fn wrong_password_and_other_vrids_are_dropped_with_a_reason() {
     assert_eq!(lan.state(1), State::Master);
     assert!(lan.nodes[1].log.drops.iter().any(|d| matches!(
         d,
-        RxDrop::Machine {
+        RxDrop::Router(router::RxDrop::Machine {
             instance: 0,
             drop: vigil_core::machine::Drop::Auth(_)
-        }
+        })
     )));
     assert!(
         lan.nodes[2]
             .log
             .drops
-            .contains(&RxDrop::NoInstance { vrid: 51 })
+            .contains(&RxDrop::Router(router::RxDrop::UnknownVrid { vrid: 51 }))
     );
 }
 
