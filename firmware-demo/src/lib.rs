@@ -1,11 +1,11 @@
 //! vigil on smoltcp: the same `no_std`, heap-free VRRP core as vigild, driven by a bare
 //! network stack, as it would run in an appliance's firmware.
 //!
-//! - [`node`]: the protocol loop, [`Vrrp`]: a smoltcp [`smoltcp::iface::Interface`] over
-//!   any [`smoltcp::phy::Device`], one raw socket for IP protocol 112 in fixed buffers
-//!   ([`Storage`]), 224.0.0.18 joined (or unicast peers), adverts on the core's
-//!   deadlines, VIPs on the interface while master (so smoltcp answers ARP and ICMP echo
-//!   for them), gratuitous ARP on takeover.
+//! - [`node`]: the protocol loop, [`Vrrp`]: vigil-core's [`vigil_core::router::Router`]
+//!   on a smoltcp [`smoltcp::iface::Interface`] over any [`smoltcp::phy::Device`], one
+//!   raw socket for IP protocol 112 in fixed buffers ([`Storage`]), 224.0.0.18 joined
+//!   (or unicast peers), adverts on the router's deadlines, VIPs on the interface while
+//!   master (so smoltcp answers ARP and ICMP echo for them), gratuitous ARP on takeover.
 //! - [`device`]: the device wrapper that restores the adverts' TOS, which smoltcp's raw
 //!   socket drops.
 //! - [`neighbours`]: smoltcp's neighbour cache, restored after each VIP change flushes
