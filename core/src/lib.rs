@@ -2,7 +2,9 @@
 //! library with no `std` and no heap.
 //!
 //! - [`wire`]: the advertisement codec (zero-copy [`wire::Packet`], validated
-//!   [`wire::Repr`]), IPv4 and IPv6, v2 simple-password auth, checksums.
+//!   [`wire::Repr`]), IPv4 and IPv6, v2 simple-password auth, checksums; and the bytes
+//!   around it that hosts building their own frames need (IPv4 header, ARP, Ethernet,
+//!   the virtual MAC).
 //! - [`timer`]: advertisement interval, skew time, master-down interval, in integers.
 //! - [`priority`]: effective priority from tracker weights; rise/fall counting.
 //! - [`machine`]: the per-instance state machine. Time comes in as an argument

@@ -8,7 +8,9 @@
 
 use core::mem::size_of;
 
-use vigil_core::machine::{Effects, Instance};
+use vigil_core::machine::Instance;
+use vigil_core::router::{EVENTS_PER_INSTANCE, Event, Router};
+use vigil_firmware_demo::neighbours::Neighbours;
 use vigil_firmware_demo::node::{RX_BYTES, RX_PACKETS, TX_BYTES, TX_PACKETS};
 use vigil_firmware_demo::smoltcp::iface::{Interface, SocketStorage};
 use vigil_firmware_demo::smoltcp::socket::raw;
@@ -50,6 +52,10 @@ fn main() {
         size_of::<Instance<16>>(),
     );
     row(
+        "Neighbours (smoltcp's neighbour cache kept, in Vrrp)",
+        size_of::<Neighbours>(),
+    );
+    row(
         "Vrrp<1, 7, 8>: 1 instance, 7 VIPs, 8 peers (vigil-fw)",
         size_of::<Vrrp<'static, 1, 7, 8>>(),
     );
@@ -62,8 +68,12 @@ fn main() {
         size_of::<Vrrp<'static, 4, 4, 2>>(),
     );
     row(
-        "Effects (on the stack, per call into an instance)",
-        size_of::<Effects>(),
+        "Router<1, 7, 8> (instances, outboxes, demux; in Vrrp)",
+        size_of::<Router<1, 7, 8>>(),
+    );
+    row(
+        &format!("  of which event queues: {EVENTS_PER_INSTANCE} Events per instance"),
+        EVENTS_PER_INSTANCE * size_of::<Event>(),
     );
     row(
         "total for vigil-fw: Storage + Vrrp<1, 7, 8>",

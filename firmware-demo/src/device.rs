@@ -7,12 +7,13 @@
 //! hook), which is how the loop learns its unicast peers' MAC addresses.
 //!
 //! Gratuitous ARP does not need the wrapper: the loop takes a transmit token from the
-//! device itself and writes the whole frame (see [`crate::frames::emit_garp`]).
+//! device itself and writes the whole frame (see [`vigil_core::wire::arp::emit_garp`]).
 
 use smoltcp::phy::{Device, DeviceCapabilities, Medium, PacketMeta, RxToken, TxToken};
 use smoltcp::time::Instant;
-
-use crate::frames;
+use vigil_core::wire::PROTOCOL;
+use vigil_core::wire::ethernet::{self, ETHERNET_HEADER_LEN, ETHERTYPE_IPV4};
+use vigil_core::wire::ipv4::{self, Ipv4Header, TOS_NETWORK_CONTROL};
 
 /// The receive hook: sees every received frame before smoltcp does.
 pub type Snoop<'a> = &'a mut dyn FnMut(&[u8]);
@@ -93,7 +94,7 @@ impl<T: TxToken> TxToken for VrrpTxToken<T> {
         self.inner.consume(len, |buf| {
             let r = f(buf);
             if ethernet {
-                frames::mark_vrrp_frame(buf);
+                mark_vrrp_frame(buf);
             }
             r
         })
@@ -143,5 +144,51 @@ impl<D: Device + ?Sized> Device for VrrpDevice<'_, D> {
 
     fn capabilities(&self) -> DeviceCapabilities {
         self.inner.capabilities()
+    }
+}
+
+/// Sets TOS 0xc0 (and the header checksum) on an outgoing Ethernet frame if it carries a
+/// VRRP advert sent with TOS 0 (smoltcp's raw socket loses the TOS the loop wrote).
+/// Returns whether the frame was changed. Any other frame is left alone.
+pub fn mark_vrrp_frame(frame: &mut [u8]) -> bool {
+    if ethernet::payload(frame).is_none_or(|(ethertype, _)| ethertype != ETHERTYPE_IPV4) {
+        return false;
+    }
+    let ip = &mut frame[ETHERNET_HEADER_LEN..];
+    let vrrp_tos_0 =
+        Ipv4Header::new_checked(ip).is_ok_and(|h| h.protocol() == PROTOCOL && h.tos() == 0);
+    vrrp_tos_0 && ipv4::set_tos(ip, TOS_NETWORK_CONTROL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::Ipv4Addr;
+    use vigil_core::wire::ipv4::Ipv4Repr;
+
+    #[test]
+    fn marks_only_vrrp_frames_with_tos_zero() {
+        let mut frame = [0u8; 14 + 40];
+        frame[12..14].copy_from_slice(&[0x08, 0x00]);
+        let src = Ipv4Addr::new(10, 0, 0, 1);
+        Ipv4Repr::advert(src, Ipv4Addr::new(224, 0, 0, 18), 20)
+            .emit(&mut frame[14..])
+            .unwrap();
+        // As smoltcp re-emits it: TOS 0.
+        assert!(ipv4::set_tos(&mut frame[14..], 0));
+        assert!(mark_vrrp_frame(&mut frame));
+        assert_eq!(frame[15], TOS_NETWORK_CONTROL);
+        assert!(
+            Ipv4Header::new_checked(&frame[14..])
+                .unwrap()
+                .verify_checksum()
+        );
+        // Already marked: untouched.
+        assert!(!mark_vrrp_frame(&mut frame));
+        // Not VRRP: untouched.
+        frame[14 + 9] = 1;
+        frame[15] = 0;
+        assert!(!mark_vrrp_frame(&mut frame));
+        assert!(!mark_vrrp_frame(&mut frame[..20]));
     }
 }

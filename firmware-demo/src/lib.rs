@@ -1,15 +1,19 @@
 //! vigil on smoltcp: the same `no_std`, heap-free VRRP core as vigild, driven by a bare
 //! network stack, as it would run in an appliance's firmware.
 //!
-//! - [`node`]: the protocol loop, [`Vrrp`]: a smoltcp [`smoltcp::iface::Interface`] over
-//!   any [`smoltcp::phy::Device`], one raw socket for IP protocol 112 in fixed buffers
-//!   ([`Storage`]), 224.0.0.18 joined (or unicast peers), adverts on the core's
-//!   deadlines, VIPs on the interface while master (so smoltcp answers ARP and ICMP echo
-//!   for them), gratuitous ARP on takeover.
-//! - [`frames`]: the IPv4 header of adverts (TTL 255, TOS 0xc0), read and written with
-//!   smoltcp's wire types; the gratuitous ARP frame.
+//! - [`node`]: the protocol loop, [`Vrrp`]: vigil-core's [`vigil_core::router::Router`]
+//!   on a smoltcp [`smoltcp::iface::Interface`] over any [`smoltcp::phy::Device`], one
+//!   raw socket for IP protocol 112 in fixed buffers ([`Storage`]), 224.0.0.18 joined
+//!   (or unicast peers), adverts on the router's deadlines, VIPs on the interface while
+//!   master (so smoltcp answers ARP and ICMP echo for them), gratuitous ARP on takeover.
 //! - [`device`]: the device wrapper that restores the adverts' TOS, which smoltcp's raw
 //!   socket drops.
+//! - [`neighbours`]: smoltcp's neighbour cache, restored after each VIP change flushes
+//!   it (so the first ping after a takeover is answered).
+//!
+//! The bytes around an advert (its IPv4 header, gratuitous ARP and ARP request frames,
+//! the sender of a frame) are vigil-core's [`vigil_core::wire::ipv4`],
+//! [`vigil_core::wire::arp`] and [`vigil_core::wire::ethernet`], which vigild uses too.
 //!
 //! Time is embassy-time's [`embassy_time::Instant`], passed in: the loop reads no clock.
 //! The crate is `#![no_std]` and never allocates; the `std` feature only builds the host
@@ -18,8 +22,10 @@
 #![forbid(unsafe_code)]
 
 pub mod device;
-pub mod frames;
+pub mod neighbours;
 pub mod node;
+mod report;
+mod setup;
 
 pub use node::{NetConfig, Observer, RxDrop, SetupError, Storage, TxError, Vrrp};
 pub use smoltcp;

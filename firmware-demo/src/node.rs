@@ -1,11 +1,11 @@
-//! The protocol loop: vigil-core instances on a smoltcp interface.
+//! The protocol loop: a vigil-core [`Router`] on a smoltcp interface.
 //!
 //! [`Vrrp`] owns a smoltcp [`Interface`] (own address, VIPs while master), one raw
-//! socket for IP protocol 112 over fixed buffers the caller lends ([`Storage`]), and up
-//! to `N` instances. The caller owns the device and the clock:
+//! socket for IP protocol 112 over fixed buffers the caller lends ([`Storage`]), and a
+//! [`Router`] of up to `N` instances. The caller owns the device and the clock:
 //!
 //! ```text
-//! vrrp.start(now, &mut obs);
+//! vrrp.start(now, &mut device, &mut obs);
 //! loop {
 //!     let now = Instant::now();              // embassy-time
 //!     vrrp.poll(now, &mut device, &mut obs); // packets in, deadlines, packets out
@@ -14,178 +14,36 @@
 //! vrrp.shutdown(now, &mut device, &mut obs); // priority-0 adverts, VIPs removed
 //! ```
 //!
+//! The path of an advert: frame in (smoltcp, the raw socket) -> IPv4 header read ->
+//! [`Router::on_datagram`]; after every input to the router, [`Router::poll_transmit`]
+//! is drained into the raw socket (multicast) or into Ethernet frames to each peer
+//! (unicast), then [`Router::poll_event`] into the interface's addresses and
+//! gratuitous-ARP bursts. The state machines and sync groups are the router's.
+//!
 //! Nothing here allocates, reads a clock or blocks.
 
 use core::net::{IpAddr, Ipv4Addr};
 
 use embassy_time::{Duration, Instant};
 use heapless::Vec;
-use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{Device, TxToken};
 use smoltcp::socket::raw;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, IpProtocol, IpVersion, Ipv4Cidr};
-use vigil_core::machine::{self, Config, ConfigError, Effect, Effects, Instance, State, Vips};
-use vigil_core::wire::{self, Family, MCAST_V4, PROTOCOL, Repr};
+use vigil_core::machine::{self, Config, Instance, State, Vips};
+use vigil_core::priority::TrackStatus;
+use vigil_core::router::{self, Destination, Event, Output, Router, Transmit};
+use vigil_core::wire::ethernet::{self, ETHERNET_HEADER_LEN, ETHERTYPE_IPV4};
+use vigil_core::wire::ipv4::{self, IPV4_HEADER_LEN, Ipv4Repr};
+use vigil_core::wire::{self, Family, MCAST_V4, PROTOCOL, arp};
 
 use crate::device::VrrpDevice;
-use crate::frames::{self, GARP_LEN, IPV4_HEADER_LEN, IpError};
+use crate::neighbours::Neighbours;
+pub use crate::report::{Observer, RxDrop, TxError};
+pub use crate::setup::{
+    NetConfig, RX_BYTES, RX_PACKETS, SetupError, Storage, TX_BYTES, TX_PACKETS,
+};
 use crate::{from_smoltcp, to_smoltcp};
-
-/// Packets the raw socket can hold on receive.
-pub const RX_PACKETS: usize = 8;
-/// Bytes of received packets (IP header included) the raw socket can hold. An advert
-/// for an instance with 16 VIPs is 20 + 8 + 64 + 8 = 100 bytes.
-pub const RX_BYTES: usize = 1024;
-/// Packets the raw socket can queue for sending: one advert per instance and
-/// destination (multicast, or each unicast peer) per deadline.
-pub const TX_PACKETS: usize = 8;
-/// Bytes of queued outgoing packets.
-pub const TX_BYTES: usize = 1024;
-
-/// The static memory smoltcp's sockets work in: the socket table and the raw socket's
-/// packet buffers. Put it in a `static` (e.g. with `static_cell`) on a microcontroller,
-/// or on `main`'s stack; [`Vrrp::new`] borrows it for as long as the loop lives.
-#[derive(Debug)]
-pub struct Storage<'a> {
-    sockets: [SocketStorage<'a>; 1],
-    rx_meta: [raw::PacketMetadata; RX_PACKETS],
-    rx: [u8; RX_BYTES],
-    tx_meta: [raw::PacketMetadata; TX_PACKETS],
-    tx: [u8; TX_BYTES],
-}
-
-impl Storage<'_> {
-    pub const fn new() -> Self {
-        Storage {
-            sockets: [SocketStorage::EMPTY; 1],
-            rx_meta: [raw::PacketMetadata::EMPTY; RX_PACKETS],
-            rx: [0; RX_BYTES],
-            tx_meta: [raw::PacketMetadata::EMPTY; TX_PACKETS],
-            tx: [0; TX_BYTES],
-        }
-    }
-}
-
-impl Default for Storage<'_> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// The interface the loop runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct NetConfig {
-    /// The node's Ethernet address (unicast).
-    pub mac: EthernetAddress,
-    /// The node's own address and prefix: the source of its adverts.
-    pub addr: Ipv4Cidr,
-    /// A default gateway, if the node talks beyond its subnet.
-    pub gateway: Option<Ipv4Addr>,
-    /// Seeds smoltcp's generator (IGMP report delays, IP ids). Differ per boot.
-    pub random_seed: u64,
-}
-
-/// What [`Vrrp::new`] and [`Vrrp::add_instance`] refuse, before anything runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum SetupError {
-    /// The core refuses the instance's configuration or VIP list.
-    Config(ConfigError),
-    /// The MAC address is not a unicast address.
-    Mac,
-    /// Only IPv4 instances run on this loop.
-    NotIpv4,
-    /// The instance's primary (source) address is not the interface's address.
-    Primary,
-    /// More instances than the loop's `N`.
-    TooManyInstances,
-    /// More unicast peers than the loop's `P`.
-    TooManyPeers,
-    /// Another instance has this VRID.
-    DuplicateVrid(u8),
-    /// The own address plus every VIP exceed smoltcp's address table
-    /// (`smoltcp::config::IFACE_MAX_ADDR_COUNT`, set by an `iface-max-addr-count-*`
-    /// feature).
-    InterfaceAddresses { needed: usize, capacity: usize },
-    /// Joining 224.0.0.18 failed (smoltcp's multicast group table is full).
-    Multicast,
-}
-
-impl From<ConfigError> for SetupError {
-    fn from(e: ConfigError) -> Self {
-        SetupError::Config(e)
-    }
-}
-
-impl core::fmt::Display for SetupError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            SetupError::Config(e) => e.fmt(f),
-            SetupError::Mac => write!(f, "the MAC address must be unicast"),
-            SetupError::NotIpv4 => write!(f, "only IPv4 instances run on this loop"),
-            SetupError::Primary => write!(f, "the source address is not the interface's"),
-            SetupError::TooManyInstances => write!(f, "too many instances for this loop"),
-            SetupError::TooManyPeers => write!(f, "too many unicast peers for this loop"),
-            SetupError::DuplicateVrid(v) => write!(f, "VRID {v} is configured twice"),
-            SetupError::InterfaceAddresses { needed, capacity } => write!(
-                f,
-                "{needed} interface addresses needed (own address and VIPs), smoltcp holds {capacity}"
-            ),
-            SetupError::Multicast => write!(f, "cannot join 224.0.0.18"),
-        }
-    }
-}
-
-/// Why a received packet did not reach an instance's state machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum RxDrop {
-    /// The IP header (see [`IpError`]).
-    Ip(IpError),
-    /// Neither to 224.0.0.18 nor to the own address (smoltcp hands raw sockets every
-    /// protocol-112 packet the interface sees).
-    NotForUs(Ipv4Addr),
-    /// No instance has this VRID.
-    NoInstance { vrid: u8 },
-    /// The codec refused it (TTL, checksum, length, ...).
-    Wire { instance: usize, error: wire::Error },
-    /// The instance refused it (auth, interval, addresses, ...).
-    Machine {
-        instance: usize,
-        drop: machine::Drop,
-    },
-}
-
-/// A send the loop could not carry out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum TxError {
-    /// The raw socket's transmit buffer is full: this advert is lost.
-    SocketFull,
-    /// The core could not emit the advert.
-    Emit(wire::Error),
-}
-
-/// What the loop reports to its host: every effect it carried out, every packet it
-/// dropped, every send that failed. All methods default to doing nothing; `()` is the
-/// observer that ignores everything. (With the `defmt` feature the loop also logs state
-/// changes, drops and failures itself.)
-pub trait Observer {
-    /// `effect` of instance `instance` (its index from [`Vrrp::add_instance`]) has been
-    /// carried out.
-    fn effect(&mut self, instance: usize, effect: &Effect) {
-        let _ = (instance, effect);
-    }
-    fn dropped(&mut self, drop: RxDrop) {
-        let _ = drop;
-    }
-    fn failed(&mut self, instance: usize, error: TxError) {
-        let _ = (instance, error);
-    }
-}
-
-impl Observer for () {}
 
 /// A gratuitous-ARP burst in progress: `left` messages (one frame per VIP each), the
 /// next at `at`.
@@ -195,6 +53,20 @@ struct Burst {
     next_vip: usize,
     at: Instant,
     spacing: Duration,
+}
+
+/// The longest advert the loop sends: smoltcp's address table holds the own address and
+/// at most `IFACE_MAX_ADDR_COUNT - 1` VIPs (checked by [`Vrrp::add_instance`]), 4 bytes
+/// each, plus the fixed header and v2's authentication data.
+const ADVERT_MAX: usize =
+    wire::HEADER_LEN + 4 * smoltcp::config::IFACE_MAX_ADDR_COUNT + wire::V2_AUTH_LEN;
+
+/// A unicast advert waiting for its peer's MAC: the router hands each advert out once.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    priority: u8,
+    len: u16,
+    bytes: [u8; ADVERT_MAX],
 }
 
 /// A unicast peer. Adverts to it go out as whole Ethernet frames, straight to the device,
@@ -208,8 +80,8 @@ struct Burst {
 struct Peer {
     addr: Ipv4Addr,
     mac: Option<EthernetAddress>,
-    /// The priority of an advert waiting for the MAC (the newest one wins).
-    pending: Option<u8>,
+    /// The advert waiting for the MAC (the newest one wins).
+    pending: Option<Pending>,
     /// When the loop last asked for the MAC.
     asked_at: Option<Instant>,
 }
@@ -217,9 +89,13 @@ struct Peer {
 /// How often the loop repeats an unanswered ARP request for a peer.
 const ARP_RETRY: Duration = Duration::from_millis(1000);
 
+/// The channel every instance receives on (the loop has one interface).
+const CHANNEL: u32 = 0;
+
+/// What the loop keeps of an instance besides the router's state: how its VIPs go on
+/// the interface, its unicast peers, its gratuitous ARPs. Indexed like the router.
 #[derive(Debug)]
 struct Slot<const V: usize, const P: usize> {
-    instance: Instance<V>,
     /// The VIPs with their prefix lengths, as they go on the interface.
     vips: Vec<Ipv4Cidr, V>,
     /// Unicast peers; empty means multicast to 224.0.0.18.
@@ -236,7 +112,10 @@ pub struct Vrrp<'a, const N: usize = 1, const V: usize = { machine::MAX_VIPS }, 
     raw: SocketHandle,
     mac: EthernetAddress,
     addr: Ipv4Cidr,
+    router: Router<N, V, P>,
     slots: Vec<Slot<V, P>, N>,
+    /// smoltcp's neighbour cache, restored after each VIP change flushes it.
+    neighbours: Neighbours,
 }
 
 impl<const N: usize, const V: usize, const P: usize> core::fmt::Debug for Vrrp<'_, N, V, P> {
@@ -245,6 +124,7 @@ impl<const N: usize, const V: usize, const P: usize> core::fmt::Debug for Vrrp<'
             .field("mac", &self.mac)
             .field("addr", &self.addr)
             .field("ip_addrs", &self.iface.ip_addrs())
+            .field("router", &self.router)
             .field("slots", &self.slots)
             .finish_non_exhaustive()
     }
@@ -301,7 +181,9 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
             raw,
             mac: net.mac,
             addr: net.addr,
+            router: Router::new(),
             slots: Vec::new(),
+            neighbours: Neighbours::new(),
         })
     }
 
@@ -320,11 +202,7 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
         if config.primary != IpAddr::V4(self.addr.address()) {
             return Err(SetupError::Primary);
         }
-        if self
-            .slots
-            .iter()
-            .any(|s| s.instance.config().vrid == config.vrid)
-        {
+        if self.router.find(CHANNEL, Family::V4, config.vrid).is_some() {
             return Err(SetupError::DuplicateVrid(config.vrid));
         }
         if self.slots.is_full() {
@@ -341,37 +219,62 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
         if peers.len() > P {
             return Err(SetupError::TooManyPeers);
         }
-        let peers: Vec<Peer, P> = peers
-            .iter()
-            .map(|&addr| Peer {
+        let mut peer_addrs: Vec<IpAddr, P> = Vec::new();
+        let mut slot_peers: Vec<Peer, P> = Vec::new();
+        for &addr in peers {
+            // Room checked above.
+            let _ = peer_addrs.push(IpAddr::V4(addr));
+            let _ = slot_peers.push(Peer {
                 addr,
                 mac: None,
                 pending: None,
                 asked_at: None,
-            })
-            .collect();
+            });
+        }
         // Every address the interface may carry at once: the own one and all VIPs.
         let capacity = smoltcp::config::IFACE_MAX_ADDR_COUNT;
         let needed = 1 + self.slots.iter().map(|s| s.vips.len()).sum::<usize>() + vips.len();
         if needed > capacity {
             return Err(SetupError::InterfaceAddresses { needed, capacity });
         }
+        let dest = if peers.is_empty() {
+            Destination::Multicast(IpAddr::V4(MCAST_V4))
+        } else {
+            Destination::Unicast {
+                peers: peer_addrs,
+                check_source: false,
+            }
+        };
         if peers.is_empty() {
             self.iface
                 .join_multicast_group(MCAST_V4)
                 .map_err(|_| SetupError::Multicast)?;
         }
+        let index = self
+            .router
+            .add(instance, CHANNEL, dest)
+            .map_err(|e| match e {
+                router::SetupError::DuplicateVrid { vrid } => SetupError::DuplicateVrid(vrid),
+                _ => SetupError::TooManyInstances,
+            })?;
         let slot = Slot {
-            instance,
             vips: cidrs,
-            peers,
+            peers: slot_peers,
             garp: None,
         };
-        let index = self.slots.len();
-        self.slots
-            .push(slot)
-            .map_err(|_| SetupError::TooManyInstances)?;
+        // Same capacity as the router, which took the instance.
+        let _ = self.slots.push(slot);
         Ok(index)
+    }
+
+    /// Makes these instances (indices from [`Vrrp::add_instance`]) a sync group, whose
+    /// members change state together (keepalived's `vrrp_sync_group`). Returns its index,
+    /// which [`Observer::group`] reports.
+    pub fn add_group(&mut self, members: &[usize]) -> Result<usize, SetupError> {
+        self.router.add_group(members).map_err(|e| match e {
+            router::SetupError::Member { instance } => SetupError::GroupMember(instance),
+            _ => SetupError::TooManyInstances,
+        })
     }
 
     /// Starts every instance (RFC 5798 6.4.1: backup, or master at once as the owner).
@@ -382,16 +285,13 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
         device: &mut D,
         obs: &mut impl Observer,
     ) {
-        for i in 0..self.slots.len() {
-            let mut fx = Effects::new();
-            self.slots[i].instance.start(now, &mut fx);
-            self.apply(i, &fx, now, device, obs);
-        }
+        self.router.start_all(now);
+        self.drain(now, device, obs);
     }
 
     /// One turn of the loop at `now`: smoltcp's ingress and egress (ARP, ICMP echo,
-    /// IGMP), received adverts into the instances, due deadlines, gratuitous ARPs, and
-    /// the adverts this produced out. Returns whether any packet came in or went out.
+    /// IGMP), received adverts into the router, due deadlines, gratuitous ARPs, and the
+    /// adverts this produced out. Returns whether any packet came in or went out.
     pub fn poll<D: Device + ?Sized>(
         &mut self,
         now: Instant,
@@ -399,8 +299,17 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
         obs: &mut impl Observer,
     ) -> bool {
         let ts = to_smoltcp(now);
-        let slots = &mut self.slots;
-        let mut learn = |frame: &[u8]| learn_peer_mac(slots, frame);
+        let (slots, neighbours, own) = (&mut self.slots, &mut self.neighbours, self.addr.address());
+        let mut learn = |frame: &[u8]| {
+            learn_peer_mac(slots, frame);
+            let ours = |ip| {
+                ip == own
+                    || slots
+                        .iter()
+                        .any(|s| s.vips.iter().any(|v| v.address() == ip))
+            };
+            neighbours.learn(frame, ours, now);
+        };
         let mut active = self.iface.poll(
             ts,
             &mut VrrpDevice::snooping(device, &mut learn),
@@ -413,16 +322,12 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
                 None => break,
             }
         }
-        for i in 0..self.slots.len() {
-            let due = self.slots[i].instance.poll_at().is_some_and(|t| t <= now);
-            if due {
-                let mut fx = Effects::new();
-                self.slots[i].instance.on_timeout(now, &mut fx);
-                self.apply(i, &fx, now, device, obs);
-            }
+        if self.router.poll_at().is_some_and(|t| t <= now) {
+            self.router.on_timeout(now);
+            self.drain(now, device, obs);
         }
         active |= self.unicast_pending(now, device, obs);
-        // Send what the instances queued now, not at the next call; adverts before
+        // Send what the router queued now, not at the next call; adverts before
         // gratuitous ARPs, as keepalived orders them. The queue holds TX_PACKETS.
         for _ in 0..=TX_PACKETS {
             let sent = self
@@ -437,33 +342,31 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
         active
     }
 
-    /// When [`Vrrp::poll`] must run next, at the latest: the earliest instance deadline,
-    /// gratuitous-ARP message or smoltcp timer; `now` if a packet waits. `None`: only
-    /// when a frame arrives.
+    /// When [`Vrrp::poll`] must run next, at the latest: the router's deadline, the next
+    /// gratuitous-ARP message or ARP retry, smoltcp's timer; `now` if a packet waits.
+    /// `None`: only when a frame arrives.
     pub fn poll_at(&mut self, now: Instant) -> Option<Instant> {
         let raw = self.sockets.get::<raw::Socket>(self.raw);
         if raw.can_recv() {
             return Some(now);
         }
-        let mut at = self
+        let smoltcp_at = self
             .iface
             .poll_at(to_smoltcp(now), &self.sockets)
             .map(from_smoltcp);
-        for slot in &self.slots {
+        let ours = self.slots.iter().flat_map(|slot| {
             let asks = slot
                 .peers
                 .iter()
                 .filter(|p| p.pending.is_some() && p.mac.is_none())
                 .map(|p| p.asked_at.map_or(now, |t| t + ARP_RETRY));
-            for t in [slot.instance.poll_at(), slot.garp.map(|g| g.at)]
-                .into_iter()
-                .flatten()
-                .chain(asks)
-            {
-                at = Some(at.map_or(t, |a| a.min(t)));
-            }
-        }
-        at
+            slot.garp.map(|g| g.at).into_iter().chain(asks)
+        });
+        [smoltcp_at, self.router.poll_at()]
+            .into_iter()
+            .flatten()
+            .chain(ours)
+            .min()
     }
 
     /// Stops every instance: a master sends its priority-0 advert and removes its VIPs.
@@ -475,11 +378,8 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
         device: &mut D,
         obs: &mut impl Observer,
     ) {
-        for i in 0..self.slots.len() {
-            let mut fx = Effects::new();
-            self.slots[i].instance.shutdown(now, &mut fx);
-            self.apply(i, &fx, now, device, obs);
-        }
+        self.router.stop_all(now);
+        self.drain(now, device, obs);
         if self.slots.iter().any(|s| s.peers.is_empty()) {
             // Not joined is not an error here.
             let _ = self.iface.leave_multicast_group(MCAST_V4);
@@ -494,32 +394,49 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
         }
     }
 
-    /// Runs `f` on instance `index` with an effect list and carries out the effects it
-    /// produced: the way in for what the loop itself does not watch, such as a
-    /// tracker's result or the link going down ([`Instance::set_tracking`]) or a
-    /// sync-group decision. `None` if there is no such instance.
-    pub fn update<D: Device + ?Sized, R>(
+    /// A new tracking status for instance `index` (trackers, the link): FAULT in or out,
+    /// priority changes. `None` if there is no such instance.
+    pub fn set_tracking<D: Device + ?Sized>(
         &mut self,
         index: usize,
         now: Instant,
         device: &mut D,
         obs: &mut impl Observer,
-        f: impl FnOnce(&mut Instance<V>, &mut Effects) -> R,
-    ) -> Option<R> {
-        let mut fx = Effects::new();
-        let r = f(&mut self.slots.get_mut(index)?.instance, &mut fx);
-        self.apply(index, &fx, now, device, obs);
-        Some(r)
+        status: TrackStatus,
+    ) -> Option<()> {
+        self.update(now, device, obs, |router| {
+            (index < router.len()).then(|| router.set_tracking(index, now, status))
+        })
+    }
+
+    /// Runs `f` on the router and carries out what it produced: the way in for anything
+    /// else the loop does not watch itself (starting or stopping one instance, putting
+    /// off a master-down deadline).
+    pub fn update<D: Device + ?Sized, R>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
+        obs: &mut impl Observer,
+        f: impl FnOnce(&mut Router<N, V, P>) -> R,
+    ) -> R {
+        let r = f(&mut self.router);
+        self.drain(now, device, obs);
+        r
     }
 
     /// The instance at `index`, as [`Vrrp::add_instance`] numbered it.
     pub fn instance(&self, index: usize) -> Option<&Instance<V>> {
-        self.slots.get(index).map(|s| &s.instance)
+        self.router.instance(index)
     }
 
     /// Every instance, in order.
     pub fn instances(&self) -> impl Iterator<Item = &Instance<V>> {
-        self.slots.iter().map(|s| &s.instance)
+        self.router.instances()
+    }
+
+    /// The router (instances, sync groups, deadlines), to look at.
+    pub fn router(&self) -> &Router<N, V, P> {
+        &self.router
     }
 
     /// The smoltcp interface (its addresses show the VIPs of masters).
@@ -533,7 +450,7 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
         &mut self.iface
     }
 
-    /// Takes one packet off the raw socket and hands it to its instance. `None` when the
+    /// Takes one packet off the raw socket and hands it to the router. `None` when the
     /// socket is empty.
     fn receive_one<D: Device + ?Sized>(
         &mut self,
@@ -544,136 +461,161 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
         let Vrrp {
             sockets,
             raw,
-            slots,
+            router,
             addr,
             ..
         } = self;
-        let socket = sockets.get_mut::<raw::Socket>(*raw);
-        let packet = socket.recv().ok()?;
-        let mut fx = Effects::new();
-        let outcome = deliver(slots, addr.address(), packet, now, &mut fx);
-        match outcome {
-            Ok(i) => self.apply(i, &fx, now, device, obs),
-            Err(drop) => {
-                fw_log!("vrrp: dropped {}", drop);
-                obs.dropped(drop);
-            }
+        let packet = sockets.get_mut::<raw::Socket>(*raw).recv().ok()?;
+        if let Err(drop) = deliver(router, addr.address(), packet, now) {
+            fw_log!("vrrp: dropped {}", drop);
+            obs.dropped(drop);
         }
+        self.drain(now, device, obs);
         Some(())
     }
 
-    /// Carries out the effects of instance `i`, in order.
-    fn apply<D: Device + ?Sized>(
-        &mut self,
-        i: usize,
-        fx: &Effects,
-        now: Instant,
-        device: &mut D,
-        obs: &mut impl Observer,
-    ) {
-        for effect in fx {
-            match *effect {
-                Effect::SendAdvert { priority } => {
-                    if self.slots[i].peers.is_empty() {
-                        self.send_advert(i, priority, obs);
-                    } else {
-                        for k in 0..self.slots[i].peers.len() {
-                            self.slots[i].peers[k].pending = Some(priority);
-                        }
-                        self.unicast_pending(now, device, obs);
-                    }
+    /// Carries out everything the router has for the host: the adverts first, then the
+    /// events in the order they happened.
+    fn drain<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D, obs: &mut impl Observer) {
+        let mut buf = [0u8; IPV4_HEADER_LEN + ADVERT_MAX];
+        while let Some(t) = self.router.poll_transmit(&mut buf[IPV4_HEADER_LEN..]) {
+            obs.advert(&t);
+            match t.len {
+                Ok(len) => self.transmit(&t, &mut buf[..IPV4_HEADER_LEN + len], obs),
+                Err(e) => {
+                    fw_log!("vrrp: advert not sent: {}", e);
+                    obs.failed(t.instance, TxError::Emit(e));
                 }
-                Effect::AddVips => {
-                    let vips = &self.slots[i].vips;
-                    self.iface.update_ip_addrs(|addrs| {
-                        for v in vips {
-                            let cidr = IpCidr::Ipv4(*v);
-                            if !addrs.contains(&cidr) {
-                                // Room checked by add_instance.
-                                let _ = addrs.push(cidr);
-                            }
-                        }
-                    });
-                }
-                Effect::RemoveVips => {
-                    let slots = &self.slots;
-                    // A VIP another master instance also carries stays.
-                    self.iface.update_ip_addrs(|addrs| {
-                        addrs.retain(|a| {
-                            let IpCidr::Ipv4(c) = a;
-                            !slots[i].vips.contains(c)
-                                || slots.iter().enumerate().any(|(j, s)| {
-                                    j != i
-                                        && s.instance.state() == State::Master
-                                        && s.vips.contains(c)
-                                })
-                        });
-                    });
-                    self.slots[i].garp = None;
-                }
-                Effect::Announce { count, spacing } => {
-                    self.slots[i].garp = (count > 0).then_some(Burst {
-                        left: count,
-                        next_vip: 0,
-                        at: now,
-                        spacing,
-                    });
-                }
-                Effect::StateChanged { from, to, reason } => {
-                    if matches!(to, State::Backup | State::Fault) {
-                        // A master's adverts still waiting for a MAC must not go out
-                        // from a backup; a resignation (to Initialize) still goes.
-                        for p in self.slots[i].peers.iter_mut() {
-                            p.pending = None;
-                        }
-                    }
-                    fw_log!(
-                        "vrrp {}: {} -> {} ({})",
-                        self.slots[i].instance.config().vrid,
-                        from.as_str(),
-                        to.as_str(),
-                        reason.as_str()
-                    );
-                    let _ = (from, to, reason);
-                }
-                Effect::PriorityChanged { .. } => {}
             }
-            obs.effect(i, effect);
         }
+        while let Some(out) = self.router.poll_event() {
+            match out {
+                Output::Instance { instance, event } => {
+                    self.carry_out(instance, &event, now, device);
+                    obs.event(instance, &event);
+                }
+                Output::Group { group, state } => obs.group(group, state),
+            }
+        }
+        // Unicast adverts go out now if their peers' MACs are known.
+        self.unicast_pending(now, device, obs);
     }
 
-    /// Queues the advert of instance `i` at `priority` to 224.0.0.18 on the raw socket.
-    fn send_advert(&mut self, i: usize, priority: u8, obs: &mut impl Observer) {
-        let slot = &self.slots[i];
-        let (src, dst) = (self.addr.address(), MCAST_V4);
-        let len = slot.instance.advert(priority).buffer_len();
+    /// Puts one advert (its message at `packet[IPV4_HEADER_LEN..]`) on its way: into
+    /// the raw socket for 224.0.0.18, or to the peer it is addressed to.
+    fn transmit(&mut self, t: &Transmit, packet: &mut [u8], obs: &mut impl Observer) {
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (t.src, t.dst) else {
+            return;
+        };
+        let message = &packet[IPV4_HEADER_LEN..];
+        if let Some(slot) = self.slots.get_mut(t.instance)
+            && let Some(peer) = slot.peers.iter_mut().find(|p| p.addr == dst)
+        {
+            // The message came from a buffer of ADVERT_MAX bytes.
+            let mut bytes = [0u8; ADVERT_MAX];
+            bytes[..message.len()].copy_from_slice(message);
+            peer.pending = u16::try_from(message.len()).ok().map(|len| Pending {
+                priority: t.priority,
+                len,
+                bytes,
+            });
+            return;
+        }
+        let emitted = advert_header(src, dst, message.len()).emit(packet);
         let socket = self.sockets.get_mut::<raw::Socket>(self.raw);
-        let mut emitted = Ok(());
-        let sent = socket.send_with(IPV4_HEADER_LEN + len, |buf| {
-            let Some(body) = buf.get_mut(IPV4_HEADER_LEN..) else {
-                return 0;
-            };
-            match slot.instance.emit_advert(priority, body, IpAddr::V4(dst)) {
-                Ok(n) => match frames::emit_ipv4_header(buf, src, dst, n) {
-                    Some(()) => IPV4_HEADER_LEN + n,
-                    None => 0,
-                },
-                Err(e) => {
-                    emitted = Err(e);
-                    // An empty packet: smoltcp drops it as malformed, unsent.
-                    0
-                }
-            }
-        });
-        let error = match (sent, emitted) {
-            (Err(_), _) => Some(TxError::SocketFull),
-            (Ok(_), Err(e)) => Some(TxError::Emit(e)),
-            (Ok(_), Ok(())) => None,
+        let error = match emitted {
+            Ok(n) => socket
+                .send_slice(&packet[..n])
+                .err()
+                .map(|_| TxError::SocketFull),
+            Err(_) => Some(TxError::Emit(wire::Error::BufferTooSmall)),
         };
         if let Some(e) = error {
             fw_log!("vrrp: advert not sent: {}", e);
-            obs.failed(i, e);
+            obs.failed(t.instance, e);
         }
+    }
+
+    /// Carries out one event of instance `i` on the interface.
+    fn carry_out<D: Device + ?Sized>(
+        &mut self,
+        i: usize,
+        event: &Event,
+        now: Instant,
+        device: &mut D,
+    ) {
+        match *event {
+            Event::AddVips => {
+                let vips = &self.slots[i].vips;
+                self.iface.update_ip_addrs(|addrs| {
+                    for v in vips {
+                        let cidr = IpCidr::Ipv4(*v);
+                        if !addrs.contains(&cidr) {
+                            // Room checked by add_instance.
+                            let _ = addrs.push(cidr);
+                        }
+                    }
+                });
+                self.restore_neighbours(now, device);
+            }
+            Event::RemoveVips => {
+                let (slots, router) = (&self.slots, &self.router);
+                // A VIP another master instance also carries stays.
+                self.iface.update_ip_addrs(|addrs| {
+                    addrs.retain(|a| {
+                        let IpCidr::Ipv4(c) = a;
+                        !slots[i].vips.contains(c)
+                            || slots.iter().enumerate().any(|(j, s)| {
+                                j != i
+                                    && router
+                                        .instance(j)
+                                        .is_some_and(|x| x.state() == State::Master)
+                                    && s.vips.contains(c)
+                            })
+                    });
+                });
+                self.restore_neighbours(now, device);
+                self.slots[i].garp = None;
+            }
+            Event::Announce { count, spacing } => {
+                self.slots[i].garp = (count > 0).then_some(Burst {
+                    left: count,
+                    next_vip: 0,
+                    at: now,
+                    spacing,
+                });
+            }
+            Event::StateChanged {
+                from, to, reason, ..
+            } => {
+                if matches!(to, State::Backup | State::Fault) {
+                    // A master's adverts still waiting for a MAC must not go out
+                    // from a backup; a resignation (priority 0) still goes.
+                    for p in self.slots[i].peers.iter_mut() {
+                        if p.pending.is_some_and(|a| a.priority != 0) {
+                            p.pending = None;
+                        }
+                    }
+                }
+                fw_log!(
+                    "vrrp {}: {} -> {} ({})",
+                    self.router.instance(i).map_or(0, |x| x.config().vrid),
+                    from.as_str(),
+                    to.as_str(),
+                    reason.as_str()
+                );
+                let _ = (from, to, reason);
+            }
+            Event::PriorityChanged { .. } => {}
+        }
+    }
+
+    /// Refills smoltcp's neighbour cache, which changing the interface's addresses
+    /// flushed (see [`crate::neighbours`]).
+    fn restore_neighbours<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) {
+        let own = (self.mac.0, self.addr.address());
+        self.neighbours
+            .restore(&mut self.iface, device, &mut self.sockets, own, now);
     }
 
     /// Sends the unicast adverts that wait for a peer whose MAC is known, as whole frames
@@ -690,7 +632,7 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
         let mut sent = false;
         for (i, slot) in self.slots.iter_mut().enumerate() {
             for peer in slot.peers.iter_mut() {
-                let Some(priority) = peer.pending else {
+                let Some(pending) = peer.pending else {
                     continue;
                 };
                 let Some(peer_mac) = peer.mac else {
@@ -698,8 +640,8 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
                         let Some(token) = device.transmit(ts) else {
                             return sent;
                         };
-                        token.consume(frames::ARP_LEN, |buf| {
-                            frames::emit_arp_request(buf, mac, src, peer.addr)
+                        token.consume(arp::ARP_FRAME_LEN, |buf| {
+                            arp::emit_request(buf, mac.0, src, peer.addr)
                         });
                         peer.asked_at = Some(now);
                         sent = true;
@@ -709,21 +651,20 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
                 let Some(token) = device.transmit(ts) else {
                     return sent;
                 };
-                let len = slot.instance.advert(priority).buffer_len();
-                let total = frames::ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + len;
+                let message = &pending.bytes[..usize::from(pending.len)];
+                let total = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + message.len();
                 let result = token.consume(total, |buf| {
-                    let (eth, ip) = buf.split_at_mut(frames::ETHERNET_HEADER_LEN);
-                    frames::emit_ethernet_ipv4(eth, mac, peer_mac);
-                    let body = ip.get_mut(IPV4_HEADER_LEN..).unwrap_or_default();
-                    let n = slot
-                        .instance
-                        .emit_advert(priority, body, IpAddr::V4(peer.addr))?;
-                    frames::emit_ipv4_header(ip, src, peer.addr, n)
-                        .ok_or(wire::Error::BufferTooSmall)
+                    let (eth, ip) = buf.split_at_mut(ETHERNET_HEADER_LEN);
+                    ethernet::emit_header(eth, peer_mac.0, mac.0, ETHERTYPE_IPV4);
+                    if let Some(body) = ip.get_mut(IPV4_HEADER_LEN..) {
+                        body.copy_from_slice(message);
+                    }
+                    advert_header(src, peer.addr, message.len()).emit(ip)
                 });
                 peer.pending = None;
                 sent = true;
-                if let Err(e) = result {
+                if result.is_err() {
+                    let e = wire::Error::BufferTooSmall;
                     fw_log!("vrrp: advert not sent: {}", e);
                     obs.failed(i, TxError::Emit(e));
                 }
@@ -750,7 +691,9 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
                         slot.garp = Some(burst);
                         return sent;
                     };
-                    token.consume(GARP_LEN, |buf| frames::emit_garp(buf, mac, vip.address()));
+                    token.consume(arp::ARP_FRAME_LEN, |buf| {
+                        arp::emit_garp(buf, mac.0, vip.address())
+                    });
                     sent = true;
                     burst.next_vip += 1;
                 }
@@ -764,43 +707,41 @@ impl<'a, const N: usize, const V: usize, const P: usize> Vrrp<'a, N, V, P> {
     }
 }
 
+/// The IPv4 header of an advert the loop writes: keepalived's, but with DF set, as
+/// smoltcp emits its raw socket's packets, so that multicast adverts (re-emitted by
+/// smoltcp) and unicast ones (written straight to the device) look alike.
+fn advert_header(src: Ipv4Addr, dst: Ipv4Addr, payload_len: usize) -> Ipv4Repr {
+    Ipv4Repr {
+        dont_fragment: true,
+        ..Ipv4Repr::advert(src, dst, payload_len)
+    }
+}
+
 /// Learns the MAC of every unicast peer that a received frame comes from.
 fn learn_peer_mac<const V: usize, const P: usize>(slots: &mut [Slot<V, P>], frame: &[u8]) {
-    let Some((mac, ip)) = frames::frame_sender(frame) else {
+    let Some((mac, ip)) = ethernet::frame_sender(frame) else {
         return;
     };
     for peer in slots.iter_mut().flat_map(|s| s.peers.iter_mut()) {
         if peer.addr == ip {
-            peer.mac = Some(mac);
+            peer.mac = Some(EthernetAddress(mac));
         }
     }
 }
-
-/// Finds the instance a packet is for and runs it through the codec and the machine.
-fn deliver<const V: usize, const P: usize>(
-    slots: &mut [Slot<V, P>],
+/// Reads a packet's IPv4 header and hands its VRRP message to the router.
+fn deliver<const N: usize, const V: usize, const P: usize>(
+    router: &mut Router<N, V, P>,
     own: Ipv4Addr,
     packet: &[u8],
     now: Instant,
-    fx: &mut Effects,
-) -> Result<usize, RxDrop> {
-    let rx = frames::parse_ipv4(packet).map_err(RxDrop::Ip)?;
-    let IpAddr::V4(dst) = rx.meta.dst else {
-        return Err(RxDrop::Ip(IpError::Malformed));
-    };
+) -> Result<(), RxDrop> {
+    let (header, payload) = ipv4::parse_advert(packet).map_err(RxDrop::Ip)?;
+    let dst = header.dst();
     if dst != MCAST_V4 && dst != own {
         return Err(RxDrop::NotForUs(dst));
     }
-    let vrid = *rx.payload.get(1).ok_or(RxDrop::Ip(IpError::Malformed))?;
-    let (i, slot) = slots
-        .iter_mut()
-        .enumerate()
-        .find(|(_, s)| s.instance.config().vrid == vrid)
-        .ok_or(RxDrop::NoInstance { vrid })?;
-    let repr = Repr::parse(rx.payload, &rx.meta, slot.instance.config().checksum)
-        .map_err(|error| RxDrop::Wire { instance: i, error })?;
-    slot.instance
-        .on_advert(now, &repr, rx.meta.src, fx)
-        .map_err(|drop| RxDrop::Machine { instance: i, drop })?;
-    Ok(i)
+    router
+        .on_datagram(now, CHANNEL, payload, &header.rx_meta())
+        .map(|_| ())
+        .map_err(RxDrop::Router)
 }

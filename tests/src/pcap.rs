@@ -16,8 +16,9 @@
 //! up in a `tshark -V` listing. Malformed input yields an [`Error`]; nothing here panics on
 //! any input (the unit tests feed it truncations and random mutations to make sure).
 
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::net::{IpAddr, Ipv6Addr};
 use std::fmt;
+use vigil_core::wire::ipv4::{Ipv4Error, Ipv4Header};
 use vigil_core::wire::{PROTOCOL, RxMeta};
 
 /// Link-layer header types (<https://www.tcpdump.org/linktypes.html>) this reader decodes.
@@ -407,38 +408,32 @@ fn by_ethertype(d: &[u8], mut ethertype: u16, mut off: usize) -> Option<Option<(
 
 fn ipv4(frame: usize, d: &[u8]) -> Result<Option<Vrrp<'_>>, Error> {
     let bad = |reason| Error::Packet { frame, reason };
-    if d.len() < 20 {
-        return Err(bad("truncated IPv4 header"));
-    }
-    if d[0] >> 4 != 4 {
-        return Err(bad("IPv4 header with a version other than 4"));
-    }
-    let ihl = usize::from(d[0] & 0x0f) * 4;
-    if ihl < 20 {
-        return Err(bad("IPv4 IHL below 5"));
-    }
-    if d.len() < ihl {
-        return Err(bad("IPv4 options cut short"));
-    }
-    let total = usize::from(u16::from_be_bytes([d[2], d[3]]));
-    if total < ihl {
-        return Err(bad("IPv4 total length shorter than its header"));
-    }
-    if d[9] != PROTOCOL {
+    let header = Ipv4Header::new_checked(d).map_err(|e| {
+        bad(match e {
+            Ipv4Error::Truncated => "truncated IPv4 header",
+            Ipv4Error::Version(_) => "IPv4 header with a version other than 4",
+            Ipv4Error::HeaderLength(_) => "IPv4 IHL below 5",
+            Ipv4Error::OptionsTruncated => "IPv4 options cut short",
+            _ => "IPv4 total length shorter than its header",
+        })
+    })?;
+    // Other protocols are skipped even when the capture cut them short (snap length).
+    if header.protocol() != PROTOCOL {
         return Ok(None);
     }
-    if total > d.len() {
-        return Err(bad("IPv4 total length exceeds the captured frame"));
-    }
-    if u16::from_be_bytes([d[6], d[7]]) & 0x3fff != 0 {
+    let payload = header
+        .payload()
+        .map_err(|_| bad("IPv4 total length exceeds the captured frame"))?;
+    if header.is_fragment() {
         return Err(bad("fragmented IPv4 VRRP packet"));
     }
+    let meta = header.rx_meta();
     Ok(Some(Vrrp {
         frame,
-        src: IpAddr::V4(Ipv4Addr::new(d[12], d[13], d[14], d[15])),
-        dst: IpAddr::V4(Ipv4Addr::new(d[16], d[17], d[18], d[19])),
-        ttl: d[8],
-        payload: &d[ihl..total],
+        src: meta.src,
+        dst: meta.dst,
+        ttl: meta.ttl,
+        payload,
     }))
 }
 
@@ -504,6 +499,7 @@ fn ipv6(frame: usize, d: &[u8]) -> Result<Option<Vrrp<'_>>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::net::Ipv4Addr;
 
     // keepalived-v2-mcast-adv1-steady, message 1 (the VRRP message only).
     const KA_V2: [u8; 20] = [

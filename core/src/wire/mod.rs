@@ -10,9 +10,17 @@
 //! The codec works on the VRRP message only (the IP payload). The host supplies what the
 //! IP layer knew: source and destination address (for the v3 pseudo-header checksum) and
 //! the received TTL / hop limit, in [`RxMeta`].
+//!
+//! Around it, the small pieces every host that touches raw frames needs, once:
+//! [`ipv4`] (the header of an advert, read and written), [`arp`] (gratuitous ARP and ARP
+//! request frames, the sender of an ARP packet), [`ethernet`] (header, sender of a frame)
+//! and [`virtual_mac`] (RFC 5798 section 7.3).
 
 mod addresses;
+pub mod arp;
 mod checksum;
+pub mod ethernet;
+pub mod ipv4;
 mod packet;
 mod repr;
 
@@ -21,6 +29,7 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 
 pub use addresses::Addresses;
 pub use checksum::ChecksumMode;
+pub use ethernet::virtual_mac;
 pub use packet::Packet;
 pub use repr::{Auth, Interval, Repr, RxMeta};
 

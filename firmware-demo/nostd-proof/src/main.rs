@@ -21,13 +21,13 @@
 use core::hint::black_box;
 use core::net::{IpAddr, Ipv4Addr};
 
-use vigil_firmware_demo::frames::{self, IPV4_HEADER_LEN};
 use vigil_firmware_demo::smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use vigil_firmware_demo::smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpCidr, Ipv4Cidr,
 };
 use vigil_firmware_demo::vigil_core::machine::{Config, State};
-use vigil_firmware_demo::vigil_core::wire::{Auth, Version};
+use vigil_firmware_demo::vigil_core::wire::ipv4::{self, IPV4_HEADER_LEN, Ipv4Repr};
+use vigil_firmware_demo::vigil_core::wire::{Auth, Version, arp};
 use vigil_firmware_demo::vigil_core::{Duration, Instant};
 use vigil_firmware_demo::{NetConfig, Storage, Vrrp, smoltcp};
 
@@ -170,14 +170,13 @@ fn advert(f: &[u8]) -> Option<(EthernetAddress, u8, u8, u8)> {
     if eth.ethertype() != EthernetProtocol::Ipv4 {
         return None;
     }
-    let rx = frames::parse_ipv4(eth.payload()).ok()?;
-    let tos = *eth.payload().get(1)?;
-    Some((eth.dst_addr(), rx.meta.ttl, tos, *rx.payload.get(2)?))
+    let (header, payload) = ipv4::parse_advert(eth.payload()).ok()?;
+    Some((eth.dst_addr(), header.ttl(), header.tos(), *payload.get(2)?))
 }
 
 fn is_garp(f: &[u8]) -> bool {
-    let mut expected = [0u8; frames::GARP_LEN];
-    frames::emit_garp(&mut expected, MY_MAC, VIP).is_some() && f == expected
+    let mut expected = [0u8; arp::ARP_FRAME_LEN];
+    arp::emit_garp(&mut expected, MY_MAC.0, VIP).is_some() && f == expected
 }
 
 fn has_vip<const N: usize, const V: usize, const P: usize>(v: &Vrrp<'_, N, V, P>) -> bool {
@@ -251,13 +250,13 @@ fn run() -> Result<(), &'static str> {
         .emit(&mut eth);
         let ip = eth.payload_mut();
         ip[IPV4_HEADER_LEN..].copy_from_slice(&black_box(KEEPALIVED_V2_ADVERT));
-        frames::emit_ipv4_header(
-            ip,
+        Ipv4Repr::advert(
             KEEPALIVED,
             Ipv4Addr::new(224, 0, 0, 18),
             KEEPALIVED_V2_ADVERT.len(),
         )
-        .ok_or("emit_ipv4_header")?;
+        .emit(ip)
+        .map_err(|_| "Ipv4Repr::emit")?;
     }
     wire.inbox_len = len;
     let t2 = t1 + Duration::from_millis(500);

@@ -20,7 +20,8 @@ use std::time::Duration as StdDuration;
 use smoltcp::phy::{Medium, TunTapInterface, wait};
 use smoltcp::wire::{EthernetAddress, Ipv4Cidr};
 use vigil_core::Instant;
-use vigil_core::machine::{Config, Effect};
+use vigil_core::machine::Config;
+use vigil_core::router::{Event, Transmit};
 use vigil_core::timer::Interval;
 use vigil_core::wire::{Auth, Version};
 use vigil_firmware_demo::{NetConfig, Observer, RxDrop, Storage, TxError, Vrrp};
@@ -193,26 +194,31 @@ impl Printer<'_> {
 }
 
 impl Observer for Printer<'_> {
-    fn effect(&mut self, _instance: usize, effect: &Effect) {
+    fn event(&mut self, _instance: usize, event: &Event) {
         let name = self.name;
-        match *effect {
-            Effect::StateChanged { to, reason, .. } => self.line(format_args!(
+        match *event {
+            Event::StateChanged { to, reason, .. } => self.line(format_args!(
                 "({name}) Entering {} STATE ({})",
                 to.as_str(),
                 reason.as_str()
             )),
-            Effect::SendAdvert { priority: 0 } => self.line(format_args!(
-                "({name}) sending priority 0 advert (resigning)"
-            )),
-            Effect::AddVips => self.line(format_args!("({name}) VIPs added")),
-            Effect::RemoveVips => self.line(format_args!("({name}) VIPs removed")),
-            Effect::Announce { count, .. } => {
+            Event::AddVips => self.line(format_args!("({name}) VIPs added")),
+            Event::RemoveVips => self.line(format_args!("({name}) VIPs removed")),
+            Event::Announce { count, .. } => {
                 self.line(format_args!("({name}) sending {count} gratuitous ARPs"))
             }
-            Effect::PriorityChanged { from, to } => self.line(format_args!(
+            Event::PriorityChanged { from, to } => self.line(format_args!(
                 "({name}) Changing effective priority from {from} to {to}"
             )),
-            Effect::SendAdvert { .. } => {}
+        }
+    }
+
+    fn advert(&mut self, transmit: &Transmit) {
+        if transmit.priority == 0 && transmit.first {
+            let name = self.name;
+            self.line(format_args!(
+                "({name}) sending priority 0 advert (resigning)"
+            ));
         }
     }
 

@@ -18,16 +18,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use socket2::{Domain, Socket, Type};
+use vigil_core::wire::arp;
+use vigil_core::wire::ethernet::ETHERTYPE_IPV6;
 
 /// A gratuitous ARP frame's length (Ethernet header + ARP for IPv4 over Ethernet).
-pub const GARP_LEN: usize = 42;
+pub const GARP_LEN: usize = arp::ARP_FRAME_LEN;
 /// An unsolicited neighbour advertisement frame's length
 /// (Ethernet 14 + IPv6 40 + NA 24 + target link-layer address option 8).
 pub const NA_LEN: usize = 86;
 
-const ETH_P_ARP: u16 = 0x0806;
-const ETH_P_IPV6: u16 = 0x86dd;
-const BROADCAST: [u8; 6] = [0xff; 6];
 const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 const ALL_NODES_MAC: [u8; 6] = [0x33, 0x33, 0, 0, 0, 1];
 const ICMPV6: u8 = 58;
@@ -36,21 +35,12 @@ const NA_ROUTER: u8 = 0x80;
 const NA_OVERRIDE: u8 = 0x20;
 const OPT_TARGET_LL_ADDR: u8 = 2;
 
-/// The gratuitous ARP keepalived sends for `vip` from `mac`.
+/// The gratuitous ARP keepalived sends for `vip` from `mac` (built by the core's
+/// [`arp::emit_garp`]).
 pub fn garp_frame(mac: [u8; 6], vip: Ipv4Addr) -> [u8; GARP_LEN] {
     let mut f = [0u8; GARP_LEN];
-    f[0..6].copy_from_slice(&BROADCAST);
-    f[6..12].copy_from_slice(&mac);
-    f[12..14].copy_from_slice(&ETH_P_ARP.to_be_bytes());
-    f[14..16].copy_from_slice(&1u16.to_be_bytes()); // hardware type: Ethernet
-    f[16..18].copy_from_slice(&0x0800u16.to_be_bytes()); // protocol type: IPv4
-    f[18] = 6; // hardware address length
-    f[19] = 4; // protocol address length
-    f[20..22].copy_from_slice(&1u16.to_be_bytes()); // operation: request
-    f[22..28].copy_from_slice(&mac);
-    f[28..32].copy_from_slice(&vip.octets());
-    f[32..38].copy_from_slice(&BROADCAST);
-    f[38..42].copy_from_slice(&vip.octets());
+    // The array is exactly the frame's length.
+    let _ = arp::emit_garp(&mut f, mac, vip);
     f
 }
 
@@ -60,7 +50,7 @@ pub fn na_frame(mac: [u8; 6], vip: Ipv6Addr, router: bool) -> [u8; NA_LEN] {
     let mut f = [0u8; NA_LEN];
     f[0..6].copy_from_slice(&ALL_NODES_MAC);
     f[6..12].copy_from_slice(&mac);
-    f[12..14].copy_from_slice(&ETH_P_IPV6.to_be_bytes());
+    f[12..14].copy_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
     // IPv6 header.
     let ip = 14;
     f[ip] = 0x60;

@@ -25,6 +25,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use socket2::{Domain, Protocol, Socket, Type};
+use vigil_core::wire::ipv4::Ipv4Header;
 use vigil_core::wire::{Family, MCAST_V4, MCAST_V6, PROTOCOL, RxMeta, TTL};
 
 use super::{setsockopt_int, setsockopt_raw};
@@ -37,9 +38,7 @@ const SO_BINDTOIFINDEX: libc::c_int = 62;
 /// `IPV6_MULTICAST_ALL` (Linux 4.20).
 const IPV6_MULTICAST_ALL: libc::c_int = 29;
 /// Internetwork control (precedence 6), as keepalived sets for VRRP.
-pub const TOS: u8 = 0xc0;
-/// Minimum IPv4 header.
-const IPV4_MIN_HEADER: usize = 20;
+pub const TOS: u8 = vigil_core::wire::ipv4::TOS_NETWORK_CONTROL;
 
 /// A control-message buffer on the stack, aligned for `cmsghdr`.
 #[repr(C, align(8))]
@@ -508,14 +507,19 @@ impl VrrpSocket {
 
         match self.family {
             Family::V4 => {
-                let (start, end, src, dst, ttl) = parse_ipv4(&buf[..n]).ok_or_else(invalid)?;
+                // The kernel verified the header checksum; lengths are checked here.
+                let header = Ipv4Header::new_checked(&buf[..n]).map_err(|_| invalid())?;
+                if header.total_len() > n {
+                    return Err(invalid());
+                }
+                let meta = header.rx_meta();
                 Ok(Some(RawMeta {
-                    src: IpAddr::V4(src),
-                    dst: IpAddr::V4(dst),
-                    ttl,
+                    src: meta.src,
+                    dst: meta.dst,
+                    ttl: meta.ttl,
                     ifindex,
-                    start,
-                    end,
+                    start: header.header_len(),
+                    end: header.total_len(),
                     kernel_drops,
                 }))
             }
@@ -654,80 +658,5 @@ fn family_of(addr: IpAddr) -> Family {
 fn in_addr(a: Ipv4Addr) -> libc::in_addr {
     libc::in_addr {
         s_addr: u32::from_ne_bytes(a.octets()),
-    }
-}
-
-/// Parses the IPv4 header a raw socket delivers: `(payload start, payload end, src, dst,
-/// ttl)`, honouring IHL and cutting the payload at the total length. `None` if malformed.
-pub fn parse_ipv4(packet: &[u8]) -> Option<(usize, usize, Ipv4Addr, Ipv4Addr, u8)> {
-    if packet.len() < IPV4_MIN_HEADER || packet[0] >> 4 != 4 {
-        return None;
-    }
-    let header_len = usize::from(packet[0] & 0x0f) * 4;
-    let total_len = usize::from(u16::from_be_bytes([packet[2], packet[3]]));
-    if header_len < IPV4_MIN_HEADER || total_len < header_len || total_len > packet.len() {
-        return None;
-    }
-    let src = Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]);
-    let dst = Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]);
-    Some((header_len, total_len, src, dst, packet[8]))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // keepalived's priority-0 advert from the takeover capture, as a raw socket returns
-    // it (the IP header onwards).
-    const ADVERT: [u8; 40] = [
-        0x45, 0xc0, 0x00, 0x28, 0x00, 0x07, 0x00, 0x00, 0xff, 0x70, 0xd0, 0x1e, 0x0a, 0x63, 0x00,
-        0x0b, 0xe0, 0x00, 0x00, 0x12, 0x21, 0x33, 0x00, 0x01, 0x01, 0x01, 0xc9, 0x1b, 0x0a, 0x63,
-        0x00, 0x32, 0x73, 0x33, 0x63, 0x72, 0x33, 0x74, 0x00, 0x00,
-    ];
-
-    #[test]
-    fn parses_a_plain_header() {
-        let (start, end, src, dst, ttl) = parse_ipv4(&ADVERT).unwrap();
-        assert_eq!((start, end), (20, 40));
-        assert_eq!(src, Ipv4Addr::new(10, 99, 0, 11));
-        assert_eq!(dst, Ipv4Addr::new(224, 0, 0, 18));
-        assert_eq!(ttl, 255);
-    }
-
-    #[test]
-    fn honours_ihl_and_total_length() {
-        // Four bytes of options (NOP NOP NOP EOL), then the payload, then padding.
-        let mut p = Vec::from(&ADVERT[..20]);
-        p[0] = 0x46;
-        p[3] = 44;
-        p.extend_from_slice(&[1, 1, 1, 0]);
-        p.extend_from_slice(&ADVERT[20..]);
-        p.extend_from_slice(&[0xee; 6]);
-        let (start, end, ..) = parse_ipv4(&p).unwrap();
-        assert_eq!(&p[start..end], &ADVERT[20..]);
-    }
-
-    #[test]
-    fn rejects_malformed_headers() {
-        assert!(parse_ipv4(&ADVERT[..19]).is_none());
-        let mut p = ADVERT;
-        p[0] = 0x44; // IHL 4 < 5
-        assert!(parse_ipv4(&p).is_none());
-        let mut p = ADVERT;
-        p[0] = 0x4f; // IHL 15 = 60 bytes > packet
-        assert!(parse_ipv4(&p).is_none());
-        let mut p = ADVERT;
-        p[3] = 41; // total length beyond what arrived
-        assert!(parse_ipv4(&p).is_none());
-        let mut p = ADVERT;
-        p[3] = 19; // total length inside the header
-        assert!(parse_ipv4(&p).is_none());
-        let mut p = ADVERT;
-        p[0] = 0x65;
-        assert!(parse_ipv4(&p).is_none());
-        // Never panics on any prefix.
-        for n in 0..ADVERT.len() {
-            let _ = parse_ipv4(&ADVERT[..n]);
-        }
     }
 }
