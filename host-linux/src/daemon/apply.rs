@@ -4,6 +4,7 @@
 //! protocol thread.
 
 use super::*;
+use vigil_core::wire::virtual_mac;
 
 /// Resolves the plan against the network (links, source addresses, macvlans), removes
 /// VIPs an earlier run left behind, and has the protocol thread install it; then runs

@@ -43,7 +43,6 @@ use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use vigil_core::wire::Family;
 
 /// Loads and resolves the configuration; the daemon calls it at start and on SIGHUP.
 pub type Loader = Rc<dyn Fn() -> Result<plan::Plan, String>>;
@@ -458,16 +457,6 @@ fn signal(kind: tokio::signal::unix::SignalKind) -> tokio::signal::unix::Signal 
             std::process::exit(3);
         }
     }
-}
-
-/// keepalived's `use_vmac` address: 00:00:5e:00:01:VRID (IPv4), 00:00:5e:00:02:VRID
-/// (IPv6), RFC 5798 7.3.
-pub fn virtual_mac(vrid: u8, family: Family) -> [u8; 6] {
-    let f = match family {
-        Family::V4 => 1,
-        Family::V6 => 2,
-    };
-    [0x00, 0x00, 0x5e, 0x00, f, vrid]
 }
 
 /// Carries out jobs in order: spaced announcements and macvlan removals. Ends when the

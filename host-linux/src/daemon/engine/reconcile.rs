@@ -4,7 +4,7 @@
 //! ones, stop (resigning, VIPs removed); the router is rebuilt in plan order with the
 //! unchanged instances moved over in the state they were in; what is new starts.
 
-use super::super::{now, virtual_mac};
+use super::super::now;
 use super::sockets::{Socket, socket_key};
 use super::trackers::check_capacity;
 use super::{Engine, MAX_INSTANCES, MAX_PEERS, Slot};
@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use vigil_core::machine::{Instance, MAX_VIPS, State, Vips};
 use vigil_core::router::Destination;
 use vigil_core::wire::Family;
+use vigil_core::wire::virtual_mac;
 
 use super::super::plan::{self, Plan};
 
