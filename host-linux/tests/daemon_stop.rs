@@ -52,7 +52,15 @@ fn sigterm_resigns_every_instance_before_removing_a_vip_and_exits_0() {
 
     let trace = dir.path().join("strace.out");
     let strace = Command::new("strace")
-        .args(["-f", "-xx", "-s", "16", "-e", "trace=sendmsg,sendto", "-o"])
+        .args([
+            "-f",
+            "-xx",
+            "-s",
+            "16",
+            "-e",
+            "trace=sendmsg,sendmmsg,sendto",
+            "-o",
+        ])
         .arg(&trace)
         .arg("-p")
         .arg(v.pid().to_string())
@@ -81,11 +89,13 @@ fn sigterm_resigns_every_instance_before_removing_a_vip_and_exits_0() {
     .expect("strace did not end with the daemon");
     let text = std::fs::read_to_string(&trace).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    // A VRRPv3 advert (0x31) of VRID 51 or 52 with priority 0, and the removal of each VIP.
+    // A VRRPv3 advert (0x31) of VRID 51 or 52 with priority 0 (alone, or with the other
+    // in one sendmmsg), and the removal of each VIP.
     let resign = |vrid: &str| {
-        lines
-            .iter()
-            .position(|l| l.contains("sendmsg(") && l.contains(&format!("\"\\x31{vrid}\\x00")))
+        lines.iter().position(|l| {
+            (l.contains("sendmsg(") || l.contains("sendmmsg("))
+                && l.contains(&format!("\"\\x31{vrid}\\x00"))
+        })
     };
     // RTM_DELADDR (21; strace names it only when it can tell the socket's protocol)
     // with the address in its first 16 bytes (ifaddrmsg, then IFA_LOCAL).

@@ -26,7 +26,7 @@ pub use netlink::{
     AddressSocket, AddressSpec, IfAddress, Link, LinkEvent, LinkMonitor, Netlink, Scope,
 };
 pub use timer::DeadlineTimer;
-pub use vrrp_socket::{Received, RecvBatch, VrrpSocket};
+pub use vrrp_socket::{Received, RecvBatch, SendBatch, VrrpSocket};
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};

@@ -551,50 +551,8 @@ impl VrrpSocket {
         let mut cmsg = CmsgBuf([0; 128]);
         // SAFETY: all-zero is a valid `msghdr` and socket address.
         let mut msg: libc::msghdr = unsafe { zeroed() };
-        let mut sin: libc::sockaddr_in = unsafe { zeroed() };
-        let mut sin6: libc::sockaddr_in6 = unsafe { zeroed() };
-        msg.msg_iov = &raw mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cmsg.0.as_mut_ptr().cast();
-        let ifindex = self.ifindex;
-        // SAFETY: the control buffer is large and aligned enough for one pktinfo message;
-        // CMSG_FIRSTHDR/CMSG_DATA stay inside it.
-        match (self.family, src, dst) {
-            (Family::V4, IpAddr::V4(src), IpAddr::V4(dst)) => {
-                sin.sin_family = libc::AF_INET as libc::sa_family_t;
-                sin.sin_addr = in_addr(dst);
-                msg.msg_name = (&raw mut sin).cast();
-                msg.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-                let info = libc::in_pktinfo {
-                    ipi_ifindex: ifindex as libc::c_int,
-                    ipi_spec_dst: in_addr(src),
-                    ipi_addr: libc::in_addr { s_addr: 0 },
-                };
-                unsafe { put_cmsg(&mut msg, libc::IPPROTO_IP, libc::IP_PKTINFO, &info) };
-            }
-            (Family::V6, IpAddr::V6(src), IpAddr::V6(dst)) => {
-                sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-                sin6.sin6_addr = libc::in6_addr {
-                    s6_addr: dst.octets(),
-                };
-                sin6.sin6_scope_id = ifindex;
-                msg.msg_name = (&raw mut sin6).cast();
-                msg.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-                let info = libc::in6_pktinfo {
-                    ipi6_addr: libc::in6_addr {
-                        s6_addr: src.octets(),
-                    },
-                    ipi6_ifindex: ifindex,
-                };
-                unsafe { put_cmsg(&mut msg, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info) };
-            }
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "address family does not match the socket's",
-                ));
-            }
-        }
+        let mut name: libc::sockaddr_in6 = unsafe { zeroed() };
+        self.address(&mut msg, &mut iov, &mut name, &mut cmsg, src, dst)?;
         // SAFETY: every pointer in `msg` refers to a live buffer of the length given.
         let n = unsafe { libc::sendmsg(self.raw(), &msg, libc::MSG_DONTWAIT) };
         if n < 0 {
@@ -604,6 +562,180 @@ impl VrrpSocket {
             return Err(io::Error::new(io::ErrorKind::WriteZero, "short raw send"));
         }
         Ok(())
+    }
+
+    /// Sends the messages of `batch` in one `sendmmsg`, without waiting. Returns how
+    /// many the kernel took (from the first; the rest were not sent).
+    pub fn send_batch(&self, batch: &mut SendBatch) -> io::Result<usize> {
+        let n = batch.len;
+        for i in 0..n {
+            let (len, src, dst) = batch.meta[i];
+            batch.iovs[i] = libc::iovec {
+                iov_base: batch.bufs[i].as_mut_ptr().cast(),
+                iov_len: len,
+            };
+            let SendBatch {
+                hdrs,
+                iovs,
+                names,
+                cmsgs,
+                ..
+            } = batch;
+            self.address(
+                &mut hdrs[i].msg_hdr,
+                &mut iovs[i],
+                &mut names[i],
+                &mut cmsgs[i],
+                src,
+                dst,
+            )?;
+            hdrs[i].msg_len = 0;
+        }
+        // SAFETY: every header points into `batch`'s own live buffers, with their
+        // lengths.
+        let sent = unsafe {
+            libc::sendmmsg(
+                self.raw(),
+                batch.hdrs.as_mut_ptr(),
+                n as libc::c_uint,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(sent as usize)
+    }
+
+    /// Points `msg` at the payload in `iov`, addressed to `dst` (in `name`) with `src`
+    /// and this interface in an IP_PKTINFO / IPV6_PKTINFO control message (in `cmsg`).
+    fn address(
+        &self,
+        msg: &mut libc::msghdr,
+        iov: &mut libc::iovec,
+        name: &mut libc::sockaddr_in6,
+        cmsg: &mut CmsgBuf,
+        src: IpAddr,
+        dst: IpAddr,
+    ) -> io::Result<()> {
+        msg.msg_iov = iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg.0.as_mut_ptr().cast();
+        msg.msg_flags = 0;
+        let ifindex = self.ifindex;
+        // SAFETY: the control buffer is large and aligned enough for one pktinfo message;
+        // CMSG_FIRSTHDR/CMSG_DATA stay inside it. A `sockaddr_in` fits in the
+        // `sockaddr_in6` storage, which is aligned for it.
+        match (self.family, src, dst) {
+            (Family::V4, IpAddr::V4(src), IpAddr::V4(dst)) => {
+                let sin: &mut libc::sockaddr_in = unsafe { &mut *(name as *mut _ as *mut _) };
+                sin.sin_family = libc::AF_INET as libc::sa_family_t;
+                sin.sin_addr = in_addr(dst);
+                msg.msg_name = (sin as *mut libc::sockaddr_in).cast();
+                msg.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+                let info = libc::in_pktinfo {
+                    ipi_ifindex: ifindex as libc::c_int,
+                    ipi_spec_dst: in_addr(src),
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                };
+                unsafe { put_cmsg(msg, libc::IPPROTO_IP, libc::IP_PKTINFO, &info) };
+            }
+            (Family::V6, IpAddr::V6(src), IpAddr::V6(dst)) => {
+                name.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                name.sin6_addr = libc::in6_addr {
+                    s6_addr: dst.octets(),
+                };
+                name.sin6_scope_id = ifindex;
+                msg.msg_name = (name as *mut libc::sockaddr_in6).cast();
+                msg.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+                let info = libc::in6_pktinfo {
+                    ipi6_addr: libc::in6_addr {
+                        s6_addr: src.octets(),
+                    },
+                    ipi6_ifindex: ifindex,
+                };
+                unsafe { put_cmsg(msg, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info) };
+            }
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "address family does not match the socket's",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Up to [`SendBatch::LEN`] adverts for one `sendmmsg`, with the buffers they are
+/// written into, allocated once.
+pub struct SendBatch {
+    bufs: [[u8; SendBatch::BUF]; SendBatch::LEN],
+    meta: [(usize, IpAddr, IpAddr); SendBatch::LEN],
+    len: usize,
+    names: [libc::sockaddr_in6; SendBatch::LEN],
+    cmsgs: [CmsgBuf; SendBatch::LEN],
+    iovs: [libc::iovec; SendBatch::LEN],
+    hdrs: [libc::mmsghdr; SendBatch::LEN],
+}
+
+impl SendBatch {
+    /// Messages per `sendmmsg`.
+    pub const LEN: usize = 64;
+    /// Bytes per message: a VRRPv3 advert with 255 IPv6 addresses is 4,088 bytes, but
+    /// one with 16 (vigild's capacity) is 264.
+    pub const BUF: usize = 512;
+
+    pub fn new() -> Box<Self> {
+        let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        Box::new(SendBatch {
+            bufs: [[0; Self::BUF]; Self::LEN],
+            meta: [(0, unspecified, unspecified); Self::LEN],
+            len: 0,
+            // SAFETY: all-zero is a valid C socket address, control buffer, iovec and
+            // mmsghdr (null pointers); `send_batch` sets them before each use.
+            names: unsafe { zeroed() },
+            cmsgs: unsafe { zeroed() },
+            iovs: unsafe { zeroed() },
+            hdrs: unsafe { zeroed() },
+        })
+    }
+
+    /// The buffer the next message is written into; `None` when the batch is full.
+    pub fn next_buf(&mut self) -> Option<&mut [u8]> {
+        self.bufs.get_mut(self.len).map(|b| &mut b[..])
+    }
+
+    /// Keeps the message just written into [`SendBatch::next_buf`].
+    pub fn push(&mut self, len: usize, src: IpAddr, dst: IpAddr) {
+        if self.len < Self::LEN {
+            self.meta[self.len] = (len.min(Self::BUF), src, dst);
+            self.len += 1;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Message `i`: its bytes, source and destination.
+    pub fn message(&self, i: usize) -> Option<(&[u8], IpAddr, IpAddr)> {
+        let (len, src, dst) = *self.meta.get(i).filter(|_| i < self.len)?;
+        Some((&self.bufs[i][..len], src, dst))
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+impl std::fmt::Debug for SendBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendBatch").field("len", &self.len).finish()
     }
 }
 
