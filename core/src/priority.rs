@@ -145,8 +145,9 @@ pub type TrackerId = usize;
 enum Reading {
     /// Up or down (`None` until the first result): scripts, interfaces, processes.
     State(Option<bool>),
-    /// A number: `track_file`.
-    Value(i64),
+    /// A number: `track_file`. Kept as i32 (saturated): any value beyond it saturates
+    /// the weighted result just the same, and the tracker set stays small.
+    Value(i32),
 }
 
 /// A fixed-capacity set of trackers with their current state.
@@ -208,6 +209,7 @@ impl<const N: usize> Trackers<N> {
 
     /// Records a value tracker's number; returns whether it changed.
     pub fn set_value(&mut self, id: TrackerId, value: i64) -> bool {
+        let value = value.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
         self.record(id, Reading::Value(value))
     }
 
@@ -241,7 +243,7 @@ impl<const N: usize> Trackers<N> {
         for &(w, reading) in &self.items {
             let c = match reading {
                 Reading::State(up) => w.contribution(up).map(i32::from),
-                Reading::Value(v) => w.value_contribution(v),
+                Reading::Value(v) => w.value_contribution(i64::from(v)),
             };
             match c {
                 Some(c) => s.adjust += c,

@@ -16,10 +16,11 @@ use heapless::Deque;
 /// simulation checks the bound on every step.
 pub const EVENTS_PER_INPUT: usize = 7;
 
-/// Events one instance can hold between two drains: more than one input's worth, for
-/// hosts that drain after every input. Beyond it events are counted as lost
-/// ([`super::Router::events_lost`]), never a panic in release builds.
-pub const EVENTS_PER_INSTANCE: usize = 12;
+/// Events one instance can hold between two drains: one input's worth and one to
+/// spare, for hosts that drain after every input (24 bytes each; firmware counts
+/// them). Beyond it events are counted as lost ([`super::Router::events_lost`]), never
+/// a panic in release builds.
+pub const EVENTS_PER_INSTANCE: usize = EVENTS_PER_INPUT + 1;
 
 /// An advert to put on the wire: its bytes are in the buffer given to
 /// [`super::Router::poll_transmit`].
