@@ -188,10 +188,93 @@ pub async fn run(args: &[String], who: RunAs, timeout: Duration) -> Outcome {
     }
 }
 
+/// Why a script is disabled, in keepalived's words (its `Display`).
+#[derive(Debug)]
+pub enum ScriptError {
+    Empty,
+    /// Not in `PATH`.
+    NotFound {
+        prog: String,
+    },
+    /// In `PATH`, but not executable for the user.
+    PathPermissions {
+        prog: String,
+    },
+    Inaccessible {
+        prog: String,
+        error: std::io::Error,
+    },
+    NotExecutable {
+        path: PathBuf,
+        who: RunAs,
+    },
+    /// A component of its path is missing (script security).
+    Missing {
+        script: PathBuf,
+        at: PathBuf,
+        error: std::io::Error,
+    },
+    /// A component of its path is neither a directory (nor a file, last) nor a symlink.
+    WrongType {
+        script: PathBuf,
+        at: PathBuf,
+    },
+    /// Root runs it, and someone else could change it.
+    Unsafe {
+        script: PathBuf,
+        why: String,
+    },
+}
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use ScriptError as E;
+        match self {
+            E::Empty => write!(f, "empty command"),
+            E::NotFound { prog } => write!(f, "Cannot find script {prog} in path - disabling"),
+            E::PathPermissions { prog } => {
+                write!(
+                    f,
+                    "Permissions failure for script {prog} in path - disabling"
+                )
+            }
+            E::Inaccessible { prog, error } => {
+                write!(f, "Script {prog} cannot be accessed - {error} - disabling")
+            }
+            E::NotExecutable { path, who } => write!(
+                f,
+                "WARNING - script '{}' is not executable for uid:gid {}:{} - disabling.",
+                path.display(),
+                who.uid,
+                who.gid
+            ),
+            E::Missing { script, at, error } => write!(
+                f,
+                "check_script_secure could not find script '{}' ({}: {error}) - disabling",
+                script.display(),
+                at.display()
+            ),
+            E::WrongType { script, at } => write!(
+                f,
+                "Wrong file type found in script path '{}' ({}) - disabling",
+                script.display(),
+                at.display()
+            ),
+            E::Unsafe { script, why } => write!(
+                f,
+                "Unsafe permissions found for script '{}' ({why}) - disabling",
+                script.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ScriptError {}
+
 /// Where `execvp` finds `prog` for `who`: a name with a slash as it is; a bare name in
 /// the first directory of `PATH` (glibc's default `/bin:/usr/bin` without one) holding a
 /// regular file `who` may execute, as keepalived's `find_path` does.
-pub fn resolve_program(prog: &str, who: RunAs) -> Result<PathBuf, String> {
+pub fn resolve_program(prog: &str, who: RunAs) -> Result<PathBuf, ScriptError> {
     match std::env::var_os("PATH") {
         Some(path) => search_path(prog, &path, who),
         None => search_path(prog, OsStr::new("/bin:/usr/bin"), who),
@@ -199,9 +282,9 @@ pub fn resolve_program(prog: &str, who: RunAs) -> Result<PathBuf, String> {
 }
 
 /// [`resolve_program`] with an explicit `PATH`.
-pub fn search_path(prog: &str, path: &OsStr, who: RunAs) -> Result<PathBuf, String> {
+pub fn search_path(prog: &str, path: &OsStr, who: RunAs) -> Result<PathBuf, ScriptError> {
     if prog.is_empty() {
-        return Err("empty command".into());
+        return Err(ScriptError::Empty);
     }
     if prog.contains('/') {
         return Ok(PathBuf::from(prog));
@@ -222,10 +305,11 @@ pub fn search_path(prog: &str, path: &OsStr, who: RunAs) -> Result<PathBuf, Stri
             denied = true;
         }
     }
+    let prog = prog.to_string();
     Err(if denied {
-        format!("Permissions failure for script {prog} in path - disabling")
+        ScriptError::PathPermissions { prog }
     } else {
-        format!("Cannot find script {prog} in path - disabling")
+        ScriptError::NotFound { prog }
     })
 }
 
@@ -244,17 +328,15 @@ fn is_executable(md: &std::fs::Metadata, who: RunAs) -> bool {
 /// runs with root's rights (user or group root, or set-uid/gid root), that neither the
 /// file nor any directory on its path (as written and after symlinks) can be changed by
 /// anyone but root. Returns the path to run, so what was checked is what runs.
-pub fn secure_program(prog: &str, who: RunAs) -> Result<PathBuf, String> {
+pub fn secure_program(prog: &str, who: RunAs) -> Result<PathBuf, ScriptError> {
     let path = resolve_program(prog, who)?;
-    let md = std::fs::metadata(&path)
-        .map_err(|e| format!("Script {prog} cannot be accessed - {e} - disabling"))?;
+    let inaccessible = |error| ScriptError::Inaccessible {
+        prog: prog.to_string(),
+        error,
+    };
+    let md = std::fs::metadata(&path).map_err(inaccessible)?;
     if !md.is_file() || !is_executable(&md, who) {
-        return Err(format!(
-            "WARNING - script '{}' is not executable for uid:gid {}:{} - disabling.",
-            path.display(),
-            who.uid,
-            who.gid
-        ));
+        return Err(ScriptError::NotExecutable { path, who });
     }
     let m = md.mode();
     let root_rights = who.uid == 0
@@ -263,8 +345,7 @@ pub fn secure_program(prog: &str, who: RunAs) -> Result<PathBuf, String> {
         || (md.gid() == 0 && m & 0o2010 == 0o2010);
     if root_rights {
         check_components(&path, &path)?;
-        let real = std::fs::canonicalize(&path)
-            .map_err(|e| format!("Script {prog} cannot be accessed - {e} - disabling"))?;
+        let real = std::fs::canonicalize(&path).map_err(inaccessible)?;
         if real != path {
             check_components(&real, &path)?;
         }
@@ -276,7 +357,7 @@ pub fn secure_program(prog: &str, who: RunAs) -> Result<PathBuf, String> {
 /// owned by root, and neither a plain directory nor the file is writable by a non-root
 /// group or by others (a sticky directory such as /tmp may be). A root-owned symlink
 /// on the way is allowed: its target is checked through the canonical path.
-fn check_components(path: &Path, script: &Path) -> Result<(), String> {
+fn check_components(path: &Path, script: &Path) -> Result<(), ScriptError> {
     let mut prefixes: Vec<&Path> = path
         .ancestors()
         .filter(|p| !p.as_os_str().is_empty())
@@ -284,12 +365,10 @@ fn check_components(path: &Path, script: &Path) -> Result<(), String> {
     prefixes.reverse();
     let last = prefixes.len().saturating_sub(1);
     for (i, p) in prefixes.iter().enumerate() {
-        let md = std::fs::symlink_metadata(p).map_err(|e| {
-            format!(
-                "check_script_secure could not find script '{}' ({}: {e}) - disabling",
-                script.display(),
-                p.display()
-            )
+        let md = std::fs::symlink_metadata(p).map_err(|error| ScriptError::Missing {
+            script: script.to_path_buf(),
+            at: p.to_path_buf(),
+            error,
         })?;
         let ft = md.file_type();
         let right_type = if i < last {
@@ -298,11 +377,10 @@ fn check_components(path: &Path, script: &Path) -> Result<(), String> {
             ft.is_file() || ft.is_symlink()
         };
         if !right_type {
-            return Err(format!(
-                "Wrong file type found in script path '{}' ({}) - disabling",
-                script.display(),
-                p.display()
-            ));
+            return Err(ScriptError::WrongType {
+                script: script.to_path_buf(),
+                at: p.to_path_buf(),
+            });
         }
         let m = md.mode();
         let guarded = (ft.is_dir() && m & 0o1000 == 0) || ft.is_file();
@@ -313,10 +391,10 @@ fn check_components(path: &Path, script: &Path) -> Result<(), String> {
             } else {
                 format!("{} is writable by a non-root user", p.display())
             };
-            return Err(format!(
-                "Unsafe permissions found for script '{}' ({why}) - disabling",
-                script.display()
-            ));
+            return Err(ScriptError::Unsafe {
+                script: script.to_path_buf(),
+                why,
+            });
         }
     }
     Ok(())
@@ -324,7 +402,7 @@ fn check_components(path: &Path, script: &Path) -> Result<(), String> {
 
 /// keepalived's `enable_script_security` check of one script path (a bare name is
 /// looked up in `PATH`, as it will be run); see [`secure_program`].
-pub fn check_security(script: &Path, who: RunAs) -> Result<(), String> {
+pub fn check_security(script: &Path, who: RunAs) -> Result<(), ScriptError> {
     secure_program(&script.to_string_lossy(), who).map(drop)
 }
 
@@ -400,9 +478,9 @@ mod tests {
             PathBuf::from("./chk")
         );
         let only_a = std::ffi::OsString::from(a.display().to_string());
-        let e = search_path("chk", &only_a, me).unwrap_err();
+        let e = search_path("chk", &only_a, me).unwrap_err().to_string();
         assert!(e.contains("Permissions failure"), "{e}");
-        let e = search_path("nothere", &path, me).unwrap_err();
+        let e = search_path("nothere", &path, me).unwrap_err().to_string();
         assert!(e.contains("Cannot find script nothere in path"), "{e}");
 
         // The real PATH: `sh` is found where execvp finds it, and it is safe for root.
@@ -412,7 +490,9 @@ mod tests {
 
         // A directory others can write to makes what it holds unsafe for root.
         std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let e = secure_program(&b.join("chk").display().to_string(), RunAs::ROOT).unwrap_err();
+        let e = secure_program(&b.join("chk").display().to_string(), RunAs::ROOT)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("is writable by a non-root user"), "{e}");
         assert!(e.contains(&b.display().to_string()), "{e}");
     }
@@ -437,7 +517,9 @@ mod tests {
             uid: 65534,
             gid: 65534,
         };
-        let e = secure_program(&g.display().to_string(), nobody).unwrap_err();
+        let e = secure_program(&g.display().to_string(), nobody)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("is not executable for uid:gid 65534:65534"),
             "{e}"

@@ -152,7 +152,7 @@ impl Users {
         let Some(prog) = argv.first() else {
             return Err("empty command".into());
         };
-        let path = crate::exec::secure_program(prog, who)?;
+        let path = crate::exec::secure_program(prog, who).map_err(|e| e.to_string())?;
         let path = path.to_string_lossy().into_owned();
         if path != *prog {
             warn!(
