@@ -150,10 +150,56 @@ enum Reading {
     Value(i32),
 }
 
+/// One tracker in 8 bytes: its weight and its reading, packed (a daemon keeps 32 per
+/// instance, for a thousand instances).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct Item {
+    // The weight's fields, inline: a `Weight` has a padding byte of its own.
+    weight: i16,
+    reverse: bool,
+    /// 0: no result yet, 1: down, 2: up, 3: `value`.
+    kind: u8,
+    value: i32,
+}
+
+impl Item {
+    const fn new(weight: Weight, reading: Reading) -> Self {
+        let (kind, value) = match reading {
+            Reading::State(None) => (0, 0),
+            Reading::State(Some(false)) => (1, 0),
+            Reading::State(Some(true)) => (2, 0),
+            Reading::Value(v) => (3, v),
+        };
+        Item {
+            weight: weight.weight,
+            reverse: weight.reverse,
+            kind,
+            value,
+        }
+    }
+
+    const fn weight(&self) -> Weight {
+        Weight {
+            weight: self.weight,
+            reverse: self.reverse,
+        }
+    }
+
+    const fn reading(&self) -> Reading {
+        match self.kind {
+            0 => Reading::State(None),
+            1 => Reading::State(Some(false)),
+            2 => Reading::State(Some(true)),
+            _ => Reading::Value(self.value),
+        }
+    }
+}
+
 /// A fixed-capacity set of trackers with their current state.
 #[derive(Debug, Clone, Default)]
 pub struct Trackers<const N: usize> {
-    items: Vec<(Weight, Reading), N>,
+    items: Vec<Item, N>,
 }
 
 /// A configuration asked for more than a documented capacity.
@@ -194,7 +240,7 @@ impl<const N: usize> Trackers<N> {
 
     fn push(&mut self, weight: Weight, reading: Reading) -> Result<TrackerId, CapacityError> {
         self.items
-            .push((weight, reading))
+            .push(Item::new(weight, reading))
             .map_err(|_| CapacityError {
                 what: "trackers",
                 capacity: N,
@@ -215,15 +261,15 @@ impl<const N: usize> Trackers<N> {
 
     fn record(&mut self, id: TrackerId, reading: Reading) -> bool {
         match self.items.get_mut(id) {
-            Some((_, r))
-                if *r != reading
+            Some(item)
+                if item.reading() != reading
                     && matches!(
-                        (*r, reading),
+                        (item.reading(), reading),
                         (Reading::State(_), Reading::State(_))
                             | (Reading::Value(_), Reading::Value(_))
                     ) =>
             {
-                *r = reading;
+                *item = Item::new(item.weight(), reading);
                 true
             }
             _ => false,
@@ -240,8 +286,9 @@ impl<const N: usize> Trackers<N> {
 
     pub fn status(&self) -> TrackStatus {
         let mut s = TrackStatus::HEALTHY;
-        for &(w, reading) in &self.items {
-            let c = match reading {
+        for item in &self.items {
+            let w = item.weight();
+            let c = match item.reading() {
                 Reading::State(up) => w.contribution(up).map(i32::from),
                 Reading::Value(v) => w.value_contribution(i64::from(v)),
             };

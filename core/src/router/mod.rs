@@ -456,18 +456,13 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         let Member {
             instance, outbox, ..
         } = m;
-        outbox.cause = Some(Cause::Advert {
+        let mut sink = Deposit::new(outbox, tx, ev, events_lost, i);
+        sink.cause = Cause::Advert {
             from: meta.src,
             priority: repr.priority,
             ours,
-        });
-        let result = instance.on_advert(
-            now,
-            &repr,
-            meta.src,
-            &mut Deposit::new(outbox, tx, ev, events_lost, i),
-        );
-        outbox.cause = None;
+        };
+        let result = instance.on_advert(now, &repr, meta.src, &mut sink);
         result.map_err(|drop| RxDrop::Machine { instance: i, drop })?;
         let accepted = Accepted {
             instance: i,
@@ -685,6 +680,8 @@ struct Deposit<'a, const N: usize> {
     ev: &'a mut Deque<u16, N>,
     lost: &'a mut u32,
     i: usize,
+    /// What a state change of this call is put down to.
+    cause: Cause,
 }
 
 impl<'a, const N: usize> Deposit<'a, N> {
@@ -701,13 +698,21 @@ impl<'a, const N: usize> Deposit<'a, N> {
             ev,
             lost,
             i,
+            cause: Cause::Internal,
         }
     }
 }
 
 impl<const N: usize> Sink for Deposit<'_, N> {
     fn effect(&mut self, effect: Effect) {
-        if !deposit(self.outbox, self.tx, self.ev, self.i, effect) {
+        if !deposit(
+            self.outbox,
+            self.tx,
+            self.ev,
+            self.i,
+            &mut self.cause,
+            effect,
+        ) {
             *self.lost = self.lost.saturating_add(1);
         }
     }
@@ -719,6 +724,7 @@ fn deposit<const N: usize>(
     tx: &mut Deque<u16, N>,
     ev: &mut Deque<u16, N>,
     i: usize,
+    cause: &mut Cause,
     effect: Effect,
 ) -> bool {
     let event = match effect {
@@ -739,12 +745,12 @@ fn deposit<const N: usize>(
             from,
             to,
             reason,
-            cause: outbox.cause.unwrap_or(Cause::Internal),
+            cause: *cause,
         },
         Effect::PriorityChanged { from, to } => {
             // An owner meeting another owner lowers itself before yielding: the
             // decision's facts carry the priority it yielded at.
-            if let Some(Cause::Advert { ours, .. }) = &mut outbox.cause {
+            if let Cause::Advert { ours, .. } = cause {
                 *ours = to;
             }
             Event::PriorityChanged { from, to }

@@ -567,20 +567,20 @@ impl VrrpSocket {
     /// Sends the messages of `batch` in one `sendmmsg`, without waiting. Returns how
     /// many the kernel took (from the first; the rest were not sent).
     pub fn send_batch(&self, batch: &mut SendBatch) -> io::Result<usize> {
-        let n = batch.len;
-        for i in 0..n {
-            let (len, src, dst) = batch.meta[i];
-            batch.iovs[i] = libc::iovec {
-                iov_base: batch.bufs[i].as_mut_ptr().cast(),
+        let n = batch.meta.len();
+        let raw = &mut *batch.raw;
+        for (i, &(len, src, dst)) in batch.meta.iter().enumerate() {
+            raw.iovs[i] = libc::iovec {
+                iov_base: raw.bufs[i].as_mut_ptr().cast(),
                 iov_len: len,
             };
-            let SendBatch {
+            let RawBatch {
                 hdrs,
                 iovs,
                 names,
                 cmsgs,
                 ..
-            } = batch;
+            } = raw;
             self.address(
                 &mut hdrs[i].msg_hdr,
                 &mut iovs[i],
@@ -596,7 +596,7 @@ impl VrrpSocket {
         let sent = unsafe {
             libc::sendmmsg(
                 self.raw(),
-                batch.hdrs.as_mut_ptr(),
+                raw.hdrs.as_mut_ptr(),
                 n as libc::c_uint,
                 libc::MSG_DONTWAIT,
             )
@@ -670,9 +670,14 @@ impl VrrpSocket {
 /// Up to [`SendBatch::LEN`] adverts for one `sendmmsg`, with the buffers they are
 /// written into, allocated once.
 pub struct SendBatch {
+    raw: Box<RawBatch>,
+    /// (length, source, destination) of each message queued.
+    meta: Vec<(usize, IpAddr, IpAddr)>,
+}
+
+/// The C side of a batch: all-zero is a valid value of it.
+struct RawBatch {
     bufs: [[u8; SendBatch::BUF]; SendBatch::LEN],
-    meta: [(usize, IpAddr, IpAddr); SendBatch::LEN],
-    len: usize,
     names: [libc::sockaddr_in6; SendBatch::LEN],
     cmsgs: [CmsgBuf; SendBatch::LEN],
     iovs: [libc::iovec; SendBatch::LEN],
@@ -682,60 +687,62 @@ pub struct SendBatch {
 impl SendBatch {
     /// Messages per `sendmmsg`.
     pub const LEN: usize = 64;
-    /// Bytes per message: a VRRPv3 advert with 255 IPv6 addresses is 4,088 bytes, but
-    /// one with 16 (vigild's capacity) is 264.
+    /// Bytes per message: a VRRPv3 advert with 16 IPv6 addresses (vigild's capacity)
+    /// is 264.
     pub const BUF: usize = 512;
 
-    pub fn new() -> Box<Self> {
-        let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-        Box::new(SendBatch {
-            bufs: [[0; Self::BUF]; Self::LEN],
-            meta: [(0, unspecified, unspecified); Self::LEN],
-            len: 0,
-            // SAFETY: all-zero is a valid C socket address, control buffer, iovec and
-            // mmsghdr (null pointers); `send_batch` sets them before each use.
-            names: unsafe { zeroed() },
-            cmsgs: unsafe { zeroed() },
-            iovs: unsafe { zeroed() },
-            hdrs: unsafe { zeroed() },
-        })
+    pub fn new() -> Self {
+        SendBatch {
+            // SAFETY: all-zero is valid for every field (bytes, C structs with null
+            // pointers; `send_batch` sets the pointers before each use). Allocated
+            // zeroed, its pages become resident only as they are used.
+            raw: unsafe { Box::new_zeroed().assume_init() },
+            meta: Vec::with_capacity(Self::LEN),
+        }
     }
 
     /// The buffer the next message is written into; `None` when the batch is full.
     pub fn next_buf(&mut self) -> Option<&mut [u8]> {
-        self.bufs.get_mut(self.len).map(|b| &mut b[..])
+        self.raw.bufs.get_mut(self.meta.len()).map(|b| &mut b[..])
     }
 
     /// Keeps the message just written into [`SendBatch::next_buf`].
     pub fn push(&mut self, len: usize, src: IpAddr, dst: IpAddr) {
-        if self.len < Self::LEN {
-            self.meta[self.len] = (len.min(Self::BUF), src, dst);
-            self.len += 1;
+        if self.meta.len() < Self::LEN {
+            self.meta.push((len.min(Self::BUF), src, dst));
         }
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.meta.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.meta.is_empty()
     }
 
     /// Message `i`: its bytes, source and destination.
     pub fn message(&self, i: usize) -> Option<(&[u8], IpAddr, IpAddr)> {
-        let (len, src, dst) = *self.meta.get(i).filter(|_| i < self.len)?;
-        Some((&self.bufs[i][..len], src, dst))
+        let (len, src, dst) = *self.meta.get(i)?;
+        Some((&self.raw.bufs[i][..len], src, dst))
     }
 
     pub fn clear(&mut self) {
-        self.len = 0;
+        self.meta.clear();
+    }
+}
+
+impl Default for SendBatch {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 impl std::fmt::Debug for SendBatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SendBatch").field("len", &self.len).finish()
+        f.debug_struct("SendBatch")
+            .field("len", &self.len())
+            .finish()
     }
 }
 

@@ -105,7 +105,7 @@ pub struct Engine {
     armed: Option<vigil_core::Instant>,
     tx_buf: [u8; 1500],
     /// Adverts waiting for one `sendmmsg`, all for `batch_socket`, from these instances.
-    tx_batch: Box<SendBatch>,
+    tx_batch: SendBatch,
     batch_socket: Option<usize>,
     batch_from: Vec<usize>,
 }
