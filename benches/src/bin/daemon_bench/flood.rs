@@ -500,12 +500,27 @@ fn run_case(
             );
         }
     }
-    let held = topo.vips_on(Node::Lb2) == usize::from(case.master);
-    if which != Impl::Floor && !held {
-        ctx.results.problem(format!(
-            "{name}: left {} during the flood",
-            if case.master { "MASTER" } else { "BACKUP" }
-        ));
+    // Whether it kept its state (VIP held as master, none as backup) through the trials:
+    // a row for every daemon, a problem (which fails --quick) only for vigild.
+    if which != Impl::Floor {
+        let held = topo.vips_on(Node::Lb2) == usize::from(case.master);
+        ctx.results.add(
+            sec,
+            &format!(
+                "{}: lost its state (1: the VIP changed hands during the trials; 0 expected)",
+                case.label
+            ),
+            0,
+            0.0,
+            which,
+            f64::from(u8::from(!held)),
+        );
+        if which == Impl::Vigild && !held {
+            ctx.results.problem(format!(
+                "{name}: left {} during the flood",
+                if case.master { "MASTER" } else { "BACKUP" }
+            ));
+        }
     }
     drop(d);
     topo.flush_vips(Node::Lb2);
