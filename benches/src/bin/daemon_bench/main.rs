@@ -111,6 +111,10 @@ pub struct Plan {
     /// (version, advert_int s, trials)
     pub failover: Vec<(u8, f64, usize)>,
     pub scale: Vec<usize>,
+    /// Idle and scale: rounds, each starting every implementation in turn (the order
+    /// reversed every other round, so that a drift of the machine's load evens out),
+    /// and windows per implementation and round.
+    pub rounds: usize,
     pub windows: usize,
     pub window_s: f64,
     /// After convergence, before the windows: past keepalived's second round of
@@ -130,7 +134,8 @@ impl Plan {
             flood_seconds: 2.0,
             failover: vec![(3, 0.1, 5), (2, 1.0, 4)],
             scale: vec![1, 100, 1000],
-            windows: 8,
+            rounds: 2,
+            windows: 4,
             window_s: 3.0,
             settle_s: 7.0,
             soak_s: 30.0,
@@ -147,6 +152,7 @@ impl Plan {
             flood_seconds: 0.2,
             failover: vec![(3, 0.1, 1)],
             scale: vec![1, 100],
+            rounds: 1,
             windows: 1,
             window_s: 1.0,
             settle_s: 1.0,

@@ -131,7 +131,7 @@ pub fn markdown(ctx: &Ctx, args: &[String], started: f64, elapsed: u64) -> Strin
     );
     let _ = writeln!(
         md,
-        "- trials: floods {} (junk floods {}) of {} adverts in {} s; failover {}; idle and scale: {} windows of {} s after convergence + {} s; starvation: one soak of {} s per implementation\n",
+        "- trials: floods {} (junk floods {}) of {} adverts in {} s; failover {}; idle and scale: {} round(s) of {} windows of {} s after convergence + {} s; starvation: one soak of {} s per implementation\n",
         plan.flood_trials,
         plan.junk_trials,
         plan.flood_count,
@@ -141,6 +141,7 @@ pub fn markdown(ctx: &Ctx, args: &[String], started: f64, elapsed: u64) -> Strin
             .map(|(v, a, t)| format!("{t} per mode at v{v} {a} s"))
             .collect::<Vec<_>>()
             .join(", "),
+        plan.rounds,
         plan.windows,
         plan.window_s,
         plan.settle_s,
@@ -396,9 +397,10 @@ wake-ups are voluntary context switches of the same threads; RSS (`VmRSS`) and P
   every 100 ms.
 - **Idle and scale**: lb1 MASTER, lb2 BACKUP of *n* instances (VRRPv3 1 s, one VIP
   each; from 10 instances on spread over 10 interfaces, each on its own bridge); the
-  floor, vigild and keepalived one after the other on the same namespaces; after
-  convergence (every VIP on lb1, none on lb2) and the settling time, consecutive
-  windows.
+  floor, vigild and keepalived one after the other on the same namespaces, in rounds
+  (floor, vigild, keepalived, then keepalived, vigild, floor: a drift of the machine's
+  load evens out); after convergence (every VIP on lb1, none on lb2) and the settling
+  time, consecutive windows.
 - **Starvation**: VRRPv3 0.1 s with a CPU hog (two spinning threads, normal priority)
   in lb1's and in lb2's namespace; a false failover is a burst of adverts from the
   backup.
@@ -424,6 +426,12 @@ const LIMITS: &str = "## Coverage and limits
   through the bridge (softirq in the sender's context), a backup for its wake-up, on
   caches that a second of idleness has cooled; the trials spread by tens of per cent
   on this shared 2-core VM. Compare the floor column of the same run, not other runs.
+- A master's CPU includes kernel work done for its peer: the delivery of each advert
+  through the bridge into lb2's namespace runs in softirq context inside the master's
+  send, and so does lb2's socket filter if it has one (vigild's eBPF filter runs on
+  every advert it receives; the floor has none), and the wake-up of lb2's process.
+- The floor reads packet by packet; where vigild batches (its coalescing receive under
+  floods and bursts of adverts, the socket filter for junk) it comes out below the floor.
 - Failover suites run concurrently (each on its own namespaces); floods, idle/scale
   and starvation run one implementation at a time.
 ";
