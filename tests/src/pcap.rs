@@ -129,6 +129,38 @@ pub fn frames(file: &[u8]) -> Result<Vec<Frame<'_>>, Error> {
     }
 }
 
+/// The capture time of every frame of a classic pcap file, in nanoseconds since the
+/// epoch, in the order of [`frames`] (microsecond files are scaled up). pcapng files, whose
+/// timestamp unit is per interface, are refused with [`Error::Magic`].
+pub fn timestamps_ns(file: &[u8]) -> Result<Vec<u64>, Error> {
+    let magic: [u8; 4] = match file.get(..4) {
+        Some(m) => [m[0], m[1], m[2], m[3]],
+        None => return Err(Error::Truncated { offset: 0 }),
+    };
+    let (endian, frac_ns) = match magic {
+        [0xa1, 0xb2, 0xc3, 0xd4] => (Endian::Big, 1_000),
+        [0xa1, 0xb2, 0x3c, 0x4d] => (Endian::Big, 1),
+        [0xd4, 0xc3, 0xb2, 0xa1] => (Endian::Little, 1_000),
+        [0x4d, 0x3c, 0xb2, 0xa1] => (Endian::Little, 1),
+        other => return Err(Error::Magic(other)),
+    };
+    let mut out = Vec::new();
+    let mut off = 24;
+    if file.len() < off {
+        return Err(Error::Truncated { offset: 0 });
+    }
+    while off < file.len() {
+        let truncated = Error::Truncated { offset: off };
+        let secs = endian.u32(file, off).ok_or(truncated.clone())?;
+        let frac = endian.u32(file, off + 4).ok_or(truncated.clone())?;
+        let caplen = endian.usize(file, off + 8).ok_or(truncated.clone())?;
+        slice(file, off + 16, caplen).ok_or(truncated)?;
+        out.push(u64::from(secs) * 1_000_000_000 + u64::from(frac) * frac_ns);
+        off += 16 + caplen;
+    }
+    Ok(out)
+}
+
 /// Every VRRP message in a capture, in file order.
 pub fn vrrp_messages(file: &[u8]) -> Result<Vec<Vrrp<'_>>, Error> {
     let mut out = Vec::new();
@@ -659,6 +691,25 @@ mod tests {
                 assert_ka_v2(&found[0], 2);
             }
         }
+    }
+
+    #[test]
+    fn timestamps_in_all_four_magics_and_pcapng_refused() {
+        for big in [false, true] {
+            for nanos in [false, true] {
+                let file = classic_file(big, nanos, 1, &[arp_frame(), v4_frame()]);
+                let unit = if nanos { 1 } else { 1_000 };
+                let base = 1_700_000_000 * 1_000_000_000;
+                assert_eq!(timestamps_ns(&file).unwrap(), vec![base, base + unit]);
+                assert_eq!(frames(&file).unwrap().len(), 2);
+                for cut in [10, 30, file.len() - 1] {
+                    assert!(timestamps_ns(&file[..cut]).is_err(), "cut at {cut}");
+                }
+            }
+        }
+        let mut ng = Vec::new();
+        ng_section(&mut ng, false);
+        assert!(matches!(timestamps_ns(&ng), Err(Error::Magic(_))));
     }
 
     #[test]
