@@ -137,9 +137,13 @@ impl fmt::Display for InstallError {
 impl std::error::Error for InstallError {}
 
 /// An instance ready to go into the router: kept (index of its old slot) or new.
+/// Not boxed: the prepared instances sit in one large allocation that goes back to
+/// the kernel as a whole when freed, where a box each would leave a thousand holes in
+/// the heap between the strings that stay.
+#[allow(clippy::large_enum_variant)]
 enum Prepared {
     Kept(usize),
-    New(Box<(Slot, Instance<MAX_VIPS>)>),
+    New(Slot, Instance<MAX_VIPS>),
 }
 
 impl Engine {
@@ -157,7 +161,7 @@ impl Engine {
             .iter()
             .map(|p| match p {
                 Prepared::Kept(k) => Some(*k),
-                Prepared::New(_) => None,
+                Prepared::New(..) => None,
             })
             .collect();
         for i in 0..self.slots.len() {
@@ -200,7 +204,7 @@ impl Engine {
             let is_kept = matches!(p, Prepared::Kept(_));
             let (mut slot, core) = match p {
                 Prepared::Kept(k) => old[k].take().expect("each kept slot is taken once"),
-                Prepared::New(fresh) => *fresh,
+                Prepared::New(slot, core) => (slot, core),
             };
             let key = socket_key(&slot.plan, slot.ifindex);
             slot.socket = self.socket_keys[&key];
@@ -274,7 +278,7 @@ impl Engine {
                 count: plan.instances.len(),
             });
         }
-        let mut prepared = Vec::new();
+        let mut prepared = Vec::with_capacity(plan.instances.len());
         let mut opened: Vec<(super::sockets::SocketKey, VrrpSocket, String)> = Vec::new();
         let mut vrids = HashSet::new();
         for inst in &plan.instances {
@@ -347,7 +351,7 @@ impl Engine {
                 kernel_drops_seen: 0,
                 deferred: false,
             };
-            prepared.push(Prepared::New(Box::new((slot, core))));
+            prepared.push(Prepared::New(slot, core));
         }
         let mut grouped = HashSet::new();
         for g in &plan.groups {
