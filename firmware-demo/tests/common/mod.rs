@@ -5,8 +5,12 @@
 //!
 //! Every process started here is killed and reaped on drop (also when a test panics);
 //! every namespace belongs to a [`Lan`] that deletes it on drop, the TAP with it.
+//!
+//! [`sim`] is the simulated segment of `loop_sim.rs` (no namespaces, no root).
 
 #![allow(dead_code)] // each test binary uses a different part of this module
+
+pub mod sim;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};

@@ -34,6 +34,9 @@ use std::ops::{ControlFlow, Range};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod command;
+pub use command::split_command;
+
 /// How deep `include` may nest (keepalived has no limit and recurses until it runs out of
 /// file descriptors on a cycle).
 pub const MAX_INCLUDE_DEPTH: usize = 32;
@@ -712,142 +715,5 @@ fn tokenize(chars: &[Ch], line: &Arc<str>, name: &Arc<Path>, lineno: u32) -> Vec
     toks
 }
 
-/// keepalived's `alloc_strvec_quoted_escaped`: splits a script command line like a shell
-/// would, with `"` and `'` quotes (removed, inner blanks kept, quoted parts glued to the
-/// word around them) and backslash escapes (`\n`, `\t`, `\xHH`, `\NNN` octal, `\cC`, `\C`).
-/// `Err` names an unterminated quote.
-pub fn split_command(s: &str) -> Result<Vec<String>, char> {
-    let mut out = Vec::new();
-    let mut it = s.chars().peekable();
-    loop {
-        while it.peek().is_some_and(|c| c.is_whitespace()) {
-            it.next();
-        }
-        if it.peek().is_none() {
-            break;
-        }
-        let mut word = String::new();
-        let mut quote: Option<char> = None;
-        while let Some(&c) = it.peek() {
-            if quote.is_none() && c.is_whitespace() {
-                break;
-            }
-            it.next();
-            match c {
-                '\\' => {
-                    let Some(e) = it.next() else { break };
-                    match e {
-                        'x' if it.peek().is_some_and(char::is_ascii_hexdigit) => {
-                            let mut v: u32 = 0;
-                            while let Some(d) = it.peek().and_then(|c| c.to_digit(16)) {
-                                v = (v << 4 | d) & 0xff;
-                                it.next();
-                            }
-                            word.push(char::from(v as u8));
-                        }
-                        'c' if it.peek().is_some() => {
-                            let k = it.next().unwrap_or('@');
-                            word.push(char::from((k as u32 & 0x1f) as u8));
-                        }
-                        '0'..='7' => {
-                            let mut v = e.to_digit(8).unwrap_or(0);
-                            for _ in 0..2 {
-                                if let Some(d) = it.peek().and_then(|c| c.to_digit(8)) {
-                                    v = v * 8 + d;
-                                    it.next();
-                                }
-                            }
-                            word.push(char::from((v & 0xff) as u8));
-                        }
-                        'a' => word.push('\x07'),
-                        'b' => word.push('\x08'),
-                        'E' => word.push('\x1b'),
-                        'f' => word.push('\x0c'),
-                        'n' => word.push('\n'),
-                        'r' => word.push('\r'),
-                        't' => word.push('\t'),
-                        'v' => word.push('\x0b'),
-                        other => word.push(other),
-                    }
-                }
-                '"' | '\'' if quote.is_none() => quote = Some(c),
-                q if Some(q) == quote => quote = None,
-                _ => word.push(c),
-            }
-        }
-        if let Some(q) = quote {
-            return Err(q);
-        }
-        out.push(word);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn words(text: &str) -> Vec<String> {
-        let mut d = Diags::default();
-        lex_str(Path::new("/nonexistent/t.conf"), text, &mut d)
-            .into_iter()
-            .map(|t| match t.tok {
-                Tok::Word { text, quoted: true } => format!("\"{text}\""),
-                Tok::Word { text, .. } => text,
-                Tok::Open => "{".into(),
-                Tok::Close => "}".into(),
-                Tok::Eol => ";".into(),
-                Tok::Eof => "EOF".into(),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn comments_braces_quotes() {
-        assert_eq!(
-            words("a b # c\nx{y}\n  notify_\"/bin/x y\" ! z\n51#c\n"),
-            [
-                "a",
-                "b",
-                ";",
-                "x",
-                "{",
-                "y",
-                "}",
-                ";",
-                "notify_",
-                "\"/bin/x y\"",
-                ";",
-                "51",
-                ";",
-                "EOF"
-            ]
-        );
-    }
-
-    #[test]
-    fn escaped_comment_chars_and_trailing_backslash() {
-        assert_eq!(words("a\\#b c \\\n"), ["a#b", "c\\", ";", "EOF"]);
-    }
-
-    #[test]
-    fn columns_are_characters() {
-        let mut d = Diags::default();
-        let t = lex_str(Path::new("/x/t.conf"), "# 中文\n  中 key val\n", &mut d);
-        assert_eq!((t[1].loc.line, t[1].loc.col), (2, 5));
-        assert_eq!(t[1].word(), Some("key"));
-    }
-
-    #[test]
-    fn command_lines_split_like_keepalived() {
-        assert_eq!(
-            split_command(r#"/bin/echo "q r" 'a b'c \x41\t"#).unwrap(),
-            ["/bin/echo", "q r", "a bc", "A\t"]
-        );
-        assert_eq!(
-            split_command("abcd\" efg h \"mnop").unwrap(),
-            ["abcd efg h mnop"]
-        );
-        assert_eq!(split_command("x 'y"), Err('\''));
-    }
-}
+mod tests;

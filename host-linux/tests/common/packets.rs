@@ -1,0 +1,52 @@
+//! Hostile packets: adverts and whole IPv4 packets built by hand.
+
+use std::net::Ipv4Addr;
+
+/// The VRRP message of an IPv4 advert for `vip` from `src` to `dst`, as the codec emits
+/// it: v2 with a PASS password (1 s), v3 with `v3_centis` and no authentication.
+pub fn advert_v4(
+    version: vigil_core::wire::Version,
+    vrid: u8,
+    priority: u8,
+    pass: &str,
+    vip: Ipv4Addr,
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    v3_centis: u16,
+) -> Vec<u8> {
+    use vigil_core::wire::{Addresses, Auth, ChecksumMode, Interval, Repr, Version};
+    let vips = [vip.octets()];
+    let repr = Repr {
+        version,
+        vrid,
+        priority,
+        interval: match version {
+            Version::V2 => Interval::from_secs(1),
+            Version::V3 => Interval::from_centis(v3_centis),
+        },
+        auth: match version {
+            Version::V2 => Auth::password(pass.as_bytes()),
+            Version::V3 => Auth::None,
+        },
+        addresses: Addresses::v4(&vips),
+    };
+    let mut buf = vec![0u8; repr.buffer_len()];
+    let n = repr
+        .emit(&mut buf, src.into(), dst.into(), ChecksumMode::PseudoHeader)
+        .expect("emit");
+    buf.truncate(n);
+    buf
+}
+
+/// A whole IPv4 packet carrying `payload` as VRRP (protocol 112), for an `IP_HDRINCL`
+/// socket (the kernel fills in the header checksum).
+pub fn ipv4_vrrp_packet(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8]) -> Vec<u8> {
+    let len = (20 + payload.len()) as u16;
+    let mut ip = vec![
+        0x45, 0xc0, 0, 0, 0, 0, 0x40, 0, ttl, 112, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    ip[2..4].copy_from_slice(&len.to_be_bytes());
+    ip[12..16].copy_from_slice(&src.octets());
+    ip[16..20].copy_from_slice(&dst.octets());
+    ip.extend_from_slice(payload);
+    ip
+}
