@@ -448,26 +448,33 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
             }
             Destination::Multicast(_) => {}
         }
-        let repr = Repr::parse(payload, meta, m.instance.config().checksum)
-            .map_err(|error| RxDrop::Wire { instance: i, error })?;
+        // The advert stays where `Repr::parse` wrote it and is handed on by reference:
+        // moving it out of the `Result` (`map_err`, `?`) copies it with wide loads over
+        // the narrow stores that wrote it, and each such load waits for the stores to
+        // retire (a failed store-to-load forwarding; see benches/README.md).
+        let parsed = Repr::parse(payload, meta, m.instance.config().checksum);
+        let repr = match &parsed {
+            Ok(repr) => repr,
+            Err(error) => {
+                return Err(RxDrop::Wire {
+                    instance: i,
+                    error: *error,
+                });
+            }
+        };
         let was = snapshot(&m.instance);
         let deadline = m.instance.poll_at();
         let ours = m.instance.effective_priority();
         let Member {
             instance, outbox, ..
         } = m;
-        outbox.cause = Some(Cause::Advert {
-            from: meta.src,
+        let mut out = Deposit::new(outbox, tx, ev, events_lost, i);
+        out.advert = Some(Advert {
+            from: &meta.src,
             priority: repr.priority,
             ours,
         });
-        let result = instance.on_advert(
-            now,
-            &repr,
-            meta.src,
-            &mut Deposit::new(outbox, tx, ev, events_lost, i),
-        );
-        outbox.cause = None;
+        let result = instance.on_advert(now, repr, meta.src, &mut out);
         result.map_err(|drop| RxDrop::Machine { instance: i, drop })?;
         let accepted = Accepted {
             instance: i,
@@ -651,6 +658,9 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         self.follow_group(index, was, now);
     }
 
+    // Inlined: for an instance outside any group (most) this is one load and a branch,
+    // not a call.
+    #[inline(always)]
     fn follow_group(&mut self, index: usize, was: Snapshot, now: Instant) {
         let m = &self.members[index];
         if let Some(g) = m.group
@@ -685,6 +695,17 @@ struct Deposit<'a, const N: usize> {
     ev: &'a mut Deque<u16, N>,
     lost: &'a mut u32,
     i: usize,
+    /// The advert being handled, if any: what a state change it causes reports. A
+    /// [`Cause`] is only built when there is a state change (most adverts cause none).
+    advert: Option<Advert<'a>>,
+}
+
+/// The facts of [`Cause::Advert`], with the address borrowed.
+#[derive(Clone, Copy)]
+struct Advert<'a> {
+    from: &'a IpAddr,
+    priority: u8,
+    ours: u8,
 }
 
 impl<'a, const N: usize> Deposit<'a, N> {
@@ -701,13 +722,21 @@ impl<'a, const N: usize> Deposit<'a, N> {
             ev,
             lost,
             i,
+            advert: None,
         }
     }
 }
 
 impl<const N: usize> Sink for Deposit<'_, N> {
     fn effect(&mut self, effect: Effect) {
-        if !deposit(self.outbox, self.tx, self.ev, self.i, effect) {
+        if !deposit(
+            self.outbox,
+            self.tx,
+            self.ev,
+            self.i,
+            &mut self.advert,
+            effect,
+        ) {
             *self.lost = self.lost.saturating_add(1);
         }
     }
@@ -719,6 +748,7 @@ fn deposit<const N: usize>(
     tx: &mut Deque<u16, N>,
     ev: &mut Deque<u16, N>,
     i: usize,
+    advert: &mut Option<Advert<'_>>,
     effect: Effect,
 ) -> bool {
     let event = match effect {
@@ -739,13 +769,20 @@ fn deposit<const N: usize>(
             from,
             to,
             reason,
-            cause: outbox.cause.unwrap_or(Cause::Internal),
+            cause: match *advert {
+                Some(a) => Cause::Advert {
+                    from: *a.from,
+                    priority: a.priority,
+                    ours: a.ours,
+                },
+                None => Cause::Internal,
+            },
         },
         Effect::PriorityChanged { from, to } => {
             // An owner meeting another owner lowers itself before yielding: the
             // decision's facts carry the priority it yielded at.
-            if let Some(Cause::Advert { ours, .. }) = &mut outbox.cause {
-                *ours = to;
+            if let Some(a) = advert {
+                a.ours = to;
             }
             Event::PriorityChanged { from, to }
         }

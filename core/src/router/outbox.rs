@@ -107,6 +107,4 @@ pub(super) struct Outbox {
     /// The next destination of that advert (unicast: peer index).
     pub next_dst: u8,
     pub events: Deque<Event, EVENTS_PER_INSTANCE>,
-    /// Set while a state change is being caused by an advert.
-    pub cause: Option<Cause>,
 }

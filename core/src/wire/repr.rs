@@ -223,6 +223,7 @@ fn pseudo_header(
 }
 
 /// The address list borrowed for the packet's whole lifetime.
+#[inline(always)]
 fn into_addresses<'a>(packet: Packet<&'a [u8]>) -> &'a [u8] {
     let family = packet.family();
     let count = usize::from(packet.count());
