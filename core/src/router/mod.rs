@@ -452,7 +452,7 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         // moving it out of the `Result` (`map_err`, `?`) copies it with wide loads over
         // the narrow stores that wrote it, and each such load waits for the stores to
         // retire (a failed store-to-load forwarding; see benches/README.md).
-        let parsed = Repr::parse(payload, meta, m.instance.config().checksum);
+        let parsed = Repr::parse_in_line(payload, meta, m.instance.config().checksum);
         let repr = match &parsed {
             Ok(repr) => repr,
             Err(error) => {

@@ -111,7 +111,7 @@ fn fold(acc: u64) -> u16 {
 /// `message` is the whole VRRP message; its own checksum field (bytes 6..8) is skipped,
 /// so this works for verification and emission alike. `pseudo` is `None` for the v2
 /// style (message only) or the source and destination addresses of the IP packet.
-pub(crate) fn compute(message: &[u8], pseudo: Option<(IpAddr, IpAddr)>) -> u16 {
+pub(crate) fn compute(message: &[u8], pseudo: Option<(&IpAddr, &IpAddr)>) -> u16 {
     // The pseudo-header's protocol and length, as big-endian words.
     let be = match pseudo {
         Some(_) => u64::from(PROTOCOL) + message.len() as u64,
@@ -124,8 +124,10 @@ pub(crate) fn compute(message: &[u8], pseudo: Option<(IpAddr, IpAddr)>) -> u16 {
                 + u64::from(u32::from_ne_bytes(d.octets()));
         }
         Some((IpAddr::V6(s), IpAddr::V6(d))) => {
-            sum.add(&s.octets());
-            sum.add(&d.octets());
+            // One block each.
+            sum.blocks = true;
+            sum.block(&s.octets());
+            sum.block(&d.octets());
         }
         // Mixed families never get here: `Repr::parse` and `Repr::emit` refuse them
         // with `Error::FamilyMismatch`.
@@ -242,7 +244,7 @@ mod tests {
 
     /// The definition `compute` keeps: pseudo-header (source, destination, protocol,
     /// length), then the message in big-endian words without its checksum field.
-    fn compute_reference(message: &[u8], pseudo: Option<(IpAddr, IpAddr)>) -> u16 {
+    fn compute_reference(message: &[u8], pseudo: Option<(&IpAddr, &IpAddr)>) -> u16 {
         let mut words = std::vec::Vec::new();
         if let Some((s, d)) = pseudo {
             match (s, d) {
@@ -294,8 +296,8 @@ mod tests {
             for len in 0..=data.len() {
                 for pseudo in pseudos {
                     assert_eq!(
-                        compute(&data[..len], pseudo),
-                        compute_reference(&data[..len], pseudo),
+                        compute(&data[..len], pseudo.as_ref().map(|(s, d)| (s, d))),
+                        compute_reference(&data[..len], pseudo.as_ref().map(|(s, d)| (s, d))),
                         "fill {k} len {len} {pseudo:?}"
                     );
                 }
@@ -312,7 +314,7 @@ mod tests {
         let src = IpAddr::V4(Ipv4Addr::new(10, 99, 0, 11));
         let mcast = IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18));
         let peer = IpAddr::V4(Ipv4Addr::new(10, 99, 0, 12));
-        assert_eq!(compute(&msg, Some((src, mcast))), 0x74d5);
-        assert_eq!(compute(&msg, Some((src, peer))), 0x4a79);
+        assert_eq!(compute(&msg, Some((&src, &mcast))), 0x74d5);
+        assert_eq!(compute(&msg, Some((&src, &peer))), 0x4a79);
     }
 }

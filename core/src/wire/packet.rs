@@ -164,7 +164,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The checksum this message should carry, given what it must cover.
     pub fn expected_checksum(&self, pseudo: Option<(IpAddr, IpAddr)>) -> u16 {
-        checksum::compute(self.buffer.as_ref(), pseudo)
+        checksum::compute(self.buffer.as_ref(), pseudo.as_ref().map(|(s, d)| (s, d)))
     }
 }
 
