@@ -21,13 +21,13 @@ pub enum ChecksumMode {
 
 /// A running one's complement sum (RFC 1071) of native-order 16-bit words, unfolded.
 /// RFC 1071 2(B): the sum commutes with byte swapping, so it is swapped once, after
-/// folding ([`to_be`]).
+/// folding.
 ///
 /// Whole 16-byte blocks are read as four native `u32`s, whose low and high halves go
 /// into two sets of four `u32` lanes: masks, shifts and adds of 32-bit lanes, which the
 /// compiler makes SSE2 vector code for baseline x86-64 (it leaves 16-bit words widened
-/// into 32-bit lanes, or 64-bit masks, scalar). A lane takes at most 0xffff per block:
-/// no overflow below 1 MiB. The rest goes into a scalar sum, 4 bytes at a time (2^16
+/// into 32-bit lanes, 64-bit masks, or both halves added into one lane, scalar). A
+/// lane takes at most 0xffff per block: no overflow below 1 MiB. The rest goes into a scalar sum, 4 bytes at a time (2^16
 /// is 1 modulo 2^16 - 1, so a `u32` counts as the sum of its halves). The lanes are
 /// added up once, at the end.
 struct Sum {
@@ -89,11 +89,6 @@ impl Sum {
     }
 }
 
-/// A folded native-order sum as the big-endian sum it stands for.
-fn to_be(native: u64) -> u64 {
-    u64::from(u16::from_be(fold(native)))
-}
-
 /// The sum's value in 16 bits: 0 only for a zero sum, else in 1..=0xffff (the
 /// end-around carry never turns a positive sum into zero). Each step keeps the value
 /// modulo 2^16 - 1; four steps take any `u64` below 2^16.
@@ -112,15 +107,21 @@ fn fold(acc: u64) -> u16 {
 /// so this works for verification and emission alike. `pseudo` is `None` for the v2
 /// style (message only) or the source and destination addresses of the IP packet.
 pub(crate) fn compute(message: &[u8], pseudo: Option<(&IpAddr, &IpAddr)>) -> u16 {
-    // The pseudo-header's protocol and length, as big-endian words.
+    let mut sum = Sum::new();
+    // The pseudo-header's protocol and length: big-endian words, which count as 2^8
+    // times their value in a little-endian sum (2^16 being 1 modulo 2^16 - 1).
     let be = match pseudo {
         Some(_) => u64::from(PROTOCOL) + message.len() as u64,
         None => 0,
     };
-    let mut sum = Sum::new();
+    sum.words = if cfg!(target_endian = "little") {
+        be << 8
+    } else {
+        be
+    };
     match pseudo {
         Some((IpAddr::V4(s), IpAddr::V4(d))) => {
-            sum.words = u64::from(u32::from_ne_bytes(s.octets()))
+            sum.words += u64::from(u32::from_ne_bytes(s.octets()))
                 + u64::from(u32::from_ne_bytes(d.octets()));
         }
         Some((IpAddr::V6(s), IpAddr::V6(d))) => {
@@ -149,7 +150,8 @@ pub(crate) fn compute(message: &[u8], pseudo: Option<(&IpAddr, &IpAddr)>) -> u16
             sum.add(&short[..message.len()]);
         }
     }
-    !fold(be + to_be(sum.total()))
+    // Folded in native order, then swapped to the big-endian value.
+    !u16::from_be(fold(sum.total()))
 }
 
 #[cfg(test)]
@@ -162,7 +164,7 @@ mod tests {
     fn sum_of(data: &[u8]) -> u16 {
         let mut s = Sum::new();
         s.add(data);
-        fold(to_be(s.total()))
+        u16::from_be(fold(s.total()))
     }
 
     /// The plain definition: big-endian 16-bit words, odd tail padded, folded.
