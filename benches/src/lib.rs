@@ -1,16 +1,19 @@
 //! Fixtures for the criterion benchmarks of the vigil core (`benches/core.rs`): the
-//! cases, the received packets (built with `Repr::emit`), instances in BACKUP and
-//! MASTER, and the state-machine step each `step` benchmark times.
+//! cases, the received packets (built with `Repr::emit`), routers holding instances in
+//! BACKUP and MASTER, and the step each `step` benchmark times: one received datagram
+//! through [`Router::on_datagram`], then the router drained as a host drains it.
 //!
 //! `cargo test -p vigil-benches` checks that each benchmark measures what its name says
 //! (packets that parse and authenticate, a backup that stays backup, a master that
-//! answers once per interval) without running criterion.
+//! answers once per interval, the advert reaching the right one of 1,000 instances)
+//! without running criterion.
 
 use std::hint::black_box;
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use vigil_core::machine::{Config, Drop, Effect, Instance, MAX_VIPS, Sink, State, Vips};
+use vigil_core::machine::{Config, Instance, MAX_VIPS, State, Vips};
+use vigil_core::router::{Accepted, Destination, Router, RxDrop};
 use vigil_core::wire::{
     self, Addresses, Auth, ChecksumMode, Family, MCAST_V4, MCAST_V6, Repr, RxMeta, Version,
 };
@@ -146,17 +149,6 @@ impl Fixture {
             ttl: wire::TTL,
         }
     }
-
-    /// A started instance of this case's VIPs at `priority`: in BACKUP.
-    pub fn backup(&self, priority: u8, now: Instant, sink: &mut impl Sink) -> Instance<MAX_VIPS> {
-        let mut config = Config::new(VRID, self.case.version, priority, self.local);
-        config.auth = self.auth;
-        let vips = Vips::from_iter(self.case.family, self.addresses().iter()).expect("VIPs fit");
-        let mut instance = Instance::new(config, vips).expect("valid configuration");
-        instance.start(now, sink);
-        assert_eq!(instance.state(), State::Backup);
-        instance
-    }
 }
 
 /// Parse and validate a received advert as a host does: [`Repr::parse`] with the
@@ -251,79 +243,183 @@ impl<'a> EmitBench<'a> {
     }
 }
 
-/// A sink that only counts effects.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Counter {
-    pub effects: u64,
+/// The receive path a fixture's router hears on (an interface in vigild).
+pub const CHANNEL: u32 = 0;
+
+/// The router of the 1,000-instance row: vigild's capacity (`MAX_INSTANCES`).
+pub const MANY: usize = 1_000;
+/// Its capacity, as vigild's.
+pub const MANY_CAPACITY: usize = 1024;
+
+/// What one [`Step::step`] handed back, besides the advert's fate: what the drain saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Adverts written by `poll_transmit`.
+    pub sent: u64,
+    /// Outputs of `poll_event`.
+    pub events: u64,
 }
 
-impl Sink for Counter {
-    #[inline]
-    fn effect(&mut self, _effect: Effect) {
-        self.effects += 1;
+/// A router with one instance under test receiving the same advert over and over,
+/// `tick` apart: one call of [`Step::step`] is what a host does with one received
+/// datagram: [`Router::on_datagram`] (demultiplexing by channel, family and VRID, the
+/// destination check, parse, checksum, the state machine, the sync-group check), then
+/// draining [`Router::poll_transmit`] and [`Router::poll_event`] until both are empty.
+#[derive(Debug)]
+pub struct Step<const N: usize = 1> {
+    pub router: Box<Router<N>>,
+    /// The index of the instance under test.
+    pub index: usize,
+    /// The channel its adverts arrive on.
+    pub channel: u32,
+    packet: Vec<u8>,
+    meta: RxMeta,
+    pub now: Instant,
+    tick: Duration,
+    buf: [u8; BUF_LEN],
+    /// Everything the drains saw since the fixture was built.
+    pub drained: Drained,
+}
+
+impl Fixture {
+    /// A stopped instance of this case's VIPs at `priority` and with `vrid`.
+    pub fn instance(&self, vrid: u8, priority: u8) -> Instance<MAX_VIPS> {
+        let mut config = Config::new(vrid, self.case.version, priority, self.local);
+        config.auth = self.auth;
+        let vips = Vips::from_iter(self.case.family, self.addresses().iter()).expect("VIPs fit");
+        Instance::new(config, vips).expect("valid configuration")
+    }
+
+    /// A router holding `count` instances of this case on consecutive (channel, VRID)
+    /// keys (VRIDs 1 to 250 per channel, channels from [`CHANNEL`] up), all at
+    /// `priority` and started (BACKUP); the one with [`VRID`] on the middle channel is
+    /// the one under test (with one instance: the only one). Returns its index.
+    fn router<const N: usize>(
+        &self,
+        count: usize,
+        priority: u8,
+        now: Instant,
+    ) -> (Box<Router<N>>, usize) {
+        let mut router = Box::new(Router::<N>::new());
+        let channels = count_channels(count);
+        let mut under_test = None;
+        for k in 0..count {
+            let (channel, vrid) = if count == 1 {
+                (CHANNEL, VRID)
+            } else {
+                (
+                    CHANNEL + (k / PER_CHANNEL) as u32,
+                    u8::try_from(1 + k % PER_CHANNEL).expect("VRID fits"),
+                )
+            };
+            let i = router
+                .add(
+                    self.instance(vrid, priority),
+                    channel,
+                    Destination::Multicast(self.group),
+                )
+                .expect("room for every instance");
+            if vrid == VRID && channel == CHANNEL + channels / 2 {
+                under_test = Some(i);
+            }
+        }
+        router.start_all(now);
+        drain(&mut router, &mut [0; BUF_LEN]);
+        let index = under_test.expect("the instance under test is there");
+        assert_eq!(
+            router.instance(index).map(Instance::state),
+            Some(State::Backup)
+        );
+        (router, index)
     }
 }
 
-/// Why a [`Step`] did not apply its advert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepError {
-    Parse(wire::Error),
-    Drop(Drop),
+/// VRIDs per channel in a router of many instances.
+const PER_CHANNEL: usize = 250;
+
+/// The channels `count` instances take.
+fn count_channels(count: usize) -> u32 {
+    u32::try_from(count.div_ceil(PER_CHANNEL)).expect("few channels")
 }
 
-/// One instance receiving the same advert over and over, `tick` apart: one call of
-/// [`Step::step`] is one parse plus one [`Instance::on_advert`] at an injected `now`.
-#[derive(Debug, Clone)]
-pub struct Step {
-    pub instance: Instance<MAX_VIPS>,
-    packet: Vec<u8>,
-    meta: RxMeta,
-    now: Instant,
-    tick: Duration,
-    pub sink: Counter,
+/// Drains a router as a host does: every advert (written into `buf`), then every event.
+#[inline]
+pub fn drain<const N: usize>(router: &mut Router<N>, buf: &mut [u8]) -> Drained {
+    let mut d = Drained::default();
+    while let Some(t) = router.poll_transmit(buf) {
+        d.sent += u64::from(t.len.is_ok());
+    }
+    while router.poll_event().is_some() {
+        d.events += 1;
+    }
+    d
 }
 
-impl Step {
+impl Step<1> {
     /// A BACKUP (priority 100) hearing its master (priority 200) once a second, as the
     /// master's adverts arrive: every step restarts the master-down timer.
     pub fn backup_hears_master(fixture: &Fixture) -> Self {
-        let now = Instant::from_secs(1);
-        let mut sink = Counter::default();
-        let instance = fixture.backup(BACKUP_PRIORITY, now, &mut sink);
-        Step {
-            instance,
-            packet: fixture.packet(MASTER_PRIORITY),
-            meta: fixture.meta(),
-            now,
-            tick: wire::Interval::DEFAULT.duration(),
-            sink,
-        }
+        Step::backup_hears_master_among(fixture, 1)
     }
 
     /// A MASTER (priority 200) hearing a lower-priority (100) advert every `tick`.
     /// keepalived's default is to answer with an advert (and a gratuitous-ARP burst);
     /// vigil answers at most once per advertisement interval (1 s here). With `tick` of
-    /// a second or more every step answers; with a shorter one most steps take the
-    /// rate-limited path and answer nothing.
+    /// a second or more every step answers (one advert written and one announcement
+    /// drained); with a shorter one most steps take the rate-limited path and answer
+    /// nothing.
     pub fn master_hears_lower(fixture: &Fixture, tick: Duration) -> Self {
         let start = Instant::from_secs(1);
-        let mut sink = Counter::default();
-        let mut instance = fixture.backup(MASTER_PRIORITY, start, &mut sink);
-        let now = start + instance.master_down_interval();
-        instance.on_timeout(now, &mut sink);
-        assert_eq!(instance.state(), State::Master);
+        let (mut router, index) = fixture.router::<1>(1, MASTER_PRIORITY, start);
+        let mut buf = [0; BUF_LEN];
+        let now = router.poll_at().expect("the master-down timer runs");
+        router.on_timeout(now);
+        drain(&mut router, &mut buf);
+        assert_eq!(
+            router.instance(index).map(Instance::state),
+            Some(State::Master)
+        );
         Step {
-            instance,
+            router,
+            index,
+            channel: CHANNEL,
             packet: fixture.packet(BACKUP_PRIORITY),
             meta: fixture.meta(),
             now,
             tick,
-            sink: Counter::default(),
+            buf,
+            drained: Drained::default(),
+        }
+    }
+}
+
+impl<const N: usize> Step<N> {
+    /// [`Step::backup_hears_master`] in a router of `count` instances (see
+    /// [`Fixture`]'s layout): the advert is for one of them.
+    pub fn backup_hears_master_among(fixture: &Fixture, count: usize) -> Self {
+        let now = Instant::from_secs(1);
+        let (router, index) = fixture.router::<N>(count, BACKUP_PRIORITY, now);
+        let channel = router.channel(index).expect("the instance under test");
+        Step {
+            router,
+            index,
+            channel,
+            packet: fixture.packet(MASTER_PRIORITY),
+            meta: fixture.meta(),
+            now,
+            tick: wire::Interval::DEFAULT.duration(),
+            buf: [0; BUF_LEN],
+            drained: Drained::default(),
         }
     }
 
+    /// The datagram each step receives.
+    pub fn packet(&self) -> &[u8] {
+        &self.packet
+    }
+
     /// [`Step::step`] as the benchmark runs it: the result goes through `black_box` by
-    /// reference; `true` if the advert was applied.
+    /// reference; `true` if the advert was accepted.
     #[inline]
     pub fn run(&mut self) -> bool {
         let r = self.step();
@@ -331,19 +427,20 @@ impl Step {
         r.is_ok()
     }
 
-    /// Advances `now` by the tick, parses the advert and hands it to the instance.
+    /// Advances `now` by the tick, hands the datagram to the router and drains it.
     #[inline]
-    pub fn step(&mut self) -> Result<(), StepError> {
+    pub fn step(&mut self) -> Result<Accepted, RxDrop> {
         self.now += self.tick;
-        let advert = Repr::parse(
+        let r = self.router.on_datagram(
+            self.now,
+            self.channel,
             black_box(&self.packet).as_slice(),
             &self.meta,
-            self.instance.config().checksum,
-        )
-        .map_err(StepError::Parse)?;
-        self.instance
-            .on_advert(self.now, &advert, self.meta.src, &mut self.sink)
-            .map_err(StepError::Drop)
+        );
+        let d = drain(&mut self.router, &mut self.buf);
+        self.drained.sent += d.sent;
+        self.drained.events += d.events;
+        r
     }
 }
 
@@ -439,23 +536,60 @@ mod tests {
         );
     }
 
+    /// What the backup fixtures check on every step: accepted by the instance under
+    /// test, which stays BACKUP, follows the advert's sender and restarts its
+    /// master-down timer; nothing to send, nothing to report.
+    fn check_backup_step<const N: usize>(s: &mut Step<N>, name: &str) {
+        for _ in 0..10 {
+            let a = s.step().unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(a.instance, s.index, "{name}");
+            assert_eq!((a.priority, a.ours), (MASTER_PRIORITY, BACKUP_PRIORITY));
+            assert_eq!(a.was, State::Backup);
+            assert!(a.restarted_timer, "{name}");
+            let instance = s.router.instance(s.index).unwrap();
+            assert_eq!(instance.state(), State::Backup);
+            assert_eq!(instance.master(), Some(s.meta.src));
+            assert!(instance.poll_at().unwrap() > s.now);
+            assert_eq!(instance.config().vrid, VRID);
+        }
+        assert_eq!(
+            s.drained,
+            Drained::default(),
+            "{name}: a backup hearing its master is silent"
+        );
+        assert!(!s.router.has_output());
+        assert_eq!(s.router.events_lost(), 0);
+    }
+
     #[test]
     fn backup_stays_backup_and_follows_its_master() {
         for case in CASES {
             let mut s = Step::backup_hears_master(&Fixture::new(case));
-            let effects = s.sink.effects;
-            for _ in 0..10 {
-                assert_eq!(s.step(), Ok(()), "{}", case.name);
-                assert_eq!(s.instance.state(), State::Backup);
-                assert_eq!(s.instance.master(), Some(s.meta.src));
-                // The master-down timer moves with every advert.
-                assert!(s.instance.poll_at().unwrap() > s.now);
-            }
-            assert_eq!(
-                s.sink.effects, effects,
-                "a backup hearing its master is silent"
-            );
+            assert_eq!(s.router.len(), 1);
+            check_backup_step(&mut s, case.name);
         }
+    }
+
+    #[test]
+    fn the_advert_reaches_one_of_a_thousand_instances() {
+        // A router of this capacity is about a megabyte: built on the heap, but a debug
+        // build may pass it through the stack first.
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(|| {
+                let f = Fixture::new(CASES[2]);
+                let mut s = Step::<MANY_CAPACITY>::backup_hears_master_among(&f, MANY);
+                assert_eq!(s.router.len(), MANY);
+                assert!(s.channel > CHANNEL, "not the first channel's instance");
+                check_backup_step(&mut s, "1,000 instances");
+                // Every other instance is untouched: it never heard a master.
+                for i in (0..MANY).filter(|&i| i != s.index) {
+                    assert_eq!(s.router.instance(i).unwrap().master(), None);
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     #[test]
@@ -464,18 +598,45 @@ mod tests {
             let f = Fixture::new(case);
             let mut s = Step::master_hears_lower(&f, Duration::from_secs(1));
             for i in 1..=10 {
-                assert_eq!(s.step(), Ok(()), "{}", case.name);
-                assert_eq!(s.instance.state(), State::Master);
-                // An advert and a gratuitous-ARP burst each time.
-                assert_eq!(s.sink.effects, 2 * i);
+                let a = s.step().unwrap_or_else(|e| panic!("{}: {e:?}", case.name));
+                assert_eq!((a.was, a.priority), (State::Master, BACKUP_PRIORITY));
+                assert!(!a.restarted_timer);
+                assert_eq!(s.router.instance(0).unwrap().state(), State::Master);
+                // An advert written, and a gratuitous-ARP burst, each time.
+                assert_eq!(s.drained, Drained { sent: i, events: i }, "{}", case.name);
             }
             let mut s = Step::master_hears_lower(&f, Duration::from_micros(1));
             for _ in 0..1000 {
-                assert_eq!(s.step(), Ok(()), "{}", case.name);
+                assert!(s.step().is_ok(), "{}", case.name);
             }
-            assert_eq!(s.instance.state(), State::Master);
-            assert_eq!(s.sink.effects, 2, "only the first advert is answered");
+            assert_eq!(s.router.instance(0).unwrap().state(), State::Master);
+            assert_eq!(
+                s.drained,
+                Drained { sent: 1, events: 1 },
+                "only the first advert is answered"
+            );
+            assert_eq!(s.router.events_lost(), 0);
         }
+    }
+
+    #[test]
+    fn the_answer_is_the_masters_advert() {
+        let f = Fixture::new(CASES[5]);
+        let mut s = Step::master_hears_lower(&f, Duration::from_secs(1));
+        s.router
+            .on_datagram(s.now, CHANNEL, &f.packet(BACKUP_PRIORITY), &f.meta())
+            .unwrap();
+        let mut buf = [0u8; BUF_LEN];
+        let t = s.router.poll_transmit(&mut buf).unwrap();
+        let n = t.len.unwrap();
+        let meta = RxMeta {
+            src: t.src,
+            dst: t.dst,
+            ttl: wire::TTL,
+        };
+        let r = parse_and_check(&buf[..n], &meta, &f.auth).unwrap();
+        assert_eq!((r.vrid, r.priority), (VRID, MASTER_PRIORITY));
+        assert_eq!((t.src, t.dst), (f.local, f.group));
     }
 
     #[test]

@@ -168,6 +168,7 @@ impl<const V: usize> Instance<V> {
     }
 
     /// When the host must call [`Instance::on_timeout`] next, if ever.
+    #[inline]
     pub fn poll_at(&self) -> Option<Instant> {
         match self.phase {
             Phase::Initialize | Phase::Fault => None,
@@ -339,6 +340,7 @@ impl<const V: usize> Instance<V> {
 
     /// The checks of RFC 5798 7.1 and keepalived's `vrrp_check_packet` that depend on
     /// this instance.
+    #[inline(always)]
     fn check(&self, advert: &Repr<'_>, src: IpAddr) -> Result<(), Drop> {
         let c = &self.config;
         if advert.vrid != c.vrid {
@@ -366,6 +368,7 @@ impl<const V: usize> Instance<V> {
     }
 
     /// RFC 5798 6.4.2 with keepalived's preempt_delay.
+    #[inline(always)]
     fn backup_rx(&mut self, now: Instant, advert: &Repr<'_>, src: IpAddr) {
         let Phase::Backup {
             down_at,

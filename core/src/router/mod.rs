@@ -145,6 +145,16 @@ impl<const V: usize, const P: usize> core::fmt::Debug for Member<V, P> {
     }
 }
 
+/// A member's demultiplexing key and the next member with the same VRID.
+#[derive(Debug, Clone, Copy)]
+struct Key {
+    key: u64,
+    next: u16,
+}
+
+/// No member: the end of a VRID's chain.
+const NONE: u16 = u16::MAX;
+
 #[derive(Debug, Clone, Copy)]
 struct Group {
     /// The state the group last settled in.
@@ -165,8 +175,13 @@ struct Snapshot {
 /// `N` instances with `V` VIPs and `P` unicast peers each.
 pub struct Router<const N: usize, const V: usize = MAX_VIPS, const P: usize = MAX_PEERS> {
     members: Vec<Member<V, P>, N>,
-    /// Demultiplexing: (channel, family, VRID) as one key, sorted, to the member.
-    index: Vec<(u64, u16), N>,
+    /// Demultiplexing: each member's (channel, family, VRID) as one key, in member
+    /// order, chained by VRID from `by_vrid`. A lookup walks the members with the
+    /// datagram's VRID (one per channel and family), not a binary search over all:
+    /// with 1,000 instances that search was a chain of ten dependent loads.
+    keys: Vec<Key, N>,
+    /// Per VRID, the last member added with it, or [`NONE`].
+    by_vrid: [u16; 256],
     groups: Vec<Group, N>,
     /// Members whose outbox holds an advert / events, each at most once.
     tx: Deque<u16, N>,
@@ -200,6 +215,10 @@ fn key(channel: u32, family: Family, vrid: u8) -> u64 {
     (u64::from(channel) << 16) | (f << 8) | u64::from(vrid)
 }
 
+fn vrid_of(key: u64) -> usize {
+    (key & 0xff) as usize
+}
+
 fn family_of(a: IpAddr) -> Family {
     match a {
         IpAddr::V4(_) => Family::V4,
@@ -209,9 +228,12 @@ fn family_of(a: IpAddr) -> Family {
 
 impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
     pub const fn new() -> Self {
+        // Member indices are u16, and NONE ends a chain.
+        const { assert!(N < NONE as usize, "at most 65,534 instances") };
         Router {
             members: Vec::new(),
-            index: Vec::new(),
+            keys: Vec::new(),
+            by_vrid: [NONE; 256],
             groups: Vec::new(),
             tx: Deque::new(),
             ev: Deque::new(),
@@ -236,10 +258,9 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         }
         let c = instance.config();
         let k = key(channel, c.family(), c.vrid);
-        let at = match self.index.binary_search_by_key(&k, |e| e.0) {
-            Ok(_) => return Err(SetupError::DuplicateVrid { vrid: c.vrid }),
-            Err(at) => at,
-        };
+        if self.find_key(k).is_some() {
+            return Err(SetupError::DuplicateVrid { vrid: c.vrid });
+        }
         let i = self.members.len();
         instance.set_sync_member(false);
         let member = Member {
@@ -251,7 +272,8 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         };
         // Room checked above; both vectors have capacity N.
         let _ = self.members.push(member);
-        let _ = self.index.insert(at, (k, i as u16));
+        let _ = self.keys.push(Key { key: k, next: NONE });
+        self.link(i);
         Ok(i)
     }
 
@@ -292,7 +314,8 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
     /// keep their state) for a host that rebuilds it on reload. Pending outputs are
     /// dropped: drain them first.
     pub fn take_all(&mut self) -> impl Iterator<Item = Instance<V>> + '_ {
-        self.index.clear();
+        self.keys.clear();
+        self.by_vrid = [NONE; 256];
         self.groups.clear();
         self.tx.clear();
         self.ev.clear();
@@ -326,12 +349,9 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         let old = core::mem::replace(&mut m.instance, instance);
         m.dest = dest;
         if new_key != old_key {
-            self.index.retain(|e| e.0 != old_key);
-            let at = self
-                .index
-                .binary_search_by_key(&new_key, |e| e.0)
-                .unwrap_or_else(|at| at);
-            let _ = self.index.insert(at, (new_key, index as u16));
+            self.unlink(index);
+            self.keys[index].key = new_key;
+            self.link(index);
         }
         Ok(old)
     }
@@ -448,21 +468,33 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
             }
             Destination::Multicast(_) => {}
         }
-        let repr = Repr::parse(payload, meta, m.instance.config().checksum)
-            .map_err(|error| RxDrop::Wire { instance: i, error })?;
+        // The advert stays where `Repr::parse` wrote it and is handed on by reference:
+        // moving it out of the `Result` (`map_err`, `?`) copies it with wide loads over
+        // the narrow stores that wrote it, and each such load waits for the stores to
+        // retire (a failed store-to-load forwarding; see benches/README.md).
+        let parsed = Repr::parse_in_line(payload, meta, m.instance.config().checksum);
+        let repr = match &parsed {
+            Ok(repr) => repr,
+            Err(error) => {
+                return Err(RxDrop::Wire {
+                    instance: i,
+                    error: *error,
+                });
+            }
+        };
         let was = snapshot(&m.instance);
         let deadline = m.instance.poll_at();
         let ours = m.instance.effective_priority();
         let Member {
             instance, outbox, ..
         } = m;
-        let mut sink = Deposit::new(outbox, tx, ev, events_lost, i);
-        sink.cause = Cause::Advert {
-            from: meta.src,
+        let mut out = Deposit::new(outbox, tx, ev, events_lost, i);
+        out.advert = Some(Advert {
+            from: &meta.src,
             priority: repr.priority,
             ours,
-        };
-        let result = instance.on_advert(now, &repr, meta.src, &mut sink);
+        });
+        let result = instance.on_advert(now, repr, meta.src, &mut out);
         result.map_err(|drop| RxDrop::Machine { instance: i, drop })?;
         let accepted = Accepted {
             instance: i,
@@ -603,17 +635,46 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
 
     // --- inside ---
 
+    #[inline]
     fn find_key(&self, k: u64) -> Option<usize> {
-        self.index
-            .binary_search_by_key(&k, |e| e.0)
-            .ok()
-            .map(|at| usize::from(self.index[at].1))
+        let mut at = self.by_vrid[vrid_of(k)];
+        while let Some(e) = self.keys.get(usize::from(at)) {
+            if e.key == k {
+                return Some(usize::from(at));
+            }
+            at = e.next;
+        }
+        None
     }
 
     fn key_of(&self, index: usize) -> u64 {
-        let m = &self.members[index];
-        let c = m.instance.config();
-        key(m.channel, c.family(), c.vrid)
+        self.keys[index].key
+    }
+
+    /// Puts member `i` first in its VRID's chain.
+    fn link(&mut self, i: usize) {
+        let head = &mut self.by_vrid[vrid_of(self.keys[i].key)];
+        self.keys[i].next = *head;
+        // At most N members, and N is below NONE.
+        *head = i as u16;
+    }
+
+    /// Takes member `i` out of its VRID's chain.
+    fn unlink(&mut self, i: usize) {
+        let next = self.keys[i].next;
+        let head = &mut self.by_vrid[vrid_of(self.keys[i].key)];
+        if usize::from(*head) == i {
+            *head = next;
+            return;
+        }
+        let mut at = *head;
+        while let Some(e) = self.keys.get_mut(usize::from(at)) {
+            if usize::from(e.next) == i {
+                e.next = next;
+                return;
+            }
+            at = e.next;
+        }
     }
 
     /// Runs `f` on instance `index` with its effects going to its outbox, then lets its
@@ -646,6 +707,9 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         self.follow_group(index, was, now);
     }
 
+    // Inlined: for an instance outside any group (most) this is one load and a branch,
+    // not a call.
+    #[inline(always)]
     fn follow_group(&mut self, index: usize, was: Snapshot, now: Instant) {
         let m = &self.members[index];
         if let Some(g) = m.group
@@ -680,8 +744,17 @@ struct Deposit<'a, const N: usize> {
     ev: &'a mut Deque<u16, N>,
     lost: &'a mut u32,
     i: usize,
-    /// What a state change of this call is put down to.
-    cause: Cause,
+    /// The advert being handled, if any: what a state change it causes reports. A
+    /// [`Cause`] is only built when there is a state change (most adverts cause none).
+    advert: Option<Advert<'a>>,
+}
+
+/// The facts of [`Cause::Advert`], with the address borrowed.
+#[derive(Clone, Copy)]
+struct Advert<'a> {
+    from: &'a IpAddr,
+    priority: u8,
+    ours: u8,
 }
 
 impl<'a, const N: usize> Deposit<'a, N> {
@@ -698,7 +771,7 @@ impl<'a, const N: usize> Deposit<'a, N> {
             ev,
             lost,
             i,
-            cause: Cause::Internal,
+            advert: None,
         }
     }
 }
@@ -710,7 +783,7 @@ impl<const N: usize> Sink for Deposit<'_, N> {
             self.tx,
             self.ev,
             self.i,
-            &mut self.cause,
+            &mut self.advert,
             effect,
         ) {
             *self.lost = self.lost.saturating_add(1);
@@ -724,7 +797,7 @@ fn deposit<const N: usize>(
     tx: &mut Deque<u16, N>,
     ev: &mut Deque<u16, N>,
     i: usize,
-    cause: &mut Cause,
+    advert: &mut Option<Advert<'_>>,
     effect: Effect,
 ) -> bool {
     let event = match effect {
@@ -745,13 +818,20 @@ fn deposit<const N: usize>(
             from,
             to,
             reason,
-            cause: *cause,
+            cause: match *advert {
+                Some(a) => Cause::Advert {
+                    from: *a.from,
+                    priority: a.priority,
+                    ours: a.ours,
+                },
+                None => Cause::Internal,
+            },
         },
         Effect::PriorityChanged { from, to } => {
             // An owner meeting another owner lowers itself before yielding: the
             // decision's facts carry the priority it yielded at.
-            if let Cause::Advert { ours, .. } = cause {
-                *ours = to;
+            if let Some(a) = advert {
+                a.ours = to;
             }
             Event::PriorityChanged { from, to }
         }

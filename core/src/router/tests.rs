@@ -517,3 +517,62 @@ fn an_owner_yielding_to_another_owner_reports_the_priority_it_yielded_at() {
     assert!(!cause.unwrap().won_on_address());
     assert_eq!(r.events_lost(), 0);
 }
+
+/// The VRID chains demultiplex by channel and family too, and follow a replace that
+/// changes the VRID (also from the middle of a chain).
+#[test]
+fn demultiplexing_follows_channels_families_and_replaced_vrids() {
+    let v6 = |vrid| {
+        let me6 = IpAddr::V6(core::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1));
+        let vip6 = IpAddr::V6(core::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+        let c = Config::new(vrid, Version::V3, 100, me6);
+        Instance::new(c, Vips::from_iter(Family::V6, [vip6]).unwrap()).unwrap()
+    };
+    let mut r = Router::<8>::new();
+    for channel in 0..4 {
+        assert_eq!(
+            r.add(instance(cfg(51, 100)), channel, mcast()),
+            Ok(channel as usize)
+        );
+    }
+    assert_eq!(r.add(v6(51), 2, mcast()), Ok(4));
+    assert_eq!(r.add(instance(cfg(52, 100)), 2, mcast()), Ok(5));
+    for channel in 0..4 {
+        assert_eq!(r.find(channel, Family::V4, 51), Some(channel as usize));
+    }
+    assert_eq!(r.find(2, Family::V6, 51), Some(4));
+    assert_eq!(r.find(3, Family::V6, 51), None);
+    assert_eq!(r.find(2, Family::V4, 52), Some(5));
+    assert_eq!(r.find(4, Family::V4, 51), None);
+    // Channel 1's 51 (mid-chain) becomes 53; channel 3's (the chain's head) 54.
+    r.replace(1, ms(0), instance(cfg(53, 100)), mcast())
+        .unwrap();
+    r.replace(3, ms(0), instance(cfg(54, 100)), mcast())
+        .unwrap();
+    assert_eq!(r.find(1, Family::V4, 51), None);
+    assert_eq!(r.find(1, Family::V4, 53), Some(1));
+    assert_eq!(r.find(3, Family::V4, 51), None);
+    assert_eq!(r.find(3, Family::V4, 54), Some(3));
+    for (channel, index) in [(0, 0), (2, 2)] {
+        assert_eq!(r.find(channel, Family::V4, 51), Some(index));
+    }
+    assert_eq!(r.find(2, Family::V6, 51), Some(4));
+    // The freed key can be taken again, the new one cannot.
+    assert_eq!(
+        r.replace(0, ms(0), instance(cfg(53, 100)), mcast())
+            .map(|_| ()),
+        Ok(())
+    );
+    assert_eq!(
+        r.replace(2, ms(0), instance(cfg(52, 100)), mcast())
+            .map(|_| ()),
+        Err(SetupError::DuplicateVrid { vrid: 52 })
+    );
+    assert_eq!(r.add(instance(cfg(51, 100)), 1, mcast()), Ok(6));
+    assert_eq!(r.find(1, Family::V4, 51), Some(6));
+    // Emptied and refilled: nothing left of the old chains.
+    assert_eq!(r.take_all().count(), 7);
+    assert_eq!(r.find(2, Family::V4, 51), None);
+    assert_eq!(r.add(instance(cfg(51, 100)), 2, mcast()), Ok(0));
+    assert_eq!(r.find(2, Family::V4, 51), Some(0));
+}

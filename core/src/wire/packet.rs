@@ -79,10 +79,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
         HEADER_LEN + usize::from(self.count()) * self.family.addr_len() + trailer
     }
 
+    #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    #[inline]
     pub fn family(&self) -> Family {
         self.family
     }
@@ -96,6 +98,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.len() == 0
     }
 
+    #[inline]
     pub fn version(&self) -> u8 {
         self.buffer.as_ref()[field::VER_TYPE] >> 4
     }
@@ -112,6 +115,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.buffer.as_ref()[field::PRIORITY]
     }
 
+    #[inline]
     pub fn count(&self) -> u8 {
         self.buffer.as_ref()[field::COUNT]
     }
@@ -132,11 +136,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// v3 only: the 12-bit maximum advertisement interval in centiseconds.
+    #[inline(always)]
     pub fn max_adver_int(&self) -> u16 {
         let d = self.buffer.as_ref();
         u16::from_be_bytes([d[field::AUTH_OR_INT_HI] & 0x0f, d[field::INT_LO]])
     }
 
+    #[inline(always)]
     pub fn checksum(&self) -> u16 {
         let d = self.buffer.as_ref();
         u16::from_be_bytes([d[field::CHECKSUM.start], d[field::CHECKSUM.start + 1]])
@@ -158,7 +164,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The checksum this message should carry, given what it must cover.
     pub fn expected_checksum(&self, pseudo: Option<(IpAddr, IpAddr)>) -> u16 {
-        checksum::compute(self.buffer.as_ref(), pseudo)
+        checksum::compute(self.buffer.as_ref(), pseudo.as_ref().map(|(s, d)| (s, d)))
     }
 }
 
