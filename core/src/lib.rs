@@ -18,7 +18,6 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
-pub mod group;
 pub mod machine;
 pub mod priority;
 pub mod router;

@@ -2,8 +2,10 @@
 //! 6), with keepalived's behaviour where the two differ (see `docs/keepalived-vs-rfc.md`).
 //!
 //! Sans-IO: every input carries `now`; effects go into a [`Sink`]; [`Instance::poll_at`]
-//! says when to call [`Instance::on_timeout`] next. Deadlines live inside the state they
-//! belong to, so a state cannot hold a timer it does not use.
+//! says when the next deadline is. Deadlines live inside the state they belong to, so a
+//! state cannot hold a timer it does not use. Hosts build instances and read them; only
+//! the [`crate::router`] drives them (their inputs are crate-private), so that sync
+//! groups and the order of outputs cannot be bypassed.
 
 mod config;
 mod effect;
@@ -148,7 +150,7 @@ impl<const V: usize> Instance<V> {
     }
 
     /// Marks the instance as a sync-group member (see [`crate::router`]).
-    pub fn set_sync_member(&mut self, member: bool) {
+    pub(crate) fn set_sync_member(&mut self, member: bool) {
         self.sync_member = member;
     }
 
@@ -167,7 +169,7 @@ impl<const V: usize> Instance<V> {
         )
     }
 
-    /// When the host must call [`Instance::on_timeout`] next, if ever.
+    /// The next deadline, if any (the router calls `on_timeout` then).
     #[inline]
     pub fn poll_at(&self) -> Option<Instant> {
         match self.phase {
@@ -206,7 +208,7 @@ impl<const V: usize> Instance<V> {
     /// owner that wants MASTER becomes master at once; everyone else, `state MASTER`
     /// below 255 included, starts as backup with the full master-down timer. A faulty
     /// instance goes to FAULT instead.
-    pub fn start(&mut self, now: Instant, out: &mut impl Sink) {
+    pub(crate) fn start(&mut self, now: Instant, out: &mut impl Sink) {
         if self.phase != Phase::Initialize {
             return;
         }
@@ -226,7 +228,7 @@ impl<const V: usize> Instance<V> {
 
     /// Stops the instance: a master resigns with a priority-0 advert (RFC 5798 6.4.3)
     /// and removes its VIPs. Ends in Initialize; [`Instance::start`] starts it again.
-    pub fn shutdown(&mut self, _now: Instant, out: &mut impl Sink) {
+    pub(crate) fn shutdown(&mut self, _now: Instant, out: &mut impl Sink) {
         let from = self.state();
         if from == State::Master {
             out.effect(Effect::SendAdvert { priority: RESIGN });
@@ -247,7 +249,7 @@ impl<const V: usize> Instance<V> {
     /// knows an advert may have been lost before it could be read (its socket
     /// overflowed). Returns whether there was such a deadline. The RFC has no such
     /// rule; the host applies it at most once per silence of the master.
-    pub fn defer_master_down(&mut self, now: Instant, by: Duration) -> bool {
+    pub(crate) fn defer_master_down(&mut self, now: Instant, by: Duration) -> bool {
         match &mut self.phase {
             Phase::Backup { down_at, .. } if now >= *down_at => {
                 *down_at = now + by;
@@ -258,7 +260,7 @@ impl<const V: usize> Instance<V> {
     }
 
     /// Handles every deadline that is due at `now`.
-    pub fn on_timeout(&mut self, now: Instant, out: &mut impl Sink) {
+    pub(crate) fn on_timeout(&mut self, now: Instant, out: &mut impl Sink) {
         match self.phase {
             Phase::Backup {
                 down_at,
@@ -320,7 +322,7 @@ impl<const V: usize> Instance<V> {
     }
 
     /// Handles a received advert that [`Repr::parse`] accepted, sent from `src`.
-    pub fn on_advert(
+    pub(crate) fn on_advert(
         &mut self,
         now: Instant,
         advert: &Repr<'_>,
@@ -489,7 +491,7 @@ impl<const V: usize> Instance<V> {
 
     /// Applies a new tracking status ([`priority::Trackers::status`], with the link as
     /// a weight-0 tracker): FAULT in or out, and priority changes.
-    pub fn set_tracking(&mut self, now: Instant, status: TrackStatus, out: &mut impl Sink) {
+    pub(crate) fn set_tracking(&mut self, now: Instant, status: TrackStatus, out: &mut impl Sink) {
         let healthy = TrackStatus {
             faults: 0,
             ..status
@@ -530,7 +532,7 @@ impl<const V: usize> Instance<V> {
     }
 
     /// Sets or clears the FAULT imposed by a sync group (see [`crate::router`]).
-    pub fn set_group_fault(&mut self, now: Instant, fault: bool, out: &mut impl Sink) {
+    pub(crate) fn set_group_fault(&mut self, now: Instant, fault: bool, out: &mut impl Sink) {
         self.group_fault = fault;
         self.update_fault(now, out);
     }
@@ -551,14 +553,14 @@ impl<const V: usize> Instance<V> {
     }
 
     /// Moves a backup to MASTER now (sync groups: the group goes master).
-    pub fn force_master(&mut self, now: Instant, reason: Reason, out: &mut impl Sink) {
+    pub(crate) fn force_master(&mut self, now: Instant, reason: Reason, out: &mut impl Sink) {
         if matches!(self.phase, Phase::Backup { .. }) {
             self.become_master(now, reason, out);
         }
     }
 
     /// Moves to BACKUP now (sync groups: a member became backup).
-    pub fn force_backup(&mut self, now: Instant, out: &mut impl Sink) {
+    pub(crate) fn force_backup(&mut self, now: Instant, out: &mut impl Sink) {
         if matches!(self.phase, Phase::Master { .. }) {
             self.become_backup(now, Reason::SyncGroup, out);
         }

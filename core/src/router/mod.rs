@@ -559,7 +559,7 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
     }
 
     /// Puts off instance `index`'s master-down deadline that is due at `now` by `by`
-    /// (see [`Instance::defer_master_down`]). Returns whether there was one.
+    /// (the instance decides: only a due master-down timer moves). Returns whether there was one.
     pub fn defer_master_down(&mut self, index: usize, now: Instant, by: Duration) -> bool {
         self.members
             .get_mut(index)
