@@ -230,39 +230,9 @@ pub struct Capture {
 impl Capture {
     /// Opens a capture on `ifname` of the calling thread's namespace.
     pub fn open(ifname: &str) -> io::Result<Self> {
-        use nix::libc;
-        use std::os::fd::{AsRawFd, FromRawFd};
-        let ifindex = nix::net::if_::if_nametoindex(ifname).map_err(io::Error::from)?;
-        let proto = (libc::ETH_P_ALL as u16).to_be();
-        // SAFETY: plain socket(2) call; the descriptor is owned at once.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::c_int::from(proto),
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a fresh descriptor nobody else owns.
-        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
-        // SAFETY: all-zero is a valid sockaddr_ll; bind reads it for the length given.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = proto;
-        sll.sll_ifindex = ifindex as libc::c_int;
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&raw const sll).cast(),
-                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Capture { fd })
+        Ok(Capture {
+            fd: packet_socket(ifname, false)?,
+        })
     }
 
     /// The next frame within `timeout` (`None` when none came), at most `buf.len()` bytes.
@@ -511,6 +481,46 @@ impl Lan {
     pub fn host(&self, i: usize) -> &Host {
         &self.hosts[i]
     }
+}
+
+/// An AF_PACKET socket bound to `ifname` of the calling thread's namespace, seeing every
+/// frame (ETH_P_ALL): captures read from it, flood senders write to it.
+pub fn packet_socket(ifname: &str, nonblocking: bool) -> io::Result<std::os::fd::OwnedFd> {
+    use nix::libc;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let ifindex = nix::net::if_::if_nametoindex(ifname).map_err(io::Error::from)?;
+    let proto = (libc::ETH_P_ALL as u16).to_be();
+    let flags = if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
+    // SAFETY: plain socket(2) call; the descriptor is owned at once.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC | flags,
+            libc::c_int::from(proto),
+        )
+    };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor nobody else owns.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+    // SAFETY: all-zero is a valid sockaddr_ll; bind reads it for the length given.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = proto;
+    sll.sll_ifindex = ifindex as libc::c_int;
+    // SAFETY: `sll` is live and its length is given.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&raw const sll).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
 }
 
 #[cfg(test)]

@@ -9,9 +9,11 @@
 use std::io;
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use vigil_core::wire::ethernet::{ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, emit_header};
+use vigil_core::wire::ipv4::{IPV4_HEADER_LEN, Ipv4Repr};
 use vigil_core::wire::{
     Addresses, Auth, ChecksumMode, Interval, MCAST_V4, PROTOCOL, Repr, Version,
 };
@@ -55,74 +57,26 @@ pub fn advert_frame(src: Ipv4Addr, src_mac: [u8; 6], vrid: u8, prio: u8, junk: J
     if junk == Junk::BadChecksum {
         vrrp[7] = vrrp[7].wrapping_add(1);
     }
-    let ttl = if junk == Junk::Ttl64 { 64 } else { 255 };
-    let total = (20 + vrrp.len()) as u16;
-    let mut ip = [0u8; 20];
-    ip[0] = 0x45;
-    ip[1] = 0xc0;
-    ip[2..4].copy_from_slice(&total.to_be_bytes());
-    ip[8] = ttl;
-    ip[9] = PROTOCOL;
-    ip[12..16].copy_from_slice(&src.octets());
-    ip[16..20].copy_from_slice(&MCAST_V4.octets());
-    let sum = ipv4_header_checksum(&ip);
-    ip[10..12].copy_from_slice(&sum.to_be_bytes());
-    let mut frame = vec![0x01, 0x00, 0x5e, 0x00, 0x00, 0x12];
-    frame.extend_from_slice(&src_mac);
-    frame.extend_from_slice(&[0x08, 0x00]);
-    frame.extend_from_slice(&ip);
-    frame.extend_from_slice(&vrrp);
+    let mut ip = Ipv4Repr::advert(src, MCAST_V4, vrrp.len());
+    if junk == Junk::Ttl64 {
+        ip.ttl = 64;
+    }
+    let mut frame = vec![0u8; ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + vrrp.len()];
+    let (eth, packet) = frame.split_at_mut(ETHERNET_HEADER_LEN);
+    emit_header(
+        eth,
+        [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12],
+        src_mac,
+        ETHERTYPE_IPV4,
+    )
+    .expect("room for the Ethernet header");
+    ip.emit(packet).expect("room for the IPv4 header");
+    packet[IPV4_HEADER_LEN..].copy_from_slice(&vrrp);
     frame
 }
 
-/// The IPv4 header checksum (RFC 791): the one's complement of the one's complement sum
-/// of the header's 16-bit words, the checksum field as zero.
-fn ipv4_header_checksum(h: &[u8; 20]) -> u16 {
-    let mut sum: u32 = h
-        .chunks(2)
-        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 fn packet_socket(ifname: &str) -> io::Result<OwnedFd> {
-    let name = std::ffi::CString::new(ifname).map_err(io::Error::other)?;
-    // SAFETY: plain calls; the descriptor is owned at once.
-    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if index == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let proto = (libc::ETH_P_ALL as u16).to_be();
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            libc::c_int::from(proto),
-        )
-    };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    // SAFETY: all-zero is a valid sockaddr_ll; bind reads it for the length given.
-    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sll.sll_family = libc::AF_PACKET as u16;
-    sll.sll_protocol = proto;
-    sll.sll_ifindex = index as libc::c_int;
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&raw const sll).cast(),
-            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(fd)
+    vigil_tests::netns::packet_socket(ifname, true)
 }
 
 fn set_int(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, v: libc::c_int) {
@@ -536,7 +490,12 @@ mod tests {
     fn frames_parse_or_fail_as_meant() {
         let src = Ipv4Addr::new(10, 60, 0, 2);
         let f = advert_frame(src, [2, 0, 0, 0, 0, 2], 51, 200, Junk::None);
-        assert_eq!(ipv4_header_checksum(f[14..34].try_into().unwrap()), 0);
+        let header = |f: &[u8]| {
+            vigil_core::wire::ipv4::Ipv4Header::new_checked(&f[14..])
+                .unwrap()
+                .verify_checksum()
+        };
+        assert!(header(&f));
         let meta = RxMeta {
             src: IpAddr::V4(src),
             dst: IpAddr::V4(MCAST_V4),
@@ -548,6 +507,6 @@ mod tests {
         assert!(Repr::parse(&bad[34..], &meta, ChecksumMode::default()).is_err());
         let ttl = advert_frame(src, [2, 0, 0, 0, 0, 2], 51, 200, Junk::Ttl64);
         assert_eq!(ttl[22], 64);
-        assert_eq!(ipv4_header_checksum(ttl[14..34].try_into().unwrap()), 0);
+        assert!(header(&ttl));
     }
 }
