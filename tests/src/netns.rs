@@ -105,6 +105,26 @@ pub struct Netns {
 }
 
 impl Netns {
+    /// Adds bridge `name` as a plain switch (no multicast snooping, no STP, no
+    /// forwarding delay: every port forwards every frame at once) and sets it up.
+    pub fn add_switch(&self, name: &str) -> io::Result<()> {
+        self.exec_ok(&[
+            "ip",
+            "link",
+            "add",
+            name,
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+        ])?;
+        self.exec_ok(&["ip", "link", "set", name, "up"]).map(drop)
+    }
+
     /// Creates a namespace named `<prefix><pid>-<n>` (unique within this process) with
     /// `lo` up. Keep `prefix` short and free of `/`.
     pub fn new(prefix: &str) -> io::Result<Self> {
@@ -405,21 +425,7 @@ impl Lan {
         ] {
             bridge.sysctl(key, "1")?;
         }
-        bridge.exec_ok(&[
-            "ip",
-            "link",
-            "add",
-            Self::BRIDGE,
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-            "stp_state",
-            "0",
-            "forward_delay",
-            "0",
-        ])?;
-        bridge.exec_ok(&["ip", "link", "set", Self::BRIDGE, "up"])?;
+        bridge.add_switch(Self::BRIDGE)?;
         let mut lan = Lan {
             hosts: Vec::with_capacity(specs.len()),
             bridge,

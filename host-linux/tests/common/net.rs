@@ -84,23 +84,7 @@ pub const VIP_LAN2: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 50);
 /// `eth1` on it with [`host_ip2`]. Everything goes with the LAN's namespaces.
 pub fn add_second_lan(lan: &Lan) {
     let br = &lan.bridge;
-    br.exec_ok(&[
-        "ip",
-        "link",
-        "add",
-        "br1",
-        "type",
-        "bridge",
-        "mcast_snooping",
-        "0",
-        "stp_state",
-        "0",
-        "forward_delay",
-        "0",
-    ])
-    .expect("br1");
-    br.exec_ok(&["ip", "link", "set", "br1", "up"])
-        .expect("br1 up");
+    br.add_switch("br1").expect("br1");
     for (i, h) in lan.hosts.iter().enumerate() {
         let port = format!("q{i}");
         br.exec_ok(&[

@@ -63,21 +63,7 @@ impl Topo {
         };
         for k in 0..nif {
             let br = format!("br{k}");
-            topo.bridge.exec_ok(&[
-                "ip",
-                "link",
-                "add",
-                &br,
-                "type",
-                "bridge",
-                "mcast_snooping",
-                "0",
-                "stp_state",
-                "0",
-                "forward_delay",
-                "0",
-            ])?;
-            topo.bridge.exec_ok(&["ip", "link", "set", &br, "up"])?;
+            topo.bridge.add_switch(&br)?;
         }
         for node in [Node::Lb1, Node::Lb2, Node::Sender] {
             let ifaces = if node == Node::Sender { 1 } else { nif };
