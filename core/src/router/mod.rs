@@ -19,6 +19,7 @@
 //! (and at most `N` sync groups), `V` VIPs and `P` unicast peers per instance, and
 //! [`EVENTS_PER_INSTANCE`]. Nothing allocates; nothing reads a clock.
 
+mod demux;
 mod drop;
 mod outbox;
 mod sync;
@@ -32,6 +33,7 @@ use crate::machine::{Effect, Instance, MAX_VIPS, Sink, State};
 use crate::priority::{CapacityError, TrackStatus};
 use crate::wire::{Family, Repr, RxMeta};
 use core::net::IpAddr;
+use demux::{Demux, NONE, key};
 use embassy_time::{Duration, Instant};
 use heapless::{Deque, Vec};
 use outbox::Outbox;
@@ -145,16 +147,6 @@ impl<const V: usize, const P: usize> core::fmt::Debug for Member<V, P> {
     }
 }
 
-/// A member's demultiplexing key and the next member with the same VRID.
-#[derive(Debug, Clone, Copy)]
-struct Key {
-    key: u64,
-    next: u16,
-}
-
-/// No member: the end of a VRID's chain.
-const NONE: u16 = u16::MAX;
-
 #[derive(Debug, Clone, Copy)]
 struct Group {
     /// The state the group last settled in.
@@ -175,13 +167,8 @@ struct Snapshot {
 /// `N` instances with `V` VIPs and `P` unicast peers each.
 pub struct Router<const N: usize, const V: usize = MAX_VIPS, const P: usize = MAX_PEERS> {
     members: Vec<Member<V, P>, N>,
-    /// Demultiplexing: each member's (channel, family, VRID) as one key, in member
-    /// order, chained by VRID from `by_vrid`. A lookup walks the members with the
-    /// datagram's VRID (one per channel and family), not a binary search over all:
-    /// with 1,000 instances that search was a chain of ten dependent loads.
-    keys: Vec<Key, N>,
-    /// Per VRID, the last member added with it, or [`NONE`].
-    by_vrid: [u16; 256],
+    /// Which member a datagram is for.
+    demux: Demux<N>,
     groups: Vec<Group, N>,
     /// Members whose outbox holds an advert / events, each at most once.
     tx: Deque<u16, N>,
@@ -207,18 +194,6 @@ impl<const N: usize, const V: usize, const P: usize> Default for Router<N, V, P>
     }
 }
 
-fn key(channel: u32, family: Family, vrid: u8) -> u64 {
-    let f = match family {
-        Family::V4 => 4,
-        Family::V6 => 6,
-    };
-    (u64::from(channel) << 16) | (f << 8) | u64::from(vrid)
-}
-
-fn vrid_of(key: u64) -> usize {
-    (key & 0xff) as usize
-}
-
 fn family_of(a: IpAddr) -> Family {
     match a {
         IpAddr::V4(_) => Family::V4,
@@ -232,8 +207,7 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         const { assert!(N < NONE as usize, "at most 65,534 instances") };
         Router {
             members: Vec::new(),
-            keys: Vec::new(),
-            by_vrid: [NONE; 256],
+            demux: Demux::new(),
             groups: Vec::new(),
             tx: Deque::new(),
             ev: Deque::new(),
@@ -258,7 +232,7 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         }
         let c = instance.config();
         let k = key(channel, c.family(), c.vrid);
-        if self.find_key(k).is_some() {
+        if self.demux.find(k).is_some() {
             return Err(SetupError::DuplicateVrid { vrid: c.vrid });
         }
         let i = self.members.len();
@@ -272,8 +246,7 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         };
         // Room checked above; both vectors have capacity N.
         let _ = self.members.push(member);
-        let _ = self.keys.push(Key { key: k, next: NONE });
-        self.link(i);
+        self.demux.push(k);
         Ok(i)
     }
 
@@ -314,8 +287,7 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
     /// keep their state) for a host that rebuilds it on reload. Pending outputs are
     /// dropped: drain them first.
     pub fn take_all(&mut self) -> impl Iterator<Item = Instance<V>> + '_ {
-        self.keys.clear();
-        self.by_vrid = [NONE; 256];
+        self.demux.clear();
         self.groups.clear();
         self.tx.clear();
         self.ev.clear();
@@ -336,10 +308,10 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         let Some(old) = self.members.get(index) else {
             return Err(SetupError::Member { instance: index });
         };
-        let (old_key, channel) = (self.key_of(index), old.channel);
+        let (old_key, channel) = (self.demux.key_of(index), old.channel);
         let c = instance.config();
         let new_key = key(channel, c.family(), c.vrid);
-        if new_key != old_key && self.find_key(new_key).is_some() {
+        if new_key != old_key && self.demux.find(new_key).is_some() {
             return Err(SetupError::DuplicateVrid { vrid: c.vrid });
         }
         self.stop(index, now);
@@ -349,9 +321,7 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         let old = core::mem::replace(&mut m.instance, instance);
         m.dest = dest;
         if new_key != old_key {
-            self.unlink(index);
-            self.keys[index].key = new_key;
-            self.link(index);
+            self.demux.rekey(index, new_key);
         }
         Ok(old)
     }
@@ -398,7 +368,7 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
 
     /// The instance that receives adverts with this VRID on `channel`.
     pub fn find(&self, channel: u32, family: Family, vrid: u8) -> Option<usize> {
-        self.find_key(key(channel, family, vrid))
+        self.demux.find(key(channel, family, vrid))
     }
 
     /// When the host must call [`Router::on_timeout`] next, if ever.
@@ -634,48 +604,6 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
     }
 
     // --- inside ---
-
-    #[inline]
-    fn find_key(&self, k: u64) -> Option<usize> {
-        let mut at = self.by_vrid[vrid_of(k)];
-        while let Some(e) = self.keys.get(usize::from(at)) {
-            if e.key == k {
-                return Some(usize::from(at));
-            }
-            at = e.next;
-        }
-        None
-    }
-
-    fn key_of(&self, index: usize) -> u64 {
-        self.keys[index].key
-    }
-
-    /// Puts member `i` first in its VRID's chain.
-    fn link(&mut self, i: usize) {
-        let head = &mut self.by_vrid[vrid_of(self.keys[i].key)];
-        self.keys[i].next = *head;
-        // At most N members, and N is below NONE.
-        *head = i as u16;
-    }
-
-    /// Takes member `i` out of its VRID's chain.
-    fn unlink(&mut self, i: usize) {
-        let next = self.keys[i].next;
-        let head = &mut self.by_vrid[vrid_of(self.keys[i].key)];
-        if usize::from(*head) == i {
-            *head = next;
-            return;
-        }
-        let mut at = *head;
-        while let Some(e) = self.keys.get_mut(usize::from(at)) {
-            if usize::from(e.next) == i {
-                e.next = next;
-                return;
-            }
-            at = e.next;
-        }
-    }
 
     /// Runs `f` on instance `index` with its effects going to its outbox, then lets its
     /// sync group follow.
