@@ -8,5 +8,6 @@ pub mod daemon;
 pub mod exec;
 pub mod net;
 pub mod notify;
+pub mod signum;
 pub mod systemd;
 pub mod track;

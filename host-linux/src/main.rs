@@ -5,6 +5,7 @@
 //! vigild -t [-f FILE]                          test the configuration (keepalived's exit codes)
 //! vigild check [-f FILE]                       would the daemon start with it? (0 yes, 1 no)
 //! vigild status [--json] [--control SOCKET]    show every instance of a running daemon
+//! vigild --signum=NAME                         keepalived's signal number for NAME
 //! ```
 //! keepalived's `-n`, `-l`, `-P`/`--vrrp` and `-D` are accepted, so unit files and
 //! habits carry over.
@@ -21,6 +22,8 @@ usage: vigild [-f FILE] [-D] [--control SOCKET] [--state FILE]   run the daemon 
        vigild -t [-f FILE]                        test the configuration and exit
        vigild check [-f FILE]                     exit 0 if the daemon would run it, 1 if not
        vigild status [--json] [--control SOCKET]  show the running daemon's instances
+       vigild --signum=NAME                       print keepalived's signal number for
+                                                  STOP, RELOAD, DATA, STATS, STATS_CLEAR, JSON
        vigild --version | --help
 
   -f, --use-file FILE   configuration (default /etc/keepalived/keepalived.conf)
@@ -73,6 +76,8 @@ fn parse_args() -> Result<Args, String> {
                 print!("{USAGE}");
                 std::process::exit(0);
             }
+            "--signum" => print_signum(it.next().as_deref()),
+            s if s.starts_with("--signum=") => print_signum(Some(&s["--signum=".len()..])),
             "-v" | "--version" => {
                 println!("vigild {}", env!("CARGO_PKG_VERSION"));
                 std::process::exit(0);
@@ -84,6 +89,28 @@ fn parse_args() -> Result<Args, String> {
         return Err(format!("-t, check and status exclude each other\n{USAGE}"));
     }
     Ok(a)
+}
+
+/// `--signum=NAME`, as `keepalived --signum`: the number on standard output and exit 0,
+/// or keepalived's message and exit 1.
+fn print_signum(name: Option<&str>) -> ! {
+    match name
+        .filter(|n| !n.is_empty())
+        .map(|n| (n, vigil_linux::signum::signum(n)))
+    {
+        Some((_, Some(n))) => {
+            println!("{n}");
+            std::process::exit(0)
+        }
+        Some((n, None)) => {
+            eprintln!("Unknown sigfunc {n}");
+            std::process::exit(1)
+        }
+        None => {
+            eprintln!("Missing parameter for option --signum");
+            std::process::exit(1)
+        }
+    }
 }
 
 /// A panic is a bug. The runtime would catch it and leave the rest running without the
