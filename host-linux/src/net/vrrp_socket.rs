@@ -701,16 +701,21 @@ impl SendBatch {
         }
     }
 
-    /// The buffer the next message is written into; `None` when the batch is full.
-    pub fn next_buf(&mut self) -> Option<&mut [u8]> {
-        self.raw.bufs.get_mut(self.meta.len()).map(|b| &mut b[..])
+    /// Queues a copy of `bytes` (at most [`SendBatch::BUF`]); `false` when the batch is
+    /// full.
+    pub fn push(&mut self, bytes: &[u8], src: IpAddr, dst: IpAddr) -> bool {
+        let i = self.meta.len();
+        let Some(buf) = self.raw.bufs.get_mut(i) else {
+            return false;
+        };
+        let len = bytes.len().min(Self::BUF);
+        buf[..len].copy_from_slice(&bytes[..len]);
+        self.meta.push((len, src, dst));
+        true
     }
 
-    /// Keeps the message just written into [`SendBatch::next_buf`].
-    pub fn push(&mut self, len: usize, src: IpAddr, dst: IpAddr) {
-        if self.meta.len() < Self::LEN {
-            self.meta.push((len.min(Self::BUF), src, dst));
-        }
+    pub fn is_full(&self) -> bool {
+        self.meta.len() == Self::LEN
     }
 
     pub fn len(&self) -> usize {

@@ -166,29 +166,26 @@ impl Engine {
     /// `sendmmsg` (at 1,000 instances, a thousand adverts leave on the same wake-up).
     fn transmit(&mut self, t: Transmit) {
         let slot = &mut self.slots[t.instance];
-        match t.len {
-            Ok(n) => {
-                if self.batch_socket != Some(slot.socket) || self.tx_batch.next_buf().is_none() {
-                    self.flush();
-                    self.batch_socket = Some(self.slots[t.instance].socket);
-                }
-                if let Some(buf) = self.tx_batch.next_buf()
-                    && let Some(dst) = buf.get_mut(..n)
-                {
-                    dst.copy_from_slice(&self.tx_buf[..n]);
-                    self.tx_batch.push(n, t.src, t.dst);
-                    self.batch_from.push(t.instance);
-                }
-            }
-            Err(e) => error!("({}) cannot build advert: {e}", slot.plan.name),
-        }
-        let slot = &mut self.slots[t.instance];
         if t.first {
             slot.counters.adverts_tx += 1;
             if t.priority == 0 {
                 slot.counters.priority_zero_tx += 1;
             }
         }
+        let socket = slot.socket;
+        let n = match t.len {
+            Ok(n) => n,
+            Err(e) => {
+                error!("({}) cannot build advert: {e}", slot.plan.name);
+                return;
+            }
+        };
+        if self.batch_socket != Some(socket) || self.tx_batch.is_full() {
+            self.flush();
+            self.batch_socket = Some(socket);
+        }
+        self.tx_batch.push(&self.tx_buf[..n], t.src, t.dst);
+        self.batch_from.push(t.instance);
     }
 
     /// Sends the queued adverts.
@@ -198,14 +195,7 @@ impl Engine {
         };
         let sock = &self.sockets[si].sock;
         let n = self.tx_batch.len();
-        let sent = match n {
-            0 => Ok(0),
-            1 => {
-                let (bytes, src, dst) = self.tx_batch.message(0).expect("one message");
-                sock.try_send(bytes, src, dst).map(|()| 1)
-            }
-            _ => sock.send_batch(&mut self.tx_batch),
-        };
+        let sent = sock.send_batch(&mut self.tx_batch);
         let (from, error) = match sent {
             Ok(k) if k >= n => (n, None),
             Ok(k) => (k, None),
