@@ -105,6 +105,33 @@ pub struct Netns {
 }
 
 impl Netns {
+    /// Plugs `into` into switch `bridge` of this namespace: a veth pair, `port` here
+    /// (enslaved to the bridge and up), `ifname` in `into` (left down, for its owner
+    /// to address).
+    pub fn add_switch_port(
+        &self,
+        bridge: &str,
+        port: &str,
+        ifname: &str,
+        into: &Netns,
+    ) -> io::Result<()> {
+        self.exec_ok(&[
+            "ip",
+            "link",
+            "add",
+            port,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            ifname,
+            "netns",
+            into.name(),
+        ])?;
+        self.exec_ok(&["ip", "link", "set", port, "master", bridge])?;
+        self.exec_ok(&["ip", "link", "set", port, "up"]).map(drop)
+    }
+
     /// Adds bridge `name` as a plain switch (no multicast snooping, no STP, no
     /// forwarding delay: every port forwards every frame at once) and sets it up.
     pub fn add_switch(&self, name: &str) -> io::Result<()> {
@@ -448,22 +475,8 @@ impl Lan {
         }
         let port = format!("p{i}");
         let ifname = Lan::IFNAME.to_owned();
-        self.bridge.exec_ok(&[
-            "ip",
-            "link",
-            "add",
-            &port,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &ifname,
-            "netns",
-            ns.name(),
-        ])?;
         self.bridge
-            .exec_ok(&["ip", "link", "set", &port, "master", Self::BRIDGE])?;
-        self.bridge.exec_ok(&["ip", "link", "set", &port, "up"])?;
+            .add_switch_port(Self::BRIDGE, &port, &ifname, &ns)?;
         let mac = spec.mac.to_string();
         ns.exec_ok(&["ip", "link", "set", &ifname, "address", &mac])?;
         if let Some((addr, len)) = spec.ipv4 {

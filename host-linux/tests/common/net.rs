@@ -87,24 +87,8 @@ pub fn add_second_lan(lan: &Lan) {
     br.add_switch("br1").expect("br1");
     for (i, h) in lan.hosts.iter().enumerate() {
         let port = format!("q{i}");
-        br.exec_ok(&[
-            "ip",
-            "link",
-            "add",
-            &port,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth1",
-            "netns",
-            h.ns.name(),
-        ])
-        .expect("veth");
-        br.exec_ok(&["ip", "link", "set", &port, "master", "br1"])
-            .expect("port");
-        br.exec_ok(&["ip", "link", "set", &port, "up"])
-            .expect("port up");
+        br.add_switch_port("br1", &port, "eth1", &h.ns)
+            .expect("port on br1");
         let mac = format!("02:78:00:00:00:{:02x}", 0x11 + i);
         h.ns.exec_ok(&["ip", "link", "set", "eth1", "address", &mac])
             .expect("mac");

@@ -71,22 +71,8 @@ impl Topo {
             for k in 0..ifaces {
                 let port = Topo::port(node, k);
                 let eth = format!("eth{k}");
-                topo.bridge.exec_ok(&[
-                    "ip",
-                    "link",
-                    "add",
-                    &port,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    &eth,
-                    "netns",
-                    ns.name(),
-                ])?;
                 topo.bridge
-                    .exec_ok(&["ip", "link", "set", &port, "master", &format!("br{k}")])?;
-                topo.bridge.exec_ok(&["ip", "link", "set", &port, "up"])?;
+                    .add_switch_port(&format!("br{k}"), &port, &eth, ns)?;
                 let mac = mac_string(Topo::mac(node, k));
                 ns.exec_ok(&["ip", "link", "set", &eth, "address", &mac])?;
                 let cidr = format!("{}/24", Topo::ip(k, node.host()));
