@@ -142,8 +142,8 @@ impl std::error::Error for InstallError {}
 /// the heap between the strings that stay.
 #[allow(clippy::large_enum_variant)]
 enum Prepared {
-    Kept(usize),
-    New(Slot, Instance<MAX_VIPS>),
+    Kept(usize, Destination<MAX_PEERS>),
+    New(Slot, Instance<MAX_VIPS>, Destination<MAX_PEERS>),
 }
 
 impl Engine {
@@ -160,7 +160,7 @@ impl Engine {
         let kept: Vec<Option<usize>> = prepared
             .iter()
             .map(|p| match p {
-                Prepared::Kept(k) => Some(*k),
+                Prepared::Kept(k, _) => Some(*k),
                 Prepared::New(..) => None,
             })
             .collect();
@@ -201,14 +201,16 @@ impl Engine {
         }
         self.trackers.clear_users();
         for (i, p) in prepared.into_iter().enumerate() {
-            let is_kept = matches!(p, Prepared::Kept(_));
-            let (mut slot, core) = match p {
-                Prepared::Kept(k) => old[k].take().expect("each kept slot is taken once"),
-                Prepared::New(slot, core) => (slot, core),
+            let is_kept = matches!(p, Prepared::Kept(..));
+            let (mut slot, core, dest) = match p {
+                Prepared::Kept(k, dest) => {
+                    let (slot, core) = old[k].take().expect("each kept slot is taken once");
+                    (slot, core, dest)
+                }
+                Prepared::New(slot, core, dest) => (slot, core, dest),
             };
             let key = socket_key(&slot.plan, slot.ifindex);
             slot.socket = self.socket_keys[&key];
-            let dest = destination(&slot.plan).expect("checked in prepare");
             self.router
                 .add(core, slot.socket as u32, dest)
                 .expect("capacity and VRIDs checked in prepare");
@@ -293,7 +295,7 @@ impl Engine {
                 instance: inst.name.clone(),
                 error,
             };
-            destination(inst).map_err(core_err)?;
+            let dest = destination(inst).map_err(core_err)?;
             let key = socket_key(inst, link.index);
             if !vrids.insert((key, inst.core.vrid)) {
                 return Err(InstallError::DuplicateVrid {
@@ -321,7 +323,7 @@ impl Engine {
                         .is_some_and(|c| c.state() != State::Initialize)
             });
             if let Some(k) = kept {
-                prepared.push(Prepared::Kept(k));
+                prepared.push(Prepared::Kept(k, dest));
                 continue;
             }
             let mut config = inst.core;
@@ -351,7 +353,7 @@ impl Engine {
                 kernel_drops_seen: 0,
                 deferred: false,
             };
-            prepared.push(Prepared::New(slot, core));
+            prepared.push(Prepared::New(slot, core, dest));
         }
         let mut grouped = HashSet::new();
         for g in &plan.groups {
