@@ -52,6 +52,41 @@ pub struct InstanceStatus {
     pub next_deadline_ms: Option<u64>,
     pub vips: Vec<String>,
     pub counters: Counters,
+    /// What keepalived's dump files need beyond this view (not in `vigild status`).
+    #[serde(skip)]
+    pub dump: InstanceDumpFacts,
+}
+
+/// An instance's facts for keepalived's dump files ([`crate::dump`]): SIGUSR1's
+/// `/tmp/keepalived.data` and the JSON signal's `/tmp/keepalived.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceDumpFacts {
+    /// keepalived's `last_transition`: the wall-clock time of the last state change
+    /// (the start before any), microseconds since the Unix epoch.
+    pub last_transition_unix_us: u64,
+    /// keepalived's `master_priority`: the priority of the last advert accepted from
+    /// the master this instance follows (0 until one).
+    pub master_priority: u8,
+    /// keepalived's `ms_down_timer`, to the microsecond.
+    pub master_down_us: u64,
+    /// keepalived's `total_priority`: base plus the weights that apply, unclamped.
+    pub total_priority: i32,
+    /// Tracked objects failing with weight 0 (keepalived's `num_script_if_fault`).
+    pub tracker_faults: u16,
+    /// The address adverts are sent from (keepalived's `saddr`).
+    pub src_ip: Option<std::net::IpAddr>,
+    /// The instance's interface index (an IPv6 multicast address's scope).
+    pub ifindex: u32,
+}
+
+/// Daemon-wide facts for keepalived's dump files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DumpFacts {
+    /// When the status was taken, microseconds since the Unix epoch (deadlines are
+    /// relative to it).
+    pub taken_unix_us: u64,
+    /// The last result of each `vrrp_script` that reported (`true`: success), by name.
+    pub script_results: BTreeMap<String, bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -77,6 +112,9 @@ pub struct Status {
     /// Packets the kernel dropped because a socket's receive buffer was full, summed
     /// over the VRRP sockets. Zero unless the daemon could not keep up.
     pub kernel_drops: u64,
+    /// What keepalived's dump files need beyond this view (not in `vigild status`).
+    #[serde(skip)]
+    pub dump: DumpFacts,
 }
 
 impl Status {

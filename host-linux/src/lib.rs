@@ -5,6 +5,7 @@ pub mod log;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod dump;
 pub mod exec;
 pub mod net;
 pub mod notify;

@@ -200,12 +200,53 @@ fn refs(list: &[TrackRef], default: impl Fn(&str) -> Weight) -> Vec<(String, Wei
         .collect()
 }
 
+/// What keepalived's dump files show of `global_defs` and the scripts.
+fn dump_config(conf: &KeepalivedConf) -> plan::DumpConfig {
+    let g = &conf.global;
+    let router_id = g.router_id.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default()
+    });
+    plan::DumpConfig {
+        router_id,
+        mcast_group4: g.mcast_group4,
+        mcast_group6: g.mcast_group6,
+        default_version: g.version.number(),
+        strict: g.strict,
+        skip_check_adv_addr: g.skip_check_adv_addr,
+        check_unicast_src: g.check_unicast_src,
+        garp_interval: g.garp_interval,
+        gna_interval: g.gna_interval,
+        garp_delay: g.garp_master_delay,
+        garp_repeat: g.garp_master_repeat,
+        garp_refresh: g.garp_master_refresh,
+        garp_refresh_repeat: g.garp_master_refresh_repeat,
+        garp_lower_prio_delay: g.garp_lower_prio_delay.unwrap_or(g.garp_master_delay),
+        garp_lower_prio_repeat: g.garp_lower_prio_repeat.unwrap_or(g.garp_master_repeat),
+        down_timer_adverts: g.down_timer_adverts,
+        lower_prio_no_advert: g.lower_prio_no_advert,
+        higher_prio_send_advert: g.higher_prio_send_advert,
+        script_security: g.enable_script_security,
+        scripts: conf
+            .scripts
+            .iter()
+            .map(|s| plan::DumpScript {
+                name: s.name.clone(),
+                weight: s.weight,
+                timeout: s.timeout,
+            })
+            .collect(),
+    }
+}
+
 pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
     let users = Users::new(conf);
     let mut plan = Plan {
         // Every notify script carries its user; this default only covers scripts built
         // elsewhere.
         script_user: users.default.unwrap_or_else(RunAs::current),
+        dump: dump_config(conf),
         ..Plan::default()
     };
     let mut disabled: Vec<&str> = Vec::new();

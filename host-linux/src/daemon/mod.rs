@@ -40,6 +40,7 @@ use std::net::IpAddr;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -235,11 +236,16 @@ impl Running {
 
 async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     // Handlers first: a signal's default action would end the daemon without
-    // resigning. SIGHUP during start-up reloads once started; SIGUSR1/SIGUSR2 are
-    // keepalived's dump signals, not implemented yet.
-    let mut hup = signal(tokio::signal::unix::SignalKind::hangup());
-    let mut usr1 = signal(tokio::signal::unix::SignalKind::user_defined1());
-    let mut usr2 = signal(tokio::signal::unix::SignalKind::user_defined2());
+    // resigning. SIGHUP during start-up reloads once started; the others are
+    // keepalived's dump signals ([`crate::dump`]).
+    use tokio::signal::unix::SignalKind;
+    let mut hup = signal(SignalKind::hangup());
+    let mut dump_signals = DumpSignals {
+        data: signal(SignalKind::user_defined1()),
+        stats: signal(SignalKind::user_defined2()),
+        stats_clear: signal(SignalKind::from_raw(libc::SIGRTMAX() - 1)),
+        json: signal(SignalKind::from_raw(libc::SIGRTMIN() + 2)),
+    };
     const GARP_SOCKET: &str = "cannot open the packet socket for gratuitous ARP";
     let Some(netlink) = needed(Netlink::new(), "netlink") else {
         return 3;
@@ -340,6 +346,8 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     }
 
     running.jobs = Some(service_jobs);
+    // What the dumps show of the configuration: the plan last installed.
+    let mut dump_plan = Arc::new(plan.clone());
     // A signal during the start stops the protocol thread, which fails the install.
     let mut stopping = false;
     if let Err(e) = apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
@@ -389,17 +397,17 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     while !stopping {
         tokio::select! {
             Some(()) = stopped.recv() => stopping = true,
-            _ = usr1.recv() => warn!("SIGUSR1: keepalived's data dump (/tmp/keepalived.data) is not implemented yet; ignored (`vigild status` shows the state)"),
-            _ = usr2.recv() => warn!("SIGUSR2: keepalived's statistics dump (/tmp/keepalived.stats) is not implemented yet; ignored (`vigild status` shows the counters)"),
+            dump = dump_signals.next() => write_dump(&engine, dump, dump_plan.clone()).await,
             _ = hup.recv() => {
                 crate::systemd::notify("RELOADING=1");
                 info!("Reloading configuration file {}", options.config_path.display());
                 match loader() {
                     Ok(plan) => {
-                        if let Err(e) =
-                            apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await
+                        let installing = Arc::new(plan.clone());
+                        match apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await
                         {
-                            error!("reload failed, keeping the running configuration: {e}");
+                            Ok(()) => dump_plan = installing,
+                            Err(e) => error!("reload failed, keeping the running configuration: {e}"),
                         }
                         release_free_memory();
                     }
@@ -432,6 +440,88 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     running.finish();
     info!("Stopped");
     0
+}
+
+/// keepalived's dump signals (`keepalived --signum=DATA|STATS|STATS_CLEAR|JSON`).
+struct DumpSignals {
+    data: tokio::signal::unix::Signal,
+    stats: tokio::signal::unix::Signal,
+    stats_clear: tokio::signal::unix::Signal,
+    json: tokio::signal::unix::Signal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DumpKind {
+    Data,
+    Stats,
+    StatsClear,
+    Json,
+}
+
+impl DumpSignals {
+    async fn next(&mut self) -> DumpKind {
+        tokio::select! {
+            _ = self.data.recv() => DumpKind::Data,
+            _ = self.stats.recv() => DumpKind::Stats,
+            _ = self.stats_clear.recv() => DumpKind::StatsClear,
+            _ = self.json.recv() => DumpKind::Json,
+        }
+    }
+}
+
+/// Answers a dump signal as keepalived does (its log line, then the file in `$TMPDIR`
+/// or /tmp). The protocol thread only takes the status snapshot (and, for
+/// STATS_CLEAR, zeroes the counters); rendering and writing happen off it, in a
+/// blocking task, so neither adverts nor the service thread wait for the file system.
+async fn write_dump(engine: &Handle, kind: DumpKind, plan: Arc<plan::Plan>) {
+    let pid = std::process::id();
+    let (tx, rx) = oneshot::channel();
+    let sent = match kind {
+        DumpKind::Data => {
+            info!("Printing VRRP data for process({pid}) on signal");
+            engine.send(Cmd::Status(tx))
+        }
+        DumpKind::Stats => {
+            info!("Printing VRRP stats for process({pid}) on signal");
+            engine.send(Cmd::Status(tx))
+        }
+        DumpKind::StatsClear => {
+            info!("Printing and clearing VRRP stats for process({pid}) on signal");
+            engine.send(Cmd::StatusClearingStats(tx))
+        }
+        DumpKind::Json => {
+            info!("Printing VRRP as json for process({pid}) on signal");
+            engine.send(Cmd::Status(tx))
+        }
+    };
+    if !sent {
+        return;
+    }
+    let Ok(status) = rx.await else { return };
+    let written = tokio::task::spawn_blocking(move || {
+        let (name, text) = match kind {
+            DumpKind::Data => (
+                crate::dump::DATA_FILE,
+                crate::dump::data::render(&status, &plan),
+            ),
+            DumpKind::Stats | DumpKind::StatsClear => {
+                (crate::dump::STATS_FILE, crate::dump::stats::render(&status))
+            }
+            DumpKind::Json => (
+                crate::dump::JSON_FILE,
+                crate::dump::json::render(&status, &plan),
+            ),
+        };
+        let dir = crate::dump::tmp_dir();
+        crate::dump::write(&dir, name, &text)
+            .map_err(|e| format!("{}: {e}", dir.join(name).display()))
+    })
+    .await;
+    match written {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => warn!("Can't write {e}"),
+        Err(e) => warn!("dump task: {e}"),
+    }
 }
 
 /// What the daemon cannot run without: the value, or `None` with the reason logged.

@@ -94,4 +94,77 @@ pub struct Plan {
     /// `keepalived_script` if it exists, else the user vigild runs as). Every script in
     /// the plan carries its own user already.
     pub script_user: RunAs,
+    /// What keepalived's dump files show of the configuration beyond what the daemon
+    /// runs on ([`crate::dump`]).
+    pub dump: DumpConfig,
+}
+
+/// The parts of `global_defs` and of the `vrrp_script`s that keepalived's SIGUSR1 dump
+/// shows and that the rest of the plan does not carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpConfig {
+    /// `router_id`, else the host name (keepalived's default).
+    pub router_id: String,
+    pub mcast_group4: Ipv4Addr,
+    pub mcast_group6: std::net::Ipv6Addr,
+    /// `vrrp_version`.
+    pub default_version: u8,
+    pub strict: bool,
+    pub skip_check_adv_addr: bool,
+    pub check_unicast_src: bool,
+    /// `vrrp_garp_interval` / `vrrp_gna_interval`.
+    pub garp_interval: std::time::Duration,
+    pub gna_interval: std::time::Duration,
+    /// The global `vrrp_garp_*` defaults.
+    pub garp_delay: std::time::Duration,
+    pub garp_repeat: u32,
+    pub garp_refresh: std::time::Duration,
+    pub garp_refresh_repeat: u32,
+    pub garp_lower_prio_delay: std::time::Duration,
+    pub garp_lower_prio_repeat: u32,
+    pub down_timer_adverts: u8,
+    pub lower_prio_no_advert: bool,
+    pub higher_prio_send_advert: bool,
+    /// `enable_script_security`.
+    pub script_security: bool,
+    /// What the `vrrp_script`s say beyond what their trackers run on.
+    pub scripts: Vec<DumpScript>,
+}
+
+/// A `vrrp_script`'s own `weight` and configured `timeout` (keepalived shows 0 when
+/// unset; the tracker uses the interval then).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpScript {
+    pub name: String,
+    pub weight: Weight,
+    pub timeout: Option<std::time::Duration>,
+}
+
+impl Default for DumpConfig {
+    /// keepalived's defaults.
+    fn default() -> Self {
+        let five = std::time::Duration::from_secs(5);
+        DumpConfig {
+            router_id: String::new(),
+            mcast_group4: Ipv4Addr::new(224, 0, 0, 18),
+            mcast_group6: std::net::Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12),
+            default_version: 2,
+            strict: false,
+            skip_check_adv_addr: false,
+            check_unicast_src: false,
+            garp_interval: std::time::Duration::ZERO,
+            gna_interval: std::time::Duration::ZERO,
+            garp_delay: five,
+            garp_repeat: 5,
+            garp_refresh: std::time::Duration::ZERO,
+            garp_refresh_repeat: 1,
+            garp_lower_prio_delay: five,
+            garp_lower_prio_repeat: 5,
+            down_timer_adverts: 3,
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
+            script_security: false,
+            scripts: Vec::new(),
+        }
+    }
 }

@@ -77,6 +77,8 @@ pub enum Cmd {
     /// A link went up or down.
     Link(String, bool),
     Status(oneshot::Sender<Status>),
+    /// The status, then every instance's counters cleared (keepalived's STATS_CLEAR).
+    StatusClearingStats(oneshot::Sender<Status>),
     /// Resign everything, then stop the thread.
     Shutdown(oneshot::Sender<()>),
 }
@@ -275,6 +277,11 @@ impl Reactor {
                 }
                 Cmd::Status(reply) => {
                     let _ = reply.send(self.engine.status());
+                }
+                Cmd::StatusClearingStats(reply) => {
+                    let status = self.engine.status();
+                    self.engine.clear_stats();
+                    let _ = reply.send(status);
                 }
                 Cmd::Shutdown(reply) => {
                     self.engine.shutdown_all();

@@ -22,7 +22,7 @@ pub use sockets::Socket;
 use super::drops::DropLog;
 use super::plan;
 use super::{Job, Note, VipWork, now};
-use crate::control::{Counters, GroupStatus, InstanceStatus, Status};
+use crate::control::{Counters, DumpFacts, GroupStatus, InstanceDumpFacts, InstanceStatus, Status};
 use crate::net::{AddressSocket, AddressSpec, Announcer, DeadlineTimer, Scope, SendBatch};
 use crate::notify;
 use std::collections::{BTreeMap, HashMap};
@@ -67,6 +67,10 @@ struct Slot {
     kernel_drops_seen: u32,
     /// The master-down timer was already deferred once for an overflow since then.
     deferred: bool,
+    /// For keepalived's dumps: when the state last changed, and the priority of the
+    /// master's last accepted advert.
+    last_transition: std::time::SystemTime,
+    master_priority: u8,
 }
 
 pub struct Engine {
@@ -87,6 +91,8 @@ pub struct Engine {
     /// `dev` of VIPs: interface index → MAC.
     dev_mac: HashMap<u32, [u8; 6]>,
     drops: BTreeMap<&'static str, u64>,
+    /// For keepalived's dumps: each `vrrp_script`'s last result, by name.
+    script_results: BTreeMap<String, bool>,
     /// Drops in the log, rate-limited.
     drop_log: DropLog,
     /// eBPF socket filters were refused here: no more attempts (the warning is
@@ -131,6 +137,7 @@ impl Engine {
             dev_index: HashMap::new(),
             dev_mac: HashMap::new(),
             drops: BTreeMap::new(),
+            script_results: BTreeMap::new(),
             drop_log: DropLog::starting(std::time::Instant::now()),
             filters_refused: false,
             jobs,
@@ -265,6 +272,7 @@ impl Engine {
                         reason.as_str()
                     );
                 }
+                self.slots[i].last_transition = std::time::SystemTime::now();
                 let c = &mut self.slots[i].counters;
                 if to == VrrpState::Master {
                     c.became_master += 1;
@@ -502,6 +510,15 @@ impl Engine {
                         .map(|v| format!("{}/{}", v.addr, v.prefix_len))
                         .collect(),
                     counters: s.counters.clone(),
+                    dump: InstanceDumpFacts {
+                        last_transition_unix_us: unix_us(s.last_transition),
+                        master_priority: s.master_priority,
+                        master_down_us: c.master_down_interval().as_micros(),
+                        total_priority: i32::from(c.config().priority) + s.trackers.status().adjust,
+                        tracker_faults: s.trackers.status().faults,
+                        src_ip: Some(c.config().primary),
+                        ifindex: s.ifindex,
+                    },
                 })
                 .collect(),
             groups: self
@@ -521,6 +538,24 @@ impl Engine {
             drops: self.drops.clone(),
             filtered: self.filtered(),
             kernel_drops: self.kernel_drops(),
+            dump: DumpFacts {
+                taken_unix_us: unix_us(std::time::SystemTime::now()),
+                script_results: self.script_results.clone(),
+            },
         }
     }
+
+    /// keepalived's STATS_CLEAR: every instance's counters back to zero (after the
+    /// caller took a status with them).
+    pub fn clear_stats(&mut self) {
+        for s in &mut self.slots {
+            s.counters = Counters::default();
+        }
+    }
+}
+
+/// Microseconds since the Unix epoch (0 for a clock set before it).
+fn unix_us(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }

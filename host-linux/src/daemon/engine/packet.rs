@@ -72,6 +72,7 @@ impl Engine {
                     // have been a newer one.
                     s.kernel_drops_seen = rx.kernel_drops;
                     s.deferred = false;
+                    s.master_priority = a.priority;
                 }
                 s.counters.adverts_rx += 1;
                 if a.priority == 0 {

@@ -352,6 +352,8 @@ impl Engine {
                 counters: Counters::default(),
                 kernel_drops_seen: 0,
                 deferred: false,
+                last_transition: std::time::SystemTime::now(),
+                master_priority: 0,
             };
             prepared.push(Prepared::New(slot, core, dest));
         }

@@ -148,6 +148,11 @@ pub(super) fn check_capacity(inst: &plan::Instance) -> Result<(), super::Install
 
 impl Engine {
     pub fn on_report(&mut self, r: Report) {
+        if let (Some((Kind::Script, name)), TrackerState::Up(up)) =
+            (self.trackers.ids.get(&r.index), r.state)
+        {
+            self.script_results.insert(name.clone(), up);
+        }
         for (slot, id) in self.trackers.users_of_report(r.index) {
             let set = &mut self.slots[slot].trackers;
             let changed = match r.state {
