@@ -126,32 +126,7 @@ fn sigterm_resigns_every_instance_before_removing_a_vip_and_exits_0() {
     assert!(v.log_text().contains("Stopped"));
 }
 
-/// keepalived's dump signals (SIGUSR1, SIGUSR2) must not end vigild (their default
-/// action would, without resigning): until the dumps exist, each is logged and
-/// ignored, and the master stays master with its VIP.
-#[test]
-fn sigusr1_and_sigusr2_are_logged_and_ignored() {
-    if !privileged_or_skip("sigusr1_and_sigusr2_are_logged_and_ignored") {
-        return;
-    }
-    let lan = lan("vsu", 1);
-    let ns = &lan.host(0).ns;
-    let dir = workdir("stop-usr");
-    let conf = global_defs("lb1", "") + &Inst::v3("VI_1", 51, "BACKUP", 150, ADVERT).render();
-    let mut v = Vigild::start(ns, dir.path(), "lb1", &conf);
-    v.expect_state("VI_1", "MASTER", SETTLE);
-    for sig in [
-        nix::sys::signal::Signal::SIGUSR1,
-        nix::sys::signal::Signal::SIGUSR2,
-    ] {
-        v.signal(sig);
-        assert!(
-            v.wait_log(&format!("{sig}: keepalived's"), 1, Duration::from_secs(2)),
-            "no log line for {sig}:\n{}",
-            v.log_text()
-        );
-    }
-    assert!(v.is_running(), "vigild ended:\n{}", v.log_text());
-    assert_eq!(v.state("VI_1").as_deref(), Some("MASTER"));
-    assert!(has_addr(ns, "eth0", VIP));
-}
+// keepalived's dump signals (SIGUSR1, SIGUSR2, STATS_CLEAR, JSON) write files to /tmp,
+// so they are tested in daemon_dumps.rs, where vigild has a /tmp of its own: that
+// test also checks that they leave the daemon running, its instances and VIPs as
+// they were.
