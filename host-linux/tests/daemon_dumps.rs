@@ -72,8 +72,10 @@ const NOT_VRRP_GLOBALS: &[&str] = &[
 /// Sections of keepalived.data vigild leaves out.
 const LEFT_OUT_SECTIONS: &[&str] = &["VRRP Sockpool", "Interfaces"];
 
-/// The dumped host's configuration: a sync group of two masters, a backup of the
-/// peer with a tracked script, and a VRRPv3 master at 500 ms.
+/// The dumped host's configuration: a sync group of two masters (one with a
+/// password), a backup of the peer with a tracked script and nopreempt, a VRRPv3
+/// master at 500 ms tracking an interface, a unicast instance with a notify script
+/// (its peer does not run it: master) and an IPv6 instance.
 fn conf() -> String {
     format!(
         r#"global_defs {{
@@ -126,8 +128,36 @@ vrrp_instance VI_4 {{
     virtual_router_id 54
     priority 120
     advert_int 0.5
+    track_interface {{
+        lo weight 5
+    }}
     virtual_ipaddress {{
         10.77.0.104/24
+    }}
+}}
+vrrp_instance VI_5 {{
+    state BACKUP
+    interface eth0
+    virtual_router_id 55
+    priority 110
+    advert_int 1
+    unicast_src_ip 10.77.0.12
+    unicast_peer {{
+        10.77.0.11
+    }}
+    notify_master "/bin/true master"
+    virtual_ipaddress {{
+        10.77.0.105/24
+    }}
+}}
+vrrp_instance VI_6 {{
+    state MASTER
+    interface eth0
+    virtual_router_id 56
+    priority 100
+    advert_int 1
+    virtual_ipaddress {{
+        fd00::106/64
     }}
 }}
 "#,
@@ -301,6 +331,8 @@ const SETTLED: &[(&str, &str)] = &[
     ("VI_2", "MASTER"),
     ("VI_3", "BACKUP"),
     ("VI_4", "MASTER"),
+    ("VI_5", "MASTER"),
+    ("VI_6", "MASTER"),
 ];
 
 fn run_keepalived(ns: &Netns, dir: &Path) -> Dumps {

@@ -336,6 +336,8 @@ fn instance(out: &mut String, status: &Status, plan: &Plan, s: &InstanceStatus, 
         }
     }
     if unicast {
+        // vigild always sends with TTL 255 and has no checksum compatibility option.
+        lines.push("Unicast TTL = 255".into());
         lines.push(format!(
             "Check unicast src : {}",
             if p.check_unicast_src { "yes" } else { "no" }
@@ -344,6 +346,7 @@ fn instance(out: &mut String, status: &Status, plan: &Plan, s: &InstanceStatus, 
         for peer in &p.unicast_peers {
             lines.push(format!("  {peer} min_ttl 0 max_ttl 255"));
         }
+        lines.push("Unicast checksum compatibility = no".into());
     }
     let tracked =
         |lines: &mut Vec<String>, title: &str, list: &[(String, vigil_core::priority::Weight)]| {
@@ -630,9 +633,11 @@ mod tests {
             "   Using src_ip = fd00::1 (from configuration)",
             "   Advert interval = 500 milli-sec",
             "   Master advert interval = 500 milli-sec",
+            "   Unicast TTL = 255",
             "   Check unicast src : no",
             "   Unicast Peer :",
             "     fd00::2 min_ttl 0 max_ttl 255",
+            "   Unicast checksum compatibility = no",
         ] {
             assert!(b.contains(&line), "{line:?} in {b:#?}");
         }
