@@ -27,14 +27,14 @@ pub struct KeepalivedConf {
     /// LVS `virtual_server` / `virtual_server_group` blocks: parsed and skipped.
     pub lvs_blocks: Vec<Loc>,
     /// `static_ipaddress`: addresses kept whatever the VRRP state (not installed yet).
-    pub static_addresses: Vec<VirtualAddress>,
+    pub static_addresses: Vec<StaticAddress>,
     /// `static_routes` (not installed yet).
     pub static_routes: Vec<Route>,
     /// `static_rules` (not installed yet).
     pub static_rules: Vec<Rule>,
-    /// `track_group NAME { group { ... } }`: the names defined, which static addresses,
-    /// routes and rules may name.
-    pub static_track_groups: Vec<String>,
+    /// `track_group NAME { group { ... } }`, which static addresses, routes and rules may
+    /// name.
+    pub static_track_groups: Vec<StaticTrackGroup>,
 }
 
 impl KeepalivedConf {
@@ -562,6 +562,23 @@ pub struct SyncGroup {
 /// keepalived's routing protocol number for the routes and rules it tracks
 /// (`RTPROT_KEEPALIVED`).
 pub const RTPROT_KEEPALIVED: u8 = 18;
+
+/// An address of `static_ipaddress`: the `virtual_ipaddress` syntax (its `dev` filled
+/// in with keepalived's default interface, eth0, when not written), and a track group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticAddress {
+    pub addr: VirtualAddress,
+    pub track_group: Option<String>,
+}
+
+/// `track_group NAME { group { INSTANCE ... } }`: static addresses, routes and rules
+/// naming it are removed while those instances are in FAULT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticTrackGroup {
+    pub name: String,
+    pub instances: Vec<String>,
+    pub loc: Loc,
+}
 
 /// A route's or rule's address: `default` / `any` / `all` (`addr` `None`, any family) or
 /// an address with its prefix length (a bare address is a host route).

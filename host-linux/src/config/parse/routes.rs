@@ -13,7 +13,7 @@
 //! these yet: one note per block says so (keepalived is silent, so `-t`'s exit code is
 //! unchanged).
 
-use super::super::diag::{KaClass, Severity};
+use super::super::diag::{KaClass, Loc, Severity};
 use super::super::lexer::Token;
 use super::super::model::*;
 use super::instance::InstanceBlock;
@@ -165,15 +165,40 @@ impl Parser<'_> {
         }
     }
 
-    /// `static_ipaddress { ... }`: the `virtual_ipaddress` syntax, with keepalived's checks
-    /// for static addresses (the interface must exist; without `dev`, keepalived's default
-    /// interface, eth0).
+    /// `static_ipaddress { ... }`: the `virtual_ipaddress` syntax (read by the VIPs'
+    /// reader, `track_group NAME` taken out first), with keepalived's checks for static
+    /// addresses (the interface must exist; without `dev`, keepalived's default interface,
+    /// eth0).
     pub(super) fn static_addresses(&mut self, n: &Node) {
         self.d.note(n.loc(), not_installed(n.name()));
-        if n.block.is_none() {
-            return;
+        let Some(block) = &n.block else { return };
+        let mut lines = n.clone();
+        let mut groups: Vec<(Loc, String)> = Vec::new();
+        let mut kept = Vec::new();
+        for c in &block.children {
+            let mut c = c.clone();
+            if let Some(k) = c.args.iter().position(|t| t.word() == Some("track_group")) {
+                let Some(name) = c.arg(k + 1).map(str::to_string) else {
+                    self.d.warn(
+                        &c.args[k].loc,
+                        format!("No track_group parameter specified for {}", c.name()),
+                    );
+                    continue;
+                };
+                let at = c.args[k].loc.clone();
+                c.args.drain(k..k + 2);
+                if self.conf.static_track_groups.iter().any(|g| g.name == name) {
+                    groups.push((c.loc().clone(), name));
+                } else {
+                    self.d.warn(&at, format!("track_group {name} not found"));
+                }
+            }
+            kept.push(c);
         }
-        for mut a in self.addresses(n, "") {
+        if let Some(b) = &mut lines.block {
+            b.children = kept;
+        }
+        for mut a in self.addresses(&lines, "") {
             let at = a.loc.clone();
             let shown = format!("{}/{}", a.addr, a.prefix_len);
             match &a.dev {
@@ -221,26 +246,65 @@ impl Parser<'_> {
                     "Unknown configuration entry 'use_vmac' for ip address - ignoring",
                 );
             }
-            self.conf.static_addresses.push(a);
+            let track_group = groups.iter().find(|g| g.0 == at).map(|g| g.1.clone());
+            self.conf.static_addresses.push(StaticAddress {
+                addr: a,
+                track_group,
+            });
         }
     }
 
-    /// `track_group NAME { group { INSTANCE ... } }`: its name, for the `track_group` of
-    /// static addresses, routes and rules.
+    /// `track_group NAME { group { INSTANCE ... } }`, for the `track_group` of static
+    /// addresses, routes and rules.
     pub(super) fn track_group(&mut self, n: &Node) {
-        let Some(name) = n.arg(0) else {
+        let (Some(name), 1) = (n.arg(0), n.args.len()) else {
             self.d
                 .warn(n.loc(), "track_group must have a name - skipping");
             return;
         };
-        if self.conf.static_track_groups.iter().any(|g| g == name) {
+        if self.conf.static_track_groups.iter().any(|g| g.name == name) {
             self.d
                 .warn(n.loc(), format!("track_group {name} already defined"));
             return;
         }
         self.d.note(n.loc(), not_installed(n.name()));
+        let mut group = StaticTrackGroup {
+            name: name.to_string(),
+            instances: Vec::new(),
+            loc: n.loc().clone(),
+        };
+        let mut listed = false;
+        for c in n.block.as_ref().map_or(&[][..], |b| &b.children) {
+            if c.name() != "group" {
+                self.unknown(c, Some("track_group"));
+                continue;
+            }
+            if listed {
+                self.d.warn(
+                    c.loc(),
+                    format!("Group list already specified for sync group {name}"),
+                );
+                continue;
+            }
+            listed = true;
+            let names: Vec<String> = c
+                .block
+                .as_ref()
+                .map_or(&[][..], |b| &b.children)
+                .iter()
+                .flat_map(|l| l.words().filter_map(Token::word))
+                .map(str::to_string)
+                .collect();
+            if names.is_empty() {
+                self.d.warn(
+                    c.loc(),
+                    format!("Warning - track group {name} has empty group block"),
+                );
+            }
+            group.instances = names;
+        }
         if self.item(n.loc()) {
-            self.conf.static_track_groups.push(name.to_string());
+            self.conf.static_track_groups.push(group);
         }
     }
 
@@ -351,7 +415,7 @@ impl Parser<'_> {
             self.report(w, format!("track_group {name} is a duplicate"));
             return Ok(false);
         }
-        if self.conf.static_track_groups.iter().any(|g| g == name) {
+        if self.conf.static_track_groups.iter().any(|g| g.name == name) {
             *into = Some(name.to_string());
         } else {
             self.report(w, format!("track_group {name} not found"));
