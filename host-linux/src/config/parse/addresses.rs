@@ -196,24 +196,8 @@ impl Parser<'_> {
                                     );
                                 }
                             }
-                            "brd" | "broadcast" => match (s.as_str(), addr) {
-                                // keepalived's `+` / `-`: the highest / lowest address of
-                                // the prefix (not for /31 and /32).
-                                ("+" | "-", IpAddr::V4(a4)) if prefix_len <= 30 => {
-                                    let host = u32::MAX >> prefix_len;
-                                    let a = u32::from(a4);
-                                    let b = if s == "+" { a | host } else { a & !host };
-                                    v.brd = Some(b.into());
-                                }
-                                ("+" | "-", IpAddr::V4(_)) => self.d.warn(
-                                    &val.loc,
-                                    format!(
-                                        "Address prefix length {prefix_len} too long for broadcast"
-                                    ),
-                                ),
-                                (_, IpAddr::V4(_)) if s.parse::<std::net::Ipv4Addr>().is_ok() => {
-                                    v.brd = s.parse().ok();
-                                }
+                            "brd" | "broadcast" => match s.parse() {
+                                Ok(b) if addr.is_ipv4() => v.brd = Some(b),
                                 _ => self.d.warn(
                                     &val.loc,
                                     format!(
