@@ -211,7 +211,10 @@ impl Parser<'_> {
                 }
                 Some(_) => {}
                 None if !interface_exists(DEFAULT_INTERFACE) => {
-                    self.d.warn(
+                    // keepalived's CONFIG_FATAL: it cannot run this (`-t` exits 4).
+                    self.d.push(
+                        Severity::Error,
+                        KaClass::Fatal,
                         &at,
                         format!(
                             "Static address {shown} requires either an interface or default interface must exist"
