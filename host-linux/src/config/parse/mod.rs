@@ -10,7 +10,9 @@
 //!   authentication.
 //! - `track`: the tracker blocks (`vrrp_script`, `vrrp_track_process`, `track_file`).
 //! - `sync_group`: `vrrp_sync_group`.
-//! - `routes`: `virtual_routes` / `virtual_rules` and the top-level `static_*` blocks.
+//! - `routes`: `virtual_routes` / `virtual_rules` and the top-level `static_*` and
+//!   `track_group` blocks, and route lines; `ip_rules`: rule lines; `route_values`: their
+//!   value readers.
 //! - `lists`: the `track_*` lists and `notify*` scripts instances and sync groups share.
 //!
 //! This module holds the top level: its table, the LVS blocks vigild skips, and the
@@ -19,7 +21,9 @@
 mod addresses;
 mod global;
 mod instance;
+mod ip_rules;
 mod lists;
+mod route_values;
 mod routes;
 mod sync_group;
 mod track;

@@ -17,57 +17,14 @@ use super::super::diag::{KaClass, Loc, Severity};
 use super::super::lexer::Token;
 use super::super::model::*;
 use super::instance::InstanceBlock;
+use super::route_values::*;
 use super::{Node, Parser, fam};
 use std::net::IpAddr;
 use vigil_core::wire::Family;
 
-/// Where keepalived (and vigild) look up routing names.
-const IPROUTE2_DIR: &str = "/etc/iproute2/";
-
 /// keepalived's first automatic rule preference (`RULE_START_PRIORITY`), counted down per
 /// family for each rule written without one.
 pub(super) const RULE_START_PRIORITY: u32 = 16384;
-
-/// keepalived's table, protocol and scope names it knows without the files.
-const TABLE_NAMES: &[(u32, &str)] = &[(253, "default"), (254, "main"), (255, "local")];
-const PROTO_NAMES: &[(u32, &str)] = &[
-    (0, "none"),
-    (1, "redirect"),
-    (2, "kernel"),
-    (3, "boot"),
-    (4, "static"),
-    (8, "gated"),
-    (9, "ra"),
-    (10, "mrt"),
-    (11, "zebra"),
-    (12, "bird"),
-    (42, "babel"),
-    (13, "dnrouted"),
-    (14, "xorp"),
-    (15, "ntk"),
-    (16, "dhcp"),
-];
-const SCOPE_NAMES: &[(u32, &str)] = &[
-    (0, "global"),
-    (255, "nowhere"),
-    (254, "host"),
-    (253, "link"),
-    (200, "site"),
-];
-const RTN_TYPES: &[(&str, RouteType)] = &[
-    ("local", RouteType::Local),
-    ("nat", RouteType::Nat),
-    ("broadcast", RouteType::Broadcast),
-    ("brd", RouteType::Broadcast),
-    ("anycast", RouteType::Anycast),
-    ("multicast", RouteType::Multicast),
-    ("prohibit", RouteType::Prohibit),
-    ("unreachable", RouteType::Unreachable),
-    ("blackhole", RouteType::Blackhole),
-    ("xresolve", RouteType::Xresolve),
-    ("unicast", RouteType::Unicast),
-    ("throw", RouteType::Throw),
-];
 
 /// Why a block is read but nothing comes of it yet.
 fn not_installed(what: &str) -> String {
@@ -77,46 +34,46 @@ fn not_installed(what: &str) -> String {
 }
 
 /// The words of one line, read left to right with keepalived's index arithmetic.
-struct Words<'n> {
-    node: &'n Node,
+pub(super) struct Words<'n> {
+    pub(super) node: &'n Node,
     words: Vec<&'n Token>,
-    i: usize,
+    pub(super) i: usize,
 }
 
 /// Why a line stopped being read: keepalived stopped reading the configuration (a
 /// missing value, reported), or dropped the line (reported).
-enum Stop {
+pub(super) enum Stop {
     Abort,
     Drop,
 }
 
-type Step<T> = Result<T, Stop>;
+pub(super) type Step<T> = Result<T, Stop>;
 
 impl<'n> Words<'n> {
-    fn new(node: &'n Node) -> Self {
+    pub(super) fn new(node: &'n Node) -> Self {
         Words {
             node,
             words: node.words().collect(),
             i: 0,
         }
     }
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.words.len()
     }
-    fn word(&self, i: usize) -> &'n str {
+    pub(super) fn word(&self, i: usize) -> &'n str {
         self.words[i].word().unwrap_or("")
     }
-    fn token(&self, i: usize) -> &'n Token {
+    pub(super) fn token(&self, i: usize) -> &'n Token {
         self.words[i.min(self.words.len() - 1)]
     }
     /// The current word.
-    fn cur(&self) -> &'n str {
+    pub(super) fn cur(&self) -> &'n str {
         self.word(self.i)
     }
 }
 
 /// A family not yet settled (`None`, keepalived's AF_UNSPEC) or settled.
-type Fam = Option<Family>;
+pub(super) type Fam = Option<Family>;
 
 impl Parser<'_> {
     // ----- the blocks --------------------------------------------------------------------
@@ -325,7 +282,7 @@ impl Parser<'_> {
 
     /// The word after the current one (the current one's value); past the end of the line
     /// keepalived stops reading the configuration.
-    fn value<'n>(&mut self, w: &mut Words<'n>) -> Step<&'n str> {
+    pub(super) fn value<'n>(&mut self, w: &mut Words<'n>) -> Step<&'n str> {
         w.i += 1;
         if w.i < w.len() {
             return Ok(w.word(w.i));
@@ -345,19 +302,19 @@ impl Parser<'_> {
     }
 
     /// keepalived drops the line, with its message.
-    fn drop_line(&mut self, w: &Words<'_>, msg: impl Into<String>) -> Stop {
+    pub(super) fn drop_line(&mut self, w: &Words<'_>, msg: impl Into<String>) -> Stop {
         self.d.warn(&w.token(w.i).loc, msg);
         Stop::Drop
     }
 
     /// keepalived reports, and goes on.
-    fn report(&mut self, w: &Words<'_>, msg: impl Into<String>) {
+    pub(super) fn report(&mut self, w: &Words<'_>, msg: impl Into<String>) {
         self.d.warn(&w.token(w.i).loc, msg);
     }
 
     /// keepalived's `get_u32` / `get_u8`: a decimal in `0..=max`, else `what` (with `%s`
     /// the word) and the line dropped.
-    fn get_uint(&mut self, w: &Words<'_>, s: &str, max: u64, what: &str) -> Step<u64> {
+    pub(super) fn get_uint(&mut self, w: &Words<'_>, s: &str, max: u64, what: &str) -> Step<u64> {
         match read_unsigned(s, 10, max) {
             Ok(v) => Ok(v),
             Err(why) => Err(self.drop_line(w, format!("{why}; {}", what.replace("%s", s)))),
@@ -399,7 +356,7 @@ impl Parser<'_> {
 
     /// `dev` / `iif` / `oif`: the interface must exist, as keepalived checks without
     /// `dynamic_interfaces`.
-    fn interface_word(&mut self, w: &Words<'_>, name: &str, what: &str) -> Step<String> {
+    pub(super) fn interface_word(&mut self, w: &Words<'_>, name: &str, what: &str) -> Step<String> {
         if interface_exists(name) {
             Ok(name.to_string())
         } else {
@@ -412,7 +369,11 @@ impl Parser<'_> {
 
     /// `track_group NAME` of a static route or rule: `Ok(false)` for a duplicate (keepalived
     /// stops reading the line there).
-    fn track_group_ref(&mut self, w: &mut Words<'_>, into: &mut Option<String>) -> Step<bool> {
+    pub(super) fn track_group_ref(
+        &mut self,
+        w: &mut Words<'_>,
+        into: &mut Option<String>,
+    ) -> Step<bool> {
         let name = self.value(w)?;
         if into.is_some() {
             self.report(w, format!("track_group {name} is a duplicate"));
@@ -1104,340 +1065,11 @@ impl Parser<'_> {
         have
     }
 
-    // ----- rules -----------------------------------------------------------------------
-
-    /// One rule line; `None` if keepalived drops it (reported).
-    fn rule(&mut self, n: &Node, statics: bool) -> Option<Rule> {
-        self.no_block(n);
-        let mut w = Words::new(n);
-        self.rule_words(&mut w, statics).ok()
-    }
-
-    fn rule_words(&mut self, w: &mut Words<'_>, statics: bool) -> Step<Rule> {
-        let mut r = Rule {
-            family: Family::V4,
-            from: None,
-            to: None,
-            invert: false,
-            action: RuleAction::Nop,
-            priority: 0,
-            priority_given: false,
-            tos: None,
-            fwmark: None,
-            realms: None,
-            suppress_prefixlen: None,
-            suppress_group: None,
-            iif: None,
-            oif: None,
-            tunnel_id: None,
-            uid_range: None,
-            protocol: None,
-            ip_proto: None,
-            sport: None,
-            dport: None,
-            no_track: false,
-            track_group: None,
-            loc: w.node.loc().clone(),
-        };
-        let mut family: Fam = None;
-        let mut action: Option<RuleAction> = None;
-        let mut table_option = false;
-        const MIXED: &str = "rule specification has mixed IPv4 and IPv6";
-        const MORE: &str =
-            "Cannot specify more than one of table/nop/goto/blackhole/prohibit/unreachable";
-        while w.i < w.len() {
-            let word = w.cur();
-            match word {
-                "inet6" | "inet" => {
-                    let f = if word == "inet6" {
-                        Family::V6
-                    } else {
-                        Family::V4
-                    };
-                    if family.is_some_and(|x| x != f) {
-                        let other = if f == Family::V6 { "IPv4" } else { "IPv6" };
-                        return Err(self.drop_line(w, format!("{word} specified for {other} rule")));
-                    }
-                    family = Some(f);
-                    w.i += 1;
-                }
-                "from" | "to" => {
-                    let s = self.value(w)?;
-                    let (p, f) = self.prefix(w, s, &format!("Invalid rule {word} address"))?;
-                    if family.is_none() {
-                        family = f;
-                    } else if f != family {
-                        return Err(self.drop_line(w, MIXED));
-                    }
-                    if word == "from" {
-                        r.from = Some(p);
-                    } else {
-                        r.to = Some(p);
-                    }
-                }
-                "table" | "lookup" => {
-                    let s = self.value(w)?;
-                    let Some(t) = lookup(s, "rt_tables", TABLE_NAMES, u32::MAX) else {
-                        return Err(
-                            self.drop_line(w, format!("Routing table {s} not found for rule"))
-                        );
-                    };
-                    if t == 0 {
-                        return Err(self.drop_line(w, "Table 0 is not valid"));
-                    }
-                    if action.is_some() {
-                        return Err(self.drop_line(w, format!("{MORE} for rule")));
-                    }
-                    action = Some(RuleAction::Table(t));
-                }
-                "not" => r.invert = true,
-                "preference" | "order" | "priority" => {
-                    let s = self.value(w)?;
-                    match read_unsigned(s, 0, u32::MAX.into()) {
-                        Ok(v) => {
-                            r.priority = v as u32;
-                            r.priority_given = true;
-                        }
-                        Err(e) => {
-                            return Err(self.drop_line(
-                                w,
-                                format!("{e}; Invalid rule preference {word} specified"),
-                            ));
-                        }
-                    }
-                }
-                "tos" | "dsfield" => {
-                    let s = self.value(w)?;
-                    match lookup(s, "rt_dsfield", &[], 255) {
-                        Some(v) => r.tos = Some(v as u8),
-                        None => return Err(self.drop_line(w, format!("TOS value {s} is invalid"))),
-                    }
-                }
-                "fwmark" => {
-                    let s = self.value(w)?;
-                    match fwmark(s) {
-                        Some(m) => r.fwmark = Some(m),
-                        None => {
-                            return Err(
-                                self.drop_line(w, format!("Invalid rule fwmark {s} specified"))
-                            );
-                        }
-                    }
-                }
-                "realms" => {
-                    let s = self.value(w)?;
-                    let Some(v) = realms(s) else {
-                        return Err(self.drop_line(w, format!("invalid realms {s} for rule")));
-                    };
-                    r.realms = Some(v);
-                    table_option = true;
-                    if family.is_none() {
-                        family = Some(Family::V4);
-                    } else if family != Some(Family::V4) {
-                        return Err(self.drop_line(w, "realms is only valid for IPv4"));
-                    }
-                }
-                "suppress_prefixlength" | "sup_pl" => {
-                    let s = self.value(w)?;
-                    match read_unsigned(s, 10, i32::MAX as u64) {
-                        Ok(v) => r.suppress_prefixlen = Some(v as u32),
-                        Err(e) => {
-                            return Err(self.drop_line(
-                                w,
-                                format!("{e}; Invalid suppress_prefixlength {word} specified"),
-                            ));
-                        }
-                    }
-                    table_option = true;
-                }
-                "suppress_ifgroup" | "sup_group" => {
-                    let s = self.value(w)?;
-                    match lookup(s, "group", &[], i32::MAX as u32) {
-                        Some(v) => r.suppress_group = Some(v),
-                        None => {
-                            return Err(self.drop_line(w, format!("suppress_group {s} is invalid")));
-                        }
-                    }
-                    table_option = true;
-                }
-                "dev" | "iif" | "oif" => {
-                    let s = self.value(w)?;
-                    let name = self.interface_word(w, s, "rule")?;
-                    if word == "oif" {
-                        r.oif = Some(name);
-                    } else {
-                        r.iif = Some(name);
-                    }
-                }
-                "tunnel-id" => {
-                    let s = self.value(w)?;
-                    match read_unsigned(s, 10, u64::MAX) {
-                        Ok(v) => r.tunnel_id = Some(v),
-                        Err(e) => {
-                            return Err(self
-                                .drop_line(w, format!("{e}; Invalid tunnel-id {word} specified")));
-                        }
-                    }
-                }
-                "uidrange" => {
-                    let s = self.value(w)?;
-                    match scan_range(s, u32::MAX.into()) {
-                        Some((a, b)) => r.uid_range = Some((a as u32, b as u32)),
-                        None => {
-                            return Err(
-                                self.drop_line(w, format!("Invalid uidrange {word} specified"))
-                            );
-                        }
-                    }
-                }
-                "l3mdev" => {
-                    if action.is_some() {
-                        return Err(self.drop_line(w, "Cannot specify l3mdev with other action"));
-                    }
-                    action = Some(RuleAction::L3mdev);
-                }
-                "protocol" => {
-                    let s = self.value(w)?;
-                    match read_unsigned(s, 10, 255) {
-                        Ok(v) => r.protocol = Some(v as u8),
-                        Err(e) => self.report(w, format!("{e}; Invalid protocol {s}")),
-                    }
-                }
-                "ipproto" => {
-                    let s = self.value(w)?;
-                    match ip_proto(s) {
-                        Some(p) => r.ip_proto = Some(p),
-                        None => self.report(w, format!("Invalid ipproto {s}")),
-                    }
-                }
-                "sport" | "dport" => {
-                    let s = self.value(w)?;
-                    match scan_range(s, u16::MAX.into()) {
-                        Some((a, b)) => {
-                            let range = Some((a as u16, b as u16));
-                            if word == "sport" {
-                                r.sport = range;
-                            } else {
-                                r.dport = range;
-                            }
-                        }
-                        None => self.report(w, format!("invalid {word} range {s}")),
-                    }
-                }
-                "no_track" => r.no_track = true,
-                "track_group" if statics => {
-                    if !self.track_group_ref(w, &mut r.track_group)? {
-                        break;
-                    }
-                }
-                _ => {
-                    let name = if word == "type" { self.value(w)? } else { word };
-                    let a = match name {
-                        "goto" => {
-                            let s = self.value(w)?;
-                            match read_unsigned(s, 10, u32::MAX.into()) {
-                                Ok(v) => RuleAction::Goto(v as u32),
-                                Err(e) => {
-                                    return Err(self.drop_line(
-                                        w,
-                                        format!("{e}; Invalid target {name} specified"),
-                                    ));
-                                }
-                            }
-                        }
-                        "nop" => RuleAction::Nop,
-                        _ => match route_type(name) {
-                            Some(RouteType::Blackhole) => RuleAction::Blackhole,
-                            Some(RouteType::Unreachable) => RuleAction::Unreachable,
-                            Some(RouteType::Prohibit) => RuleAction::Prohibit,
-                            Some(_) => {
-                                return Err(
-                                    self.drop_line(w, format!("Invalid rule action {name}"))
-                                );
-                            }
-                            None => {
-                                return Err(
-                                    self.drop_line(w, format!("Unknown rule option {name}"))
-                                );
-                            }
-                        },
-                    };
-                    if action.is_some() {
-                        return Err(self.drop_line(w, format!("{MORE}/l3mdev for rule")));
-                    }
-                    action = Some(a);
-                }
-            }
-            w.i += 1;
-        }
-        w.i = w.len() - 1;
-        if let Some(RuleAction::Goto(target)) = action {
-            if !r.priority_given {
-                return Err(self.drop_line(
-                    w,
-                    format!("Invalid rule - goto target {target} specified without preference"),
-                ));
-            }
-            if r.priority >= target {
-                return Err(self.drop_line(
-                    w,
-                    format!(
-                        "Invalid rule - preference {} >= goto target {target}",
-                        r.priority
-                    ),
-                ));
-            }
-        }
-        let Some(action) = action else {
-            return Err(self.drop_line(w, "No action specified for rule - ignoring"));
-        };
-        if table_option && !matches!(action, RuleAction::Table(_) | RuleAction::L3mdev) {
-            return Err(self.drop_line(
-                w,
-                "suppressor/realm specified for non table action - skipping",
-            ));
-        }
-        r.action = action;
-        let at = w.node.loc();
-        if !r.no_track {
-            if r.protocol.is_some_and(|p| p != RTPROT_KEEPALIVED) {
-                self.d.warn(
-                    at,
-                    format!(
-                        "Rule cannot be tracked if protocol is not RTPROT_KEEPALIVED({RTPROT_KEEPALIVED}), resetting protocol"
-                    ),
-                );
-            }
-            r.protocol = Some(RTPROT_KEEPALIVED);
-        }
-        if r.track_group.is_some() && r.iif.is_none() {
-            self.d.warn(
-                at,
-                "Static rule cannot have track_group if dev/iif not specified",
-            );
-            r.track_group = None;
-        }
-        r.family = family.unwrap_or(Family::V4);
-        if !r.priority_given {
-            let next = &mut self.rule_priority[usize::from(r.family == Family::V6)];
-            r.priority = *next;
-            *next = next.saturating_sub(1);
-            self.d.warn(
-                at,
-                format!(
-                    "Rule has no preference specified - setting to {}. This is probably not what you want.",
-                    r.priority
-                ),
-            );
-        }
-        Ok(r)
-    }
-
     // ----- addresses ---------------------------------------------------------------------
 
     /// An address without a prefix (keepalived's `parse_ipaddress(.., false)`), else the
     /// line is dropped with `what`.
-    fn address(&mut self, w: &Words<'_>, s: &str, what: &str) -> Step<IpAddr> {
+    pub(super) fn address(&mut self, w: &Words<'_>, s: &str, what: &str) -> Step<IpAddr> {
         match parse_ipaddress(s, false) {
             Ok((a, _, _)) => Ok(a),
             Err(e) => Err(self.drop_line(w, format!("{e}; {what} {s}"))),
@@ -1446,7 +1078,12 @@ impl Parser<'_> {
 
     /// A prefix (keepalived's `parse_route`) and its family (`None` for `default`), else
     /// the line is dropped with `what`.
-    fn prefix(&mut self, w: &Words<'_>, s: &str, what: &str) -> Step<(RoutePrefix, Fam)> {
+    pub(super) fn prefix(
+        &mut self,
+        w: &Words<'_>,
+        s: &str,
+        what: &str,
+    ) -> Step<(RoutePrefix, Fam)> {
         match route_prefix(s) {
             Ok((p, f, note)) => {
                 if let Some(note) = note {
@@ -1459,489 +1096,18 @@ impl Parser<'_> {
     }
 
     /// keepalived's family check: `f` joins `family`, or the line is dropped with `msg`.
-    fn same_family(&mut self, w: &Words<'_>, family: &mut Fam, f: Fam, msg: &str) -> Step<()> {
+    pub(super) fn same_family(
+        &mut self,
+        w: &Words<'_>,
+        family: &mut Fam,
+        f: Fam,
+        msg: &str,
+    ) -> Step<()> {
         if family.is_none() {
             *family = f;
         } else if *family != f {
             return Err(self.drop_line(w, msg));
         }
         Ok(())
-    }
-}
-
-/// keepalived's default interface for a static address without `dev`.
-const DEFAULT_INTERFACE: &str = "eth0";
-
-/// Whether the interface exists in vigild's network namespace (keepalived's
-/// `if_get_by_ifname` without `dynamic_interfaces`).
-pub(crate) fn interface_exists(name: &str) -> bool {
-    !name.is_empty() && nix::net::if_::if_nametoindex(name).is_ok()
-}
-
-/// Whether the interface is a VRF device: its ethtool driver is `vrf`.
-fn is_vrf(name: &str) -> bool {
-    const ETHTOOL_GDRVINFO: u32 = 0x3;
-    /// `struct ethtool_drvinfo`.
-    #[repr(C)]
-    struct DrvInfo {
-        cmd: u32,
-        driver: [u8; 32],
-        rest: [u8; 160],
-    }
-    let Ok(sock) = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None) else {
-        return false;
-    };
-    let mut info = DrvInfo {
-        cmd: ETHTOOL_GDRVINFO,
-        driver: [0; 32],
-        rest: [0; 160],
-    };
-    // SAFETY: ifreq is plain data; the name fits (checked) and ifr_data points at `info`,
-    // which outlives the call.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    if name.len() >= req.ifr_name.len() {
-        return false;
-    }
-    for (d, s) in req.ifr_name.iter_mut().zip(name.bytes()) {
-        *d = s as libc::c_char;
-    }
-    req.ifr_ifru.ifru_data = (&raw mut info).cast();
-    use std::os::fd::AsRawFd;
-    // SAFETY: SIOCETHTOOL with a valid ifreq whose data points at a drvinfo buffer.
-    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL, &mut req) };
-    rc == 0 && info.driver.starts_with(b"vrf\0")
-}
-
-trait OkOrDefault {
-    fn ok_or_default(self) -> Result<u32, String>;
-}
-impl OkOrDefault for Option<u32> {
-    fn ok_or_default(self) -> Result<u32, String> {
-        self.ok_or_else(String::new)
-    }
-}
-
-// ----- value readers, as keepalived's -------------------------------------------------
-
-/// C's `strtoul(s, &end, base)` on the start of `s` (leading blanks and a `+` skipped):
-/// the value (saturated) and the rest. `None` if no digit was read.
-pub(crate) fn strtoul(s: &str, base: u32) -> Option<(u64, &str)> {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let t = t.strip_prefix('+').unwrap_or(t);
-    let (radix, digits) = match base {
-        0 if t.len() > 2 && (t.starts_with("0x") || t.starts_with("0X")) => {
-            if t.as_bytes()[2].is_ascii_hexdigit() {
-                (16, &t[2..])
-            } else {
-                (8, t)
-            }
-        }
-        0 if t.starts_with('0') => (8, t),
-        0 => (10, t),
-        16 => (
-            16,
-            t.strip_prefix("0x").or(t.strip_prefix("0X")).unwrap_or(t),
-        ),
-        b => (b, t),
-    };
-    let n = digits
-        .bytes()
-        .take_while(|c| (*c as char).is_digit(radix))
-        .count();
-    if n == 0 {
-        return None;
-    }
-    let v = digits[..n].bytes().fold(0u64, |acc, c| {
-        acc.saturating_mul(u64::from(radix))
-            .saturating_add(u64::from((c as char).to_digit(radix).unwrap_or(0)))
-    });
-    Some((v, &digits[n..]))
-}
-
-/// keepalived's `read_unsigned`: the whole word a number in `0..=max` (no sign), else
-/// its message.
-pub(crate) fn read_unsigned(s: &str, base: u32, max: u64) -> Result<u64, String> {
-    let t = s.trim_start_matches([' ', '\t']);
-    if t.starts_with('-') {
-        return Err(format!("negative number '{s}'"));
-    }
-    match strtoul(t, base) {
-        Some((v, "")) if v <= max => Ok(v),
-        Some((_, "")) => Err(format!("number '{s}' outside range [0, {max}]")),
-        _ => Err(format!("invalid number '{s}'")),
-    }
-}
-
-/// keepalived's `find_entry`: a number (any C base) up to `max`, or a name from
-/// `/etc/iproute2/FILE` (lines `NUMBER NAME`), then from `defaults`.
-fn lookup(s: &str, file: &str, defaults: &[(u32, &str)], max: u32) -> Option<u32> {
-    if let Some((v, "")) = strtoul(s, 0) {
-        let v = v as u32; // keepalived keeps an unsigned int
-        return (v <= max).then_some(v);
-    }
-    let text = std::fs::read_to_string(format!("{IPROUTE2_DIR}{file}")).unwrap_or_default();
-    let mut entries: Vec<(u32, &str)> = Vec::new();
-    for line in text.lines() {
-        let line = line.split(['#', '!']).next().unwrap_or("");
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let [num, name] = words[..] else { continue };
-        if num.starts_with('-') {
-            continue;
-        }
-        if let Some((id, "")) = strtoul(num, 0)
-            && id <= u64::from(max)
-        {
-            entries.push((id as u32, name));
-        }
-    }
-    for d in defaults {
-        if !entries.iter().any(|e| e.0 == d.0) {
-            entries.push(*d);
-        }
-    }
-    entries.iter().find(|e| e.1 == s).map(|e| e.0)
-}
-
-/// A route type name or number (keepalived's `find_rttables_rtntype`).
-fn route_type(s: &str) -> Option<RouteType> {
-    if let Some((_, t)) = RTN_TYPES.iter().find(|(n, _)| *n == s) {
-        return Some(*t);
-    }
-    if s.starts_with('-') {
-        return None;
-    }
-    match strtoul(s, 0) {
-        Some((v, "")) if v <= 255 => Some(RouteType::from_number(v as u8)),
-        _ => None,
-    }
-}
-
-/// `REALM[/REALM]` by number or `/etc/iproute2/rt_realms` name.
-fn realms(s: &str) -> Option<u32> {
-    match s.split_once('/') {
-        Some((a, b)) => {
-            let a = lookup(a, "rt_realms", &[], 255)?;
-            let b = lookup(b, "rt_realms", &[], 255)?;
-            Some(a << 16 | b)
-        }
-        None => lookup(s, "rt_realms", &[], 255),
-    }
-}
-
-/// keepalived's `parse_ipaddress`: the family by the presence of `:`, an optional
-/// `/LEN` (when `subnet`; a bad length is reported and the full length used), and the
-/// address. `Ok` carries the length and the length's complaint, if any.
-pub(crate) fn parse_ipaddress(
-    s: &str,
-    subnet: bool,
-) -> Result<(IpAddr, u8, Option<String>), String> {
-    let v6 = s.contains(':');
-    let max: u8 = if v6 { 128 } else { 32 };
-    let (a, len) = match s.split_once('/') {
-        Some((a, l)) if subnet => (a, Some(l)),
-        _ => (s, None),
-    };
-    let mut plen = max;
-    let mut note = None;
-    if let Some(l) = len {
-        match read_unsigned(l, 10, max.into()) {
-            Ok(v) => plen = v as u8,
-            Err(e) => {
-                note = Some(format!(
-                    "{e}; Invalid address prefix len {l} for address {s} - using {max}"
-                ));
-            }
-        }
-    }
-    let addr = if v6 {
-        a.parse::<std::net::Ipv6Addr>().map(IpAddr::V6).ok()
-    } else {
-        a.parse::<std::net::Ipv4Addr>().map(IpAddr::V4).ok()
-    };
-    match addr {
-        Some(a) => Ok((a, plen, note)),
-        None => Err(format!("VRRP parsed invalid IP {s}. skipping IP...")),
-    }
-}
-
-/// keepalived's `parse_route`: `default` / `any` / `all` (any family), `default6`, or an
-/// address with an optional prefix length.
-/// `Ok` carries the prefix length's complaint, if any.
-fn route_prefix(s: &str) -> Result<(RoutePrefix, Fam, Option<String>), String> {
-    match s {
-        "default" | "any" | "all" => Ok((RoutePrefix { addr: None, len: 0 }, None, None)),
-        "default6" => Ok((RoutePrefix { addr: None, len: 0 }, Some(Family::V6), None)),
-        _ => {
-            let (a, len, note) = parse_ipaddress(s, true)?;
-            Ok((RoutePrefix { addr: Some(a), len }, Some(fam(&a)), note))
-        }
-    }
-}
-
-/// keepalived's `get_time_rtt`: a number of ms (`unit`: the kernel's units per ms), or
-/// with `s` / `ms` (`sec`, `secs`) a time, decimals allowed; clamped to 200 ms..120 s.
-fn time_rtt(s: &str, unit: u32) -> Option<u32> {
-    const MIN_MS: u64 = 200;
-    const MAX_MS: u64 = 120_000;
-    let s = s.trim_start();
-    let (num, shift, raw) = match s.find(['s', 'S']) {
-        Some(p) => {
-            let suffix = s[p..].to_ascii_lowercase();
-            if !matches!(suffix.as_str(), "s" | "sec" | "secs") {
-                return None;
-            }
-            let (end, shift) = if p > 0 && s.as_bytes()[p - 1].eq_ignore_ascii_case(&b'm') {
-                (p - 1, 0)
-            } else {
-                (p, 3)
-            };
-            if end == 0 {
-                return None;
-            }
-            (&s[..end], shift, false)
-        }
-        None => (s, 0, true),
-    };
-    if num.contains(['e', 'E']) || num.starts_with('-') {
-        return None;
-    }
-    // keepalived's read_decimal_unsigned with `shift` decimals.
-    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
-    if !int.bytes().all(|c| c.is_ascii_digit()) || !frac.bytes().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    let mut digits = format!("{int}{}", &frac[..frac.len().min(shift)]);
-    for _ in frac.len().min(shift)..shift {
-        digits.push('0');
-    }
-    let mut v: u64 = digits.parse().ok()?;
-    if frac.len() > shift && frac.as_bytes()[shift] >= b'5' {
-        v += 1;
-    }
-    let unit = u64::from(unit);
-    if v > MAX_MS * unit {
-        return None;
-    }
-    if !raw {
-        v *= unit;
-    }
-    Some(v.clamp(MIN_MS * unit, MAX_MS * unit) as u32)
-}
-
-/// `fwmark MARK[/MASK]` as keepalived reads it (C numbers, an empty mask is 0).
-fn fwmark(s: &str) -> Option<(u32, Option<u32>)> {
-    let t = s.trim_start();
-    if t.starts_with('-') {
-        return None;
-    }
-    let (mark, rest) = match strtoul(t, 0) {
-        Some(x) => x,
-        None => (0, t),
-    };
-    if mark > u64::from(u32::MAX) {
-        return None;
-    }
-    let (mask, rest) = match rest.strip_prefix('/') {
-        Some(m) => {
-            if m.starts_with(|c: char| c.is_whitespace() || c == '-') {
-                return None;
-            }
-            let (v, r) = strtoul(m, 0).unwrap_or((0, m));
-            if v > u64::from(u32::MAX) {
-                return None;
-            }
-            (Some(v as u32), r)
-        }
-        None => (None, rest),
-    };
-    rest.is_empty().then_some((mark as u32, mask))
-}
-
-/// C's `sscanf(s, "%u-%u")`: two numbers (each up to `max`) around a `-`; what
-/// follows is not looked at. keepalived's `sport` / `dport` read `%hu-%hu` and insist on
-/// both numbers too.
-fn scan_range(s: &str, max: u64) -> Option<(u64, u64)> {
-    let num = |t: &str| -> Option<(u64, usize)> {
-        let lead = t.len() - t.trim_start().len();
-        let u = &t[lead..];
-        let digits = u.strip_prefix('+').unwrap_or(u);
-        let n = digits.bytes().take_while(u8::is_ascii_digit).count();
-        if n == 0 {
-            return None;
-        }
-        let v: u64 = digits[..n].parse().unwrap_or(u64::MAX);
-        Some((v.min(max), lead + (u.len() - digits.len()) + n))
-    };
-    let (a, used) = num(s)?;
-    let (b, _) = num(s[used..].strip_prefix('-')?)?;
-    Some((a, b))
-}
-
-/// keepalived's `inet_proto_a2n`: a number up to 127, or a name from `/etc/protocols`.
-fn ip_proto(s: &str) -> Option<u8> {
-    let t = s.trim_start();
-    if t.is_empty() || t.starts_with('-') {
-        return None;
-    }
-    let (v, rest) = strtoul(t, 10).unwrap_or((0, t));
-    if v > 127 {
-        return None;
-    }
-    if rest.is_empty() {
-        return Some(v as u8);
-    }
-    let text = std::fs::read_to_string("/etc/protocols").unwrap_or_default();
-    text.lines().find_map(|line| {
-        let line = line.split('#').next().unwrap_or("");
-        let mut words = line.split_whitespace();
-        let name = words.next()?;
-        let number: u8 = words.next()?.parse().ok()?;
-        (name == t || words.any(|alias| alias == t)).then_some(number)
-    })
-}
-
-/// An MPLS label stack `L[/L...]` (20-bit labels).
-fn mpls_labels(s: &str) -> bool {
-    s.split('/')
-        .all(|l| read_unsigned(l, 10, (1 << 20) - 1).is_ok())
-}
-
-/// An ILA locator: four groups of up to four hex digits separated by `:`.
-fn ila_locator(s: &str) -> bool {
-    let groups: Vec<&str> = s.split(':').collect();
-    groups.len() == 4
-        && groups
-            .iter()
-            .all(|g| (1..=4).contains(&g.len()) && g.bytes().all(|c| c.is_ascii_hexdigit()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strtoul_reads_c_numbers() {
-        assert_eq!(strtoul("0x10", 0), Some((16, "")));
-        assert_eq!(strtoul("010", 0), Some((8, "")));
-        assert_eq!(strtoul("0", 0), Some((0, "")));
-        assert_eq!(strtoul("12ab", 10), Some((12, "ab")));
-        assert_eq!(strtoul("ab", 10), None);
-    }
-
-    #[test]
-    fn read_unsigned_says_why() {
-        assert_eq!(
-            read_unsigned("300", 10, 255),
-            Err("number '300' outside range [0, 255]".into())
-        );
-        assert_eq!(
-            read_unsigned("-1", 10, 255),
-            Err("negative number '-1'".into())
-        );
-        assert_eq!(
-            read_unsigned("abc", 10, 255),
-            Err("invalid number 'abc'".into())
-        );
-        assert_eq!(
-            read_unsigned("0x10", 10, 255),
-            Err("invalid number '0x10'".into())
-        );
-        assert_eq!(read_unsigned("0x10", 0, 255), Ok(16));
-    }
-
-    #[test]
-    fn route_types_by_name_or_number() {
-        assert_eq!(route_type("blackhole"), Some(RouteType::Blackhole));
-        assert_eq!(route_type("brd"), Some(RouteType::Broadcast));
-        assert_eq!(route_type("7"), Some(RouteType::Unreachable));
-        assert_eq!(route_type("256"), None);
-        assert_eq!(route_type("type"), None);
-        assert_eq!(route_type("10.0.0.0/8"), None);
-    }
-
-    #[test]
-    fn builtin_names_resolve_without_the_files() {
-        assert_eq!(
-            lookup("main", "vigil-no-such-file", TABLE_NAMES, u32::MAX),
-            Some(254)
-        );
-        assert_eq!(
-            lookup("link", "vigil-no-such-file", SCOPE_NAMES, 255),
-            Some(253)
-        );
-        assert_eq!(
-            lookup("static", "vigil-no-such-file", PROTO_NAMES, 255),
-            Some(4)
-        );
-        assert_eq!(lookup("300", "vigil-no-such-file", PROTO_NAMES, 255), None);
-        assert_eq!(
-            lookup("nosuch", "vigil-no-such-file", TABLE_NAMES, u32::MAX),
-            None
-        );
-        assert_eq!(lookup("0x10", "vigil-no-such-file", &[], 255), Some(16));
-    }
-
-    #[test]
-    fn prefixes_and_addresses() {
-        let (p, f, _) = route_prefix("default").unwrap();
-        assert_eq!((p.addr, f), (None, None));
-        assert_eq!(route_prefix("default6").unwrap().1, Some(Family::V6));
-        let (p, f, _) = route_prefix("10.1.0.0/16").unwrap();
-        assert_eq!(
-            (p.addr, p.len, f),
-            (Some("10.1.0.0".parse().unwrap()), 16, Some(Family::V4))
-        );
-        // A bad length is a complaint, not a failure: the full length is used.
-        let (_, len, note) = parse_ipaddress("10.1.0.0/33", true).unwrap();
-        assert_eq!(len, 32);
-        assert!(note.unwrap().contains("Invalid address prefix len 33"));
-        assert!(parse_ipaddress("10.0.0.1/24", false).is_err());
-        assert!(route_prefix("bogus").is_err());
-    }
-
-    #[test]
-    fn rtt_times() {
-        assert_eq!(time_rtt("300ms", 8), Some(2400));
-        assert_eq!(time_rtt("1s", 1), Some(1000));
-        assert_eq!(time_rtt("0.5s", 1), Some(500));
-        assert_eq!(time_rtt("100", 1), Some(200), "clamped to 200 ms");
-        assert_eq!(time_rtt("1e3", 8), None);
-        assert_eq!(time_rtt("5x", 8), None);
-        assert_eq!(time_rtt("5min", 8), None);
-    }
-
-    #[test]
-    fn fwmarks_and_ranges() {
-        assert_eq!(fwmark("0x10/0xff"), Some((16, Some(255))));
-        assert_eq!(fwmark("0x10/"), Some((16, Some(0))));
-        assert_eq!(fwmark("7"), Some((7, None)));
-        assert_eq!(fwmark("-7"), None);
-        assert_eq!(fwmark("7x"), None);
-        assert_eq!(fwmark("0x100000000"), None);
-        assert_eq!(scan_range("100-200", u32::MAX.into()), Some((100, 200)));
-        assert_eq!(scan_range("100", u32::MAX.into()), None);
-        assert_eq!(scan_range("80", 65535), None, "keepalived wants both ports");
-        assert_eq!(scan_range("x", 65535), None);
-    }
-
-    #[test]
-    fn realms_and_protocols() {
-        assert_eq!(realms("1/2"), Some(1 << 16 | 2));
-        assert_eq!(realms("3"), Some(3));
-        assert_eq!(realms("300"), None);
-        assert_eq!(ip_proto("6"), Some(6));
-        assert_eq!(ip_proto("200"), None);
-        assert_eq!(ip_proto("-1"), None);
-    }
-
-    #[test]
-    fn encap_words() {
-        assert!(mpls_labels("100/200"));
-        assert!(!mpls_labels("x"));
-        assert!(ila_locator("2001:db8:1:2"));
-        assert!(!ila_locator("2001:db8"));
     }
 }
