@@ -11,7 +11,10 @@
 //! keepalived (`-t` exits 2). Names (tables, protocols, scopes, realms, dsfields, groups)
 //! are looked up as keepalived does, in `/etc/iproute2/`. vigild does not install any of
 //! these yet: one note per block says so (keepalived is silent, so `-t`'s exit code is
-//! unchanged).
+//! unchanged). `docs/config-routes.md` has the whole story.
+//!
+//! This module holds the blocks and route lines; rule lines are in `ip_rules`, the value
+//! readers (C numbers, `/etc/iproute2` names, addresses) in `route_values`.
 
 use super::super::diag::{KaClass, Loc, Severity};
 use super::super::lexer::Token;
