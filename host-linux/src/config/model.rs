@@ -26,6 +26,15 @@ pub struct KeepalivedConf {
     pub sync_groups: Vec<SyncGroup>,
     /// LVS `virtual_server` / `virtual_server_group` blocks: parsed and skipped.
     pub lvs_blocks: Vec<Loc>,
+    /// `static_ipaddress`: addresses kept whatever the VRRP state (not installed yet).
+    pub static_addresses: Vec<StaticAddress>,
+    /// `static_routes` (not installed yet).
+    pub static_routes: Vec<Route>,
+    /// `static_rules` (not installed yet).
+    pub static_rules: Vec<Rule>,
+    /// `track_group NAME { group { ... } }`, which static addresses, routes and rules may
+    /// name.
+    pub static_track_groups: Vec<StaticTrackGroup>,
 }
 
 impl KeepalivedConf {
@@ -373,6 +382,10 @@ pub struct Instance {
     pub accept: Option<bool>,
     /// The sync group this instance belongs to.
     pub sync_group: Option<String>,
+    /// `virtual_routes`: added with the VIPs by a master (not installed yet).
+    pub vroutes: Vec<Route>,
+    /// `virtual_rules`: added with the VIPs by a master (not installed yet).
+    pub vrules: Vec<Rule>,
     /// The keywords as written, before global defaults and keepalived's rules.
     pub(crate) given: Given,
 }
@@ -415,6 +428,8 @@ impl Instance {
             strict: false,
             accept: None,
             sync_group: None,
+            vroutes: Vec::new(),
+            vrules: Vec::new(),
             given: Given::default(),
         }
     }
@@ -540,4 +555,259 @@ pub struct SyncGroup {
     pub track_processes: Vec<TrackRef>,
     /// `sync_group_tracking_weight`: members keep their trackers' weights.
     pub tracking_weight: bool,
+}
+
+// ----- routes and rules (`virtual_routes`, `virtual_rules`, `static_routes`, `static_rules`)
+
+/// keepalived's routing protocol number for the routes and rules it tracks
+/// (`RTPROT_KEEPALIVED`).
+pub const RTPROT_KEEPALIVED: u8 = 18;
+
+/// An address of `static_ipaddress`: the `virtual_ipaddress` syntax (its `dev` filled
+/// in with keepalived's default interface, eth0, when not written), and a track group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticAddress {
+    pub addr: VirtualAddress,
+    pub track_group: Option<String>,
+}
+
+/// `track_group NAME { group { INSTANCE ... } }`: static addresses, routes and rules
+/// naming it are removed while those instances are in FAULT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticTrackGroup {
+    pub name: String,
+    pub instances: Vec<String>,
+    pub loc: Loc,
+}
+
+/// A route's or rule's address: `default` / `any` / `all` (`addr` `None`, any family) or
+/// an address with its prefix length (a bare address is a host route).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoutePrefix {
+    pub addr: Option<IpAddr>,
+    pub len: u8,
+}
+
+/// A route's type (`rtm_type`): keepalived's names, or a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteType {
+    Unicast,
+    Local,
+    Broadcast,
+    Anycast,
+    Multicast,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+    Throw,
+    Nat,
+    Xresolve,
+    /// Another `rtm_type` given as a number.
+    Other(u8),
+}
+
+impl RouteType {
+    /// The kernel's `RTN_*` value.
+    pub fn number(self) -> u8 {
+        match self {
+            RouteType::Unicast => 1,
+            RouteType::Local => 2,
+            RouteType::Broadcast => 3,
+            RouteType::Anycast => 4,
+            RouteType::Multicast => 5,
+            RouteType::Blackhole => 6,
+            RouteType::Unreachable => 7,
+            RouteType::Prohibit => 8,
+            RouteType::Throw => 9,
+            RouteType::Nat => 10,
+            RouteType::Xresolve => 11,
+            RouteType::Other(n) => n,
+        }
+    }
+    /// From the kernel's `RTN_*` value.
+    pub fn from_number(n: u8) -> Self {
+        match n {
+            1 => RouteType::Unicast,
+            2 => RouteType::Local,
+            3 => RouteType::Broadcast,
+            4 => RouteType::Anycast,
+            5 => RouteType::Multicast,
+            6 => RouteType::Blackhole,
+            7 => RouteType::Unreachable,
+            8 => RouteType::Prohibit,
+            9 => RouteType::Throw,
+            10 => RouteType::Nat,
+            11 => RouteType::Xresolve,
+            n => RouteType::Other(n),
+        }
+    }
+}
+
+/// Where a route goes in the kernel's list for its key (`add` / `prepend` / `append`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RouteMode {
+    /// keepalived's default: NLM_F_CREATE without NLM_F_APPEND (before the others).
+    #[default]
+    Prepend,
+    /// `add`: NLM_F_EXCL, as `ip route add`.
+    Add,
+    /// `append`: NLM_F_APPEND.
+    Append,
+}
+
+/// A route metric (`RTAX_*`) keepalived reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Mtu,
+    Hoplimit,
+    Advmss,
+    /// In the kernel's units: 1/8 ms.
+    Rtt,
+    /// In the kernel's units: 1/4 ms.
+    Rttvar,
+    Reordering,
+    Window,
+    Cwnd,
+    Ssthresh,
+    /// In ms.
+    RtoMin,
+    Initcwnd,
+    Initrwnd,
+    Quickack,
+    FastopenNoCookie,
+}
+
+/// One metric of a route; `locked`: `lock` was written before the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteMetric {
+    pub kind: MetricKind,
+    pub value: u32,
+    pub locked: bool,
+}
+
+/// Lightweight tunnel encapsulation (`encap ip|ip6|mpls|ila ...`), as written after the
+/// type: keepalived checks the `ip` / `ip6` options; vigild keeps the words for the later
+/// installation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encap {
+    pub kind: String,
+    pub words: Vec<String>,
+}
+
+/// One `nexthop` of a multipath route (or an `or` alternative, which keepalived turns
+/// into two).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NextHop {
+    pub via: Option<IpAddr>,
+    pub dev: Option<String>,
+    /// As written (1..=256); the kernel's `rtnh_hops` is one less.
+    pub weight: Option<u16>,
+    pub onlink: bool,
+    pub realms: Option<u32>,
+    pub encap: Option<Encap>,
+}
+
+/// A route of `virtual_routes` or `static_routes`, with keepalived 2.2.7's corrections
+/// made (protocol 18 unless `no_track`, tracking dropped without an interface, family
+/// settled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub family: Family,
+    pub dst: RoutePrefix,
+    pub kind: RouteType,
+    /// Whether the type was written (`blackhole 10.0.0.0/8`).
+    pub kind_given: bool,
+    /// `src`: the preferred source address.
+    pub pref_src: Option<IpAddr>,
+    /// `from`: a source prefix (IPv6 only).
+    pub from: Option<RoutePrefix>,
+    /// `via` / `gw`.
+    pub via: Option<IpAddr>,
+    /// `dev` / `oif`.
+    pub dev: Option<String>,
+    /// `table` (default main, 254).
+    pub table: u32,
+    /// `scope` (default global, 0).
+    pub scope: u8,
+    pub scope_given: bool,
+    /// `metric` / `priority` / `preference`.
+    pub metric: Option<u32>,
+    /// `protocol`, or keepalived's 18 for a tracked route.
+    pub protocol: Option<u8>,
+    /// `tos` / `dsfield`.
+    pub tos: Option<u8>,
+    pub onlink: bool,
+    pub realms: Option<u32>,
+    /// `expires` (IPv6 only), seconds.
+    pub expires: Option<u32>,
+    /// `pref low|medium|high|N` (IPv6 only): the router preference.
+    pub pref: Option<u8>,
+    pub metrics: Vec<RouteMetric>,
+    /// `congctl [lock] NAME`.
+    pub congctl: Option<(String, bool)>,
+    /// `features ecn`.
+    pub ecn: bool,
+    /// `ttl-propagate enabled|disabled`.
+    pub ttl_propagate: Option<bool>,
+    pub encap: Option<Encap>,
+    pub mode: RouteMode,
+    /// `vrf NAME`: the route goes in that VRF's table.
+    pub vrf: Option<String>,
+    /// `nexthop ...` (or `via A or B`).
+    pub nexthops: Vec<NextHop>,
+    /// keepalived does not watch the route (written `no_track`, or it has no `dev`).
+    pub no_track: bool,
+    /// `track_group NAME` (static routes only).
+    pub track_group: Option<String>,
+    pub loc: Loc,
+}
+
+/// What a rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleAction {
+    /// `table N` / `lookup N` (FR_ACT_TO_TBL).
+    Table(u32),
+    /// `l3mdev` (FR_ACT_TO_TBL without a table).
+    L3mdev,
+    /// `goto N`.
+    Goto(u32),
+    Nop,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+/// A rule of `virtual_rules` or `static_rules`, with keepalived 2.2.7's corrections made
+/// (a preference chosen when none is written, protocol 18 unless `no_track`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub family: Family,
+    pub from: Option<RoutePrefix>,
+    pub to: Option<RoutePrefix>,
+    /// `not`.
+    pub invert: bool,
+    pub action: RuleAction,
+    /// `preference` / `priority` / `order`, or the one keepalived chose.
+    pub priority: u32,
+    pub priority_given: bool,
+    pub tos: Option<u8>,
+    /// `fwmark MARK[/MASK]`.
+    pub fwmark: Option<(u32, Option<u32>)>,
+    pub realms: Option<u32>,
+    pub suppress_prefixlen: Option<u32>,
+    pub suppress_group: Option<u32>,
+    /// `iif` / `dev`.
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    pub tunnel_id: Option<u64>,
+    pub uid_range: Option<(u32, u32)>,
+    /// `protocol`, or keepalived's 18 for a tracked rule.
+    pub protocol: Option<u8>,
+    pub ip_proto: Option<u8>,
+    pub sport: Option<(u16, u16)>,
+    pub dport: Option<(u16, u16)>,
+    pub no_track: bool,
+    /// `track_group NAME` (static rules only).
+    pub track_group: Option<String>,
+    pub loc: Loc,
 }

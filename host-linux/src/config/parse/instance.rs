@@ -210,6 +210,8 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
                 " (vigild installs no firewall rules: a master always accepts traffic to its VIPs)",
             );
         }),
+        Keyword::read("virtual_routes", |p, b, n| p.virtual_routes(b, n)),
+        Keyword::read("virtual_rules", |p, b, n| p.virtual_rules(b, n)),
         Keyword::ignored("vrf"),
         Keyword::ignored("use_vmac_addr"),
         Keyword::ignored("vmac_xmit_base"),
@@ -223,8 +225,6 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
         Keyword::ignored("garp_extra_if"),
         Keyword::ignored("garp_extra_if_vmac"),
         Keyword::ignored("promote_secondaries"),
-        Keyword::ignored("virtual_routes"),
-        Keyword::ignored("virtual_rules"),
         Keyword::ignored("debug"),
         Keyword::ignored("notify_master_rx_lower_pri"),
         Keyword::ignored("notify_priority_changes"),
@@ -266,6 +266,8 @@ impl Parser<'_> {
         inst.vips.shrink_to_fit();
         inst.excluded_vips.shrink_to_fit();
         inst.unicast_peers.shrink_to_fit();
+        inst.vroutes.shrink_to_fit();
+        inst.vrules.shrink_to_fit();
         self.conf.instances.push(inst);
     }
 

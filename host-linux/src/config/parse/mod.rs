@@ -10,6 +10,9 @@
 //!   authentication.
 //! - `track`: the tracker blocks (`vrrp_script`, `vrrp_track_process`, `track_file`).
 //! - `sync_group`: `vrrp_sync_group`.
+//! - `routes`: `virtual_routes` / `virtual_rules` and the top-level `static_*` and
+//!   `track_group` blocks, and route lines; `ip_rules`: rule lines; `route_values`: their
+//!   value readers.
 //! - `lists`: the `track_*` lists and `notify*` scripts instances and sync groups share.
 //!
 //! This module holds the top level: its table, the LVS blocks vigild skips, and the
@@ -18,7 +21,10 @@
 mod addresses;
 mod global;
 mod instance;
+mod ip_rules;
 mod lists;
+mod route_values;
+mod routes;
 mod sync_group;
 mod track;
 pub mod tree;
@@ -59,9 +65,10 @@ static TOP: Table<()> = Table {
         Keyword::read("virtual_server_group", |p, _, n| p.lvs(n, true)).top_block(),
         // Not a top-level keyword: a `real_server` here lost its `virtual_server`.
         Keyword::read("real_server", |p, _, n| p.lvs(n, false)),
-        Keyword::ignored("static_ipaddress").top_block(),
-        Keyword::ignored("static_routes").top_block(),
-        Keyword::ignored("static_rules").top_block(),
+        Keyword::read("static_ipaddress", |p, _, n| p.static_addresses(n)).top_block(),
+        Keyword::read("static_routes", |p, _, n| p.static_routes(n)).top_block(),
+        Keyword::read("static_rules", |p, _, n| p.static_rules(n)).top_block(),
+        Keyword::read("track_group", |p, _, n| p.track_group(n)),
         Keyword::ignored("static_track_group"),
         Keyword::ignored("linkbeat_interfaces").top_block(),
         Keyword::ignored("garp_group").top_block(),
@@ -139,6 +146,8 @@ pub(crate) struct Parser<'d> {
     over_limit: usize,
     /// List entries kept so far (see [`MAX_LIST_ENTRIES`]).
     entries: usize,
+    /// The preference keepalived gives the next rule written without one (IPv4, IPv6).
+    rule_priority: [u32; 2],
 }
 
 impl<'d> Parser<'d> {
@@ -150,6 +159,7 @@ impl<'d> Parser<'d> {
             defined: HashSet::new(),
             over_limit: 0,
             entries: 0,
+            rule_priority: [routes::RULE_START_PRIORITY; 2],
         }
     }
 
