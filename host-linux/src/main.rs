@@ -132,7 +132,7 @@ fn abort_on_panic() {
 /// the file, 1 if it would refuse it. Writes nothing (track files' `init_file` is left
 /// to the daemon).
 fn check_for_start(path: &std::path::Path) -> ExitCode {
-    let loaded = config::load(path);
+    let loaded = config::machine::load(path);
     daemon::log_diagnostics(&loaded);
     let refusal = match &loaded.config {
         None => Some(format!("{} error(s)", loaded.errors().count())),
@@ -188,7 +188,7 @@ fn main() -> ExitCode {
         };
     }
     if args.test {
-        let loaded = config::load(&args.config);
+        let loaded = config::machine::load(&args.config);
         for d in &loaded.diagnostics {
             eprintln!("{d}");
         }

@@ -67,6 +67,7 @@ pub mod diag;
 pub mod include;
 mod keywords;
 pub mod lexer;
+pub mod machine;
 pub mod model;
 pub mod parse;
 mod rules;

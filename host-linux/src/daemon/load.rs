@@ -28,7 +28,9 @@ pub fn log_diagnostics(loaded: &config::Loaded) {
 /// Reads the configuration, logs its diagnostics, and resolves it. An error leaves the
 /// running daemon (on reload) as it is.
 pub fn load_plan(path: &Path) -> Result<Plan, String> {
-    let loaded = config::load(path);
+    // With the machine check, as `vigild -t` and `vigild check`: missing interfaces refuse,
+    // scripts keepalived disables are gone.
+    let loaded = config::machine::load(path);
     log_diagnostics(&loaded);
     let conf = loaded
         .config
