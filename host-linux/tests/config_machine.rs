@@ -317,6 +317,27 @@ fn scripts_missing_unexecutable_and_unsafe() {
         0,
         true,
     );
+    // Symlinks: what counts is the real path, as written it is not walked.
+    let via_open = m.subdir("open2", 0o777).join("link.sh");
+    std::os::unix::fs::symlink(&ok, &via_open).unwrap();
+    let (top, body) = tracked(&via_open);
+    case(
+        &m,
+        "a link in an open directory to a safe script",
+        &conf(SECURE, &top, body),
+        0,
+        true,
+    );
+    let to_open = m.dir.path().join("to_open.sh");
+    std::os::unix::fs::symlink(&in_open, &to_open).unwrap();
+    let (top, body) = tracked(&to_open);
+    case(
+        &m,
+        "a safe link to a script in an open directory",
+        &conf(SECURE, &top, body),
+        5,
+        true,
+    );
     // A bare name is found through PATH.
     let bare = "vrrp_script chk {\n    script \"true\"\n}";
     let track = "    track_script {\n        chk\n    }";
@@ -329,6 +350,12 @@ fn scripts_missing_unexecutable_and_unsafe() {
         5,
         true,
     );
+    // A script's own unknown user: removed at its `user` line (5).
+    let own = format!(
+        "vrrp_script chk {{\n    script \"{}\"\n    user vigil-no-such-user\n}}",
+        ok.display()
+    );
+    case(&m, "own unknown user", &conf(SECURE, &own, track), 5, true);
     // An unknown script_user: its scripts are removed at their lines (5).
     case(
         &m,

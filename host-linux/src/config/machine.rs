@@ -326,10 +326,18 @@ fn scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
     // vrrp_scripts' users as it parses them; the order decides where a failed default
     // user is reported).
     for s in &conf.scripts {
+        let argv0 = s.command.argv.first().map_or("", String::as_str);
         let who = match &s.user {
             Some(u) => host.user(&u.user, u.group.as_deref()),
             None => default_for(&s.loc, d),
         };
+        if who.is_none() && s.user.is_some() {
+            let loc = s.user_at.as_ref().unwrap_or(&s.loc);
+            d.warn(loc, format!("Unable to set uid/gid for script '{argv0}'"));
+            disabled.insert(s.name.clone());
+            no_user.insert(s.name.clone());
+            continue;
+        }
         let Some(who) = who else {
             d.warn(
                 &s.loc,
@@ -342,7 +350,6 @@ fn scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
             no_user.insert(s.name.clone());
             continue;
         };
-        let argv0 = s.command.argv.first().map_or("", String::as_str);
         let f = script_flags(host, argv0, who, security);
         flags |= f;
         if f & sc::INHIBIT != 0 {

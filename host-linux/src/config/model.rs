@@ -161,6 +161,8 @@ pub struct VrrpScript {
     pub rise: u32,
     pub fall: u32,
     pub user: Option<User>,
+    /// Where `user` was written (the machine check names it if the user is unknown).
+    pub user_at: Option<Loc>,
     pub init_fail: bool,
 }
 

@@ -336,3 +336,29 @@ fn no_instance_no_script_check() {
     check(&mut l, &Fake::new());
     assert!(!l.summary.has(KaClass::Security) && !l.summary.has(KaClass::Config));
 }
+
+#[test]
+fn a_scripts_own_unknown_user_removes_it_at_the_user_line() {
+    let l = check_with(
+        &Fake::new(),
+        "",
+        "vrrp_script chk {\n    script /etc/keepalived/ok.sh\n    user nosuchuser\n}",
+        TRACK,
+    );
+    let d = says(
+        &l,
+        "Unable to set uid/gid for script '/etc/keepalived/ok.sh'",
+    );
+    assert_eq!(d.line(), 6);
+    says(&l, "(VI_1) track script chk not found, ignoring...");
+    assert_eq!(exit(&l), 5);
+    // A notify script's unknown user: dropped, keepalived only logs it.
+    let l = check_with(
+        &Fake::new(),
+        "",
+        "",
+        "    notify_master /etc/keepalived/ok.sh nosuchuser",
+    );
+    assert_eq!(exit(&l), 0, "{:?}", l.diagnostics);
+    assert!(l.config.expect("runs").instances[0].notify.master.is_none());
+}
