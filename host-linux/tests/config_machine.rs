@@ -186,6 +186,25 @@ fn interfaces_that_do_not_exist() {
         5,
         false,
     );
+    // The daemon refuses it too (keepalived's VRRP process exits with a permanent
+    // CONFIG error): exit 4 at once, bounded by `timeout` should it start instead.
+    let f = m.conf(&conf("", "", "").replace("interface eth0", "interface eth9"));
+    let sock = m.dir.path().join("vigild.sock");
+    let out = m.run(&[
+        "timeout",
+        "10",
+        VIGILD,
+        "-f",
+        f.to_str().unwrap(),
+        "--control",
+        sock.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        code(&out),
+        4,
+        "the daemon on a missing interface:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // keepalived stops at the missing interface: no script-security verdict (5, not 6).
     let notify = m.script("notify.sh", 0o755, 0, 0);
     case(
