@@ -113,12 +113,23 @@ fn case(m: &Machine, what: &str, text: &str, want: i32, starts: bool) {
         );
     }
     let check = m.run(&[VIGILD, "check", "-f", fs]);
+    let check_err = String::from_utf8_lossy(&check.stderr);
     assert_eq!(
         code(&check) == 0,
         starts,
-        "{what}: vigild check\n{}",
-        String::from_utf8_lossy(&check.stderr)
+        "{what}: vigild check\n{check_err}"
     );
+    // Where keepalived keeps every script, the daemon's own check (run when it builds
+    // its plan) disables none either.
+    if want == 0 {
+        let daemon_disabled = ["VRRP_Script(", "Unsafe permissions", "Cannot find script"]
+            .iter()
+            .any(|m| check_err.contains(m));
+        assert!(
+            !daemon_disabled,
+            "{what}: the daemon disables a script -t accepted:\n{check_err}"
+        );
+    }
 }
 
 fn conf(global: &str, top: &str, body: &str) -> String {

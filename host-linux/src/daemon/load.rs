@@ -157,9 +157,11 @@ impl Users {
         let path = crate::exec::secure_program(prog, who).map_err(|e| e.to_string())?;
         let path = path.to_string_lossy().into_owned();
         if path != *prog {
-            warn!(
-                "WARNING - script `{prog}` resolved by path search to `{path}`. Please specify full path."
-            );
+            if !prog.contains('/') {
+                warn!(
+                    "WARNING - script `{prog}` resolved by path search to `{path}`. Please specify full path."
+                );
+            }
             argv[0] = path;
         }
         Ok(argv)
