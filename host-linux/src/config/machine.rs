@@ -318,6 +318,25 @@ fn scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
             DefaultUser::Failed => None,
         }
     };
+    // The first script (in file order) without a user of its own settles the default.
+    let first_needing = conf
+        .scripts
+        .iter()
+        .filter(|s| s.user.is_none())
+        .map(|s| &s.loc)
+        .chain(
+            conf.instances
+                .iter()
+                .flat_map(|i| i.notify.iter())
+                .chain(conf.sync_groups.iter().flat_map(|g| g.notify.iter()))
+                .filter(|c| c.user.is_none())
+                .map(|c| &c.loc),
+        )
+        .min_by_key(|l| (l.line, l.col))
+        .cloned();
+    if let Some(loc) = first_needing {
+        default_for(&loc, d);
+    }
     let mut flags = 0;
     let mut disabled: BTreeSet<String> = BTreeSet::new();
     // Removed while keepalived reads the file: tracking them is then reported.

@@ -362,3 +362,16 @@ fn a_scripts_own_unknown_user_removes_it_at_the_user_line() {
     assert_eq!(exit(&l), 0, "{:?}", l.diagnostics);
     assert!(l.config.expect("runs").instances[0].notify.master.is_none());
 }
+
+#[test]
+fn a_failed_default_user_is_reported_at_the_first_script_in_the_file() {
+    // The instance's notify script (line 7) comes before the vrrp_script (line 12).
+    let text = "global_defs {\n    enable_script_security\n}\nvrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    notify_master /etc/keepalived/ok.sh\n    virtual_ipaddress {\n        10.0.0.1\n    }\n}\nvrrp_script chk {\n    script /etc/keepalived/ok.sh\n}\n";
+    let mut l = load_str(Path::new("/nonexistent/machine.conf"), text);
+    check(&mut l, &Fake::new());
+    let d = says(
+        &l,
+        "Unable to set default user keepalived_script for script",
+    );
+    assert_eq!(d.line(), 7);
+}
