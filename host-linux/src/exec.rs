@@ -326,8 +326,9 @@ fn is_executable(md: &std::fs::Metadata, who: RunAs) -> bool {
 /// keepalived's `enable_script_security` for one command (`argv[0]`): finds it as
 /// `execvp` would ([`resolve_program`]), checks that `who` may execute it and, when it
 /// runs with root's rights (user or group root, or set-uid/gid root), that neither the
-/// file nor any directory on its path (as written and after symlinks) can be changed by
-/// anyone but root. Returns the path to run, so what was checked is what runs.
+/// file nor any directory on its real path (after symlinks) can be changed by anyone but
+/// root. Returns the path to run (the real one when it was walked), so what was
+/// checked is what runs.
 pub fn secure_program(prog: &str, who: RunAs) -> Result<PathBuf, ScriptError> {
     let path = resolve_program(prog, who)?;
     let inaccessible = |error| ScriptError::Inaccessible {
@@ -344,13 +345,27 @@ pub fn secure_program(prog: &str, who: RunAs) -> Result<PathBuf, ScriptError> {
         || (md.uid() == 0 && m & 0o4100 == 0o4100)
         || (md.gid() == 0 && m & 0o2010 == 0o2010);
     if root_rights {
-        check_components(&path, &path)?;
+        // keepalived walks the real path only (`realpath`, then `check_security`): a
+        // link in an open directory to a safe script is safe, a safe link to a script
+        // in an open directory is not. `config::machine` applies the same rule.
         let real = std::fs::canonicalize(&path).map_err(inaccessible)?;
-        if real != path {
-            check_components(&real, &path)?;
-        }
+        check_components(&real, &path)?;
+        // And, as keepalived, runs what it checked: the real path, under the name as
+        // written if that names the same file there (programs may look at argv[0]).
+        return Ok(same_name_in(&real, &path).unwrap_or(real));
     }
     Ok(path)
+}
+
+/// `real`'s directory joined with `written`'s file name, if that is `real` itself
+/// (keepalived's `check_script_secure` keeps the name a program was called by).
+fn same_name_in(real: &Path, written: &Path) -> Option<PathBuf> {
+    let candidate = real.parent()?.join(written.file_name()?);
+    let (a, b) = (
+        std::fs::metadata(real).ok()?,
+        std::fs::metadata(&candidate).ok()?,
+    );
+    (a.dev() == b.dev() && a.ino() == b.ino()).then_some(candidate)
 }
 
 /// keepalived's `check_security` over every prefix of `path` (not following symlinks):
@@ -523,6 +538,20 @@ mod tests {
         assert!(
             e.contains("is not executable for uid:gid 65534:65534"),
             "{e}"
+        );
+        // A link in a world-writable directory to a safe script is safe (keepalived
+        // walks the real path only).
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        let open_link = open.join("link.sh");
+        std::os::unix::fs::symlink(&f, &open_link).unwrap();
+        assert_eq!(
+            secure_program(&open_link.display().to_string(), RunAs::ROOT).is_ok(),
+            safe_owner
         );
         // A script in a world-writable file is unsafe through the link too.
         use std::os::unix::fs::PermissionsExt;

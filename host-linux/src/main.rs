@@ -126,16 +126,21 @@ fn abort_on_panic() {
 }
 
 /// `vigild check`: the unit's pre-start and pre-reload check. `-t` cannot serve there:
-/// it exits as `keepalived -t`, 5 for warnings as well as errors. This applies the
-/// daemon's own rule instead (the configuration loads without errors and becomes a
-/// plan), logs every diagnostic with its severity, and exits 0 if the daemon would run
-/// the file, 1 if it would refuse it. Writes nothing (track files' `init_file` is left
-/// to the daemon).
+/// it exits as `keepalived -t`, 5 for warnings as well as errors, and 5 also for a
+/// missing interface, which keepalived refuses to run. This applies the daemon's own
+/// rule instead (the configuration, machine check included, loads without errors and
+/// becomes a plan), logs every diagnostic with its severity, and exits 0 if the daemon
+/// would run the file, 1 if it would refuse it, saying whether keepalived would have
+/// run it. Writes nothing (track files' `init_file` is left to the daemon).
 fn check_for_start(path: &std::path::Path) -> ExitCode {
-    let loaded = config::load(path);
+    let loaded = config::machine::load(path);
     daemon::log_diagnostics(&loaded);
     let refusal = match &loaded.config {
-        None => Some(format!("{} error(s)", loaded.errors().count())),
+        None => Some(format!(
+            "{} error(s); {}",
+            loaded.errors().count(),
+            keepalived_would(&loaded.summary)
+        )),
         Some(conf) => daemon::plan_from(conf).err(),
     };
     match refusal {
@@ -151,6 +156,18 @@ fn check_for_start(path: &std::path::Path) -> ExitCode {
             error!("configuration {} would be refused: {why}", path.display());
             ExitCode::from(1)
         }
+    }
+}
+
+/// Whether keepalived 2.2.7 would run a configuration vigild refuses, from the classes
+/// of its diagnostics: it refuses only what stops its reading (a keyword without its
+/// value) and what it cannot run (a missing file, a missing interface).
+fn keepalived_would(s: &config::Summary) -> &'static str {
+    use config::KaClass;
+    if s.has(KaClass::Abort) || s.has(KaClass::Fatal) {
+        "keepalived would not run it either"
+    } else {
+        "keepalived would run it (vigild cannot: see the errors)"
     }
 }
 
@@ -188,7 +205,7 @@ fn main() -> ExitCode {
         };
     }
     if args.test {
-        let loaded = config::load(&args.config);
+        let loaded = config::machine::load(&args.config);
         for d in &loaded.diagnostics {
             eprintln!("{d}");
         }

@@ -238,14 +238,17 @@ fn exit_codes_follow_keepalived() {
     let (l, _p, _d) = load(&inst("    state FOO"));
     assert!(l.config.is_some());
     assert_eq!(config::test_exit_code(&l), 5);
-    // Scripts without enable_script_security: 6.
+    // Scripts without enable_script_security: 6, from the machine check (the scripts
+    // exist); the file alone says nothing about them.
     let (l, _p, _d) = load(&inst("    notify_master /bin/true"));
+    assert_eq!(config::test_exit_code(&l), 0);
+    let (l, _p, _d) = load_checked(&inst("    notify_master /bin/true"));
     assert_eq!(config::test_exit_code(&l), 6);
-    let (l, _p, _d) = load(&format!(
-        "global_defs {{\n    enable_script_security\n}}\n{}",
+    let (l, _p, _d) = load_checked(&format!(
+        "global_defs {{\n    enable_script_security\n    script_user root\n}}\n{}",
         inst("    notify_master /bin/true")
     ));
-    assert_eq!(config::test_exit_code(&l), 0);
+    assert_eq!(config::test_exit_code(&l), 0, "{:?}", l.diagnostics);
     // Mail settings: vigild's own warning only.
     let (l, _p, _d) = load(&format!(
         "global_defs {{\n    smtp_server 127.0.0.1\n}}\n{GOOD}"

@@ -363,7 +363,9 @@ fn the_exit_code_counts_diagnostics_that_are_not_shown() {
     let mut text = "bogus_keyword 1\n".repeat(150);
     text.push_str(GOOD);
     text.push_str("vrrp_script chk {\n    script /bin/true\n}\n");
-    let l = config::load_str(Path::new("/nonexistent/k.conf"), &text);
+    let mut l = config::load_str(Path::new("/nonexistent/k.conf"), &text);
+    // /bin/true exists: the machine check finds a script (GOOD's interface need not).
+    config::machine::check(&mut l, &config::machine::AnyInterface);
     let shown = |l: &config::Loaded| {
         l.diagnostics
             .iter()

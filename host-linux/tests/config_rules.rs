@@ -172,7 +172,7 @@ fn weights_inside_sync_groups_and_for_owners() {
     let text = "vrrp_script s1 {\n    script \"/bin/true\"\n    weight 10\n}\nvrrp_script s0 {\n    script /bin/true\n}\nvrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n}\n\
 vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    track_script {\n        s1\n        s0\n    }\n    track_interface {\n        eth1 weight 5\n        eth0\n    }\n    virtual_ipaddress {\n        10.0.0.1\n    }\n}\n\
 vrrp_instance VI_2 {\n    interface eth1\n    virtual_router_id 52\n    track_script {\n        s0 weight -3 reverse\n    }\n    virtual_ipaddress {\n        10.0.0.2\n    }\n}\n";
-    let (l, _p, _d) = load(text);
+    let (l, _p, _d) = load_checked(text);
     let d = find(
         &l,
         "(VI_1) ignoring tracked script s1 with weights due to SYNC group",

@@ -7,6 +7,9 @@
 //!   (`keywords`) into the typed [`model`].
 //! - `rules`: keepalived 2.2.7's defaults and interaction rules, with its warnings.
 //! - [`diag`]: diagnostics with file, line and column, and what keepalived would do.
+//! - [`machine`]: the second pass, against the host (interfaces, scripts, script users and
+//!   security), run by `vigild -t`, `vigild check` and the daemon's load; [`load`] and
+//!   [`load_str`] never look at the machine. `docs/config-check.md` says what each checks.
 //! - `convert`: [`Instance::core_config`] and [`Instance::vips`] for vigil-core.
 //!
 //! ```no_run
@@ -20,13 +23,13 @@
 //! # What keepalived 2.2.7 does (checked with Debian's binary, `keepalived -t` and its data dump)
 //!
 //! - `-t` exits 0 when it reports nothing, 5 for anything it reports (unknown keywords
-//!   included: they are warnings, keepalived runs), 6 when scripts are configured without
-//!   `enable_script_security` (any `vrrp_script`, used or not, and any notify script, if the
-//!   file exists), 2 when a keyword lacks its value (it stops reading), 4 for a
-//!   configuration it cannot run. A missing main file exits 0 in 2.2.7 (a bug): vigild
-//!   exits 4, and so it does for a main file that is a FIFO, device or directory (which
-//!   keepalived "skips", exiting 0). vigild assumes scripts exist (keepalived checks the
-//!   file system).
+//!   included: they are warnings, keepalived runs), 6 when scripts that exist are
+//!   configured without `enable_script_security` (any `vrrp_script`, used or not, and any
+//!   notify script; missing ones do not count), 2 when a keyword lacks its value (it stops
+//!   reading), 4 for a configuration it cannot run alone (5 and 6 take precedence). A
+//!   missing main file exits 0 in 2.2.7 (a bug): vigild exits 4, and so it does for a main
+//!   file that is a FIFO, device or directory (which keepalived "skips", exiting 0). What
+//!   depends on the machine (interfaces, scripts, users) is [`machine`]'s.
 //! - Lines are read with `fgets` into 1024 bytes: a longer line is read as several.
 //!   vigild refuses it (exit 4), like everything past the limits of
 //!   `docs/config-limits.md`, which keepalived does not have.
@@ -71,6 +74,7 @@ pub mod diag;
 pub mod include;
 mod keywords;
 pub mod lexer;
+pub mod machine;
 pub mod model;
 pub mod parse;
 mod rules;
@@ -176,6 +180,11 @@ fn finish(mut conf: KeepalivedConf, mut d: Diags) -> Loaded {
 /// at a keyword missing its value). A configuration vigild refuses for a reason keepalived
 /// does not share (a missing file, an unsupported feature) exits 4,
 /// KEEPALIVED_EXIT_CONFIG, rather than 0.
+///
+/// The precedence is keepalived's: it keeps the highest `config_err_t` reported, and
+/// CONFIG_SECURITY_ERROR (6) > the errors it runs with (5) > CONFIG_FATAL / CONFIG_BAD_IF
+/// / CONFIG_FILE_NOT_FOUND (4); a missing value (2) ends it at once. Give it a load that
+/// went through [`machine::check`] for keepalived's answer on this machine.
 pub fn test_exit_code(loaded: &Loaded) -> i32 {
     let has = |k: KaClass| loaded.summary.has(k);
     if has(KaClass::Abort) {

@@ -87,6 +87,11 @@ pub struct Global {
     /// `vrrp_down_timer_adverts` (default 3).
     pub down_timer_adverts: u8,
     pub script_user: Option<User>,
+    /// `dynamic_interfaces`: keepalived then runs instances whose interfaces do not exist
+    /// yet (in FAULT); read for the machine check (`machine`).
+    pub dynamic_interfaces: bool,
+    /// Where `script_user` was written (the machine check names it if the user is unknown).
+    pub script_user_at: Option<Loc>,
     pub enable_script_security: bool,
     /// Parsed, not acted on: vigild sends no mail.
     pub mail: Mail,
@@ -114,6 +119,8 @@ impl Default for Global {
             higher_prio_send_advert: false,
             down_timer_adverts: 3,
             script_user: None,
+            dynamic_interfaces: false,
+            script_user_at: None,
             enable_script_security: false,
             mail: Mail::default(),
         }
@@ -163,6 +170,8 @@ pub struct VrrpScript {
     pub rise: u32,
     pub fall: u32,
     pub user: Option<User>,
+    /// Where `user` was written (the machine check names it if the user is unknown).
+    pub user_at: Option<Loc>,
     pub init_fail: bool,
 }
 
@@ -515,6 +524,8 @@ pub(crate) struct Given {
     pub skip_check_adv_addr: Written<bool>,
     pub strict_mode: Written<bool>,
     pub down_timer_adverts: Written<u8>,
+    /// Where `interface` was last written (the machine check names it).
+    pub interface: Option<Loc>,
 }
 
 impl Default for Given {
@@ -538,6 +549,7 @@ impl Default for Given {
             skip_check_adv_addr: Written::new(false),
             strict_mode: Written::new(false),
             down_timer_adverts: Written::new(3),
+            interface: None,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! instances, then the checks and corrections keepalived 2.2.7 makes (with its own
 //! wording, checked against `keepalived -t`; see the notes in `config/mod.rs`).
 
-use super::diag::{Diags, KaClass, Loc, Severity};
+use super::diag::{Diags, Loc};
 use super::model::*;
 use super::parse::fam;
 use std::collections::HashMap;
@@ -58,7 +58,7 @@ pub(crate) fn resolve(conf: &mut KeepalivedConf, d: &mut Diags) {
         );
     }
     duplicate_vrids(conf, d);
-    security(conf, d);
+    // Script security needs the file system: `machine`.
 }
 
 /// The first item of each name.
@@ -614,38 +614,6 @@ fn duplicate_vrids(conf: &KeepalivedConf, d: &mut Diags) {
                 ),
             );
         }
-    }
-}
-
-/// keepalived refuses (`-t` exits 6) configurations that run scripts without
-/// `enable_script_security`. Only scripts that are actually used count.
-fn security(conf: &KeepalivedConf, d: &mut Diags) {
-    if conf.global.enable_script_security || conf.instances.is_empty() {
-        return;
-    }
-    // keepalived checks every vrrp_script (used or not) and every notify script.
-    let first = conf
-        .scripts
-        .iter()
-        .map(|s| &s.command.loc)
-        .chain(
-            conf.instances
-                .iter()
-                .flat_map(|i| i.notify.iter().map(|c| &c.loc)),
-        )
-        .chain(
-            conf.sync_groups
-                .iter()
-                .flat_map(|g| g.notify.iter().map(|c| &c.loc)),
-        )
-        .min_by_key(|l| (l.line, l.col));
-    if let Some(loc) = first {
-        d.push(
-            Severity::Warning,
-            KaClass::Security,
-            loc,
-            "SECURITY VIOLATION - scripts are being executed but script_security not enabled. (add `enable_script_security` to global_defs; keepalived -t exits 6)",
-        );
     }
 }
 

@@ -28,7 +28,9 @@ pub fn log_diagnostics(loaded: &config::Loaded) {
 /// Reads the configuration, logs its diagnostics, and resolves it. An error leaves the
 /// running daemon (on reload) as it is.
 pub fn load_plan(path: &Path) -> Result<Plan, String> {
-    let loaded = config::load(path);
+    // With the machine check, as `vigild -t` and `vigild check`: missing interfaces refuse,
+    // scripts keepalived disables are gone.
+    let loaded = config::machine::load(path);
     log_diagnostics(&loaded);
     let conf = loaded
         .config
@@ -155,9 +157,11 @@ impl Users {
         let path = crate::exec::secure_program(prog, who).map_err(|e| e.to_string())?;
         let path = path.to_string_lossy().into_owned();
         if path != *prog {
-            warn!(
-                "WARNING - script `{prog}` resolved by path search to `{path}`. Please specify full path."
-            );
+            if !prog.contains('/') {
+                warn!(
+                    "WARNING - script `{prog}` resolved by path search to `{path}`. Please specify full path."
+                );
+            }
             argv[0] = path;
         }
         Ok(argv)

@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use vigil_linux::config::machine;
 use vigil_linux::config::{self, Loaded};
 
 pub struct Dir(pub tempfile::TempDir);
@@ -28,6 +29,13 @@ pub fn load(text: &str) -> (Loaded, PathBuf, Dir) {
     let d = Dir::new();
     let p = d.write("keepalived.conf", text);
     (config::load(&p), p, d)
+}
+
+/// [`load`] and the machine check with [`machine::AnyInterface`].
+pub fn load_checked(text: &str) -> (Loaded, PathBuf, Dir) {
+    let (mut l, p, d) = load(text);
+    machine::check(&mut l, &machine::AnyInterface);
+    (l, p, d)
 }
 
 /// The one diagnostic whose message contains `needle`.

@@ -110,6 +110,7 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
                 p.d.warn(n.loc(), "script_user: no user given - ignoring");
             } else if let Some(u) = p.user(n) {
                 g.script_user = Some(u);
+                g.script_user_at = Some(n.loc().clone());
             }
         }),
         Keyword::read("enable_script_security", |p, g, n| {
@@ -232,7 +233,10 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
         Keyword::ignored("lvs_notify_fifo_script"),
         Keyword::ignored("fifo_write_vrrp_states_on_reload"),
         // Netlink and socket buffers.
-        Keyword::ignored("dynamic_interfaces"),
+        Keyword::read("dynamic_interfaces", |p, g, n| {
+            p.no_block(n);
+            g.dynamic_interfaces = true;
+        }),
         Keyword::ignored("vrrp_netlink_cmd_rcv_bufs"),
         Keyword::ignored("vrrp_netlink_cmd_rcv_bufs_force"),
         Keyword::ignored("vrrp_netlink_monitor_rcv_bufs"),

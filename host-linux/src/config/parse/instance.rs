@@ -368,6 +368,7 @@ fn interface(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
         );
     } else {
         b.inst.interface = Some(ifname.to_string());
+        b.inst.given.interface = Some(t.loc.clone());
     }
 }
 

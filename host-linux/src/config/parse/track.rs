@@ -56,7 +56,10 @@ pub(super) static VRRP_SCRIPT: Table<ScriptBlock> = Table {
                 b.script.fall = v;
             }
         }),
-        Keyword::read("user", |p, b, n| b.script.user = p.user(n)),
+        Keyword::read("user", |p, b, n| {
+            b.script.user = p.user(n);
+            b.script.user_at = Some(n.loc().clone());
+        }),
         Keyword::read("init_fail", |p, b, n| {
             p.no_block(n);
             b.script.init_fail = true;
@@ -90,6 +93,7 @@ impl Parser<'_> {
                 rise: 1,
                 fall: 1,
                 user: None,
+                user_at: None,
                 init_fail: false,
             },
             command: None,
