@@ -6,6 +6,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod exec;
+pub mod metrics;
 pub mod net;
 pub mod notify;
 pub mod signum;

@@ -22,7 +22,7 @@ pub use sockets::Socket;
 use super::drops::DropLog;
 use super::plan;
 use super::{Job, Note, VipWork, now};
-use crate::control::{Counters, GroupStatus, InstanceStatus, Status};
+use crate::control::{AddressStatus, Counters, GroupStatus, InstanceStatus, Status};
 use crate::net::{AddressSocket, AddressSpec, Announcer, DeadlineTimer, Scope, SendBatch};
 use crate::notify;
 use std::collections::{BTreeMap, HashMap};
@@ -108,6 +108,10 @@ pub struct Engine {
     tx_batch: SendBatch,
     batch_socket: Option<usize>,
     batch_from: Vec<usize>,
+    /// Backups whose master-down (or skew) deadline is being run, with that deadline:
+    /// a takeover among them is timed from it to its VIPs installed.
+    due: Vec<(usize, vigil_core::Instant)>,
+    failover_latency: crate::metrics::Histogram,
 }
 
 impl Engine {
@@ -143,6 +147,8 @@ impl Engine {
             tx_batch: SendBatch::new(),
             batch_socket: None,
             batch_from: Vec::with_capacity(SendBatch::LEN),
+            due: Vec::new(),
+            failover_latency: crate::metrics::failover_histogram(),
         }
     }
 
@@ -231,6 +237,11 @@ impl Engine {
                         );
                     }
                 }
+                if add && let Some(k) = self.due.iter().position(|&(d, _)| d == i) {
+                    let (_, deadline) = self.due.swap_remove(k);
+                    let took = now().as_micros().saturating_sub(deadline.as_micros());
+                    self.failover_latency.observe(took as f64 / 1e6);
+                }
             }
             Event::Announce { count, spacing } => self.announce(i, count, spacing),
             Event::StateChanged {
@@ -266,6 +277,15 @@ impl Engine {
                     );
                 }
                 let c = &mut self.slots[i].counters;
+                *c.transitions
+                    .entry(to.as_str())
+                    .or_default()
+                    .entry(crate::metrics::reason_label(reason))
+                    .or_default() += 1;
+                c.last_transition_unix = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()
+                    .map(|d| d.as_secs_f64());
                 if to == VrrpState::Master {
                     c.became_master += 1;
                 }
@@ -374,9 +394,16 @@ impl Engine {
         self.armed = None;
         for i in 0..self.slots.len() {
             self.overflow_grace(i, now);
+            if let Some(inst) = self.router.instance(i)
+                && inst.state() == VrrpState::Backup
+                && let Some(at) = inst.poll_at().filter(|&t| t <= now)
+            {
+                self.due.push((i, at));
+            }
         }
         self.router.on_timeout(now);
         self.drain();
+        self.due.clear();
     }
 
     /// A backup whose master-down timer is due while its socket overflowed since its
@@ -501,6 +528,28 @@ impl Engine {
                         .iter()
                         .map(|v| format!("{}/{}", v.addr, v.prefix_len))
                         .collect(),
+                    addresses: s
+                        .plan
+                        .vips
+                        .iter()
+                        .map(|v| (v, false))
+                        .chain(s.plan.excluded.iter().map(|v| (v, true)))
+                        .map(|(v, excluded)| {
+                            let host = if v.addr.is_ipv4() { 32 } else { 128 };
+                            AddressStatus {
+                                address: if v.prefix_len == host {
+                                    v.addr.to_string()
+                                } else {
+                                    format!("{}/{}", v.addr, v.prefix_len)
+                                },
+                                interface: v
+                                    .dev
+                                    .clone()
+                                    .unwrap_or_else(|| s.plan.interface.clone()),
+                                excluded,
+                            }
+                        })
+                        .collect(),
                     counters: s.counters.clone(),
                 })
                 .collect(),
@@ -521,6 +570,7 @@ impl Engine {
             drops: self.drops.clone(),
             filtered: self.filtered(),
             kernel_drops: self.kernel_drops(),
+            failover_latency: self.failover_latency.clone(),
         }
     }
 }
