@@ -506,3 +506,129 @@ fn render_service(e: &mut Exposition, service: &ServiceStats) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::{AddressStatus, Counters, GroupStatus};
+    use std::collections::BTreeMap;
+
+    fn instance(name: &str, state: &'static str) -> InstanceStatus {
+        let mut counters = Counters {
+            adverts_rx: 7,
+            adverts_tx: 3,
+            ..Counters::default()
+        };
+        counters.drop("ttl");
+        counters.drop("truncated");
+        counters.drop("length");
+        counters
+            .transitions
+            .entry("MASTER")
+            .or_default()
+            .insert("master_down", 2);
+        counters.last_transition_unix = Some(1_800_000_000.5);
+        InstanceStatus {
+            name: name.to_owned(),
+            interface: "eth0".to_owned(),
+            vrid: 51,
+            version: 3,
+            state,
+            base_priority: 100,
+            effective_priority: 90,
+            master: Some("10.0.0.1".to_owned()),
+            advert_interval_ms: 1000,
+            master_advert_interval_ms: 1000,
+            master_down_interval_ms: 3609,
+            next_deadline_ms: None,
+            vips: vec!["10.0.0.50/24".to_owned()],
+            addresses: vec![
+                AddressStatus {
+                    address: "10.0.0.50/24".to_owned(),
+                    interface: "eth0".to_owned(),
+                    excluded: false,
+                },
+                AddressStatus {
+                    address: "10.9.9.9".to_owned(),
+                    interface: "eth1".to_owned(),
+                    excluded: true,
+                },
+            ],
+            counters,
+        }
+    }
+
+    fn status() -> Status {
+        let mut failover_latency = failover_histogram();
+        failover_latency.observe(0.0015);
+        Status {
+            version: "0.1.0",
+            pid: 1,
+            uptime_secs: 10,
+            config: "/etc/keepalived/keepalived.conf".to_owned(),
+            instances: vec![instance("VI_1", "MASTER"), instance("we\"ird\\", "BACKUP")],
+            groups: vec![GroupStatus {
+                name: "G".to_owned(),
+                state: "MASTER",
+                members: vec!["VI_1".to_owned()],
+            }],
+            drops: BTreeMap::from([("unknown_vrid", 4)]),
+            filtered: None,
+            kernel_drops: 0,
+            failover_latency,
+        }
+    }
+
+    #[test]
+    fn keepalived_exporter_series_and_ours() {
+        let text = render(&status(), &ServiceStats::default());
+        for line in [
+            "keepalived_vrrp_state{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\",ip_address=\"10.0.0.50/24\"} 2",
+            "keepalived_vrrp_state{iname=\"we\\\"ird\\\\\",intf=\"eth0\",vrid=\"51\",ip_address=\"10.0.0.50/24\"} 1",
+            "keepalived_vrrp_excluded_state{iname=\"VI_1\",intf=\"eth1\",vrid=\"51\",ip_address=\"10.9.9.9\"} 2",
+            "keepalived_advertisements_received_total{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\"} 7",
+            "keepalived_packet_length_errors_total{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\"} 2",
+            "keepalived_ip_ttl_errors_total{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\"} 1",
+            "vigil_instance_state{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\",state=\"MASTER\"} 1",
+            "vigil_instance_state{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\",state=\"BACKUP\"} 0",
+            "vigil_instance_effective_priority{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\"} 90",
+            "vigil_instance_master{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\",master=\"10.0.0.1\"} 1",
+            "vigil_instance_dropped_packets_total{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\",reason=\"ttl\"} 1",
+            "vigil_instance_transitions_total{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\",state=\"MASTER\",reason=\"master_down\"} 2",
+            "vigil_instance_last_transition_timestamp_seconds{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\"} 1800000000.5",
+            "vigil_failover_latency_seconds_bucket{le=\"0.001\"} 0",
+            "vigil_failover_latency_seconds_bucket{le=\"0.002\"} 1",
+            "vigil_failover_latency_seconds_count 1",
+            "vigil_sync_group_state{group=\"G\",state=\"MASTER\"} 1",
+            "vigil_dropped_packets_total{reason=\"unknown_vrid\"} 4",
+            "vigil_socket_filter_loaded 0",
+            "vigil_reloads_total{result=\"rejected\"} 0",
+            "vigil_build_info{version=\"0.1.0\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+        }
+    }
+
+    /// Every family is announced once, and all its samples follow its TYPE line.
+    #[test]
+    fn families_are_contiguous() {
+        let mut service = ServiceStats::default();
+        service.files.insert("/run/x".to_owned(), 3);
+        let text = render(&status(), &service);
+        let mut seen = std::collections::HashSet::new();
+        let mut current = String::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                current = rest.split(' ').next().unwrap().to_owned();
+                assert!(seen.insert(current.clone()), "{current} announced twice");
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                let base = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s).filter(|b| *b == current))
+                    .unwrap_or(name);
+                assert_eq!(base, current, "{line}");
+            }
+        }
+    }
+}
