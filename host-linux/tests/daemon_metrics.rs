@@ -100,6 +100,52 @@ fn query(ns: &Netns, promql: &str) -> Option<String> {
     Some(result[0]["value"][1].as_str()?.to_owned())
 }
 
+/// Every query of the Grafana dashboard (contrib/grafana/vigil.json), its variables
+/// filled in as Grafana fills them: Prometheus must accept each one, and the state
+/// panel must show both hosts.
+fn check_dashboard(ns: &Netns) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../contrib/grafana/vigil.json");
+    let dash: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let api: SocketAddr = "127.0.0.1:9090".parse().unwrap();
+    let mut checked = 0;
+    for panel in dash["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$instance", ".*")
+                .replace("$iname", ".*")
+                .replace("$__rate_interval", "5s");
+            let (status, body) = get(
+                ns,
+                api,
+                &format!("/api/v1/query?query={}", percent_encode(&expr)),
+            )
+            .expect("Prometheus answers");
+            assert!(
+                status.contains(" 200 "),
+                "{}: {expr}: {body}",
+                panel["title"]
+            );
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["status"], "success", "{expr}: {body}");
+            if panel["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("State by instance")
+            {
+                assert_eq!(
+                    v["data"]["result"].as_array().unwrap().len(),
+                    2,
+                    "{expr}: {body}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 15, "only {checked} queries in the dashboard");
+}
+
 fn endpoint(i: usize) -> SocketAddr {
     SocketAddr::from((host_ip(i), PORT))
 }
@@ -263,6 +309,8 @@ fn prometheus_sees_the_failover() {
         query(client, &lb2_state),
         prom_log()
     );
+
+    check_dashboard(client);
 
     // Stop the master: lb2 takes over, and Prometheus sees it within a few scrapes.
     lb1.kill();
