@@ -361,4 +361,43 @@ fn prometheus_sees_the_failover() {
         Duration::from_secs(10)
     ));
     promtool_check(&scrape(client, 1));
+
+    // Reloads and their results: a broken file is rejected (the running configuration
+    // stays), a good one loads.
+    let reloads = |result: &str| {
+        let line = format!("vigil_reloads_total{{result=\"{result}\"}} ");
+        scrape(client, 1)
+            .lines()
+            .find_map(|l| l.strip_prefix(&line).map(str::to_owned))
+            .unwrap_or_default()
+    };
+    assert_eq!(reloads("ok"), "0");
+    std::fs::write(
+        &lb2.conf,
+        "vrrp_instance VI_1 {\n    virtual_router_id 300\n}\n",
+    )
+    .unwrap();
+    lb2.signal(nix::sys::signal::Signal::SIGHUP);
+    let counted = |result: &str| {
+        wait_for(Duration::from_secs(5), Duration::from_millis(150), || {
+            (reloads(result) == "1").then_some(())
+        })
+        .is_some()
+    };
+    assert!(counted("rejected"), "{}", lb2.log_text());
+    std::fs::write(&lb2.conf, &conf2).unwrap();
+    lb2.signal(nix::sys::signal::Signal::SIGHUP);
+    assert!(counted("ok"), "{}", lb2.log_text());
+    let text = scrape(client, 1);
+    assert!(
+        text.contains("vigil_last_reload_success_timestamp_seconds "),
+        "{text}"
+    );
+    // The script ran, and its runs were counted and timed.
+    assert!(
+        text.contains("vigil_script_runs_total{name=\"chk\",result=\"success\"} ")
+            && text.contains("vigil_script_duration_seconds_bucket{name=\"chk\",le=\"+Inf\"} "),
+        "{text}"
+    );
+    promtool_check(&text);
 }

@@ -136,10 +136,14 @@ where
         Ok(Err(_)) | Err(_) => return,
     };
     let (status, body, head) = match request {
-        Request::Metrics { head } => match cache.get().await {
-            Some(body) => ("200 OK", Some(body), head),
-            None => ("503 Service Unavailable", None, false),
-        },
+        // A protocol thread that does not answer (it never should) must not hold
+        // the connection forever.
+        Request::Metrics { head } => {
+            match tokio::time::timeout(limits.write_time, cache.get()).await {
+                Ok(Some(body)) => ("200 OK", Some(body), head),
+                Ok(None) | Err(_) => ("503 Service Unavailable", None, false),
+            }
+        }
         Request::NotFound => ("404 Not Found", None, false),
         Request::BadMethod => ("405 Method Not Allowed", None, false),
         Request::Bad => ("400 Bad Request", None, false),
