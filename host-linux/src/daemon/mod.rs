@@ -9,7 +9,8 @@
 //!   slower, asynchronous work: loading and resolving the configuration (links,
 //!   addresses, `use_vmac` macvlans, VIPs left behind by a crash), spaced announcements
 //!   and macvlan removal ([`Job`]s, in order), notify scripts ([`Note`]s), trackers,
-//!   the link monitor, SIGHUP, the state file ([`installed`]) and the status socket.
+//!   the link monitor, SIGHUP, the state file ([`installed`]), the status socket and
+//!   the metrics endpoint ([`crate::metrics`]).
 //!   SIGTERM and SIGINT go to the protocol thread (a signalfd): it resigns at once,
 //!   whatever the service thread is doing, and then tells it.
 //!
