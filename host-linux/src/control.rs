@@ -27,6 +27,9 @@ pub struct Counters {
     /// dropped packets on the socket since the last advert.
     pub overflow_deferrals: u64,
     pub drops: BTreeMap<&'static str, u64>,
+    /// State changes: new state → reason (snake_case, [`crate::metrics::reason_label`])
+    /// → count.
+    pub transitions: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
 }
 
 impl Counters {
@@ -51,7 +54,13 @@ pub struct InstanceStatus {
     /// Milliseconds until the next deadline (advert or master-down), if any.
     pub next_deadline_ms: Option<u64>,
     pub vips: Vec<String>,
+    /// VIPs and excluded addresses as keepalived's dumps (and so its exporters) name
+    /// them: the prefix only when it is not a host prefix, with their interface.
+    pub addresses: Vec<AddressStatus>,
     pub counters: Counters,
+    /// When the state last changed (the start before any change), in seconds since the
+    /// Unix epoch. Not a counter: STATS_CLEAR leaves it.
+    pub last_transition_unix: f64,
     /// What keepalived's dump files need beyond this view (not in `vigild status`).
     #[serde(skip)]
     pub dump: InstanceDumpFacts,
@@ -90,6 +99,13 @@ pub struct DumpFacts {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct AddressStatus {
+    pub address: String,
+    pub interface: String,
+    pub excluded: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct GroupStatus {
     pub name: String,
     pub state: &'static str,
@@ -115,6 +131,8 @@ pub struct Status {
     /// What keepalived's dump files need beyond this view (not in `vigild status`).
     #[serde(skip)]
     pub dump: DumpFacts,
+    /// Takeovers timed from the master-down deadline to the VIPs installed.
+    pub failover_latency: crate::metrics::Histogram,
 }
 
 impl Status {
@@ -223,14 +241,25 @@ pub async fn serve_one(
     stream: tokio::net::UnixStream,
     render: impl FnOnce(&str) -> String,
 ) -> std::io::Result<()> {
+    serve_async(stream, |req| async move { Some(render(&req)) }).await
+}
+
+/// Answers one client with what `render` makes of its request line, asynchronously;
+/// `None` closes the connection without an answer.
+pub async fn serve_async<F, Fut>(stream: tokio::net::UnixStream, render: F) -> std::io::Result<()>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = Option<String>>,
+{
     let (rd, mut wr) = stream.into_split();
     let mut line = String::new();
     let mut rd = BufReader::new(rd).take(256);
     tokio::time::timeout(std::time::Duration::from_secs(2), rd.read_line(&mut line))
         .await
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-    let answer = render(line.trim());
-    wr.write_all(answer.as_bytes()).await?;
+    if let Some(answer) = render(line.trim().to_owned()).await {
+        wr.write_all(answer.as_bytes()).await?;
+    }
     wr.shutdown().await
 }
 

@@ -1,10 +1,12 @@
 //! vigild: a keepalived.conf-compatible VRRP daemon for Linux load balancers.
 //!
 //! ```text
-//! vigild [-f FILE] [-D] [--control SOCKET] [--state FILE]   run (foreground; systemd Type=notify)
+//! vigild [-f FILE] [-D] [--control SOCKET] [--state FILE] [--metrics-listen ADDR:PORT]
+//!                                              run (foreground; systemd Type=notify)
 //! vigild -t [-f FILE]                          test the configuration (keepalived's exit codes)
 //! vigild check [-f FILE]                       would the daemon start with it? (0 yes, 1 no)
-//! vigild status [--json] [--control SOCKET]    show every instance of a running daemon
+//! vigild status [--json|--prometheus] [--control SOCKET]
+//!                                              show every instance of a running daemon
 //! vigild --signum=NAME                         keepalived's signal number for NAME
 //! ```
 //! keepalived's `-n`, `-l`, `-P`/`--vrrp` and `-D` are accepted, so unit files and
@@ -18,10 +20,12 @@ use vigil_linux::{config, control, daemon, error, info, log};
 const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 
 const USAGE: &str = "\
-usage: vigild [-f FILE] [-D] [--control SOCKET] [--state FILE]   run the daemon (foreground)
+usage: vigild [-f FILE] [-D] [--control SOCKET] [--state FILE] [--metrics-listen ADDR:PORT]
+                                                  run the daemon (foreground)
        vigild -t [-f FILE]                        test the configuration and exit
        vigild check [-f FILE]                     exit 0 if the daemon would run it, 1 if not
-       vigild status [--json] [--control SOCKET]  show the running daemon's instances
+       vigild status [--json|--prometheus] [--control SOCKET]
+                                                  show the running daemon's instances
        vigild --signum=NAME                       print keepalived's signal number for
                                                   STOP, RELOAD, DATA, STATS, STATS_CLEAR, JSON
        vigild --version | --help
@@ -34,6 +38,11 @@ usage: vigild [-f FILE] [-D] [--control SOCKET] [--state FILE]   run the daemon 
   --control SOCKET      control socket (default /run/vigild.sock)
   --state FILE          what vigild may have installed, for the next start after a
                         crash (default: the control socket's path, .installed)
+  --metrics-listen ADDR:PORT
+                        serve Prometheus metrics on http://ADDR:PORT/metrics (off
+                        by default; e.g. 127.0.0.1:9650 or [::]:9650)
+  --json, --prometheus  `status` as JSON, or as Prometheus text (the endpoint's, for
+                        node_exporter's textfile collector)
   -n, -l, -P, --vrrp, --dont-fork, --log-console   accepted for keepalived compatibility
 ";
 
@@ -44,8 +53,10 @@ struct Args {
     debug: bool,
     status: bool,
     json: bool,
+    prometheus: bool,
     control: PathBuf,
     state: Option<PathBuf>,
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -56,8 +67,10 @@ fn parse_args() -> Result<Args, String> {
         debug: false,
         status: false,
         json: false,
+        prometheus: false,
         control: PathBuf::from(control::DEFAULT_SOCKET),
         state: None,
+        metrics_listen: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -71,6 +84,14 @@ fn parse_args() -> Result<Args, String> {
             "status" => a.status = true,
             "check" => a.check = true,
             "--json" => a.json = true,
+            "--prometheus" => a.prometheus = true,
+            "--metrics-listen" => {
+                let v = it.next().ok_or("--metrics-listen needs ADDR:PORT")?;
+                a.metrics_listen = Some(parse_listen(&v)?);
+            }
+            s if s.starts_with("--metrics-listen=") => {
+                a.metrics_listen = Some(parse_listen(&s["--metrics-listen=".len()..])?);
+            }
             "-n" | "--dont-fork" | "-l" | "--log-console" | "-P" | "--vrrp" => {}
             "-h" | "--help" => {
                 print!("{USAGE}");
@@ -88,7 +109,18 @@ fn parse_args() -> Result<Args, String> {
     if [a.test, a.check, a.status].iter().filter(|m| **m).count() > 1 {
         return Err(format!("-t, check and status exclude each other\n{USAGE}"));
     }
+    if a.json && a.prometheus {
+        return Err(format!(
+            "--json and --prometheus exclude each other\n{USAGE}"
+        ));
+    }
     Ok(a)
+}
+
+/// `--metrics-listen`: an address and port (`[::]:9650` for IPv6).
+fn parse_listen(v: &str) -> Result<std::net::SocketAddr, String> {
+    v.parse()
+        .map_err(|_| format!("--metrics-listen: {v:?} is not ADDR:PORT (e.g. 127.0.0.1:9650)"))
 }
 
 /// `--signum=NAME`, as `keepalived --signum`: the number on standard output and exit 0,
@@ -182,8 +214,16 @@ fn main() -> ExitCode {
     log::init(args.debug);
     abort_on_panic();
     if args.status {
-        return match daemon::query_status(&args.control, args.json) {
-            Ok(s) if args.json => {
+        let format = if args.json {
+            daemon::StatusFormat::Json
+        } else if args.prometheus {
+            daemon::StatusFormat::Prometheus
+        } else {
+            daemon::StatusFormat::Table
+        };
+        return match daemon::query_status(&args.control, format) {
+            // Label values are escaped by the exposition format itself.
+            Ok(s) if format != daemon::StatusFormat::Table => {
                 print!("{s}");
                 ExitCode::SUCCESS
             }
@@ -235,6 +275,7 @@ fn main() -> ExitCode {
             config_path: args.config,
             control_socket: args.control,
             state_file,
+            metrics_listen: args.metrics_listen,
         },
         loader,
     );

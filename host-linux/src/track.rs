@@ -4,6 +4,7 @@
 //! from netlink link events.
 
 use crate::exec::{self, Outcome, RunAs};
+use crate::metrics::service as metrics;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -48,7 +49,9 @@ pub async fn run_script(index: usize, script: Script, tx: UnboundedSender<Report
     let mut last: Option<Outcome> = None;
     loop {
         ticker.tick().await;
+        let started = tokio::time::Instant::now();
         let outcome = exec::run(&script.args, script.run_as, script.timeout).await;
+        metrics::script_ran(&script.name, outcome, started.elapsed());
         if let Outcome::Exited(code) = outcome
             && last != Some(outcome)
         {
@@ -58,6 +61,7 @@ pub async fn run_script(index: usize, script: Script, tx: UnboundedSender<Report
         let Some(up) = rf.record(outcome.success()) else {
             continue;
         };
+        metrics::script_status(&script.name, up);
         match (up, outcome) {
             (true, _) => info!("VRRP_Script({}) succeeded", script.name),
             (false, Outcome::TimedOut) => info!("VRRP_Script({}) timed_out", script.name),
@@ -121,6 +125,7 @@ pub async fn watch_file(
         let v = read_file_value(&path);
         if last != Some(v) {
             last = Some(v);
+            metrics::file_value(&path.to_string_lossy(), v);
             if tx
                 .send(Report {
                     index,
@@ -392,6 +397,7 @@ pub async fn watch_process(
         let Some(up) = debounce.observe(up, tokio::time::Instant::now()) else {
             continue;
         };
+        metrics::process_up(&spec.name, up);
         if tx
             .send(Report {
                 index,

@@ -310,6 +310,25 @@ fn check_exits_0_when_the_daemon_would_run_1_when_not() {
     );
 }
 
+/// `--metrics-listen` takes ADDR:PORT; anything else is a usage error (exit 2) that
+/// says what it wants, before anything starts. `--json` and `--prometheus` exclude
+/// each other.
+#[test]
+fn metrics_listen_and_status_formats_are_checked() {
+    let run = |args: &[&str]| Command::new(VIGILD).args(args).output().unwrap();
+    for bad in ["9650", "localhost:9650", "127.0.0.1", "[::]"] {
+        let out = run(&["--metrics-listen", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is not ADDR:PORT"), "{bad}: {err}");
+    }
+    let out = run(&["status", "--json", "--prometheus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exclude each other"));
+    let help = String::from_utf8(run(&["--help"]).stdout).unwrap();
+    assert!(help.contains("--metrics-listen ADDR:PORT") && help.contains("--prometheus"));
+}
+
 /// One vigild with two instances and notify scripts; a second host watches the wire.
 /// SIGTERM: priority-0 adverts, both VIPs removed, exit 0, notify scripts with
 /// keepalived's arguments, in order per instance.

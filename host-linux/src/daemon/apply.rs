@@ -79,6 +79,15 @@ pub(super) async fn apply_plan(
     for t in running.trackers.drain(..) {
         t.abort();
     }
+    let (mut scripts, mut files, mut processes) = (Vec::new(), Vec::new(), Vec::new());
+    for s in &spawns {
+        match s {
+            Spawn::Script(_, script) => scripts.push(script.name.clone()),
+            Spawn::File(_, path) => files.push(path.to_string_lossy().into_owned()),
+            Spawn::Process(_, p) => processes.push(p.process.name.clone()),
+        }
+    }
+    metrics::service::retain_trackers(&scripts, &files, &processes);
     for s in spawns {
         let task = match s {
             Spawn::Script(i, script) => {

@@ -9,7 +9,8 @@
 //!   slower, asynchronous work: loading and resolving the configuration (links,
 //!   addresses, `use_vmac` macvlans, VIPs left behind by a crash), spaced announcements
 //!   and macvlan removal ([`Job`]s, in order), notify scripts ([`Note`]s), trackers,
-//!   the link monitor, SIGHUP, the state file ([`installed`]) and the status socket.
+//!   the link monitor, SIGHUP, the state file ([`installed`]), the status socket and
+//!   the metrics endpoint ([`crate::metrics`]).
 //!   SIGTERM and SIGINT go to the protocol thread (a signalfd): it resigns at once,
 //!   whatever the service thread is doing, and then tells it.
 //!
@@ -30,6 +31,7 @@ pub use engine::{MAX_INSTANCES, MAX_PEERS, MAX_TRACKERS};
 pub use load::{load_plan, log_diagnostics, plan_from};
 
 use crate::control;
+use crate::metrics;
 use crate::net::{AddressSocket, AddressSpec, Announcer, DeadlineTimer, LinkMonitor, Netlink};
 use crate::notify::{self, Notifier};
 use crate::track;
@@ -94,6 +96,8 @@ pub struct Options {
     pub control_socket: PathBuf,
     /// What this daemon may have installed ([`installed`]).
     pub state_file: PathBuf,
+    /// Where to serve Prometheus metrics (`--metrics-listen`); off when `None`.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. Returns the process exit code.
@@ -360,6 +364,41 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     }
     release_free_memory();
 
+    // Metrics: one exposition at most per `max_age`, however many ask (the endpoint and
+    // `vigild status --prometheus`), so a scrape flood costs the protocol thread a
+    // bounded number of snapshots.
+    let limits = metrics::http::Limits::default();
+    let exposition = {
+        let engine = engine.clone();
+        Rc::new(metrics::http::Cache::new(
+            move || {
+                let engine = engine.clone();
+                async move {
+                    let (tx, rx) = oneshot::channel();
+                    if !engine.send(Cmd::Status(tx)) {
+                        return None;
+                    }
+                    let status = rx.await.ok()?;
+                    Some(metrics::render(&status, &metrics::service::snapshot()))
+                }
+            },
+            limits.max_age,
+        ))
+    };
+    if let Some(addr) = options.metrics_listen {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                info!("serving Prometheus metrics on http://{addr}/metrics");
+                tokio::task::spawn_local(metrics::http::serve(
+                    listener,
+                    exposition.clone(),
+                    limits,
+                ));
+            }
+            Err(e) => warn!("metrics endpoint {addr}: {e}; metrics are not served"),
+        }
+    }
+
     // Control socket.
     match control::bind(&options.control_socket) {
         Ok(listener) => {
@@ -367,18 +406,22 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
             tokio::task::spawn_local(async move {
                 while let Ok((stream, _)) = listener.accept().await {
                     let engine = engine.clone();
+                    let exposition = exposition.clone();
                     tokio::task::spawn_local(async move {
-                        let (tx, rx) = oneshot::channel();
-                        if !engine.send(Cmd::Status(tx)) {
-                            return;
-                        }
-                        let Ok(status) = rx.await else { return };
-                        let _ = control::serve_one(stream, |req| {
-                            if req.ends_with("json") {
+                        let _ = control::serve_async(stream, |req| async move {
+                            if req.ends_with("prometheus") {
+                                return exposition.get().await.map(|b| (*b).clone());
+                            }
+                            let (tx, rx) = oneshot::channel();
+                            if !engine.send(Cmd::Status(tx)) {
+                                return None;
+                            }
+                            let status = rx.await.ok()?;
+                            Some(if req.ends_with("json") {
                                 status.to_json()
                             } else {
                                 status.to_table()
-                            }
+                            })
                         })
                         .await;
                     });
@@ -404,14 +447,22 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
                 match loader() {
                     Ok(plan) => {
                         let installing = Arc::new(plan.clone());
-                        match apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await
-                        {
-                            Ok(()) => dump_plan = installing,
-                            Err(e) => error!("reload failed, keeping the running configuration: {e}"),
+                        match apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
+                            Ok(()) => {
+                                metrics::service::reloaded("ok");
+                                dump_plan = installing;
+                            }
+                            Err(e) => {
+                                metrics::service::reloaded("failed");
+                                error!("reload failed, keeping the running configuration: {e}");
+                            }
                         }
                         release_free_memory();
                     }
-                    Err(e) => error!("reload: new configuration rejected, keeping the running one: {e}"),
+                    Err(e) => {
+                        metrics::service::reloaded("rejected");
+                        error!("reload: new configuration rejected, keeping the running one: {e}");
+                    }
                 }
                 crate::systemd::notify("READY=1");
             }
@@ -598,7 +649,20 @@ async fn netlink_task(
     }
 }
 
+/// How `vigild status` shows the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFormat {
+    Table,
+    Json,
+    Prometheus,
+}
+
 /// Used by `main` to render `vigild status` without the daemon's types.
-pub fn query_status(path: &Path, json: bool) -> std::io::Result<String> {
-    control::query(path, if json { "status json" } else { "status" })
+pub fn query_status(path: &Path, format: StatusFormat) -> std::io::Result<String> {
+    let request = match format {
+        StatusFormat::Table => "status",
+        StatusFormat::Json => "status json",
+        StatusFormat::Prometheus => "status prometheus",
+    };
+    control::query(path, request)
 }

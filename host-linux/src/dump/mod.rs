@@ -297,7 +297,9 @@ vrrp_instance VI_6 {
             master_down_interval_ms: 3414,
             next_deadline_ms: Some(2000),
             vips: Vec::new(),
+            addresses: Vec::new(),
             counters: Counters::default(),
+            last_transition_unix: 1_796_616_058.026_076,
             dump: InstanceDumpFacts {
                 last_transition_unix_us: 1_796_616_058_026_076,
                 master_priority: 0,
@@ -353,6 +355,7 @@ vrrp_instance VI_6 {
                 taken_unix_us: 1_796_616_059_000_000,
                 script_results: [("chk".to_string(), true)].into(),
             },
+            failover_latency: crate::metrics::failover_histogram(),
         }
     }
 

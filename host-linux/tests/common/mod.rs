@@ -87,7 +87,7 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     })
 }
 
-fn log_file(path: &Path) -> File {
+pub fn log_file(path: &Path) -> File {
     OpenOptions::new()
         .create(true)
         .append(true)

@@ -25,6 +25,11 @@ impl Vigild {
     /// until its control socket answers. The log (stderr) is appended to `DIR/NAME.log`,
     /// so a restarted daemon's log follows the earlier one's.
     pub fn start(ns: &Netns, dir: &Path, name: &str, conf: &str) -> Vigild {
+        Self::start_args(ns, dir, name, conf, &[])
+    }
+
+    /// [`start`](Self::start) with more command-line arguments.
+    pub fn start_args(ns: &Netns, dir: &Path, name: &str, conf: &str, args: &[&str]) -> Vigild {
         let conf_path = dir.join(format!("{name}.conf"));
         std::fs::write(&conf_path, conf).expect("writing the configuration");
         let sock = dir.join(format!("{name}.sock"));
@@ -35,6 +40,7 @@ impl Vigild {
             .arg(&conf_path)
             .arg("--control")
             .arg(&sock)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(log_file(&log))
             .stderr(log_file(&log))

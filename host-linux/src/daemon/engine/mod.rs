@@ -22,7 +22,9 @@ pub use sockets::Socket;
 use super::drops::DropLog;
 use super::plan;
 use super::{Job, Note, VipWork, now};
-use crate::control::{Counters, DumpFacts, GroupStatus, InstanceDumpFacts, InstanceStatus, Status};
+use crate::control::{
+    AddressStatus, Counters, DumpFacts, GroupStatus, InstanceDumpFacts, InstanceStatus, Status,
+};
 use crate::net::{AddressSocket, AddressSpec, Announcer, DeadlineTimer, Scope, SendBatch};
 use crate::notify;
 use std::collections::{BTreeMap, HashMap};
@@ -114,6 +116,10 @@ pub struct Engine {
     tx_batch: SendBatch,
     batch_socket: Option<usize>,
     batch_from: Vec<usize>,
+    /// Backups whose master-down (or skew) deadline is being run, with that deadline:
+    /// a takeover among them is timed from it to its VIPs installed.
+    due: Vec<(usize, vigil_core::Instant)>,
+    failover_latency: crate::metrics::Histogram,
 }
 
 impl Engine {
@@ -150,6 +156,8 @@ impl Engine {
             tx_batch: SendBatch::new(),
             batch_socket: None,
             batch_from: Vec::with_capacity(SendBatch::LEN),
+            due: Vec::new(),
+            failover_latency: crate::metrics::failover_histogram(),
         }
     }
 
@@ -238,6 +246,11 @@ impl Engine {
                         );
                     }
                 }
+                if add && let Some(k) = self.due.iter().position(|&(d, _)| d == i) {
+                    let (_, deadline) = self.due.swap_remove(k);
+                    let took = now().as_micros().saturating_sub(deadline.as_micros());
+                    self.failover_latency.observe(took as f64 / 1e6);
+                }
             }
             Event::Announce { count, spacing } => self.announce(i, count, spacing),
             Event::StateChanged {
@@ -274,6 +287,11 @@ impl Engine {
                 }
                 self.slots[i].last_transition = std::time::SystemTime::now();
                 let c = &mut self.slots[i].counters;
+                *c.transitions
+                    .entry(to.as_str())
+                    .or_default()
+                    .entry(crate::metrics::reason_label(reason))
+                    .or_default() += 1;
                 if to == VrrpState::Master {
                     c.became_master += 1;
                 }
@@ -382,9 +400,16 @@ impl Engine {
         self.armed = None;
         for i in 0..self.slots.len() {
             self.overflow_grace(i, now);
+            if let Some(inst) = self.router.instance(i)
+                && inst.state() == VrrpState::Backup
+                && let Some(at) = inst.poll_at().filter(|&t| t <= now)
+            {
+                self.due.push((i, at));
+            }
         }
         self.router.on_timeout(now);
         self.drain();
+        self.due.clear();
     }
 
     /// A backup whose master-down timer is due while its socket overflowed since its
@@ -509,7 +534,30 @@ impl Engine {
                         .iter()
                         .map(|v| format!("{}/{}", v.addr, v.prefix_len))
                         .collect(),
+                    addresses: s
+                        .plan
+                        .vips
+                        .iter()
+                        .map(|v| (v, false))
+                        .chain(s.plan.excluded.iter().map(|v| (v, true)))
+                        .map(|(v, excluded)| {
+                            let host = if v.addr.is_ipv4() { 32 } else { 128 };
+                            AddressStatus {
+                                address: if v.prefix_len == host {
+                                    v.addr.to_string()
+                                } else {
+                                    format!("{}/{}", v.addr, v.prefix_len)
+                                },
+                                interface: v
+                                    .dev
+                                    .clone()
+                                    .unwrap_or_else(|| s.plan.interface.clone()),
+                                excluded,
+                            }
+                        })
+                        .collect(),
                     counters: s.counters.clone(),
+                    last_transition_unix: unix_us(s.last_transition) as f64 / 1e6,
                     dump: InstanceDumpFacts {
                         last_transition_unix_us: unix_us(s.last_transition),
                         master_priority: s.master_priority,
@@ -542,6 +590,7 @@ impl Engine {
                 taken_unix_us: unix_us(std::time::SystemTime::now()),
                 script_results: self.script_results.clone(),
             },
+            failover_latency: self.failover_latency.clone(),
         }
     }
 
