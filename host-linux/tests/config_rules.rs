@@ -74,11 +74,15 @@ fn advert_int_is_rounded_for_the_version() {
     let (l, _p, _d) = load(&inst("    version 3\n    advert_int 0.25"));
     assert!(l.diagnostics.is_empty());
     assert_eq!(l.config.unwrap().instances[0].advert_int.centis(), 25);
+    // keepalived: "(VI_1) Advert interval (0) not valid! Must be > 0 - ignoring": the
+    // default 1 s, and it runs.
     let (l, _p, _d) = load(&inst("    advert_int 0"));
-    assert_eq!(
-        find(&l, "advert_int `0` is out of range").severity,
-        Severity::Error
+    let d = find(
+        &l,
+        "(VI_1) Advert interval (0) not valid! Must be > 0 - ignoring",
     );
+    assert_eq!(d.severity, Severity::Warning);
+    assert_eq!(l.config.unwrap().instances[0].advert_int.centis(), 100);
 }
 
 #[test]
@@ -411,11 +415,11 @@ vrrp_instance VI_1 {
         10.0.0.3 min_ttl 250 max_ttl 255
     }
     virtual_ipaddress {
-        10.0.0.1/24 no_track peer 10.0.0.9
+        10.0.0.1 no_track peer 10.0.0.9
         10.0.0.5 noprefixroute home
     }
     virtual_ipaddress_excluded {
-        2001:db8::1/64 nodad preferred_lft forever
+        2001:db8::1/64 -nodad preferred_lft forever
     }
 }
 ";
@@ -449,14 +453,14 @@ vrrp_instance VI_1 {
             30,
         ),
         (
-            "`no_track` of address 10.0.0.1/24 is not implemented by vigild",
+            "`no_track` of address 10.0.0.1 is not implemented by vigild",
             15,
-            21,
+            18,
         ),
         (
-            "`peer` of address 10.0.0.1/24 is not implemented by vigild",
+            "`peer` of address 10.0.0.1 is not implemented by vigild",
             15,
-            30,
+            27,
         ),
         (
             "`noprefixroute` of address 10.0.0.5 is not implemented",
@@ -465,14 +469,14 @@ vrrp_instance VI_1 {
         ),
         ("`home` of address 10.0.0.5 is not implemented", 16, 32),
         (
-            "`nodad` of address 2001:db8::1/64 is not implemented",
+            "`-nodad` of address 2001:db8::1/64 is not implemented",
             19,
             24,
         ),
         (
             "`preferred_lft` of address 2001:db8::1/64 is not implemented",
             19,
-            30,
+            31,
         ),
     ] {
         let d = find(&l, needle);

@@ -500,6 +500,12 @@ pub(crate) struct Given {
     pub skip_check_adv_addr: Written<bool>,
     pub strict_mode: Written<bool>,
     pub down_timer_adverts: Written<u8>,
+    /// The first keyword that asks for unicast (`unicast_peer`, `unicast_src_ip`,
+    /// `check_unicast_src`, `unicast_fault_no_peer`): without peers keepalived warns and
+    /// runs multicast.
+    pub unicast_keyword: Option<Loc>,
+    /// The family keepalived settled on while reading (see the parser's `InstanceBlock`).
+    pub family: Option<Family>,
 }
 
 impl Default for Given {
@@ -523,6 +529,8 @@ impl Default for Given {
             skip_check_adv_addr: Written::new(false),
             strict_mode: Written::new(false),
             down_timer_adverts: Written::new(3),
+            unicast_keyword: None,
+            family: None,
         }
     }
 }

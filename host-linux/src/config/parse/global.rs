@@ -20,7 +20,7 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
         Keyword::read("vrrp_mcast_group6", mcast_group6),
         Keyword::read("vrrp_version", |p, g, n| {
             if let Some(t) = p.need(n, 0)
-                && let Some(v) = p.uint(t, "vrrp_version", 2, 3, true)
+                && let Some(v) = p.ka_uint(t, 2, 3, "VRRP Error: Version must be either 2 or 3")
             {
                 g.version = if v == 2 { Version::V2 } else { Version::V3 };
             }
@@ -29,10 +29,19 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
             p.no_block(n);
             g.strict = true;
         }),
+        // keepalived 2.2.7 reads no value here: `vrrp_skip_check_adv_addr false` is true.
         Keyword::read("vrrp_skip_check_adv_addr", |p, g, n| {
-            if let Some(b) = p.boolean(n, "") {
-                g.skip_check_adv_addr = b;
+            p.no_block(n);
+            if let Some(t) = n.args.first() {
+                p.d.note(
+                    &t.loc,
+                    format!(
+                        "keepalived 2.2.7 ignores the value `{}` of vrrp_skip_check_adv_addr: it is on",
+                        t.word().unwrap_or("")
+                    ),
+                );
             }
+            g.skip_check_adv_addr = true;
         }),
         Keyword::read("vrrp_check_unicast_src", |p, g, n| {
             p.no_block(n);
@@ -59,8 +68,9 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
             }
         }),
         Keyword::read("vrrp_garp_master_refresh", |p, g, n| {
-            if let Some(d) = p.whole_secs(n) {
-                g.garp_master_refresh = d;
+            // keepalived: an invalid value is no refresh.
+            if p.need(n, 0).is_some() {
+                g.garp_master_refresh = p.whole_secs(n).unwrap_or(Duration::ZERO);
             }
         }),
         Keyword::read("vrrp_garp_master_refresh_repeat", |p, g, n| {
@@ -100,7 +110,7 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
         }),
         Keyword::read("vrrp_down_timer_adverts", |p, g, n| {
             if let Some(t) = p.need(n, 0)
-                && let Some(v) = p.uint(t, n.name(), 1, 100, false)
+                && let Some(v) = p.uint(t, n.name(), 1, 100)
             {
                 g.down_timer_adverts = v as u8;
             }
@@ -144,10 +154,22 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
         }),
         Keyword::read("smtp_connect_timeout", |p, g, n| {
             p.mail(n);
-            if let Some(t) = p.need(n, 0)
-                && let Some(v) = p.uint(t, n.name(), 1, u32::MAX as u64, false)
-            {
-                g.mail.smtp_connect_timeout = Some(v as u32);
+            if let Some(t) = p.need(n, 0) {
+                let then = format!(
+                    "smtp_connect_timeout '{}' must be in [0, 4294] - ignoring",
+                    t.word().unwrap_or("")
+                );
+                match p.ka_uint(t, 0, 4294, &then) {
+                    Some(0) => {
+                        p.d.warn(
+                            &t.loc,
+                            "smtp_conect_timeout must be greater than 0, setting to 1",
+                        );
+                        g.mail.smtp_connect_timeout = Some(1);
+                    }
+                    Some(v) => g.mail.smtp_connect_timeout = Some(v as u32),
+                    None => {}
+                }
             }
         }),
         // The other mail keywords: the one mail note covers them.
@@ -311,14 +333,14 @@ impl Parser<'_> {
     /// Whole seconds of a global garp delay.
     fn whole_secs(&mut self, n: &Node) -> Option<Duration> {
         let t = self.need(n, 0)?;
-        let v = self.uint(t, n.name(), 0, u32::MAX as u64, false)?;
+        let v = self.uint(t, n.name(), 0, u32::MAX as u64)?;
         Some(Duration::from_secs(v))
     }
 
     /// A global garp repeat count; `at_least_one`: 0 becomes 1, with keepalived's warning.
     fn repeat(&mut self, n: &Node, at_least_one: bool) -> Option<u32> {
         let t = self.need(n, 0)?;
-        let mut v = self.uint(t, n.name(), 0, u32::MAX as u64, false)?;
+        let mut v = self.uint(t, n.name(), 0, u32::MAX as u64)?;
         if v == 0 && at_least_one {
             self.d.warn(
                 &t.loc,

@@ -4,9 +4,13 @@
 //! are in `addresses`.
 
 use super::super::keywords::{Keyword, Table};
+use super::super::lexer::Token;
 use super::super::model::{Instance, UseVmac, Written};
 use super::global::LOWER_PRIO_DELAY;
+use super::lists::TrackKind;
+use super::values::{DEFAULT_PRIORITY, ka_decimal};
 use super::{Node, Parser, fam};
+use std::net::IpAddr;
 use std::time::Duration;
 use vigil_core::machine::InitialState;
 use vigil_core::wire::{Family, Version};
@@ -16,7 +20,9 @@ pub(super) struct InstanceBlock {
     pub(super) inst: Instance,
     /// `(NAME) ` before messages.
     pub(super) ctx: String,
-    /// The family of the first VIP: a VIP of the other family is dropped.
+    /// keepalived's instance family: set by the first of `unicast_src_ip` /
+    /// `mcast_src_ip`, `mcast_dst_ip`, a VIP or a unicast peer, in file order; an address
+    /// of the other family is dropped.
     pub(super) family: Option<Family>,
 }
 
@@ -26,46 +32,61 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
         Keyword::read("state", state),
         Keyword::read("interface", interface),
         Keyword::read("virtual_router_id", |p, b, n| {
-            if let Some(t) = p.need(n, 0)
-                && let Some(v) = p.uint(t, &format!("{}virtual_router_id", b.ctx), 1, 255, true)
-            {
-                b.inst.vrid = v as u8;
+            // keepalived: a warning, and the instance keeps its VRID so far (none: it is
+            // refused later for want of one).
+            if let Some(t) = p.need(n, 0) {
+                let then = format!(
+                    "({}): VRID '{}' not valid - must be between 1 & 255",
+                    b.inst.name,
+                    t.word().unwrap_or("")
+                );
+                if let Some(v) = p.ka_uint(t, 1, 255, &then) {
+                    b.inst.vrid = v as u8;
+                }
             }
             p.extra(n, 1);
         }),
         Keyword::read("priority", |p, b, n| {
-            if let Some(t) = p.need(n, 0)
-                && let Some(v) = p.uint(t, &format!("{}priority", b.ctx), 1, 255, true)
-            {
-                b.inst.priority = v as u8;
-                b.inst.given.priority = Some(v as u8);
+            if let Some(t) = p.need(n, 0) {
+                let then = format!(
+                    "{}Priority not valid! must be between 1 & 255. Using default {DEFAULT_PRIORITY}",
+                    b.ctx
+                );
+                let v = p
+                    .ka_uint(t, 1, 255, &then)
+                    .map_or(DEFAULT_PRIORITY, |v| v as u8);
+                b.inst.priority = v;
+                b.inst.given.priority = Some(v);
             }
             p.extra(n, 1);
         }),
         Keyword::read("advert_int", |p, b, n| {
-            if let Some(t) = p.need(n, 0)
-                && let Some(us) = p.secs(
-                    t,
-                    &format!("{}advert_int", b.ctx),
-                    10_000,
-                    255_000_000,
-                    true,
-                )
-            {
-                b.inst.given.advert_micros = Some((us, t.loc.clone()));
+            if let Some(t) = p.need(n, 0) {
+                match ka_decimal(t.word().unwrap_or(""), 10_000, 255_000_000) {
+                    Ok(us) => b.inst.given.advert_micros = Some((us, t.loc.clone())),
+                    Err(why) => p.d.warn(
+                        &t.loc,
+                        format!(
+                            "{why}: {}Advert interval ({}) not valid! Must be > 0 - ignoring",
+                            b.ctx,
+                            t.word().unwrap_or("")
+                        ),
+                    ),
+                }
             }
             p.extra(n, 1);
         }),
         Keyword::read("version", |p, b, n| {
             let version = &mut b.inst.given.version;
             version.touch(n.loc());
-            if let Some(t) = p.need(n, 0)
-                && let Some(v) = p.uint(t, &format!("{}version", b.ctx), 2, 3, true)
-            {
-                version.set(
-                    Some(if v == 2 { Version::V2 } else { Version::V3 }),
-                    n.loc(),
-                );
+            if let Some(t) = p.need(n, 0) {
+                let then = format!("({}): Version must be either 2 or 3", b.inst.name);
+                if let Some(v) = p.ka_uint(t, 2, 3, &then) {
+                    b.inst.given.version.set(
+                        Some(if v == 2 { Version::V2 } else { Version::V3 }),
+                        n.loc(),
+                    );
+                }
             }
         }),
         Keyword::read("nopreempt", |p, b, n| {
@@ -80,16 +101,21 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
         }),
         Keyword::read("preempt_delay", |p, b, n| {
             b.inst.given.preempt_delay_at = Some(n.loc().clone());
-            if let Some(t) = p.need(n, 0)
-                && let Some(us) = p.secs(
-                    t,
-                    &format!("{}preempt_delay", b.ctx),
-                    0,
-                    1_000_000_000,
-                    false,
-                )
-            {
-                b.inst.preempt_delay = Duration::from_micros(us);
+            if let Some(t) = p.need(n, 0) {
+                // keepalived: an invalid value is no delay.
+                b.inst.preempt_delay = match ka_decimal(t.word().unwrap_or(""), 0, 1_000_000_000) {
+                    Ok(us) => Duration::from_micros(us),
+                    Err(why) => {
+                        p.d.warn(
+                            &t.loc,
+                            format!(
+                                "{why}: {}Preempt_delay not valid! must be between 0-1000",
+                                b.ctx
+                            ),
+                        );
+                        Duration::ZERO
+                    }
+                };
             }
         }),
         Keyword::read("authentication", |p, b, n| p.authentication(b, n)),
@@ -99,14 +125,28 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
             b.inst.excluded_vips.extend(vips);
         }),
         Keyword::read("unicast_src_ip", |p, b, n| {
+            unicast_keyword(b, n);
             if let Some(t) = p.need(n, 0) {
-                b.inst.unicast_src_ip = p.ip(t, &format!("{}unicast_src_ip", b.ctx));
+                let malformed = format!(
+                    "Configuration error: VRRP instance[{}] malformed src address[{{}}]. Skipping...",
+                    b.inst.name
+                );
+                b.inst.unicast_src_ip = p.ip(t, &malformed);
+                src_family(p, b, t, false);
             }
         }),
-        Keyword::read("unicast_peer", |p, b, n| p.unicast_peers(b, n)),
+        Keyword::read("unicast_peer", |p, b, n| {
+            unicast_keyword(b, n);
+            p.unicast_peers(b, n)
+        }),
         Keyword::read("mcast_src_ip", |p, b, n| {
             if let Some(t) = p.need(n, 0) {
-                b.inst.mcast_src_ip = p.ip(t, &format!("{}mcast_src_ip", b.ctx));
+                let malformed = format!(
+                    "Configuration error: VRRP instance[{}] malformed src address[{{}}]. Skipping...",
+                    b.inst.name
+                );
+                b.inst.mcast_src_ip = p.ip(t, &malformed);
+                src_family(p, b, t, true);
             }
         }),
         Keyword::read("mcast_dst_ip", mcast_dst_ip),
@@ -115,15 +155,15 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
             b.inst.track_interfaces.extend(t);
         }),
         Keyword::read("track_script", |p, b, n| {
-            let t = p.track_refs(n, 253, &b.ctx, "track_script");
+            let t = p.track_refs(n, &b.ctx, TrackKind::Script);
             b.inst.track_scripts.extend(t);
         }),
         Keyword::read("track_file", |p, b, n| {
-            let t = p.track_refs(n, 254, &b.ctx, "track_file");
+            let t = p.track_refs(n, &b.ctx, TrackKind::File);
             b.inst.track_files.extend(t);
         }),
         Keyword::read("track_process", |p, b, n| {
-            let t = p.track_refs(n, 254, &b.ctx, "track_process");
+            let t = p.track_refs(n, &b.ctx, TrackKind::Process);
             b.inst.track_processes.extend(t);
         }),
         Keyword::read("notify_master", |p, b, n| {
@@ -186,7 +226,7 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
                 b.inst.given.down_timer_adverts.touch(n.loc());
                 return;
             };
-            match p.uint(t, &format!("{}down_timer_adverts", b.ctx), 1, 100, false) {
+            match p.uint(t, &format!("{}down_timer_adverts", b.ctx), 1, 100) {
                 Some(v) => b.inst.given.down_timer_adverts.set(v as u8, n.loc()),
                 None => b.inst.given.down_timer_adverts.withdraw(),
             }
@@ -196,6 +236,7 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
         }),
         Keyword::read("check_unicast_src", |p, b, n| {
             p.no_block(n);
+            unicast_keyword(b, n);
             b.inst.check_unicast_src = true;
         }),
         Keyword::read("strict_mode", |p, b, n| {
@@ -217,7 +258,10 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
         Keyword::ignored("native_ipv6"),
         Keyword::ignored("track_bfd"),
         Keyword::ignored("track_src_ip"),
-        Keyword::ignored("unicast_fault_no_peer"),
+        Keyword::read("unicast_fault_no_peer", |p, b, n| {
+            unicast_keyword(b, n);
+            p.ignored(n, "in vrrp_instance");
+        }),
         Keyword::ignored("unicast_ttl"),
         Keyword::ignored("old_unicast_checksum"),
         Keyword::ignored("garp_extra_if"),
@@ -262,6 +306,7 @@ impl Parser<'_> {
             &format!("vrrp_instance {name}"),
         );
         let mut inst = b.inst;
+        inst.given.family = b.family;
         // Lists are kept for the daemon's life: without their growth slack.
         inst.vips.shrink_to_fit();
         inst.excluded_vips.shrink_to_fit();
@@ -341,6 +386,14 @@ fn state(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
     let Some(t) = p.need(n, 0) else { return };
     let s = match t.word().unwrap_or("") {
         "MASTER" => InitialState::Master,
+        // keepalived: MASTER, once written, stays.
+        "BACKUP" if state.value == Some(InitialState::Master) => {
+            p.d.warn(
+                &t.loc,
+                format!("{}state previously set as MASTER - ignoring BACKUP", b.ctx),
+            );
+            return;
+        }
         "BACKUP" => InitialState::Backup,
         other => {
             p.d.warn(
@@ -351,6 +404,14 @@ fn state(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
         }
     };
     state.set(Some(s), n.loc());
+}
+
+/// Notes the first keyword asking for unicast (see `Given::unicast_keyword`).
+fn unicast_keyword(b: &mut InstanceBlock, n: &Node) {
+    b.inst
+        .given
+        .unicast_keyword
+        .get_or_insert_with(|| n.loc().clone());
 }
 
 fn interface(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
@@ -379,8 +440,13 @@ fn virtual_ipaddress(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
                 p.d.warn(
                     &v.loc,
                     format!(
-                        "{}address family must match VRRP instance [{}] - ignoring (an address of the other family belongs in virtual_ipaddress_excluded)",
-                        b.ctx, v.addr
+                        "({}): address family must match VRRP instance [{}] - ignoring (an address of the other family belongs in virtual_ipaddress_excluded)",
+                        b.inst.name,
+                        if v.prefix_len == if v.addr.is_ipv4() { 32 } else { 128 } {
+                            v.addr.to_string()
+                        } else {
+                            format!("{}/{}", v.addr, v.prefix_len)
+                        }
                     ),
                 );
                 continue;
@@ -392,17 +458,66 @@ fn virtual_ipaddress(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
 }
 
 fn mcast_dst_ip(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
-    if let Some(t) = p.need(n, 0)
-        && let Some(a) = p.ip(t, &format!("{}mcast_dst_ip", b.ctx))
-    {
-        if a.is_multicast() {
-            b.inst.mcast_dst_ip = Some(a);
-        } else {
+    let Some(t) = p.need(n, 0) else { return };
+    let Some(a) = p.ip(
+        t,
+        &format!("{}malformed mcast dest address {{}}. Skipping...", b.ctx),
+    ) else {
+        return;
+    };
+    match b.family {
+        None => b.family = Some(fam(&a)),
+        Some(f) if f != fam(&a) => {
             p.d.warn(
                 &t.loc,
-                format!("{}mcast_dst_ip {a} not multicast. Skipping...", b.ctx),
+                format!(
+                    "{}mcast dest address {a} MUST match VRRP instance family. Skipping...",
+                    b.ctx
+                ),
+            );
+            return;
+        }
+        Some(_) => {}
+    }
+    let ok = match a {
+        IpAddr::V4(v4) => v4.is_multicast(),
+        // keepalived wants link-local multicast (ff02::/16 and the like) for IPv6.
+        IpAddr::V6(v6) => v6.is_multicast() && v6.segments()[0] & 0x000f == 2,
+    };
+    if ok {
+        b.inst.mcast_dst_ip = Some(a);
+    } else {
+        let ll = if a.is_ipv6() { " link-local" } else { "" };
+        p.d.warn(
+            &t.loc,
+            format!("{}mcast_dst_ip {a} not{ll} multicast. Skipping...", b.ctx),
+        );
+    }
+}
+
+/// The family of `unicast_src_ip` / `mcast_src_ip` (keepalived's `vrrp_srcip_handler`):
+/// the instance's if first, else it must match or the address is dropped.
+fn src_family(p: &mut Parser<'_>, b: &mut InstanceBlock, t: &Token, mcast: bool) {
+    let slot = if mcast {
+        &mut b.inst.mcast_src_ip
+    } else {
+        &mut b.inst.unicast_src_ip
+    };
+    let Some(a) = *slot else { return };
+    match b.family {
+        None => b.family = Some(fam(&a)),
+        Some(f) if f != fam(&a) => {
+            *slot = None;
+            p.d.warn(
+                &t.loc,
+                format!(
+                    "Configuration error: VRRP instance[{}] and src address[{}] MUST be of the same family !!! Skipping...",
+                    b.inst.name,
+                    t.word().unwrap_or("")
+                ),
             );
         }
+        Some(_) => {}
     }
 }
 

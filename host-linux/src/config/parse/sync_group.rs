@@ -2,11 +2,14 @@
 
 use super::super::keywords::{Keyword, Table};
 use super::super::model::{Notify, SyncGroup};
+use super::lists::TrackKind;
 use super::{Node, Parser};
 
 /// A `vrrp_sync_group` being read.
 pub(super) struct GroupBlock {
     group: SyncGroup,
+    /// A `group` block was read (keepalived takes the first).
+    group_read: bool,
     /// `(NAME) ` before messages.
     ctx: String,
 }
@@ -19,13 +22,13 @@ pub(super) static VRRP_SYNC_GROUP: Table<GroupBlock> = Table {
             b.group.track_interfaces = p.track_interfaces(n, &b.ctx);
         }),
         Keyword::read("track_script", |p, b, n| {
-            b.group.track_scripts = p.track_refs(n, 253, &b.ctx, "track_script");
+            b.group.track_scripts = p.track_refs(n, &b.ctx, TrackKind::Script);
         }),
         Keyword::read("track_file", |p, b, n| {
-            b.group.track_files = p.track_refs(n, 254, &b.ctx, "track_file");
+            b.group.track_files = p.track_refs(n, &b.ctx, TrackKind::File);
         }),
         Keyword::read("track_process", |p, b, n| {
-            b.group.track_processes = p.track_refs(n, 254, &b.ctx, "track_process");
+            b.group.track_processes = p.track_refs(n, &b.ctx, TrackKind::Process);
         }),
         Keyword::read("notify_master", |p, b, n| {
             p.notify(&mut b.group.notify.master, n, &b.ctx)
@@ -75,6 +78,7 @@ impl Parser<'_> {
                 track_processes: Vec::new(),
                 tracking_weight: false,
             },
+            group_read: false,
             ctx: format!("({name}) "),
         };
         self.read_block(
@@ -95,6 +99,26 @@ impl Parser<'_> {
 /// `group { INSTANCE... }`: every word is a member.
 fn members(p: &mut Parser<'_>, b: &mut GroupBlock, n: &Node) {
     let Some(members) = p.block_of(n) else { return };
+    if b.group_read {
+        p.d.warn(
+            n.loc(),
+            format!(
+                "Group list already specified for sync group {}",
+                b.group.name
+            ),
+        );
+        return;
+    }
+    b.group_read = true;
+    if members.is_empty() {
+        p.d.warn(
+            n.loc(),
+            format!(
+                "Warning - sync group {} has empty group block",
+                b.group.name
+            ),
+        );
+    }
     for m in members {
         p.no_block(m);
         for w in m.words() {

@@ -290,6 +290,7 @@ impl Parser<'_> {
             return;
         }
         if self.item(n.loc()) {
+            self.trackers.insert(("vrrp_track_process", name));
             self.conf.track_processes.push(p);
         }
     }
@@ -454,6 +455,7 @@ impl Parser<'_> {
             return;
         }
         if self.item(n.loc()) {
+            self.trackers.insert(("track_file", name));
             self.conf.track_files.push(f);
         }
     }
