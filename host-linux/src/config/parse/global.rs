@@ -109,10 +109,14 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
             }
         }),
         Keyword::read("vrrp_down_timer_adverts", |p, g, n| {
-            if let Some(t) = p.need(n, 0)
-                && let Some(v) = p.uint(t, n.name(), 1, 100)
-            {
-                g.down_timer_adverts = v as u8;
+            if let Some(t) = p.need(n, 0) {
+                let then = format!(
+                    "Invalid vrrp_down_timer_adverts [1:100] '{}'",
+                    t.word().unwrap_or("")
+                );
+                if let Some(v) = p.ka_uint(t, 1, 100, &then) {
+                    g.down_timer_adverts = v as u8;
+                }
             }
         }),
         Keyword::read("script_user", |p, g, n| {
@@ -321,7 +325,7 @@ impl Parser<'_> {
                 self.d.warn(
                     &t.loc,
                     format!(
-                        "{} '{s}' is invalid: keepalived 2.2.7 wants 0.000001..=4294.967295 s (it refuses 0: omit the keyword for no delay)",
+                        "{} '{s}' is invalid (keepalived 2.2.7 wants 0.000001..=4294.967295 s; it refuses 0: omit the keyword for no delay)",
                         n.name()
                     ),
                 );
@@ -333,14 +337,14 @@ impl Parser<'_> {
     /// Whole seconds of a global garp delay.
     fn whole_secs(&mut self, n: &Node) -> Option<Duration> {
         let t = self.need(n, 0)?;
-        let v = self.uint(t, n.name(), 0, u32::MAX as u64)?;
+        let v = self.garp_number(t, n.name(), "")?;
         Some(Duration::from_secs(v))
     }
 
     /// A global garp repeat count; `at_least_one`: 0 becomes 1, with keepalived's warning.
     fn repeat(&mut self, n: &Node, at_least_one: bool) -> Option<u32> {
         let t = self.need(n, 0)?;
-        let mut v = self.uint(t, n.name(), 0, u32::MAX as u64)?;
+        let mut v = self.garp_number(t, n.name(), "")?;
         if v == 0 && at_least_one {
             self.d.warn(
                 &t.loc,

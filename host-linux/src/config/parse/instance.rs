@@ -226,13 +226,34 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
                 b.inst.given.down_timer_adverts.touch(n.loc());
                 return;
             };
-            match p.uint(t, &format!("{}down_timer_adverts", b.ctx), 1, 100) {
+            let then = format!(
+                "({}): Invalid down_timer_adverts [1:100] '{}'",
+                b.inst.name,
+                t.word().unwrap_or("")
+            );
+            match p.ka_uint(t, 1, 100, &then) {
                 Some(v) => b.inst.given.down_timer_adverts.set(v as u8, n.loc()),
                 None => b.inst.given.down_timer_adverts.withdraw(),
             }
         }),
+        // keepalived 2.2.7 turns it on for any valid value, `false` included.
         Keyword::read("skip_check_adv_addr", |p, b, n| {
-            p.written_bool(&mut b.inst.given.skip_check_adv_addr, n, &b.ctx);
+            match p.boolean(n, &b.ctx) {
+                Some(v) => {
+                    if !v {
+                        p.d.note(
+                            &n.args[0].loc,
+                            format!(
+                                "{}keepalived 2.2.7 turns skip_check_adv_addr on for `{}` too: so does vigild",
+                                b.ctx,
+                                n.arg(0).unwrap_or("")
+                            ),
+                        );
+                    }
+                    b.inst.given.skip_check_adv_addr.set(true, n.loc());
+                }
+                None => b.inst.given.skip_check_adv_addr.withdraw(),
+            }
         }),
         Keyword::read("check_unicast_src", |p, b, n| {
             p.no_block(n);
@@ -320,20 +341,13 @@ impl Parser<'_> {
             into.touch(n.loc());
             return false;
         };
-        match t.word().unwrap_or("").parse::<u32>() {
-            Ok(v) => {
-                into.set(Duration::from_secs(v.into()), n.loc());
+        let prefix = format!("{}: ", ctx.trim_end());
+        match self.garp_number(t, n.name(), &prefix) {
+            Some(v) => {
+                into.set(Duration::from_secs(v), n.loc());
                 true
             }
-            Err(_) => {
-                self.d.warn(
-                    &t.loc,
-                    format!(
-                        "{ctx}{} '{}' invalid (whole seconds) - ignoring",
-                        n.name(),
-                        t.word().unwrap_or("")
-                    ),
-                );
+            None => {
                 into.withdraw();
                 false
             }
@@ -346,28 +360,19 @@ impl Parser<'_> {
             into.touch(n.loc());
             return;
         };
-        match t.word().unwrap_or("").parse::<u32>() {
-            Ok(mut v) => {
+        let prefix = format!("{}: ", ctx.trim_end());
+        match self.garp_number(t, n.name(), &prefix) {
+            Some(mut v) => {
                 if v == 0 && at_least_one {
                     self.d.warn(
                         &t.loc,
-                        format!("{ctx}{} must be greater than 0, setting to 1", n.name()),
+                        format!("{prefix}{} must be greater than 0, setting to 1", n.name()),
                     );
                     v = 1;
                 }
-                into.set(v, n.loc());
+                into.set(v as u32, n.loc());
             }
-            Err(_) => {
-                self.d.warn(
-                    &t.loc,
-                    format!(
-                        "{ctx}{} '{}' invalid - ignoring",
-                        n.name(),
-                        t.word().unwrap_or("")
-                    ),
-                );
-                into.withdraw();
-            }
+            None => into.withdraw(),
         }
     }
 
@@ -418,6 +423,8 @@ fn interface(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
     let Some(t) = p.need(n, 0) else { return };
     let ifname = t.word().unwrap_or("");
     if ifname == "lo" {
+        // keepalived forgets an interface given before, too.
+        b.inst.interface = None;
         p.d.warn(
             &t.loc,
             format!(

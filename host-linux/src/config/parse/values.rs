@@ -70,19 +70,6 @@ impl Parser<'_> {
         }
     }
 
-    /// An unsigned integer in `min..=max` (keepalived's `read_unsigned`): a bad value is a
-    /// warning and the caller keeps what it had.
-    pub(super) fn uint(&mut self, t: &Token, what: &str, min: u64, max: u64) -> Option<u64> {
-        let s = t.word().unwrap_or("");
-        let msg = match s.trim().parse::<u64>() {
-            Ok(v) if (min..=max).contains(&v) => return Some(v),
-            Ok(_) => format!("{what} `{s}` is out of range: expected {min}..={max}"),
-            Err(_) => format!("{what} `{s}` is not a number: expected {min}..={max}"),
-        };
-        self.d.warn(&t.loc, msg);
-        None
-    }
-
     /// An unsigned integer in `min..=max` read as keepalived's `read_unsigned` does; on a
     /// bad value one warning: keepalived's own complaint about the number, then `then`
     /// (its handler's message, which says what it does instead). keepalived runs on.
@@ -97,16 +84,32 @@ impl Parser<'_> {
         }
     }
 
-    /// A signed integer in `min..=max`.
-    pub(super) fn int(&mut self, t: &Token, what: &str, min: i64, max: i64) -> Option<i64> {
-        let s = t.word().unwrap_or("");
-        let msg = match s.trim().parse::<i64>() {
-            Ok(v) if (min..=max).contains(&v) => return Some(v),
-            Ok(_) => format!("{what} `{s}` is out of range: expected {min}..={max}"),
-            Err(_) => format!("{what} `{s}` is not a number: expected {min}..={max}"),
+    /// A garp delay (whole seconds), refresh or repeat count, global (`prefix` empty) or of
+    /// an instance (`prefix` `(NAME): `): keepalived's range for the keyword and its
+    /// message when the value is bad.
+    pub(super) fn garp_number(&mut self, t: &Token, key: &str, prefix: &str) -> Option<u64> {
+        let max = if key.ends_with("_delay") {
+            4294
+        } else if key.ends_with("lower_prio_repeat") {
+            i32::MAX as u64
+        } else {
+            u64::from(u32::MAX)
         };
-        self.d.warn(&t.loc, msg);
-        None
+        let s = t.word().unwrap_or("");
+        match ka_unsigned(s, 0, max) {
+            Ok(v) => Some(v),
+            Err(why) => {
+                let msg = if key.ends_with("garp_master_refresh") {
+                    format!("Invalid {key} '{s}' - ignoring")
+                } else if key.ends_with("lower_prio_repeat") {
+                    format!("Invalid {key} '{s}'")
+                } else {
+                    format!("{key} '{s}' invalid - ignoring")
+                };
+                self.d.warn(&t.loc, format!("{why}: {prefix}{msg}"));
+                None
+            }
+        }
     }
 
     /// `<BOOL>`; no argument means true.
@@ -119,13 +122,13 @@ impl Parser<'_> {
             "true" | "on" | "yes" => Some(true),
             "false" | "off" | "no" => Some(false),
             other => {
-                self.d.warn(
-                    &t.loc,
-                    format!(
-                        "{ctx}invalid {} `{other}` specified: expected on|off|true|false|yes|no",
-                        n.name()
-                    ),
-                );
+                // keepalived's words (on|off|true|false|yes|no are valid).
+                let msg = if ctx.is_empty() {
+                    format!("Invalid value for {} specified", n.name())
+                } else {
+                    format!("{ctx}invalid {} {other} specified", n.name())
+                };
+                self.d.warn(&t.loc, msg);
                 None
             }
         }
