@@ -510,25 +510,45 @@ fn trackers(
         }
         true
     });
-    for t in &mut inst.track_interfaces {
-        if t.weight.weight != 0 {
-            d.warn(
-                &t.loc,
-                format!(
-                    "{ctx}ignoring {} tracked interface weight due to {why}",
-                    t.name
-                ),
-            );
-            t.weight = Weight::FAULT;
+    // In a sync group a weighted interface is kept with weight 0; an address owner stops
+    // tracking it.
+    let in_sync = why == "SYNC group";
+    inst.track_interfaces.retain_mut(|t| {
+        if t.weight.weight == 0 {
+            return true;
         }
-    }
-    inst.track_files.retain(|t| {
+        let (weight_word, reason) = if in_sync {
+            ("weight ", "SYNC group")
+        } else {
+            ("", "address owner")
+        };
+        d.warn(
+            &t.loc,
+            format!(
+                "{ctx}ignoring {} tracked interface {weight_word}due to {reason}",
+                t.name
+            ),
+        );
+        t.weight = Weight::FAULT;
+        in_sync
+    });
+    // A tracked file with the default weight 1 gets weight 0; another weight drops it.
+    inst.track_files.retain_mut(|t| {
         let w = t
             .weight
             .map(|w| i32::from(w.weight))
             .or_else(|| files.get(t.name.as_str()).map(|f| f.weight))
             .unwrap_or(0);
-        if w != 0 {
+        if w == 1 {
+            d.warn(
+                &t.loc,
+                format!(
+                    "{ctx}ignoring weight from tracked file {} due to {why}. specify weight 0",
+                    t.name
+                ),
+            );
+            t.weight = Some(Weight::FAULT);
+        } else if w != 0 {
             d.warn(
                 &t.loc,
                 format!(

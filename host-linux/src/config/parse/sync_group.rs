@@ -112,7 +112,7 @@ fn members(p: &mut Parser<'_>, b: &mut GroupBlock, n: &Node) {
     b.group_read = true;
     if members.is_empty() {
         p.d.warn(
-            n.loc(),
+            n.end(),
             format!(
                 "Warning - sync group {} has empty group block",
                 b.group.name

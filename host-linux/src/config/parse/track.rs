@@ -119,7 +119,7 @@ impl Parser<'_> {
             Some(cmd) => script.command = cmd,
             None => {
                 self.d.warn(
-                    n.loc(),
+                    n.end(),
                     format!("No script set for vrrp_script {name} - removing"),
                 );
                 return;
@@ -314,7 +314,7 @@ impl Parser<'_> {
         }
         if p.process.is_empty() {
             self.d.warn(
-                n.loc(),
+                n.end(),
                 format!("track process '{name}' process name not specified"),
             );
             return;
@@ -517,7 +517,7 @@ impl Parser<'_> {
         self.read_block(&TRACK_FILE, &mut f, children, "track_file");
         if f.file.is_empty() {
             self.d.warn(
-                n.loc(),
+                n.end(),
                 format!("No file set for track_file {name} - ignoring"),
             );
             return;
