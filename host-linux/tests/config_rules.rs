@@ -421,6 +421,7 @@ vrrp_instance VI_1 {
     virtual_ipaddress_excluded {
         2001:db8::1/64 -nodad preferred_lft forever
     }
+    vmac_xmit_base
 }
 ";
     let (l, _p, _d) = load(text);

@@ -4,6 +4,7 @@
 use super::super::keywords::{Keyword, Table};
 use super::super::lexer::Token;
 use super::super::model::Global;
+use super::values::{ka_bool, ka_decimal};
 use super::{Node, Parser};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -12,8 +13,11 @@ use vigil_core::wire::Version;
 /// Why `garp_lower_prio_delay` does nothing in vigild.
 pub(super) const LOWER_PRIO_DELAY: &str = " (a master answering a lower-priority advert sends its gratuitous ARPs / NAs at once, with no second delayed burst)";
 
+/// Where the global keywords are, for the notes about those vigild ignores.
+const PLACE: &str = "in global_defs";
+
 pub(super) static GLOBAL_DEFS: Table<Global> = Table {
-    place: "in global_defs",
+    place: PLACE,
     keywords: &[
         Keyword::read("router_id", router_id),
         Keyword::read("vrrp_mcast_group4", mcast_group4),
@@ -218,15 +222,44 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
         Keyword::ignored("nftables_ipvs"),
         Keyword::ignored("nftables_ipvs_priority"),
         Keyword::ignored("nftables_ipvs_start_fwmark"),
-        Keyword::ignored("vrrp_iptables"),
-        Keyword::ignored("vrrp_ipsets"),
+        // Debian's keepalived 2.2.7 is built with nftables only: it always says so.
+        Keyword::read("vrrp_iptables", |p, _, n| p.iptables(n)),
+        Keyword::read("vrrp_ipsets", |p, _, n| p.iptables(n)),
         Keyword::ignored("disable_local_igmp"),
-        Keyword::ignored("vrrp_notify_priority_changes"),
-        Keyword::ignored("max_auto_priority"),
+        Keyword::read("vrrp_notify_priority_changes", |p, _, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = n.args.first()
+                && ka_bool(t).is_none()
+            {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "Invalid value '{}' for global vrrp_notify_priority_changes specified",
+                        t.word().unwrap_or("")
+                    ),
+                );
+            }
+        }),
+        Keyword::read("max_auto_priority", |p, _, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = n.args.first()
+                && !matches!(t.word().unwrap_or("").parse::<i32>(), Ok(-1..=99))
+            {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "max_auto_priority '{}' must be in [0, 99] (or -1 to disable) - ignoring",
+                        t.word().unwrap_or("")
+                    ),
+                );
+            }
+        }),
         Keyword::ignored("min_auto_priority_delay"),
-        Keyword::ignored("vrrp_priority"),
-        Keyword::ignored("checker_priority"),
-        Keyword::ignored("bfd_priority"),
+        Keyword::read("vrrp_priority", |p, _, n| p.process_priority(n, "vrrp")),
+        Keyword::read("checker_priority", |p, _, n| {
+            p.process_priority(n, "checker")
+        }),
+        Keyword::read("bfd_priority", |p, _, n| p.process_priority(n, "bfd")),
         Keyword::ignored("vrrp_no_swap"),
         Keyword::ignored("checker_no_swap"),
         Keyword::ignored("bfd_no_swap"),
@@ -275,7 +308,20 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
         Keyword::ignored("rs_init_notifies"),
         Keyword::ignored("no_checker_emails"),
         Keyword::ignored("umask"),
-        Keyword::ignored("vrrp_startup_delay"),
+        Keyword::read("vrrp_startup_delay", |p, _, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = p.need(n, 0)
+                && let Err(why) = ka_decimal(t.word().unwrap_or(""), 1_000, u64::from(u32::MAX))
+            {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "{why}: vrrp_startup_delay '{}' is invalid",
+                        t.word().unwrap_or("")
+                    ),
+                );
+            }
+        }),
         Keyword::ignored("log_unknown_vrids"),
         Keyword::ignored("vmac_prefix"),
         Keyword::ignored("vmac_addr_prefix"),
@@ -332,6 +378,32 @@ impl Parser<'_> {
                 None
             }
         }
+    }
+
+    /// `vrrp_priority` and the like: a nice value, -20..=19 (vigild does not renice).
+    fn process_priority(&mut self, n: &Node, process: &str) {
+        self.ignored(n, PLACE);
+        match n.args.first() {
+            None => self
+                .d
+                .warn(n.loc(), format!("No {process} process priority specified")),
+            Some(t) if !matches!(t.word().unwrap_or("").parse::<i32>(), Ok(-20..=19)) => {
+                self.d.warn(
+                    &t.loc,
+                    format!("Invalid {process} process priority specified"),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// `vrrp_iptables` / `vrrp_ipsets`: Debian's keepalived 2.2.7 (nftables only) warns.
+    fn iptables(&mut self, n: &Node) {
+        self.no_block(n);
+        self.d.warn(
+            n.loc(),
+            "iptables not supported, using nftables instead. Please replace 'vrrp_iptables and 'vrrp_ipsets' with 'nftables' config option (vigild installs no firewall rules)",
+        );
     }
 
     /// Whole seconds of a global garp delay.

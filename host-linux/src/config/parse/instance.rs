@@ -8,7 +8,7 @@ use super::super::lexer::Token;
 use super::super::model::{Instance, UseVmac, Written};
 use super::global::LOWER_PRIO_DELAY;
 use super::lists::TrackKind;
-use super::values::{DEFAULT_PRIORITY, ka_decimal};
+use super::values::{DEFAULT_PRIORITY, ka_bool, ka_decimal, ka_unsigned};
 use super::{Node, Parser, fam};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -24,10 +24,19 @@ pub(super) struct InstanceBlock {
     /// `mcast_src_ip`, `mcast_dst_ip`, a VIP or a unicast peer, in file order; an address
     /// of the other family is dropped.
     pub(super) family: Option<Family>,
+    /// `vmac_xmit_base` was written.
+    xmit_base: bool,
+    /// A valid `unicast_ttl` was written.
+    unicast_ttl: bool,
+    /// `promote_secondaries` was written.
+    promote_secondaries: bool,
 }
 
+/// Where the instance's keywords are, for the notes about those vigild ignores.
+const PLACE: &str = "in vrrp_instance";
+
 pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
-    place: "in vrrp_instance",
+    place: PLACE,
     keywords: &[
         Keyword::read("state", state),
         Keyword::read("interface", interface),
@@ -274,30 +283,133 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
         }),
         Keyword::ignored("vrf"),
         Keyword::ignored("use_vmac_addr"),
-        Keyword::ignored("vmac_xmit_base"),
+        Keyword::read("vmac_xmit_base", |p, b, n| {
+            p.ignored(n, PLACE);
+            b.xmit_base = true;
+        }),
         Keyword::ignored("use_ipvlan"),
-        Keyword::ignored("native_ipv6"),
+        Keyword::read("native_ipv6", |p, b, n| {
+            p.ignored(n, PLACE);
+            match b.family {
+                Some(Family::V4) => p.d.warn(
+                    n.loc(),
+                    format!("{}Cannot specify native_ipv6 with IPv4 addresses", b.ctx),
+                ),
+                _ => b.family = Some(Family::V6),
+            }
+        }),
         Keyword::ignored("track_bfd"),
         Keyword::ignored("track_src_ip"),
         Keyword::read("unicast_fault_no_peer", |p, b, n| {
             unicast_keyword(b, n);
             p.ignored(n, "in vrrp_instance");
         }),
-        Keyword::ignored("unicast_ttl"),
-        Keyword::ignored("old_unicast_checksum"),
-        Keyword::ignored("garp_extra_if"),
+        Keyword::read("unicast_ttl", |p, b, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = p.need(n, 0) {
+                let then = format!(
+                    "({}): TTL '{}' not valid - must be between 0 & 255",
+                    b.inst.name,
+                    t.word().unwrap_or("")
+                );
+                b.unicast_ttl |= p.ka_uint(t, 0, 255, &then).is_some();
+            }
+        }),
+        Keyword::read("old_unicast_checksum", |p, b, n| {
+            unicast_keyword(b, n);
+            p.ignored(n, PLACE);
+            if let Some(t) = n.args.first()
+                && t.word() != Some("never")
+            {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "{}Unknown old_unicast_chksum mode {} - ignoring",
+                        b.ctx,
+                        t.word().unwrap_or("")
+                    ),
+                );
+            }
+        }),
+        Keyword::read("garp_extra_if", garp_extra_if),
         Keyword::ignored("garp_extra_if_vmac"),
-        Keyword::ignored("promote_secondaries"),
+        Keyword::read("promote_secondaries", |p, b, n| {
+            p.ignored(n, PLACE);
+            b.promote_secondaries = true;
+        }),
         Keyword::ignored("virtual_routes"),
         Keyword::ignored("virtual_rules"),
-        Keyword::ignored("debug"),
+        Keyword::read("debug", |p, b, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = p.need(n, 0) {
+                let then = format!(
+                    "{}Debug value '{}' not valid; must be between 0-4",
+                    b.ctx,
+                    t.word().unwrap_or("")
+                );
+                p.ka_uint(t, 0, 4, &then);
+            }
+        }),
         Keyword::ignored("notify_master_rx_lower_pri"),
-        Keyword::ignored("notify_priority_changes"),
+        Keyword::read("notify_priority_changes", |p, b, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = n.args.first()
+                && ka_bool(t).is_none()
+            {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "{}Invalid value '{}' for notify_priority_changes specified",
+                        b.ctx,
+                        t.word().unwrap_or("")
+                    ),
+                );
+            }
+        }),
         Keyword::ignored("notify_deleted"),
-        Keyword::ignored("smtp_alert"),
-        Keyword::ignored("kernel_rx_buf_size"),
-        Keyword::ignored("linkbeat_use_polling"),
-        Keyword::ignored("lvs_sync_daemon_interface"),
+        Keyword::read("smtp_alert", |p, _, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = n.args.first()
+                && ka_bool(t).is_none()
+            {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "Invalid vrrp_instance smtp_alert parameter {}",
+                        t.word().unwrap_or("")
+                    ),
+                );
+            }
+        }),
+        Keyword::read("kernel_rx_buf_size", |p, b, n| {
+            p.ignored(n, PLACE);
+            let ok = n.args.len() == 1
+                && ka_unsigned(n.arg(0).unwrap_or(""), 0, u64::from(u32::MAX)).is_ok();
+            if !ok {
+                p.d.warn(
+                    n.loc(),
+                    format!("{}invalid kernel_rx_buf_size specified", b.ctx),
+                );
+            }
+        }),
+        Keyword::read("linkbeat_use_polling", |p, b, n| {
+            p.d.warn(
+                n.loc(),
+                format!(
+                    "{}'linkbeat_use_polling' in vrrp instance deprecated - use linkbeat_interfaces block",
+                    b.ctx
+                ),
+            );
+        }),
+        Keyword::read("lvs_sync_daemon_interface", |p, b, n| {
+            p.d.warn(
+                n.loc(),
+                format!(
+                    "{}Specifying lvs_sync_daemon_interface against a vrrp is deprecated. Please use global lvs_sync_daemon",
+                    b.ctx
+                ),
+            );
+        }),
     ],
 };
 
@@ -319,6 +431,9 @@ impl Parser<'_> {
             inst: Instance::new(name.clone(), n.loc().clone()),
             ctx: format!("({name}) "),
             family: None,
+            xmit_base: false,
+            unicast_ttl: false,
+            promote_secondaries: false,
         };
         self.read_block(
             &VRRP_INSTANCE,
@@ -326,6 +441,7 @@ impl Parser<'_> {
             children,
             &format!("vrrp_instance {name}"),
         );
+        self.instance_end(&mut b, n);
         let mut inst = b.inst;
         inst.given.family = b.family;
         // Lists are kept for the daemon's life: without their growth slack.
@@ -333,6 +449,37 @@ impl Parser<'_> {
         inst.excluded_vips.shrink_to_fit();
         inst.unicast_peers.shrink_to_fit();
         self.conf.instances.push(inst);
+    }
+
+    /// keepalived's checks at the `}` of an instance (its `vrrp_end_handler`).
+    fn instance_end(&mut self, b: &mut InstanceBlock, n: &Node) {
+        let name = &b.inst.name;
+        if b.inst.given.unicast_keyword.is_some() && b.inst.use_vmac.is_some() {
+            if b.inst.interface.is_none() {
+                self.d.warn(
+                    n.end(),
+                    format!("({name}): Cannot use VMAC/ipvlan with unicast and no interface - clearing use_vmac"),
+                );
+                b.inst.use_vmac = None;
+            } else if !b.xmit_base {
+                self.d.warn(
+                    n.end(),
+                    format!("({name}) unicast with use_vmac requires vmac_xmit_base - setting"),
+                );
+            }
+        }
+        if b.promote_secondaries && b.inst.use_vmac.is_some() {
+            self.d.warn(
+                n.end(),
+                format!("({name}) promote_secondaries is automatically set for vmacs - ignoring"),
+            );
+        }
+        if b.unicast_ttl && b.inst.unicast_peers.is_empty() {
+            self.d.warn(
+                n.end(),
+                format!("({name}): Cannot use unicast_ttl without unicast peers - resetting"),
+            );
+        }
     }
 
     /// `garp_*_delay` / `garp_master_refresh`: whole seconds. Whether it was read.
@@ -409,6 +556,40 @@ fn state(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
         }
     };
     state.set(Some(s), n.loc());
+}
+
+/// `garp_extra_if [all] SECONDS` (vigild sends no extra garps; keepalived's checks).
+fn garp_extra_if(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
+    p.ignored(n, PLACE);
+    let mut delay = None;
+    for t in &n.args {
+        let w = t.word().unwrap_or("");
+        if w == "all" {
+            continue;
+        }
+        match ka_unsigned(w, 0, 86_400) {
+            Ok(v) => delay = Some(v),
+            Err(why) => {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "{why}: ({}): garp_extra_if '{w}' invalid - ignoring",
+                        b.inst.name
+                    ),
+                );
+                return;
+            }
+        }
+    }
+    if delay.is_none() {
+        p.d.warn(
+            n.loc(),
+            format!(
+                "({}): garp_extra_if specified without time - ignoring",
+                b.inst.name
+            ),
+        );
+    }
 }
 
 /// Notes the first keyword asking for unicast (see `Given::unicast_keyword`).
@@ -528,22 +709,61 @@ fn src_family(p: &mut Parser<'_>, b: &mut InstanceBlock, t: &Token, mcast: bool)
     }
 }
 
-/// `use_vmac [NAME] [MAC]`.
+/// `use_vmac [NAME] [MAC]`, with keepalived's checks of both.
 fn use_vmac(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
     p.no_block(n);
     let mut v = UseVmac::default();
-    for t in &n.args {
+    for t in n.args.iter().take(2) {
         let a = t.word().unwrap_or("");
         if a.contains(':') {
+            if v.mac.is_some() {
+                p.d.warn(&t.loc, "VMAC interface address already specified");
+                continue;
+            }
+            if let Some(why) = vmac_mac_problem(a) {
+                p.d.warn(&t.loc, why);
+                continue;
+            }
             v.mac = Some(a.to_string());
             p.not_implemented(
                 &t.loc,
                 &format!("{}the MAC address `{a}` of `use_vmac`", b.ctx),
                 " (the macvlan gets the virtual router MAC 00:00:5e:00:01:VRID, or 00:00:5e:00:02:VRID for IPv6)",
             );
-        } else if v.name.is_none() {
+        } else if v.name.is_some() {
+            p.d.warn(&t.loc, "VMAC interface name already specified");
+        } else if a.len() >= 16 || a.is_empty() || a == "." || a == ".." || a.contains('/') {
+            p.d.warn(
+                &t.loc,
+                format!("VMAC interface name '{a}' too long or invalid characters - ignoring"),
+            );
+        } else {
             v.name = Some(a.to_string());
         }
     }
     b.inst.use_vmac = Some(v);
+}
+
+/// What keepalived 2.2.7 finds wrong with a `use_vmac` MAC address, in its words.
+fn vmac_mac_problem(a: &str) -> Option<String> {
+    if !a.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
+        return Some(format!("VMAC invalid MAC address {a}"));
+    }
+    let parts: Vec<&str> = a.trim_end_matches(':').split(':').collect();
+    // Five octets: the sixth is the VRID.
+    let ok = (parts.len() == 5 || parts.len() == 6)
+        && parts.iter().all(|o| !o.is_empty() && o.len() <= 2);
+    if !ok {
+        return Some(format!("VMAC invalid MAC address {a} - ignored"));
+    }
+    let octet = |k: usize| u8::from_str_radix(parts[k], 16).unwrap_or(0);
+    if octet(0) & 1 != 0 {
+        return Some(format!("VMAC MAC address is multicast {a} - ignoring"));
+    }
+    if (0..4).map(octet).eq([0, 0, 0x5e, 0]) && matches!(octet(4), 1 | 2) {
+        return Some(format!(
+            "VMAC MAC address not allowed to be RFC5798 address ({a}) - ignoring"
+        ));
+    }
+    None
 }

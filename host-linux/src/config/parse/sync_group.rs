@@ -3,6 +3,7 @@
 use super::super::keywords::{Keyword, Table};
 use super::super::model::{Notify, SyncGroup};
 use super::lists::TrackKind;
+use super::values::ka_bool;
 use super::{Node, Parser};
 
 /// A `vrrp_sync_group` being read.
@@ -12,10 +13,15 @@ pub(super) struct GroupBlock {
     group_read: bool,
     /// `(NAME) ` before messages.
     ctx: String,
+    /// `vrrp group NAME: `, keepalived's words before "notify script already specified".
+    notify_ctx: String,
 }
 
+/// Where the group's keywords are, for the notes about those vigild ignores.
+const PLACE: &str = "in vrrp_sync_group";
+
 pub(super) static VRRP_SYNC_GROUP: Table<GroupBlock> = Table {
-    place: "in vrrp_sync_group",
+    place: PLACE,
     keywords: &[
         Keyword::read("group", members),
         Keyword::read("track_interface", |p, b, n| {
@@ -31,27 +37,62 @@ pub(super) static VRRP_SYNC_GROUP: Table<GroupBlock> = Table {
             b.group.track_processes = p.track_refs(n, &b.ctx, TrackKind::Process);
         }),
         Keyword::read("notify_master", |p, b, n| {
-            p.notify(&mut b.group.notify.master, n, &b.ctx)
+            p.notify(&mut b.group.notify.master, n, &b.notify_ctx)
         }),
         Keyword::read("notify_backup", |p, b, n| {
-            p.notify(&mut b.group.notify.backup, n, &b.ctx)
+            p.notify(&mut b.group.notify.backup, n, &b.notify_ctx)
         }),
         Keyword::read("notify_fault", |p, b, n| {
-            p.notify(&mut b.group.notify.fault, n, &b.ctx)
+            p.notify(&mut b.group.notify.fault, n, &b.notify_ctx)
         }),
         Keyword::read("notify_stop", |p, b, n| {
-            p.notify(&mut b.group.notify.stop, n, &b.ctx)
+            p.notify(&mut b.group.notify.stop, n, &b.notify_ctx)
         }),
         Keyword::read("notify", |p, b, n| {
-            p.notify(&mut b.group.notify.any, n, &b.ctx)
+            p.notify(&mut b.group.notify.any, n, &b.notify_ctx)
         }),
         Keyword::read("sync_group_tracking_weight", |_, b, _| {
             b.group.tracking_weight = true;
         }),
-        Keyword::ignored("notify_priority_changes"),
+        Keyword::read("notify_priority_changes", |p, b, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = n.args.first()
+                && ka_bool(t).is_none()
+            {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "{}Invalid value '{}' for sync group notify_priority_changes specified",
+                        b.ctx,
+                        t.word().unwrap_or("")
+                    ),
+                );
+            }
+        }),
         Keyword::ignored("notify_deleted"),
-        Keyword::ignored("smtp_alert"),
-        Keyword::ignored("global_tracking"),
+        Keyword::read("smtp_alert", |p, _, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = n.args.first()
+                && ka_bool(t).is_none()
+            {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "Invalid vrrp_group smtp_alert parameter {}",
+                        t.word().unwrap_or("")
+                    ),
+                );
+            }
+        }),
+        Keyword::read("global_tracking", |p, b, n| {
+            p.d.warn(
+                n.loc(),
+                format!(
+                    "{}global_tracking is deprecated. Use track_interface/script/file on the sync group",
+                    b.ctx
+                ),
+            );
+        }),
         Keyword::ignored("track_bfd"),
     ],
 };
@@ -80,6 +121,7 @@ impl Parser<'_> {
             },
             group_read: false,
             ctx: format!("({name}) "),
+            notify_ctx: format!("vrrp group {name}: "),
         };
         self.read_block(
             &VRRP_SYNC_GROUP,

@@ -215,6 +215,15 @@ impl Parser<'_> {
     }
 }
 
+/// keepalived's `check_true_false`: on|true|yes, off|false|no, else `None`.
+pub(super) fn ka_bool(t: &Token) -> Option<bool> {
+    match t.word().unwrap_or("") {
+        "true" | "on" | "yes" => Some(true),
+        "false" | "off" | "no" => Some(false),
+        _ => None,
+    }
+}
+
 /// keepalived's priority for a missing or invalid `priority` (VRRP_PRIO_DFL).
 pub(super) const DEFAULT_PRIORITY: u8 = 100;
 
