@@ -504,6 +504,8 @@ pub(crate) struct Given {
     /// `check_unicast_src`, `unicast_fault_no_peer`): without peers keepalived warns and
     /// runs multicast.
     pub unicast_keyword: Option<Loc>,
+    /// `unicast_fault_no_peer`: without peers keepalived holds the instance in FAULT.
+    pub fault_no_peer: Option<Loc>,
     /// The family keepalived settled on while reading (see the parser's `InstanceBlock`).
     pub family: Option<Family>,
 }
@@ -530,6 +532,7 @@ impl Default for Given {
             strict_mode: Written::new(false),
             down_timer_adverts: Written::new(3),
             unicast_keyword: None,
+            fault_no_peer: None,
             family: None,
         }
     }

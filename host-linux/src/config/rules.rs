@@ -122,7 +122,17 @@ fn instance(inst: &mut Instance, g: &Global, d: &mut Diags) {
     // of the other family), IPv4 if nothing set it.
     inst.family = inst.given.family.unwrap_or(Family::V4);
     let family = inst.family;
-    if let Some(kw) = &inst.given.unicast_keyword
+    if let Some(at) = &inst.given.fault_no_peer
+        && inst.unicast_peers.is_empty()
+    {
+        // keepalived logs "Cannot use unicast without any peers - going to fault state"
+        // and keeps the instance in FAULT; vigild has no such state and will not run it
+        // multicast instead (it could take the VIPs).
+        d.unsupported(
+            at,
+            format!("{ctx}unicast_fault_no_peer without unicast peers: keepalived holds this instance in FAULT, which vigild does not implement; vigild refuses it rather than run it multicast"),
+        );
+    } else if let Some(kw) = &inst.given.unicast_keyword
         && inst.unicast_peers.is_empty()
     {
         d.warn(

@@ -301,8 +301,9 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
         Keyword::ignored("track_bfd"),
         Keyword::ignored("track_src_ip"),
         Keyword::read("unicast_fault_no_peer", |p, b, n| {
+            p.no_block(n);
             unicast_keyword(b, n);
-            p.ignored(n, "in vrrp_instance");
+            b.inst.given.fault_no_peer = Some(n.loc().clone());
         }),
         Keyword::read("unicast_ttl", |p, b, n| {
             p.ignored(n, PLACE);
