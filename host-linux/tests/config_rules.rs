@@ -830,3 +830,33 @@ fn end_of_block_findings_name_the_closing_brace() {
         6
     );
 }
+
+/// Keywords written twice, as keepalived reads them: a second track_* block is checked
+/// for duplicates against the first ("duplicate track_interface eth2 - ignoring"), a
+/// second weight of a track_file / vrrp_track_process is "Weight already set ... -
+/// ignoring", a second authentication block keeps the password of the first, and a peer
+/// listed twice is no VRID clash.
+#[test]
+fn repeated_keywords_as_keepalived() {
+    let text = format!(
+        "track_file f {{\n    file /tmp/f\n    weight 2\n    weight 3\n}}\nvrrp_track_process p {{\n    process nginx\n    weight 2\n    weight 3\n}}\n{}",
+        inst(
+            "    authentication {\n        auth_type PASS\n        auth_pass aaa\n    }\n    authentication {\n        auth_type PASS\n    }\n    unicast_src_ip 10.0.0.5\n    unicast_peer {\n        10.0.0.3\n        10.0.0.3\n    }\n    track_interface {\n        eth2\n    }\n    track_interface {\n        eth2\n        eth1\n    }"
+        )
+    );
+    let (l, _p, _d) = load(&text);
+    let c = l.config.as_ref().expect("keepalived runs it");
+    assert_eq!(c.track_files[0].weight, 2);
+    assert_eq!(c.track_processes[0].weight.weight, 2);
+    find(&l, "Weight already set for track file f - ignoring 3");
+    find(&l, "Weight already set for track process p - ignoring 3");
+    let i = &c.instances[0];
+    assert_eq!(i.auth, Auth::password(b"aaa"));
+    assert_eq!(i.unicast_peers.len(), 2);
+    let names: Vec<_> = i.track_interfaces.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["eth2", "eth1"]);
+    assert_eq!(
+        find(&l, "(VI_1) duplicate track_interface eth2 - ignoring").line(),
+        30
+    );
+}

@@ -595,7 +595,9 @@ fn duplicate_vrids(conf: &KeepalivedConf, d: &mut Diags) {
             unicast,
             addr,
         )) {
-            Entry::Occupied(e) => clash = clash.or(Some(*e.get())),
+            // The same instance twice (a peer listed twice) is no clash.
+            Entry::Occupied(e) if *e.get() != k => clash = clash.or(Some(*e.get())),
+            Entry::Occupied(_) => {}
             Entry::Vacant(e) => {
                 e.insert(k);
             }

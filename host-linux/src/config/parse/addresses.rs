@@ -56,9 +56,12 @@ impl Parser<'_> {
         let Some(children) = self.block_of(n) else {
             return;
         };
+        // keepalived sets the instance's type and password themselves: a second block
+        // changes only what it writes.
+        let before = b.inst.auth_config.take();
         let mut a = AuthBlock {
-            kind: None,
-            pass: None,
+            kind: before.as_ref().map(|c| c.kind),
+            pass: before.and_then(|c| c.pass),
             ctx: b.ctx.clone(),
         };
         self.read_block(&AUTHENTICATION, &mut a, children, "authentication");

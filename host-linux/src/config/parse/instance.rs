@@ -159,21 +159,18 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
             }
         }),
         Keyword::read("mcast_dst_ip", mcast_dst_ip),
+        // A second block adds to the list, with keepalived's duplicate check across both.
         Keyword::read("track_interface", |p, b, n| {
-            let t = p.track_interfaces(n, &b.ctx);
-            b.inst.track_interfaces.extend(t);
+            p.track_interfaces(n, &b.ctx, &mut b.inst.track_interfaces);
         }),
         Keyword::read("track_script", |p, b, n| {
-            let t = p.track_refs(n, &b.ctx, TrackKind::Script);
-            b.inst.track_scripts.extend(t);
+            p.track_refs(n, &b.ctx, TrackKind::Script, &mut b.inst.track_scripts);
         }),
         Keyword::read("track_file", |p, b, n| {
-            let t = p.track_refs(n, &b.ctx, TrackKind::File);
-            b.inst.track_files.extend(t);
+            p.track_refs(n, &b.ctx, TrackKind::File, &mut b.inst.track_files);
         }),
         Keyword::read("track_process", |p, b, n| {
-            let t = p.track_refs(n, &b.ctx, TrackKind::Process);
-            b.inst.track_processes.extend(t);
+            p.track_refs(n, &b.ctx, TrackKind::Process, &mut b.inst.track_processes);
         }),
         Keyword::read("notify_master", |p, b, n| {
             p.notify(&mut b.inst.notify.master, n, &b.ctx)

@@ -51,11 +51,16 @@ impl Parser<'_> {
     /// keepalived's `alloc_track_*`: a tracker not defined above this line, a duplicate, an
     /// unknown option or a `weight` without value drops the entry with keepalived's warning;
     /// a bad weight falls back to the tracker's own.
-    pub(super) fn track_refs(&mut self, n: &Node, ctx: &str, kind: TrackKind) -> Vec<TrackRef> {
-        let mut out: Vec<TrackRef> = Vec::new();
-        let mut seen = HashSet::new();
+    pub(super) fn track_refs(
+        &mut self,
+        n: &Node,
+        ctx: &str,
+        kind: TrackKind,
+        out: &mut Vec<TrackRef>,
+    ) {
+        let mut seen: HashSet<String> = out.iter().map(|t| t.name.clone()).collect();
         let Some(children) = self.block_of(n) else {
-            return out;
+            return;
         };
         let what = kind.words();
         for c in children {
@@ -145,15 +150,13 @@ impl Parser<'_> {
                 loc: c.loc().clone(),
             });
         }
-        out
     }
 
     /// `track_interface` entries, read as keepalived's `alloc_track_if`.
-    pub(super) fn track_interfaces(&mut self, n: &Node, ctx: &str) -> Vec<TrackInterface> {
-        let mut out: Vec<TrackInterface> = Vec::new();
-        let mut seen = HashSet::new();
+    pub(super) fn track_interfaces(&mut self, n: &Node, ctx: &str, out: &mut Vec<TrackInterface>) {
+        let mut seen: HashSet<String> = out.iter().map(|t| t.name.clone()).collect();
         let Some(children) = self.block_of(n) else {
-            return out;
+            return;
         };
         for c in children {
             self.no_block(c);
@@ -223,7 +226,6 @@ impl Parser<'_> {
                 loc: c.loc().clone(),
             });
         }
-        out
     }
 
     /// A `notify*` keyword into its slot of the block's `Notify`, with keepalived's "already

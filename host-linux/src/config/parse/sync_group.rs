@@ -25,16 +25,16 @@ pub(super) static VRRP_SYNC_GROUP: Table<GroupBlock> = Table {
     keywords: &[
         Keyword::read("group", members),
         Keyword::read("track_interface", |p, b, n| {
-            b.group.track_interfaces = p.track_interfaces(n, &b.ctx);
+            p.track_interfaces(n, &b.ctx, &mut b.group.track_interfaces);
         }),
         Keyword::read("track_script", |p, b, n| {
-            b.group.track_scripts = p.track_refs(n, &b.ctx, TrackKind::Script);
+            p.track_refs(n, &b.ctx, TrackKind::Script, &mut b.group.track_scripts);
         }),
         Keyword::read("track_file", |p, b, n| {
-            b.group.track_files = p.track_refs(n, &b.ctx, TrackKind::File);
+            p.track_refs(n, &b.ctx, TrackKind::File, &mut b.group.track_files);
         }),
         Keyword::read("track_process", |p, b, n| {
-            b.group.track_processes = p.track_refs(n, &b.ctx, TrackKind::Process);
+            p.track_refs(n, &b.ctx, TrackKind::Process, &mut b.group.track_processes);
         }),
         Keyword::read("notify_master", |p, b, n| {
             p.notify(&mut b.group.notify.master, n, &b.notify_ctx)

@@ -241,6 +241,18 @@ pub(super) static VRRP_TRACK_PROCESS: Table<TrackProcess> = Table {
                 );
                 return;
             };
+            // keepalived: any weight but 0 counts as already set.
+            if t.weight.weight != 0 {
+                p.d.warn(
+                    n.loc(),
+                    format!(
+                        "Weight already set for track process {} - ignoring {}",
+                        t.name,
+                        w.word().unwrap_or("")
+                    ),
+                );
+                return;
+            }
             match w.word().unwrap_or("").parse::<i64>() {
                 Ok(w) if (-254..=254).contains(&w) => {
                     let reverse = n.arg(1) == Some("reverse");
@@ -472,6 +484,17 @@ pub(super) static TRACK_FILE: Table<TrackFile> = Table {
                 return;
             };
             let s = t.word().unwrap_or("");
+            // keepalived: any weight but the default 1 counts as already set.
+            if f.weight != 1 {
+                p.d.warn(
+                    n.loc(),
+                    format!(
+                        "Weight already set for track file {} - ignoring {s}",
+                        f.name
+                    ),
+                );
+                return;
+            }
             match s.parse::<i32>() {
                 Ok(w) if (-254..=254).contains(&w) => {
                     f.weight = w;
