@@ -413,7 +413,8 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
 
 impl Parser<'_> {
     pub(super) fn instance(&mut self, n: &Node) {
-        let Some(name) = n.arg(0).map(str::to_string) else {
+        // keepalived wants exactly one word, and skips the block otherwise.
+        let (Some(name), 1) = (n.arg(0).map(str::to_string), n.args.len()) else {
             self.d.warn(n.loc(), "vrrp_instance must have a name");
             return;
         };

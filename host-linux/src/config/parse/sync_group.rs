@@ -99,7 +99,8 @@ pub(super) static VRRP_SYNC_GROUP: Table<GroupBlock> = Table {
 
 impl Parser<'_> {
     pub(super) fn sync_group(&mut self, n: &Node) {
-        let Some(name) = n.arg(0).map(str::to_string) else {
+        // keepalived wants exactly one word, and skips the block otherwise.
+        let (Some(name), 1) = (n.arg(0).map(str::to_string), n.args.len()) else {
             self.d
                 .warn(n.loc(), "vrrp_sync_group must have a name - skipping");
             return;
