@@ -5,7 +5,7 @@
 
 use super::super::keywords::{Keyword, Table};
 use super::super::lexer::Token;
-use super::super::model::{Instance, UseVmac, Written};
+use super::super::model::{Instance, Written};
 use super::global::LOWER_PRIO_DELAY;
 use super::lists::TrackKind;
 use super::values::{DEFAULT_PRIORITY, ka_bool, ka_decimal, ka_unsigned};
@@ -400,6 +400,9 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
             );
         }),
         Keyword::read("lvs_sync_daemon_interface", |p, b, n| {
+            if p.need(n, 0).is_none() {
+                return;
+            }
             p.d.warn(
                 n.loc(),
                 format!(
@@ -711,7 +714,8 @@ fn src_family(p: &mut Parser<'_>, b: &mut InstanceBlock, t: &Token, mcast: bool)
 /// `use_vmac [NAME] [MAC]`, with keepalived's checks of both.
 fn use_vmac(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
     p.no_block(n);
-    let mut v = UseVmac::default();
+    // A second `use_vmac` adds to the first, as in keepalived.
+    let mut v = b.inst.use_vmac.take().unwrap_or_default();
     for t in n.args.iter().take(2) {
         let a = t.word().unwrap_or("");
         if a.contains(':') {

@@ -231,6 +231,10 @@ impl Parser<'_> {
     /// A `notify*` keyword into its slot of the block's `Notify`, with keepalived's "already
     /// specified" rule.
     pub(super) fn notify(&mut self, slot: &mut Option<Command>, n: &Node, ctx: &str) {
+        // keepalived reads the value first: without one it stops (exit 2), repeated or not.
+        if self.need(n, 0).is_none() {
+            return;
+        }
         if slot.is_some() {
             self.d.warn(
                 n.loc(),
