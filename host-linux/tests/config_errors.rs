@@ -59,26 +59,33 @@ fn a_missing_close_brace_is_pointed_at_by_the_next_block() {
     assert_eq!(at(d), (7, 1));
 }
 
+/// keepalived 2.2.7: "number '300' outside range [1, 255]" and "(VI_1) Priority not valid!
+/// must be between 1 & 255. Using default 100": a warning, priority 100, and it runs.
 #[test]
-fn priority_must_be_a_number_in_1_to_255() {
-    for (val, what) in [
-        ("300", "out of range"),
-        ("abc", "not a number"),
-        ("0", "out of range"),
+fn a_bad_priority_is_a_warning_and_priority_100() {
+    for (val, why) in [
+        ("300", "number '300' outside range [1, 255]"),
+        ("abc", "invalid number 'abc'"),
+        ("0", "number '0' outside range [1, 255]"),
+        ("-5", "negative number '-5'"),
     ] {
-        let (l, _p, _d) = load(&inst(&format!("    priority {val}")));
-        let d = find(&l, "priority");
-        assert!(
-            d.message.contains(what) && d.message.contains("1..=255"),
-            "{d}"
+        let (l, _p, _d) = load(&inst(&format!("    state MASTER\n    priority {val}")));
+        let d = find(
+            &l,
+            "Priority not valid! must be between 1 & 255. Using default 100",
         );
-        assert_eq!(at(d), (4, 14));
-        assert_eq!(d.severity, Severity::Error);
-        assert!(l.config.is_none());
+        assert!(d.message.starts_with(why), "{d}");
+        assert_eq!((at(d), d.severity), ((5, 14), Severity::Warning));
+        let c = l.config.as_ref().expect("keepalived runs it");
+        // Written (if invalid) priority: state MASTER does not make it the owner.
+        assert_eq!(c.instances[0].priority, 100);
         assert_eq!(config::test_exit_code(&l), exit::CONFIG_TEST);
     }
 }
 
+/// keepalived 2.2.7: a bad VRID is "(VI_1): VRID '0' not valid - must be between 1 & 255"
+/// and is ignored; an instance left without one is refused ("the virtual router id must
+/// be set", keepalived does not start its VRRP process).
 #[test]
 fn virtual_router_id_missing_or_out_of_range() {
     let (l, _p, _d) = load(
@@ -90,10 +97,20 @@ fn virtual_router_id_missing_or_out_of_range() {
     for v in ["0", "256"] {
         let text = GOOD.replace("virtual_router_id 51", &format!("virtual_router_id {v}"));
         let (l, _p, _d) = load(&text);
-        let d = l.errors().next().expect("an error");
-        assert_eq!(at(d), (4, 23), "{d}");
-        assert!(d.message.contains("virtual_router_id"), "{d}");
+        let d = find(
+            &l,
+            &format!("(VI_1): VRID '{v}' not valid - must be between 1 & 255"),
+        );
+        assert_eq!((at(d), d.severity), ((4, 23), Severity::Warning), "{d}");
+        assert!(l.config.is_none(), "no VRID left: refused");
     }
+    // A later bad line leaves the earlier VRID in place.
+    let text = GOOD.replace(
+        "virtual_router_id 51",
+        "virtual_router_id 51\n    virtual_router_id 300",
+    );
+    let (l, _p, _d) = load(&text);
+    assert_eq!(l.config.expect("runs").instances[0].vrid, 51);
 }
 
 /// Found by fuzz/ (config_load): `-t` accepted a unicast instance without `interface`,
@@ -139,14 +156,20 @@ fn a_keyword_without_its_value_stops_keepalived_with_exit_2() {
     assert_eq!(config::test_exit_code(&l), exit::ABORT);
 }
 
+/// keepalived 2.2.7 skips a malformed address with a warning and runs the rest.
 #[test]
 fn bad_addresses() {
-    let (l, _p, _d) = load(&GOOD.replace("10.0.0.1/24", "10.0.0.300"));
-    let d = find(&l, "invalid IP address `10.0.0.300`");
-    assert_eq!(at(d), (7, 9));
-    assert_eq!(d.severity, Severity::Error);
+    let text = GOOD.replace("10.0.0.1/24", "10.0.0.300\n        10.0.0.1/24");
+    let (l, _p, _d) = load(&text);
+    let d = find(&l, "VRRP parsed invalid IP 10.0.0.300. skipping IP...");
+    assert_eq!((at(d), d.severity), ((7, 9), Severity::Warning));
+    assert_eq!(l.config.expect("runs").instances[0].vips.len(), 1);
     let (l, _p, _d) = load(&inst("    unicast_src_ip 10.0.0.x"));
-    assert_eq!(at(find(&l, "unicast_src_ip `10.0.0.x`")), (4, 20));
+    let d = find(
+        &l,
+        "Configuration error: VRRP instance[VI_1] malformed src address[10.0.0.x]. Skipping...",
+    );
+    assert_eq!((at(d), d.severity), ((4, 20), Severity::Warning));
     let (l, _p, _d) = load(&GOOD.replace("10.0.0.1/24", "10.0.0.1/33"));
     let d = find(&l, "Invalid address prefix len 33");
     assert_eq!(d.severity, Severity::Warning);
@@ -178,22 +201,30 @@ fn unknown_keywords_are_warnings_that_name_the_line_and_skip_their_block() {
     assert_eq!(config::test_exit_code(&l), exit::OK);
 }
 
+/// keepalived 2.2.7: "(VI_1) track script nosuch not found, ignoring..." and "Virtual
+/// router VI_X specified in sync group G doesn't exist - ignoring" are warnings; it runs
+/// without them. A script defined below the instance is not found either (keepalived looks
+/// it up when it reads the reference).
 #[test]
 fn undefined_track_script_and_unknown_sync_group_member() {
     let text = format!(
-        "vrrp_sync_group G {{\n    group {{\n        VI_1\n        VI_X\n    }}\n}}\n{}",
-        inst("    track_script {\n        nosuch weight 5\n    }")
+        "vrrp_sync_group G {{\n    group {{\n        VI_1\n        VI_X\n    }}\n}}\n{}vrrp_script later {{\n    script /bin/true\n}}\n",
+        inst("    track_script {\n        nosuch weight 5\n        later\n    }")
     );
     let (l, _p, _d) = load(&text);
     let d = find(
         &l,
-        "Virtual router VI_X specified in sync group G doesn't exist",
+        "Virtual router VI_X specified in sync group G doesn't exist - ignoring",
     );
-    assert_eq!((at(d), d.severity), ((4, 9), Severity::Error));
-    let d = find(&l, "track script nosuch not found");
-    assert_eq!((at(d), d.severity), ((11, 9), Severity::Error));
+    assert_eq!((at(d), d.severity), ((4, 9), Severity::Warning));
+    let d = find(&l, "(VI_1) track script nosuch not found, ignoring...");
+    assert_eq!((at(d), d.severity), ((11, 9), Severity::Warning));
+    let d = find(&l, "(VI_1) track script later not found, ignoring...");
+    assert_eq!((at(d), d.severity), ((12, 9), Severity::Warning));
     find(&l, "Sync group G has only 1 virtual router(s)");
-    assert!(l.config.is_none());
+    let c = l.config.expect("keepalived runs it");
+    assert!(c.instances[0].track_scripts.is_empty());
+    assert_eq!(c.sync_groups[0].members.len(), 1);
 }
 
 #[test]

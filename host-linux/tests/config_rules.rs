@@ -74,11 +74,15 @@ fn advert_int_is_rounded_for_the_version() {
     let (l, _p, _d) = load(&inst("    version 3\n    advert_int 0.25"));
     assert!(l.diagnostics.is_empty());
     assert_eq!(l.config.unwrap().instances[0].advert_int.centis(), 25);
+    // keepalived: "(VI_1) Advert interval (0) not valid! Must be > 0 - ignoring": the
+    // default 1 s, and it runs.
     let (l, _p, _d) = load(&inst("    advert_int 0"));
-    assert_eq!(
-        find(&l, "advert_int `0` is out of range").severity,
-        Severity::Error
+    let d = find(
+        &l,
+        "(VI_1) Advert interval (0) not valid! Must be > 0 - ignoring",
     );
+    assert_eq!(d.severity, Severity::Warning);
+    assert_eq!(l.config.unwrap().instances[0].advert_int.centis(), 100);
 }
 
 #[test]
@@ -411,12 +415,13 @@ vrrp_instance VI_1 {
         10.0.0.3 min_ttl 250 max_ttl 255
     }
     virtual_ipaddress {
-        10.0.0.1/24 no_track peer 10.0.0.9
+        10.0.0.1 no_track peer 10.0.0.9
         10.0.0.5 noprefixroute home
     }
     virtual_ipaddress_excluded {
-        2001:db8::1/64 nodad preferred_lft forever
+        2001:db8::1/64 -nodad preferred_lft forever
     }
+    vmac_xmit_base
 }
 ";
     let (l, _p, _d) = load(text);
@@ -449,14 +454,14 @@ vrrp_instance VI_1 {
             30,
         ),
         (
-            "`no_track` of address 10.0.0.1/24 is not implemented by vigild",
+            "`no_track` of address 10.0.0.1 is not implemented by vigild",
             15,
-            21,
+            18,
         ),
         (
-            "`peer` of address 10.0.0.1/24 is not implemented by vigild",
+            "`peer` of address 10.0.0.1 is not implemented by vigild",
             15,
-            30,
+            27,
         ),
         (
             "`noprefixroute` of address 10.0.0.5 is not implemented",
@@ -465,14 +470,14 @@ vrrp_instance VI_1 {
         ),
         ("`home` of address 10.0.0.5 is not implemented", 16, 32),
         (
-            "`nodad` of address 2001:db8::1/64 is not implemented",
+            "`-nodad` of address 2001:db8::1/64 is not implemented",
             19,
             24,
         ),
         (
             "`preferred_lft` of address 2001:db8::1/64 is not implemented",
             19,
-            30,
+            31,
         ),
     ] {
         let d = find(&l, needle);
@@ -563,4 +568,295 @@ fn globals_are_defaults_for_instances_and_reach_the_core() {
     );
     assert!(core.higher_prio_send_advert);
     assert!(!core.check_addresses);
+}
+
+// ----- keepalived's corrections: a warning and the same value (issue 12) ---------------
+
+/// The instance of a configuration keepalived runs (it must load, every finding a warning).
+fn runs(l: &config::Loaded) -> &config::Instance {
+    assert!(
+        l.errors().next().is_none(),
+        "keepalived runs this: {:#?}",
+        l.diagnostics
+    );
+    &l.config.as_ref().expect("loads").instances[0]
+}
+
+/// `brd +` / `brd -`: keepalived computes the broadcast from the prefix; with /31 or /32 it
+/// says "Address prefix length 32 too long for broadcast" and adds no broadcast.
+#[test]
+fn vip_broadcast_plus_and_minus_are_computed() {
+    let text = GOOD.replace(
+        "10.0.0.1/24 dev eth0 label eth0:1 scope global brd 10.0.0.255",
+        "10.0.0.1/24 brd +\n        10.0.1.7/22 brd -\n        10.0.2.1/32 brd +",
+    );
+    let (l, _p, _d) = load(&text);
+    let i = runs(&l);
+    let brd: Vec<_> = i.vips.iter().map(|v| v.brd).collect();
+    assert_eq!(
+        brd,
+        [
+            Some("10.0.0.255".parse().unwrap()),
+            Some("10.0.0.0".parse().unwrap()),
+            None
+        ]
+    );
+    let d = find(&l, "Address prefix length 32 too long for broadcast");
+    assert_eq!((d.line(), d.severity), (9, Severity::Warning));
+}
+
+/// keepalived drops a VIP whose options it cannot take, and keeps the others:
+/// "No dev parameter specified for ...", "Address label ... is longer than maximum length
+/// 15 - removing address", "VRRP is trying to assign a broadcast brd to the IPv6 address
+/// ... skipping VIP...", and ignores scope and label on IPv6.
+#[test]
+fn vips_keepalived_cannot_take_are_dropped_the_others_run() {
+    let text = GOOD.replace(
+        "10.0.0.1/24 dev eth0 label eth0:1 scope global brd 10.0.0.255",
+        "10.0.0.1/24\n        10.0.0.6 dev\n        10.0.0.7 label averyveryverylonglabel\n        10.0.0.8 nodad",
+    ) + "vrrp_instance VI_6 {\n    interface eth0\n    virtual_router_id 61\n    virtual_ipaddress {\n        fe80::1 brd +\n        fe80::2 scope link label x\n    }\n}\n";
+    let (l, _p, _d) = load(&text);
+    let c = l.config.as_ref().expect("runs");
+    let v4: Vec<_> = c.instances[0].vips.iter().map(|v| v.addr).collect();
+    assert_eq!(v4, [ip("10.0.0.1"), ip("10.0.0.8")]);
+    find(&l, "No dev parameter specified for 10.0.0.6");
+    find(
+        &l,
+        "Address label averyveryverylonglabel is longer than maximum length 15 - removing address",
+    );
+    // keepalived knows `-nodad`, not `nodad`.
+    find(
+        &l,
+        "Unknown configuration entry 'nodad' for ip address - ignoring",
+    );
+    let v6 = &c.instances[1].vips;
+    assert_eq!(v6.len(), 1);
+    assert_eq!(
+        (v6[0].scope.as_deref(), v6[0].label.as_deref()),
+        (None, None)
+    );
+    find(
+        &l,
+        "VRRP is trying to assign a broadcast brd to the IPv6 address fe80::1",
+    );
+    find(
+        &l,
+        "Cannot specify scope for IPv6 addresses (fe80::2) - ignoring scope",
+    );
+    find(
+        &l,
+        "Cannot specify label for IPv6 addresses (fe80::2) - ignoring label",
+    );
+}
+
+/// keepalived's family is set by the first address it reads, whatever the keyword:
+/// here unicast_src_ip (IPv6), so the IPv4 peer and VIP are dropped ("MUST be of the
+/// same family !!! Skipping...", "address family must match VRRP instance").
+#[test]
+fn the_first_address_in_the_file_sets_the_family() {
+    let (l, _p, _d) = load(&inst(
+        "    version 3\n    unicast_src_ip fe80::1\n    unicast_peer {\n        10.0.0.3\n        fe80::3\n    }\n    virtual_ipaddress {\n        fe80::10\n    }",
+    ));
+    let i = runs(&l);
+    assert_eq!(i.family, Family::V6);
+    assert_eq!(i.unicast_peers.len(), 1);
+    assert_eq!(
+        i.vips.iter().map(|v| v.addr).collect::<Vec<_>>(),
+        [ip("fe80::10")]
+    );
+    let d = find(
+        &l,
+        "Configuration error: VRRP instance[VI_1] and unicast peer address[10.0.0.3] MUST be of the same family !!! Skipping...",
+    );
+    assert_eq!(d.line(), 7);
+    let d = find(
+        &l,
+        "(VI_1): address family must match VRRP instance [10.0.0.1] - ignoring",
+    );
+    assert_eq!(d.line(), 14);
+}
+
+/// "A unicast keyword has been specified without any unicast peers. Defaulting to
+/// multicast": unicast_src_ip alone runs multicast.
+#[test]
+fn a_unicast_keyword_without_peers_runs_multicast() {
+    let (l, _p, _d) = load(&inst("    unicast_src_ip 10.0.0.5"));
+    let i = runs(&l);
+    assert!(!i.is_unicast());
+    let d = find(
+        &l,
+        "A unicast keyword has been specified without any unicast peers",
+    );
+    assert_eq!(
+        (d.line(), d.severity, d.ka),
+        (4, Severity::Warning, KaClass::Config)
+    );
+}
+
+/// Values keepalived reads and falls back from, each with its words and its value.
+#[test]
+fn bad_values_fall_back_as_in_keepalived() {
+    // preempt_delay: "Preempt_delay not valid! must be between 0-1000" and no delay.
+    let (l, _p, _d) = load(&inst(
+        "    priority 90\n    preempt_delay 10\n    preempt_delay 2000",
+    ));
+    assert!(runs(&l).preempt_delay.is_zero());
+    find(&l, "(VI_1) Preempt_delay not valid! must be between 0-1000");
+    // state: "state previously set as MASTER - ignoring BACKUP".
+    let (l, _p, _d) = load(&inst("    priority 90\n    state MASTER\n    state BACKUP"));
+    assert_eq!(runs(&l).state, InitialState::Master);
+    find(
+        &l,
+        "(VI_1) state previously set as MASTER - ignoring BACKUP",
+    );
+    // skip_check_adv_addr: keepalived 2.2.7 turns it on for any valid value.
+    let (l, _p, _d) = load(&inst("    skip_check_adv_addr false"));
+    assert!(runs(&l).skip_check_adv_addr);
+    assert_eq!(config::test_exit_code(&l), exit::OK);
+    let (l, _p, _d) = load(&format!(
+        "global_defs {{\n    vrrp_skip_check_adv_addr false\n}}\n{}",
+        inst("")
+    ));
+    assert!(runs(&l).skip_check_adv_addr);
+    // A garp value keepalived cannot read falls back to the global one.
+    let (l, _p, _d) = load(&format!(
+        "global_defs {{\n    vrrp_garp_master_delay 7\n}}\n{}",
+        inst("    garp_master_delay 9999")
+    ));
+    assert_eq!(runs(&l).garp.master_delay.as_secs(), 7);
+    find(
+        &l,
+        "number '9999' outside range [0, 4294]: (VI_1): garp_master_delay '9999' invalid - ignoring",
+    );
+}
+
+/// track_* references as keepalived reads them: a weight of +/-254 becomes +/-253 for
+/// scripts and interfaces ("cannot be +/-254. Setting to +/-253"), an unknown option or a
+/// `weight` without value drops the entry, a bad weight falls back to the tracker's.
+#[test]
+fn track_references_as_keepalived_reads_them() {
+    let text = format!(
+        "vrrp_script chk {{\n    script /bin/true\n    weight 7\n}}\nvrrp_script chk2 {{\n    script /bin/true\n}}\nvrrp_script chk3 {{\n    script /bin/true\n}}\n{}",
+        inst(
+            "    track_script {\n        chk weight 254\n        chk2 foo\n        chk3 weight\n    }\n    track_interface {\n        eth1 weight -254\n        eth2 weight 999\n        ens33 weight 5 noreverse\n    }"
+        )
+    );
+    let (l, _p, _d) = load(&text);
+    let i = runs(&l);
+    let s: Vec<_> = i
+        .track_scripts
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight.map(|w| w.weight)))
+        .collect();
+    assert_eq!(s, [("chk", Some(253))]);
+    find(
+        &l,
+        "(VI_1) weight for chk cannot be +/-254. Setting to +/-253",
+    );
+    find(&l, "(VI_1) unknown track script option foo - ignoring");
+    find(
+        &l,
+        "(VI_1) weight without value specified for track script chk3 - ignoring",
+    );
+    let w: Vec<_> = i
+        .track_interfaces
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight.weight))
+        .collect();
+    assert_eq!(w, [("eth1", -253), ("eth2", 0), ("ens33", 5)]);
+    find(
+        &l,
+        "(VI_1) weight 999 for eth2 must be between [-253..253] inclusive. Ignoring...",
+    );
+    // keepalived's typo, and it takes only `reverse` here.
+    find(
+        &l,
+        "(VI_1) unknown track_interace ens33 weight option noreverse - ignoring",
+    );
+}
+
+/// An address owner stops tracking a weighted interface; in a sync group it is kept
+/// with weight 0, and a tracked file with the default weight 1 gets weight 0.
+#[test]
+fn owner_and_sync_group_weights_as_keepalived() {
+    let (l, _p, _d) = load(&inst(
+        "    priority 255\n    track_interface {\n        eth1 weight 10\n        eth2\n    }",
+    ));
+    let names: Vec<_> = runs(&l)
+        .track_interfaces
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(names, ["eth2"]);
+    find(
+        &l,
+        "(VI_1) ignoring eth1 tracked interface due to address owner",
+    );
+    let text = format!(
+        "track_file f1 {{\n    file /tmp/f1\n}}\n{}{}vrrp_sync_group G {{\n    group {{\n        VI_1\n        VI_2\n    }}\n}}\n",
+        inst(
+            "    track_interface {\n        eth1 weight 10\n    }\n    track_file {\n        f1\n    }"
+        ),
+        inst("").replace("VI_1", "VI_2").replace("51", "52")
+    );
+    let (l, _p, _d) = load(&text);
+    let i = runs(&l);
+    assert_eq!(i.track_interfaces[0].weight.weight, 0);
+    assert_eq!(i.track_files[0].weight.map(|w| w.weight), Some(0));
+    find(
+        &l,
+        "(VI_1) ignoring eth1 tracked interface weight due to SYNC group",
+    );
+    find(
+        &l,
+        "(VI_1) ignoring weight from tracked file f1 due to SYNC group. specify weight 0",
+    );
+}
+
+/// keepalived reports what it misses at the end of a block at the line of its `}`.
+#[test]
+fn end_of_block_findings_name_the_closing_brace() {
+    let text = format!(
+        "vrrp_script nothing {{\n    interval 2\n}}\ntrack_file f {{\n    weight 1\n}}\n{}",
+        inst("")
+    );
+    let (l, _p, _d) = load(&text);
+    assert_eq!(
+        find(&l, "No script set for vrrp_script nothing - removing").line(),
+        3
+    );
+    assert_eq!(
+        find(&l, "No file set for track_file f - ignoring").line(),
+        6
+    );
+}
+
+/// Keywords written twice, as keepalived reads them: a second track_* block is checked
+/// for duplicates against the first ("duplicate track_interface eth2 - ignoring"), a
+/// second weight of a track_file / vrrp_track_process is "Weight already set ... -
+/// ignoring", a second authentication block keeps the password of the first, and a peer
+/// listed twice is no VRID clash.
+#[test]
+fn repeated_keywords_as_keepalived() {
+    let text = format!(
+        "track_file f {{\n    file /tmp/f\n    weight 2\n    weight 3\n}}\nvrrp_track_process p {{\n    process nginx\n    weight 2\n    weight 3\n}}\n{}",
+        inst(
+            "    authentication {\n        auth_type PASS\n        auth_pass aaa\n    }\n    authentication {\n        auth_type PASS\n    }\n    unicast_src_ip 10.0.0.5\n    unicast_peer {\n        10.0.0.3\n        10.0.0.3\n    }\n    track_interface {\n        eth2\n    }\n    track_interface {\n        eth2\n        eth1\n    }"
+        )
+    );
+    let (l, _p, _d) = load(&text);
+    let c = l.config.as_ref().expect("keepalived runs it");
+    assert_eq!(c.track_files[0].weight, 2);
+    assert_eq!(c.track_processes[0].weight.weight, 2);
+    find(&l, "Weight already set for track file f - ignoring 3");
+    find(&l, "Weight already set for track process p - ignoring 3");
+    let i = &c.instances[0];
+    assert_eq!(i.auth, Auth::password(b"aaa"));
+    assert_eq!(i.unicast_peers.len(), 2);
+    let names: Vec<_> = i.track_interfaces.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["eth2", "eth1"]);
+    assert_eq!(
+        find(&l, "(VI_1) duplicate track_interface eth2 - ignoring").line(),
+        30
+    );
 }

@@ -526,6 +526,14 @@ pub(crate) struct Given {
     pub down_timer_adverts: Written<u8>,
     /// Where `interface` was last written (the machine check names it).
     pub interface: Option<Loc>,
+    /// The first keyword that asks for unicast (`unicast_peer`, `unicast_src_ip`,
+    /// `check_unicast_src`, `unicast_fault_no_peer`): without peers keepalived warns and
+    /// runs multicast.
+    pub unicast_keyword: Option<Loc>,
+    /// `unicast_fault_no_peer`: without peers keepalived holds the instance in FAULT.
+    pub fault_no_peer: Option<Loc>,
+    /// The family keepalived settled on while reading (see the parser's `InstanceBlock`).
+    pub family: Option<Family>,
 }
 
 impl Default for Given {
@@ -550,6 +558,9 @@ impl Default for Given {
             strict_mode: Written::new(false),
             down_timer_adverts: Written::new(3),
             interface: None,
+            unicast_keyword: None,
+            fault_no_peer: None,
+            family: None,
         }
     }
 }

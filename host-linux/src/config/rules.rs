@@ -4,7 +4,6 @@
 
 use super::diag::{Diags, Loc};
 use super::model::*;
-use super::parse::fam;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
@@ -119,58 +118,28 @@ fn instance(inst: &mut Instance, g: &Global, d: &mut Diags) {
     if inst.interface.is_none() {
         d.error(&loc, format!("{ctx}no `interface`: an instance needs one"));
     }
-    // Family: the first VIP's, else the configured source's, else the first peer's.
-    inst.family = inst
-        .vips
-        .first()
-        .map(|v| fam(&v.addr))
-        .or(inst.configured_source().map(|a| fam(&a)))
-        .or(inst.unicast_peers.first().map(|p| fam(&p.addr)))
-        .unwrap_or(Family::V4);
+    // Family: as keepalived settled it while reading (the parser dropped the addresses
+    // of the other family), IPv4 if nothing set it.
+    inst.family = inst.given.family.unwrap_or(Family::V4);
     let family = inst.family;
-    for (what, a) in [
-        ("unicast_src_ip", inst.unicast_src_ip),
-        ("mcast_src_ip", inst.mcast_src_ip),
-    ] {
-        if let Some(a) = a
-            && fam(&a) != family
-        {
-            d.error(
-                &loc,
-                format!("{ctx}{what} {a} is not of the instance's address family"),
-            );
-        }
-    }
-    let before = inst.unicast_peers.len();
-    inst.unicast_peers.retain(|p| {
-        if fam(&p.addr) == family {
-            return true;
-        }
-        d.warn(
-            &p.loc,
-            format!(
-                "Configuration error: VRRP instance[{}] and unicast peer address[{}] MUST be of the same family !!! Skipping...",
-                inst.name, p.addr
-            ),
+    if let Some(at) = &inst.given.fault_no_peer
+        && inst.unicast_peers.is_empty()
+    {
+        // keepalived logs "Cannot use unicast without any peers - going to fault state"
+        // and keeps the instance in FAULT; vigild has no such state and will not run it
+        // multicast instead (it could take the VIPs).
+        d.unsupported(
+            at,
+            format!("{ctx}unicast_fault_no_peer without unicast peers: keepalived holds this instance in FAULT, which vigild does not implement; vigild refuses it rather than run it multicast"),
         );
-        false
-    });
-    if before > 0 && inst.unicast_peers.is_empty() {
+    } else if let Some(kw) = &inst.given.unicast_keyword
+        && inst.unicast_peers.is_empty()
+    {
         d.warn(
-            &loc,
+            kw,
             format!("{ctx}A unicast keyword has been specified without any unicast peers. Defaulting to multicast. This usage is deprecated - please update your configuration."),
         );
     }
-    if let Some(a) = inst.mcast_dst_ip
-        && fam(&a) != family
-    {
-        d.warn(
-            &loc,
-            format!("{ctx}mcast dest address {a} MUST match VRRP instance family. Skipping..."),
-        );
-        inst.mcast_dst_ip = None;
-    }
-
     // Priority and state: `state MASTER` without priority is the address owner.
     let state_given = inst.given.state.value;
     if inst.given.priority.is_none() && state_given == Some(InitialState::Master) {
@@ -214,7 +183,8 @@ fn instance(inst: &mut Instance, g: &Global, d: &mut Diags) {
     auth(inst, &ctx, d);
 
     if inst.vips.is_empty() {
-        if inst.strict {
+        // keepalived refuses these (its vrrp_complete_instance fails).
+        if inst.strict || inst.version == Version::V3 || family == Family::V6 {
             d.error(
                 &loc,
                 format!("{ctx}No VIP specified; at least one is required"),
@@ -413,34 +383,51 @@ fn sync_groups(conf: &mut KeepalivedConf, d: &mut Diags) {
         let mut members = Vec::new();
         for (m, loc) in &g.members {
             match index.get(m).map(|&k| &mut conf.instances[k]) {
-                None => d.error(
+                None => d.warn(
                     loc,
-                    format!("Virtual router {m} specified in sync group {} doesn't exist", g.name),
-                ),
-                Some(i) => match &i.sync_group {
-                    Some(other) => d.error(
-                        loc,
-                        format!("vrrp instance {m} is already in sync group {other}: an instance belongs to one group"),
+                    format!(
+                        "Virtual router {m} specified in sync group {} doesn't exist - ignoring",
+                        g.name
                     ),
-                    None => {
-                        i.sync_group = Some(g.name.clone());
-                        members.push((m.clone(), loc.clone()));
-                    }
-                },
+                ),
+                Some(i) if i.sync_group.is_some() => d.warn(
+                    loc,
+                    format!(
+                        "Virtual router {m} cannot exist in more than one sync group; ignoring {}",
+                        g.name
+                    ),
+                ),
+                Some(i) => {
+                    i.sync_group = Some(g.name.clone());
+                    members.push((m.clone(), loc.clone()));
+                }
             }
         }
-        if members.len() < 2 {
-            d.warn(
+        match members.len() {
+            0 if g.members.is_empty() => d.warn(
+                &g.loc,
+                format!("Sync group {} has no virtual router(s). removing", g.name),
+            ),
+            0 => d.warn(
                 &g.loc,
                 format!(
-                    "Sync group {} has only {} virtual router(s) - this probably isn't what you want",
-                    g.name,
-                    members.len()
+                    "Sync group {}, no matching virtual router found in group declaration - removing",
+                    g.name
                 ),
-            );
+            ),
+            1 => d.warn(
+                &g.loc,
+                format!(
+                    "Sync group {} has only 1 virtual router(s) - this probably isn't what you want",
+                    g.name
+                ),
+            ),
+            _ => {}
         }
         g.members = members;
     }
+    // keepalived removes a group without members.
+    conf.sync_groups.retain(|g| !g.members.is_empty());
 }
 
 fn check_refs(
@@ -451,13 +438,12 @@ fn check_refs(
     d: &mut Diags,
 ) {
     for r in refs {
+        // Unreachable from a file (the parser drops a reference to a tracker not defined
+        // above it), kept for models built otherwise.
         if !exists(&r.name) {
-            d.error(
+            d.warn(
                 &r.loc,
-                format!(
-                    "{ctx}{what} {} not found (no such block is defined)",
-                    r.name
-                ),
+                format!("{ctx}{what} {} not found, ignoring...", r.name),
             );
         }
     }
@@ -534,25 +520,45 @@ fn trackers(
         }
         true
     });
-    for t in &mut inst.track_interfaces {
-        if t.weight.weight != 0 {
-            d.warn(
-                &t.loc,
-                format!(
-                    "{ctx}ignoring {} tracked interface weight due to {why}",
-                    t.name
-                ),
-            );
-            t.weight = Weight::FAULT;
+    // In a sync group a weighted interface is kept with weight 0; an address owner stops
+    // tracking it.
+    let in_sync = why == "SYNC group";
+    inst.track_interfaces.retain_mut(|t| {
+        if t.weight.weight == 0 {
+            return true;
         }
-    }
-    inst.track_files.retain(|t| {
+        let (weight_word, reason) = if in_sync {
+            ("weight ", "SYNC group")
+        } else {
+            ("", "address owner")
+        };
+        d.warn(
+            &t.loc,
+            format!(
+                "{ctx}ignoring {} tracked interface {weight_word}due to {reason}",
+                t.name
+            ),
+        );
+        t.weight = Weight::FAULT;
+        in_sync
+    });
+    // A tracked file with the default weight 1 gets weight 0; another weight drops it.
+    inst.track_files.retain_mut(|t| {
         let w = t
             .weight
             .map(|w| i32::from(w.weight))
             .or_else(|| files.get(t.name.as_str()).map(|f| f.weight))
             .unwrap_or(0);
-        if w != 0 {
+        if w == 1 {
+            d.warn(
+                &t.loc,
+                format!(
+                    "{ctx}ignoring weight from tracked file {} due to {why}. specify weight 0",
+                    t.name
+                ),
+            );
+            t.weight = Some(Weight::FAULT);
+        } else if w != 0 {
             d.warn(
                 &t.loc,
                 format!(
@@ -589,7 +595,9 @@ fn duplicate_vrids(conf: &KeepalivedConf, d: &mut Diags) {
             unicast,
             addr,
         )) {
-            Entry::Occupied(e) => clash = clash.or(Some(*e.get())),
+            // The same instance twice (a peer listed twice) is no clash.
+            Entry::Occupied(e) if *e.get() != k => clash = clash.or(Some(*e.get())),
+            Entry::Occupied(_) => {}
             Entry::Vacant(e) => {
                 e.insert(k);
             }
@@ -654,7 +662,7 @@ mod tests {
             assert_eq!(garp(&l).master_delay, Duration::from_secs(7), "{body}");
             assert!(
                 l.diagnostics.iter().any(|d| d.message
-                    == "(VI_1) garp_master_delay 'x' invalid (whole seconds) - ignoring"),
+                    == "invalid number 'x': (VI_1): garp_master_delay 'x' invalid - ignoring"),
                 "{:?}",
                 l.diagnostics
             );

@@ -4,6 +4,7 @@
 use super::super::keywords::{Keyword, Table};
 use super::super::lexer::Token;
 use super::super::model::Global;
+use super::values::{ka_bool, ka_decimal};
 use super::{Node, Parser};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -12,15 +13,18 @@ use vigil_core::wire::Version;
 /// Why `garp_lower_prio_delay` does nothing in vigild.
 pub(super) const LOWER_PRIO_DELAY: &str = " (a master answering a lower-priority advert sends its gratuitous ARPs / NAs at once, with no second delayed burst)";
 
+/// Where the global keywords are, for the notes about those vigild ignores.
+const PLACE: &str = "in global_defs";
+
 pub(super) static GLOBAL_DEFS: Table<Global> = Table {
-    place: "in global_defs",
+    place: PLACE,
     keywords: &[
         Keyword::read("router_id", router_id),
         Keyword::read("vrrp_mcast_group4", mcast_group4),
         Keyword::read("vrrp_mcast_group6", mcast_group6),
         Keyword::read("vrrp_version", |p, g, n| {
             if let Some(t) = p.need(n, 0)
-                && let Some(v) = p.uint(t, "vrrp_version", 2, 3, true)
+                && let Some(v) = p.ka_uint(t, 2, 3, "VRRP Error: Version must be either 2 or 3")
             {
                 g.version = if v == 2 { Version::V2 } else { Version::V3 };
             }
@@ -29,10 +33,19 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
             p.no_block(n);
             g.strict = true;
         }),
+        // keepalived 2.2.7 reads no value here: `vrrp_skip_check_adv_addr false` is true.
         Keyword::read("vrrp_skip_check_adv_addr", |p, g, n| {
-            if let Some(b) = p.boolean(n, "") {
-                g.skip_check_adv_addr = b;
+            p.no_block(n);
+            if let Some(t) = n.args.first() {
+                p.d.note(
+                    &t.loc,
+                    format!(
+                        "keepalived 2.2.7 ignores the value `{}` of vrrp_skip_check_adv_addr: it is on",
+                        t.word().unwrap_or("")
+                    ),
+                );
             }
+            g.skip_check_adv_addr = true;
         }),
         Keyword::read("vrrp_check_unicast_src", |p, g, n| {
             p.no_block(n);
@@ -59,8 +72,9 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
             }
         }),
         Keyword::read("vrrp_garp_master_refresh", |p, g, n| {
-            if let Some(d) = p.whole_secs(n) {
-                g.garp_master_refresh = d;
+            // keepalived: an invalid value is no refresh.
+            if p.need(n, 0).is_some() {
+                g.garp_master_refresh = p.whole_secs(n).unwrap_or(Duration::ZERO);
             }
         }),
         Keyword::read("vrrp_garp_master_refresh_repeat", |p, g, n| {
@@ -99,10 +113,14 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
             }
         }),
         Keyword::read("vrrp_down_timer_adverts", |p, g, n| {
-            if let Some(t) = p.need(n, 0)
-                && let Some(v) = p.uint(t, n.name(), 1, 100, false)
-            {
-                g.down_timer_adverts = v as u8;
+            if let Some(t) = p.need(n, 0) {
+                let then = format!(
+                    "Invalid vrrp_down_timer_adverts [1:100] '{}'",
+                    t.word().unwrap_or("")
+                );
+                if let Some(v) = p.ka_uint(t, 1, 100, &then) {
+                    g.down_timer_adverts = v as u8;
+                }
             }
         }),
         Keyword::read("script_user", |p, g, n| {
@@ -145,10 +163,22 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
         }),
         Keyword::read("smtp_connect_timeout", |p, g, n| {
             p.mail(n);
-            if let Some(t) = p.need(n, 0)
-                && let Some(v) = p.uint(t, n.name(), 1, u32::MAX as u64, false)
-            {
-                g.mail.smtp_connect_timeout = Some(v as u32);
+            if let Some(t) = p.need(n, 0) {
+                let then = format!(
+                    "smtp_connect_timeout '{}' must be in [0, 4294] - ignoring",
+                    t.word().unwrap_or("")
+                );
+                match p.ka_uint(t, 0, 4294, &then) {
+                    Some(0) => {
+                        p.d.warn(
+                            &t.loc,
+                            "smtp_conect_timeout must be greater than 0, setting to 1",
+                        );
+                        g.mail.smtp_connect_timeout = Some(1);
+                    }
+                    Some(v) => g.mail.smtp_connect_timeout = Some(v as u32),
+                    None => {}
+                }
             }
         }),
         // The other mail keywords: the one mail note covers them.
@@ -158,19 +188,13 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
         Keyword::read("smtp_alert_checker", |p, _, n| p.mail(n)),
         Keyword::read("no_email_faults", |p, _, n| p.mail(n)),
         // Namespaces, processes and their scheduling.
-        Keyword::ignored("net_namespace"),
-        Keyword::ignored("net_namespace_ipvs"),
-        Keyword::ignored("namespace_with_ipsets"),
-        Keyword::ignored("instance"),
-        Keyword::ignored("use_pid_dir"),
-        Keyword::ignored("linkbeat_use_polling"),
-        Keyword::ignored("child_wait_time"),
         Keyword::ignored("tmp_config_directory"),
         Keyword::ignored("config_save_dir"),
         Keyword::ignored("process_names"),
         Keyword::ignored("process_name"),
         Keyword::ignored("vrrp_process_name"),
         Keyword::ignored("checker_process_name"),
+        Keyword::ignored("lvs_process_name"),
         Keyword::ignored("bfd_process_name"),
         Keyword::ignored("startup_script"),
         Keyword::ignored("startup_script_timeout"),
@@ -183,8 +207,10 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
         Keyword::ignored("lvs_timeouts"),
         Keyword::ignored("lvs_flush"),
         Keyword::ignored("lvs_flush_on_stop"),
+        Keyword::ignored("lvs_flush_onstop"),
         Keyword::ignored("vrrp_garp_extra_if"),
-        Keyword::ignored("vrrp_garp_extra_if_vmac"),
+        // keepalived 2.2.7 still reads this misspelt old name of vrrp_garp_extra_if.
+        Keyword::ignored("vrrp_vmac_garp_intvl"),
         // Firewall rules.
         Keyword::ignored("nftables"),
         Keyword::ignored("nftables_priority"),
@@ -193,15 +219,44 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
         Keyword::ignored("nftables_ipvs"),
         Keyword::ignored("nftables_ipvs_priority"),
         Keyword::ignored("nftables_ipvs_start_fwmark"),
-        Keyword::ignored("vrrp_iptables"),
-        Keyword::ignored("vrrp_ipsets"),
+        // Debian's keepalived 2.2.7 is built with nftables only: it always says so.
+        Keyword::read("vrrp_iptables", |p, _, n| p.iptables(n)),
+        Keyword::read("vrrp_ipsets", |p, _, n| p.iptables(n)),
         Keyword::ignored("disable_local_igmp"),
-        Keyword::ignored("vrrp_notify_priority_changes"),
-        Keyword::ignored("max_auto_priority"),
+        Keyword::read("vrrp_notify_priority_changes", |p, _, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = n.args.first()
+                && ka_bool(t).is_none()
+            {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "Invalid value '{}' for global vrrp_notify_priority_changes specified",
+                        t.word().unwrap_or("")
+                    ),
+                );
+            }
+        }),
+        Keyword::read("max_auto_priority", |p, _, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = n.args.first()
+                && !matches!(t.word().unwrap_or("").parse::<i32>(), Ok(-1..=99))
+            {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "max_auto_priority '{}' must be in [0, 99] (or -1 to disable) - ignoring",
+                        t.word().unwrap_or("")
+                    ),
+                );
+            }
+        }),
         Keyword::ignored("min_auto_priority_delay"),
-        Keyword::ignored("vrrp_priority"),
-        Keyword::ignored("checker_priority"),
-        Keyword::ignored("bfd_priority"),
+        Keyword::read("vrrp_priority", |p, _, n| p.process_priority(n, "vrrp")),
+        Keyword::read("checker_priority", |p, _, n| {
+            p.process_priority(n, "checker")
+        }),
+        Keyword::read("bfd_priority", |p, _, n| p.process_priority(n, "bfd")),
         Keyword::ignored("vrrp_no_swap"),
         Keyword::ignored("checker_no_swap"),
         Keyword::ignored("bfd_no_swap"),
@@ -212,8 +267,11 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
         Keyword::ignored("checker_rt_priority"),
         Keyword::ignored("bfd_rt_priority"),
         Keyword::ignored("vrrp_rlimit_rttime"),
+        Keyword::ignored("vrrp_rlimit_rtime"),
         Keyword::ignored("checker_rlimit_rttime"),
+        Keyword::ignored("checker_rlimit_rtime"),
         Keyword::ignored("bfd_rlimit_rttime"),
+        Keyword::ignored("bfd_rlimit_rtime"),
         // SNMP, D-Bus, FIFOs.
         Keyword::ignored("snmp_socket"),
         Keyword::ignored("enable_snmp_vrrp"),
@@ -253,7 +311,20 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
         Keyword::ignored("rs_init_notifies"),
         Keyword::ignored("no_checker_emails"),
         Keyword::ignored("umask"),
-        Keyword::ignored("vrrp_startup_delay"),
+        Keyword::read("vrrp_startup_delay", |p, _, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = p.need(n, 0)
+                && let Err(why) = ka_decimal(t.word().unwrap_or(""), 1_000, u64::from(u32::MAX))
+            {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "{why}: vrrp_startup_delay '{}' is invalid",
+                        t.word().unwrap_or("")
+                    ),
+                );
+            }
+        }),
         Keyword::ignored("log_unknown_vrids"),
         Keyword::ignored("vmac_prefix"),
         Keyword::ignored("vmac_addr_prefix"),
@@ -303,7 +374,7 @@ impl Parser<'_> {
                 self.d.warn(
                     &t.loc,
                     format!(
-                        "{} '{s}' is invalid: keepalived 2.2.7 wants 0.000001..=4294.967295 s (it refuses 0: omit the keyword for no delay)",
+                        "{} '{s}' is invalid (keepalived 2.2.7 wants 0.000001..=4294.967295 s; it refuses 0: omit the keyword for no delay)",
                         n.name()
                     ),
                 );
@@ -312,17 +383,43 @@ impl Parser<'_> {
         }
     }
 
+    /// `vrrp_priority` and the like: a nice value, -20..=19 (vigild does not renice).
+    fn process_priority(&mut self, n: &Node, process: &str) {
+        self.ignored(n, PLACE);
+        match n.args.first() {
+            None => self
+                .d
+                .warn(n.loc(), format!("No {process} process priority specified")),
+            Some(t) if !matches!(t.word().unwrap_or("").parse::<i32>(), Ok(-20..=19)) => {
+                self.d.warn(
+                    &t.loc,
+                    format!("Invalid {process} process priority specified"),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// `vrrp_iptables` / `vrrp_ipsets`: Debian's keepalived 2.2.7 (nftables only) warns.
+    fn iptables(&mut self, n: &Node) {
+        self.no_block(n);
+        self.d.warn(
+            n.loc(),
+            "iptables not supported, using nftables instead. Please replace 'vrrp_iptables and 'vrrp_ipsets' with 'nftables' config option (vigild installs no firewall rules)",
+        );
+    }
+
     /// Whole seconds of a global garp delay.
     fn whole_secs(&mut self, n: &Node) -> Option<Duration> {
         let t = self.need(n, 0)?;
-        let v = self.uint(t, n.name(), 0, u32::MAX as u64, false)?;
+        let v = self.garp_number(t, n.name(), "")?;
         Some(Duration::from_secs(v))
     }
 
     /// A global garp repeat count; `at_least_one`: 0 becomes 1, with keepalived's warning.
     fn repeat(&mut self, n: &Node, at_least_one: bool) -> Option<u32> {
         let t = self.need(n, 0)?;
-        let mut v = self.uint(t, n.name(), 0, u32::MAX as u64, false)?;
+        let mut v = self.garp_number(t, n.name(), "")?;
         if v == 0 && at_least_one {
             self.d.warn(
                 &t.loc,

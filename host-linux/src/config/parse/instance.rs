@@ -4,9 +4,13 @@
 //! are in `addresses`.
 
 use super::super::keywords::{Keyword, Table};
-use super::super::model::{Instance, UseVmac, Written};
+use super::super::lexer::Token;
+use super::super::model::{Instance, Written};
 use super::global::LOWER_PRIO_DELAY;
+use super::lists::TrackKind;
+use super::values::{DEFAULT_PRIORITY, ka_bool, ka_decimal, ka_unsigned};
 use super::{Node, Parser, fam};
+use std::net::IpAddr;
 use std::time::Duration;
 use vigil_core::machine::InitialState;
 use vigil_core::wire::{Family, Version};
@@ -16,56 +20,82 @@ pub(super) struct InstanceBlock {
     pub(super) inst: Instance,
     /// `(NAME) ` before messages.
     pub(super) ctx: String,
-    /// The family of the first VIP: a VIP of the other family is dropped.
+    /// keepalived's instance family: set by the first of `unicast_src_ip` /
+    /// `mcast_src_ip`, `mcast_dst_ip`, a VIP or a unicast peer, in file order; an address
+    /// of the other family is dropped.
     pub(super) family: Option<Family>,
+    /// `vmac_xmit_base` was written.
+    xmit_base: bool,
+    /// A valid `unicast_ttl` was written.
+    unicast_ttl: bool,
+    /// `promote_secondaries` was written.
+    promote_secondaries: bool,
 }
 
+/// Where the instance's keywords are, for the notes about those vigild ignores.
+const PLACE: &str = "in vrrp_instance";
+
 pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
-    place: "in vrrp_instance",
+    place: PLACE,
     keywords: &[
         Keyword::read("state", state),
         Keyword::read("interface", interface),
         Keyword::read("virtual_router_id", |p, b, n| {
-            if let Some(t) = p.need(n, 0)
-                && let Some(v) = p.uint(t, &format!("{}virtual_router_id", b.ctx), 1, 255, true)
-            {
-                b.inst.vrid = v as u8;
+            // keepalived: a warning, and the instance keeps its VRID so far (none: it is
+            // refused later for want of one).
+            if let Some(t) = p.need(n, 0) {
+                let then = format!(
+                    "({}): VRID '{}' not valid - must be between 1 & 255",
+                    b.inst.name,
+                    t.word().unwrap_or("")
+                );
+                if let Some(v) = p.ka_uint(t, 1, 255, &then) {
+                    b.inst.vrid = v as u8;
+                }
             }
             p.extra(n, 1);
         }),
         Keyword::read("priority", |p, b, n| {
-            if let Some(t) = p.need(n, 0)
-                && let Some(v) = p.uint(t, &format!("{}priority", b.ctx), 1, 255, true)
-            {
-                b.inst.priority = v as u8;
-                b.inst.given.priority = Some(v as u8);
+            if let Some(t) = p.need(n, 0) {
+                let then = format!(
+                    "{}Priority not valid! must be between 1 & 255. Using default {DEFAULT_PRIORITY}",
+                    b.ctx
+                );
+                let v = p
+                    .ka_uint(t, 1, 255, &then)
+                    .map_or(DEFAULT_PRIORITY, |v| v as u8);
+                b.inst.priority = v;
+                b.inst.given.priority = Some(v);
             }
             p.extra(n, 1);
         }),
         Keyword::read("advert_int", |p, b, n| {
-            if let Some(t) = p.need(n, 0)
-                && let Some(us) = p.secs(
-                    t,
-                    &format!("{}advert_int", b.ctx),
-                    10_000,
-                    255_000_000,
-                    true,
-                )
-            {
-                b.inst.given.advert_micros = Some((us, t.loc.clone()));
+            if let Some(t) = p.need(n, 0) {
+                match ka_decimal(t.word().unwrap_or(""), 10_000, 255_000_000) {
+                    Ok(us) => b.inst.given.advert_micros = Some((us, t.loc.clone())),
+                    Err(why) => p.d.warn(
+                        &t.loc,
+                        format!(
+                            "{why}: {}Advert interval ({}) not valid! Must be > 0 - ignoring",
+                            b.ctx,
+                            t.word().unwrap_or("")
+                        ),
+                    ),
+                }
             }
             p.extra(n, 1);
         }),
         Keyword::read("version", |p, b, n| {
             let version = &mut b.inst.given.version;
             version.touch(n.loc());
-            if let Some(t) = p.need(n, 0)
-                && let Some(v) = p.uint(t, &format!("{}version", b.ctx), 2, 3, true)
-            {
-                version.set(
-                    Some(if v == 2 { Version::V2 } else { Version::V3 }),
-                    n.loc(),
-                );
+            if let Some(t) = p.need(n, 0) {
+                let then = format!("({}): Version must be either 2 or 3", b.inst.name);
+                if let Some(v) = p.ka_uint(t, 2, 3, &then) {
+                    b.inst.given.version.set(
+                        Some(if v == 2 { Version::V2 } else { Version::V3 }),
+                        n.loc(),
+                    );
+                }
             }
         }),
         Keyword::read("nopreempt", |p, b, n| {
@@ -80,16 +110,21 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
         }),
         Keyword::read("preempt_delay", |p, b, n| {
             b.inst.given.preempt_delay_at = Some(n.loc().clone());
-            if let Some(t) = p.need(n, 0)
-                && let Some(us) = p.secs(
-                    t,
-                    &format!("{}preempt_delay", b.ctx),
-                    0,
-                    1_000_000_000,
-                    false,
-                )
-            {
-                b.inst.preempt_delay = Duration::from_micros(us);
+            if let Some(t) = p.need(n, 0) {
+                // keepalived: an invalid value is no delay.
+                b.inst.preempt_delay = match ka_decimal(t.word().unwrap_or(""), 0, 1_000_000_000) {
+                    Ok(us) => Duration::from_micros(us),
+                    Err(why) => {
+                        p.d.warn(
+                            &t.loc,
+                            format!(
+                                "{why}: {}Preempt_delay not valid! must be between 0-1000",
+                                b.ctx
+                            ),
+                        );
+                        Duration::ZERO
+                    }
+                };
             }
         }),
         Keyword::read("authentication", |p, b, n| p.authentication(b, n)),
@@ -99,32 +134,43 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
             b.inst.excluded_vips.extend(vips);
         }),
         Keyword::read("unicast_src_ip", |p, b, n| {
+            unicast_keyword(b, n);
             if let Some(t) = p.need(n, 0) {
-                b.inst.unicast_src_ip = p.ip(t, &format!("{}unicast_src_ip", b.ctx));
+                let malformed = format!(
+                    "Configuration error: VRRP instance[{}] malformed src address[{{}}]. Skipping...",
+                    b.inst.name
+                );
+                b.inst.unicast_src_ip = p.ip(t, &malformed);
+                src_family(p, b, t, false);
             }
         }),
-        Keyword::read("unicast_peer", |p, b, n| p.unicast_peers(b, n)),
+        Keyword::read("unicast_peer", |p, b, n| {
+            unicast_keyword(b, n);
+            p.unicast_peers(b, n)
+        }),
         Keyword::read("mcast_src_ip", |p, b, n| {
             if let Some(t) = p.need(n, 0) {
-                b.inst.mcast_src_ip = p.ip(t, &format!("{}mcast_src_ip", b.ctx));
+                let malformed = format!(
+                    "Configuration error: VRRP instance[{}] malformed src address[{{}}]. Skipping...",
+                    b.inst.name
+                );
+                b.inst.mcast_src_ip = p.ip(t, &malformed);
+                src_family(p, b, t, true);
             }
         }),
         Keyword::read("mcast_dst_ip", mcast_dst_ip),
+        // A second block adds to the list, with keepalived's duplicate check across both.
         Keyword::read("track_interface", |p, b, n| {
-            let t = p.track_interfaces(n, &b.ctx);
-            b.inst.track_interfaces.extend(t);
+            p.track_interfaces(n, &b.ctx, &mut b.inst.track_interfaces);
         }),
         Keyword::read("track_script", |p, b, n| {
-            let t = p.track_refs(n, 253, &b.ctx, "track_script");
-            b.inst.track_scripts.extend(t);
+            p.track_refs(n, &b.ctx, TrackKind::Script, &mut b.inst.track_scripts);
         }),
         Keyword::read("track_file", |p, b, n| {
-            let t = p.track_refs(n, 254, &b.ctx, "track_file");
-            b.inst.track_files.extend(t);
+            p.track_refs(n, &b.ctx, TrackKind::File, &mut b.inst.track_files);
         }),
         Keyword::read("track_process", |p, b, n| {
-            let t = p.track_refs(n, 254, &b.ctx, "track_process");
-            b.inst.track_processes.extend(t);
+            p.track_refs(n, &b.ctx, TrackKind::Process, &mut b.inst.track_processes);
         }),
         Keyword::read("notify_master", |p, b, n| {
             p.notify(&mut b.inst.notify.master, n, &b.ctx)
@@ -186,16 +232,38 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
                 b.inst.given.down_timer_adverts.touch(n.loc());
                 return;
             };
-            match p.uint(t, &format!("{}down_timer_adverts", b.ctx), 1, 100, false) {
+            let then = format!(
+                "({}): Invalid down_timer_adverts [1:100] '{}'",
+                b.inst.name,
+                t.word().unwrap_or("")
+            );
+            match p.ka_uint(t, 1, 100, &then) {
                 Some(v) => b.inst.given.down_timer_adverts.set(v as u8, n.loc()),
                 None => b.inst.given.down_timer_adverts.withdraw(),
             }
         }),
+        // keepalived 2.2.7 turns it on for any valid value, `false` included.
         Keyword::read("skip_check_adv_addr", |p, b, n| {
-            p.written_bool(&mut b.inst.given.skip_check_adv_addr, n, &b.ctx);
+            match p.boolean(n, &b.ctx) {
+                Some(v) => {
+                    if !v {
+                        p.d.note(
+                            &n.args[0].loc,
+                            format!(
+                                "{}keepalived 2.2.7 turns skip_check_adv_addr on for `{}` too: so does vigild",
+                                b.ctx,
+                                n.arg(0).unwrap_or("")
+                            ),
+                        );
+                    }
+                    b.inst.given.skip_check_adv_addr.set(true, n.loc());
+                }
+                None => b.inst.given.skip_check_adv_addr.withdraw(),
+            }
         }),
         Keyword::read("check_unicast_src", |p, b, n| {
             p.no_block(n);
+            unicast_keyword(b, n);
             b.inst.check_unicast_src = true;
         }),
         Keyword::read("strict_mode", |p, b, n| {
@@ -214,31 +282,148 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
         Keyword::read("virtual_rules", |p, b, n| p.virtual_rules(b, n)),
         Keyword::ignored("vrf"),
         Keyword::ignored("use_vmac_addr"),
-        Keyword::ignored("vmac_xmit_base"),
+        Keyword::read("vmac_xmit_base", |p, b, n| {
+            p.ignored(n, PLACE);
+            b.xmit_base = true;
+        }),
         Keyword::ignored("use_ipvlan"),
-        Keyword::ignored("native_ipv6"),
+        Keyword::read("native_ipv6", |p, b, n| {
+            p.ignored(n, PLACE);
+            match b.family {
+                Some(Family::V4) => p.d.warn(
+                    n.loc(),
+                    format!("{}Cannot specify native_ipv6 with IPv4 addresses", b.ctx),
+                ),
+                _ => b.family = Some(Family::V6),
+            }
+        }),
         Keyword::ignored("track_bfd"),
         Keyword::ignored("track_src_ip"),
-        Keyword::ignored("unicast_fault_no_peer"),
-        Keyword::ignored("unicast_ttl"),
-        Keyword::ignored("old_unicast_checksum"),
-        Keyword::ignored("garp_extra_if"),
-        Keyword::ignored("garp_extra_if_vmac"),
-        Keyword::ignored("promote_secondaries"),
-        Keyword::ignored("debug"),
+        Keyword::read("unicast_fault_no_peer", |p, b, n| {
+            p.no_block(n);
+            unicast_keyword(b, n);
+            b.inst.given.fault_no_peer = Some(n.loc().clone());
+        }),
+        Keyword::read("unicast_ttl", |p, b, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = p.need(n, 0) {
+                let then = format!(
+                    "({}): TTL '{}' not valid - must be between 0 & 255",
+                    b.inst.name,
+                    t.word().unwrap_or("")
+                );
+                b.unicast_ttl |= p.ka_uint(t, 0, 255, &then).is_some();
+            }
+        }),
+        Keyword::read("old_unicast_checksum", |p, b, n| {
+            unicast_keyword(b, n);
+            p.ignored(n, PLACE);
+            if let Some(t) = n.args.first()
+                && t.word() != Some("never")
+            {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "{}Unknown old_unicast_chksum mode {} - ignoring",
+                        b.ctx,
+                        t.word().unwrap_or("")
+                    ),
+                );
+            }
+        }),
+        Keyword::read("garp_extra_if", garp_extra_if),
+        Keyword::read("vmac_garp_intvl", |p, b, n| {
+            p.d.warn(
+                n.loc(),
+                "Keyword \"vmac_garp_intvl\" is deprecated - please use \"garp_extra_if\"",
+            );
+            garp_extra_if(p, b, n);
+        }),
+        Keyword::read("promote_secondaries", |p, b, n| {
+            p.ignored(n, PLACE);
+            b.promote_secondaries = true;
+        }),
+        Keyword::read("debug", |p, b, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = p.need(n, 0) {
+                let then = format!(
+                    "{}Debug value '{}' not valid; must be between 0-4",
+                    b.ctx,
+                    t.word().unwrap_or("")
+                );
+                p.ka_uint(t, 0, 4, &then);
+            }
+        }),
         Keyword::ignored("notify_master_rx_lower_pri"),
-        Keyword::ignored("notify_priority_changes"),
+        Keyword::read("notify_priority_changes", |p, b, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = n.args.first()
+                && ka_bool(t).is_none()
+            {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "{}Invalid value '{}' for notify_priority_changes specified",
+                        b.ctx,
+                        t.word().unwrap_or("")
+                    ),
+                );
+            }
+        }),
         Keyword::ignored("notify_deleted"),
-        Keyword::ignored("smtp_alert"),
-        Keyword::ignored("kernel_rx_buf_size"),
-        Keyword::ignored("linkbeat_use_polling"),
-        Keyword::ignored("lvs_sync_daemon_interface"),
+        Keyword::read("smtp_alert", |p, _, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = n.args.first()
+                && ka_bool(t).is_none()
+            {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "Invalid vrrp_instance smtp_alert parameter {}",
+                        t.word().unwrap_or("")
+                    ),
+                );
+            }
+        }),
+        Keyword::read("kernel_rx_buf_size", |p, b, n| {
+            p.ignored(n, PLACE);
+            let ok = n.args.len() == 1
+                && ka_unsigned(n.arg(0).unwrap_or(""), 0, u64::from(u32::MAX)).is_ok();
+            if !ok {
+                p.d.warn(
+                    n.loc(),
+                    format!("{}invalid kernel_rx_buf_size specified", b.ctx),
+                );
+            }
+        }),
+        Keyword::read("linkbeat_use_polling", |p, b, n| {
+            p.d.warn(
+                n.loc(),
+                format!(
+                    "{}'linkbeat_use_polling' in vrrp instance deprecated - use linkbeat_interfaces block",
+                    b.ctx
+                ),
+            );
+        }),
+        Keyword::read("lvs_sync_daemon_interface", |p, b, n| {
+            if p.need(n, 0).is_none() {
+                return;
+            }
+            p.d.warn(
+                n.loc(),
+                format!(
+                    "{}Specifying lvs_sync_daemon_interface against a vrrp is deprecated. Please use global lvs_sync_daemon",
+                    b.ctx
+                ),
+            );
+        }),
     ],
 };
 
 impl Parser<'_> {
     pub(super) fn instance(&mut self, n: &Node) {
-        let Some(name) = n.arg(0).map(str::to_string) else {
+        // keepalived wants exactly one word, and skips the block otherwise.
+        let (Some(name), 1) = (n.arg(0).map(str::to_string), n.args.len()) else {
             self.d.warn(n.loc(), "vrrp_instance must have a name");
             return;
         };
@@ -254,6 +439,9 @@ impl Parser<'_> {
             inst: Instance::new(name.clone(), n.loc().clone()),
             ctx: format!("({name}) "),
             family: None,
+            xmit_base: false,
+            unicast_ttl: false,
+            promote_secondaries: false,
         };
         self.read_block(
             &VRRP_INSTANCE,
@@ -261,7 +449,9 @@ impl Parser<'_> {
             children,
             &format!("vrrp_instance {name}"),
         );
+        self.instance_end(&mut b, n);
         let mut inst = b.inst;
+        inst.given.family = b.family;
         // Lists are kept for the daemon's life: without their growth slack.
         inst.vips.shrink_to_fit();
         inst.excluded_vips.shrink_to_fit();
@@ -271,26 +461,50 @@ impl Parser<'_> {
         self.conf.instances.push(inst);
     }
 
+    /// keepalived's checks at the `}` of an instance (its `vrrp_end_handler`).
+    fn instance_end(&mut self, b: &mut InstanceBlock, n: &Node) {
+        let name = &b.inst.name;
+        if b.inst.given.unicast_keyword.is_some() && b.inst.use_vmac.is_some() {
+            if b.inst.interface.is_none() {
+                self.d.warn(
+                    n.end(),
+                    format!("({name}): Cannot use VMAC/ipvlan with unicast and no interface - clearing use_vmac"),
+                );
+                b.inst.use_vmac = None;
+            } else if !b.xmit_base {
+                self.d.warn(
+                    n.end(),
+                    format!("({name}) unicast with use_vmac requires vmac_xmit_base - setting"),
+                );
+            }
+        }
+        if b.promote_secondaries && b.inst.use_vmac.is_some() {
+            self.d.warn(
+                n.end(),
+                format!("({name}) promote_secondaries is automatically set for vmacs - ignoring"),
+            );
+        }
+        if b.unicast_ttl && b.inst.unicast_peers.is_empty() {
+            self.d.warn(
+                n.end(),
+                format!("({name}): Cannot use unicast_ttl without unicast peers - resetting"),
+            );
+        }
+    }
+
     /// `garp_*_delay` / `garp_master_refresh`: whole seconds. Whether it was read.
     fn garp_secs(&mut self, into: &mut Written<Duration>, n: &Node, ctx: &str) -> bool {
         let Some(t) = self.need(n, 0) else {
             into.touch(n.loc());
             return false;
         };
-        match t.word().unwrap_or("").parse::<u32>() {
-            Ok(v) => {
-                into.set(Duration::from_secs(v.into()), n.loc());
+        let prefix = format!("{}: ", ctx.trim_end());
+        match self.garp_number(t, n.name(), &prefix) {
+            Some(v) => {
+                into.set(Duration::from_secs(v), n.loc());
                 true
             }
-            Err(_) => {
-                self.d.warn(
-                    &t.loc,
-                    format!(
-                        "{ctx}{} '{}' invalid (whole seconds) - ignoring",
-                        n.name(),
-                        t.word().unwrap_or("")
-                    ),
-                );
+            None => {
                 into.withdraw();
                 false
             }
@@ -303,28 +517,19 @@ impl Parser<'_> {
             into.touch(n.loc());
             return;
         };
-        match t.word().unwrap_or("").parse::<u32>() {
-            Ok(mut v) => {
+        let prefix = format!("{}: ", ctx.trim_end());
+        match self.garp_number(t, n.name(), &prefix) {
+            Some(mut v) => {
                 if v == 0 && at_least_one {
                     self.d.warn(
                         &t.loc,
-                        format!("{ctx}{} must be greater than 0, setting to 1", n.name()),
+                        format!("{prefix}{} must be greater than 0, setting to 1", n.name()),
                     );
                     v = 1;
                 }
-                into.set(v, n.loc());
+                into.set(v as u32, n.loc());
             }
-            Err(_) => {
-                self.d.warn(
-                    &t.loc,
-                    format!(
-                        "{ctx}{} '{}' invalid - ignoring",
-                        n.name(),
-                        t.word().unwrap_or("")
-                    ),
-                );
-                into.withdraw();
-            }
+            None => into.withdraw(),
         }
     }
 
@@ -343,6 +548,14 @@ fn state(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
     let Some(t) = p.need(n, 0) else { return };
     let s = match t.word().unwrap_or("") {
         "MASTER" => InitialState::Master,
+        // keepalived: MASTER, once written, stays.
+        "BACKUP" if state.value == Some(InitialState::Master) => {
+            p.d.warn(
+                &t.loc,
+                format!("{}state previously set as MASTER - ignoring BACKUP", b.ctx),
+            );
+            return;
+        }
         "BACKUP" => InitialState::Backup,
         other => {
             p.d.warn(
@@ -355,10 +568,54 @@ fn state(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
     state.set(Some(s), n.loc());
 }
 
+/// `garp_extra_if [all] SECONDS` (vigild sends no extra garps; keepalived's checks).
+fn garp_extra_if(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
+    p.ignored(n, PLACE);
+    let mut delay = None;
+    for t in &n.args {
+        let w = t.word().unwrap_or("");
+        if w == "all" {
+            continue;
+        }
+        match ka_unsigned(w, 0, 86_400) {
+            Ok(v) => delay = Some(v),
+            Err(why) => {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "{why}: ({}): garp_extra_if '{w}' invalid - ignoring",
+                        b.inst.name
+                    ),
+                );
+                return;
+            }
+        }
+    }
+    if delay.is_none() {
+        p.d.warn(
+            n.loc(),
+            format!(
+                "({}): garp_extra_if specified without time - ignoring",
+                b.inst.name
+            ),
+        );
+    }
+}
+
+/// Notes the first keyword asking for unicast (see `Given::unicast_keyword`).
+fn unicast_keyword(b: &mut InstanceBlock, n: &Node) {
+    b.inst
+        .given
+        .unicast_keyword
+        .get_or_insert_with(|| n.loc().clone());
+}
+
 fn interface(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
     let Some(t) = p.need(n, 0) else { return };
     let ifname = t.word().unwrap_or("");
     if ifname == "lo" {
+        // keepalived forgets an interface given before, too.
+        b.inst.interface = None;
         p.d.warn(
             &t.loc,
             format!(
@@ -382,8 +639,13 @@ fn virtual_ipaddress(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
                 p.d.warn(
                     &v.loc,
                     format!(
-                        "{}address family must match VRRP instance [{}] - ignoring (an address of the other family belongs in virtual_ipaddress_excluded)",
-                        b.ctx, v.addr
+                        "({}): address family must match VRRP instance [{}] - ignoring (an address of the other family belongs in virtual_ipaddress_excluded)",
+                        b.inst.name,
+                        if v.prefix_len == if v.addr.is_ipv4() { 32 } else { 128 } {
+                            v.addr.to_string()
+                        } else {
+                            format!("{}/{}", v.addr, v.prefix_len)
+                        }
                     ),
                 );
                 continue;
@@ -395,36 +657,125 @@ fn virtual_ipaddress(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
 }
 
 fn mcast_dst_ip(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
-    if let Some(t) = p.need(n, 0)
-        && let Some(a) = p.ip(t, &format!("{}mcast_dst_ip", b.ctx))
-    {
-        if a.is_multicast() {
-            b.inst.mcast_dst_ip = Some(a);
-        } else {
+    let Some(t) = p.need(n, 0) else { return };
+    let Some(a) = p.ip(
+        t,
+        &format!("{}malformed mcast dest address {{}}. Skipping...", b.ctx),
+    ) else {
+        return;
+    };
+    match b.family {
+        None => b.family = Some(fam(&a)),
+        Some(f) if f != fam(&a) => {
             p.d.warn(
                 &t.loc,
-                format!("{}mcast_dst_ip {a} not multicast. Skipping...", b.ctx),
+                format!(
+                    "{}mcast dest address {a} MUST match VRRP instance family. Skipping...",
+                    b.ctx
+                ),
             );
+            return;
         }
+        Some(_) => {}
+    }
+    let ok = match a {
+        IpAddr::V4(v4) => v4.is_multicast(),
+        // keepalived wants link-local multicast (ff02::/16 and the like) for IPv6.
+        IpAddr::V6(v6) => v6.is_multicast() && v6.segments()[0] & 0x000f == 2,
+    };
+    if ok {
+        b.inst.mcast_dst_ip = Some(a);
+    } else {
+        let ll = if a.is_ipv6() { " link-local" } else { "" };
+        p.d.warn(
+            &t.loc,
+            format!("{}mcast_dst_ip {a} not{ll} multicast. Skipping...", b.ctx),
+        );
     }
 }
 
-/// `use_vmac [NAME] [MAC]`.
+/// The family of `unicast_src_ip` / `mcast_src_ip` (keepalived's `vrrp_srcip_handler`):
+/// the instance's if first, else it must match or the address is dropped.
+fn src_family(p: &mut Parser<'_>, b: &mut InstanceBlock, t: &Token, mcast: bool) {
+    let slot = if mcast {
+        &mut b.inst.mcast_src_ip
+    } else {
+        &mut b.inst.unicast_src_ip
+    };
+    let Some(a) = *slot else { return };
+    match b.family {
+        None => b.family = Some(fam(&a)),
+        Some(f) if f != fam(&a) => {
+            *slot = None;
+            p.d.warn(
+                &t.loc,
+                format!(
+                    "Configuration error: VRRP instance[{}] and src address[{}] MUST be of the same family !!! Skipping...",
+                    b.inst.name,
+                    t.word().unwrap_or("")
+                ),
+            );
+        }
+        Some(_) => {}
+    }
+}
+
+/// `use_vmac [NAME] [MAC]`, with keepalived's checks of both.
 fn use_vmac(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
     p.no_block(n);
-    let mut v = UseVmac::default();
-    for t in &n.args {
+    // A second `use_vmac` adds to the first, as in keepalived.
+    let mut v = b.inst.use_vmac.take().unwrap_or_default();
+    for t in n.args.iter().take(2) {
         let a = t.word().unwrap_or("");
         if a.contains(':') {
+            if v.mac.is_some() {
+                p.d.warn(&t.loc, "VMAC interface address already specified");
+                continue;
+            }
+            if let Some(why) = vmac_mac_problem(a) {
+                p.d.warn(&t.loc, why);
+                continue;
+            }
             v.mac = Some(a.to_string());
             p.not_implemented(
                 &t.loc,
                 &format!("{}the MAC address `{a}` of `use_vmac`", b.ctx),
                 " (the macvlan gets the virtual router MAC 00:00:5e:00:01:VRID, or 00:00:5e:00:02:VRID for IPv6)",
             );
-        } else if v.name.is_none() {
+        } else if v.name.is_some() {
+            p.d.warn(&t.loc, "VMAC interface name already specified");
+        } else if a.len() >= 16 || a.is_empty() || a == "." || a == ".." || a.contains('/') {
+            p.d.warn(
+                &t.loc,
+                format!("VMAC interface name '{a}' too long or invalid characters - ignoring"),
+            );
+        } else {
             v.name = Some(a.to_string());
         }
     }
     b.inst.use_vmac = Some(v);
+}
+
+/// What keepalived 2.2.7 finds wrong with a `use_vmac` MAC address, in its words.
+fn vmac_mac_problem(a: &str) -> Option<String> {
+    if !a.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
+        return Some(format!("VMAC invalid MAC address {a}"));
+    }
+    let parts: Vec<&str> = a.trim_end_matches(':').split(':').collect();
+    // Five octets: the sixth is the VRID.
+    let ok = (parts.len() == 5 || parts.len() == 6)
+        && parts.iter().all(|o| !o.is_empty() && o.len() <= 2);
+    if !ok {
+        return Some(format!("VMAC invalid MAC address {a} - ignored"));
+    }
+    let octet = |k: usize| u8::from_str_radix(parts[k], 16).unwrap_or(0);
+    if octet(0) & 1 != 0 {
+        return Some(format!("VMAC MAC address is multicast {a} - ignoring"));
+    }
+    if (0..4).map(octet).eq([0, 0, 0x5e, 0]) && matches!(octet(4), 1 | 2) {
+        return Some(format!(
+            "VMAC MAC address not allowed to be RFC5798 address ({a}) - ignoring"
+        ));
+    }
+    None
 }

@@ -142,6 +142,9 @@ pub(crate) struct Parser<'d> {
     /// Names of the scripts, instances and sync groups defined so far, by kind (a
     /// duplicate is found in constant time, however many blocks there are).
     defined: HashSet<(&'static str, String)>,
+    /// Names of the `track_file` and `vrrp_track_process` blocks read so far (bounded by
+    /// [`MAX_LIST_ENTRIES`], which they count towards).
+    trackers: HashSet<(&'static str, String)>,
     /// Blocks refused past [`MAX_DEFINITIONS`] (the first is reported).
     over_limit: usize,
     /// List entries kept so far (see [`MAX_LIST_ENTRIES`]).
@@ -157,6 +160,7 @@ impl<'d> Parser<'d> {
             conf: KeepalivedConf::default(),
             mail_warned: false,
             defined: HashSet::new(),
+            trackers: HashSet::new(),
             over_limit: 0,
             entries: 0,
             rule_priority: [routes::RULE_START_PRIORITY; 2],
@@ -219,14 +223,22 @@ impl<'d> Parser<'d> {
         false
     }
 
-    /// Records the definition of `kind name`; a second one is an error.
+    /// Records the definition of `kind name`; a second one is keepalived's warning, and
+    /// its block is skipped.
     fn first_definition(&mut self, n: &Node, kind: &'static str, name: &str, what: &str) -> bool {
         if self.defined.insert((kind, name.to_string())) {
             return true;
         }
         self.d
-            .error(n.loc(), format!("{what} {name} already defined"));
+            .warn(n.loc(), format!("{what} {name} already defined"));
         false
+    }
+
+    /// Whether a `kind` block named `name` was defined above: keepalived looks a tracker
+    /// up when it reads the reference, so one defined further down is not found.
+    fn is_defined(&self, kind: &'static str, name: &str) -> bool {
+        self.defined.contains(&(kind, name.to_string()))
+            || self.trackers.contains(&(kind, name.to_string()))
     }
 
     // ----- keywords vigild does not read -------------------------------------------------

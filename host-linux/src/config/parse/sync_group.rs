@@ -2,60 +2,105 @@
 
 use super::super::keywords::{Keyword, Table};
 use super::super::model::{Notify, SyncGroup};
+use super::lists::TrackKind;
+use super::values::ka_bool;
 use super::{Node, Parser};
 
 /// A `vrrp_sync_group` being read.
 pub(super) struct GroupBlock {
     group: SyncGroup,
+    /// A `group` block was read (keepalived takes the first).
+    group_read: bool,
     /// `(NAME) ` before messages.
     ctx: String,
+    /// `vrrp group NAME: `, keepalived's words before "notify script already specified".
+    notify_ctx: String,
 }
 
+/// Where the group's keywords are, for the notes about those vigild ignores.
+const PLACE: &str = "in vrrp_sync_group";
+
 pub(super) static VRRP_SYNC_GROUP: Table<GroupBlock> = Table {
-    place: "in vrrp_sync_group",
+    place: PLACE,
     keywords: &[
         Keyword::read("group", members),
         Keyword::read("track_interface", |p, b, n| {
-            b.group.track_interfaces = p.track_interfaces(n, &b.ctx);
+            p.track_interfaces(n, &b.ctx, &mut b.group.track_interfaces);
         }),
         Keyword::read("track_script", |p, b, n| {
-            b.group.track_scripts = p.track_refs(n, 253, &b.ctx, "track_script");
+            p.track_refs(n, &b.ctx, TrackKind::Script, &mut b.group.track_scripts);
         }),
         Keyword::read("track_file", |p, b, n| {
-            b.group.track_files = p.track_refs(n, 254, &b.ctx, "track_file");
+            p.track_refs(n, &b.ctx, TrackKind::File, &mut b.group.track_files);
         }),
         Keyword::read("track_process", |p, b, n| {
-            b.group.track_processes = p.track_refs(n, 254, &b.ctx, "track_process");
+            p.track_refs(n, &b.ctx, TrackKind::Process, &mut b.group.track_processes);
         }),
         Keyword::read("notify_master", |p, b, n| {
-            p.notify(&mut b.group.notify.master, n, &b.ctx)
+            p.notify(&mut b.group.notify.master, n, &b.notify_ctx)
         }),
         Keyword::read("notify_backup", |p, b, n| {
-            p.notify(&mut b.group.notify.backup, n, &b.ctx)
+            p.notify(&mut b.group.notify.backup, n, &b.notify_ctx)
         }),
         Keyword::read("notify_fault", |p, b, n| {
-            p.notify(&mut b.group.notify.fault, n, &b.ctx)
+            p.notify(&mut b.group.notify.fault, n, &b.notify_ctx)
         }),
         Keyword::read("notify_stop", |p, b, n| {
-            p.notify(&mut b.group.notify.stop, n, &b.ctx)
+            p.notify(&mut b.group.notify.stop, n, &b.notify_ctx)
         }),
         Keyword::read("notify", |p, b, n| {
-            p.notify(&mut b.group.notify.any, n, &b.ctx)
+            p.notify(&mut b.group.notify.any, n, &b.notify_ctx)
         }),
         Keyword::read("sync_group_tracking_weight", |_, b, _| {
             b.group.tracking_weight = true;
         }),
-        Keyword::ignored("notify_priority_changes"),
+        Keyword::read("notify_priority_changes", |p, b, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = n.args.first()
+                && ka_bool(t).is_none()
+            {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "{}Invalid value '{}' for sync group notify_priority_changes specified",
+                        b.ctx,
+                        t.word().unwrap_or("")
+                    ),
+                );
+            }
+        }),
         Keyword::ignored("notify_deleted"),
-        Keyword::ignored("smtp_alert"),
-        Keyword::ignored("global_tracking"),
+        Keyword::read("smtp_alert", |p, _, n| {
+            p.ignored(n, PLACE);
+            if let Some(t) = n.args.first()
+                && ka_bool(t).is_none()
+            {
+                p.d.warn(
+                    &t.loc,
+                    format!(
+                        "Invalid vrrp_group smtp_alert parameter {}",
+                        t.word().unwrap_or("")
+                    ),
+                );
+            }
+        }),
+        Keyword::read("global_tracking", |p, b, n| {
+            p.d.warn(
+                n.loc(),
+                format!(
+                    "{}global_tracking is deprecated. Use track_interface/script/file on the sync group",
+                    b.ctx
+                ),
+            );
+        }),
         Keyword::ignored("track_bfd"),
     ],
 };
 
 impl Parser<'_> {
     pub(super) fn sync_group(&mut self, n: &Node) {
-        let Some(name) = n.arg(0).map(str::to_string) else {
+        // keepalived wants exactly one word, and skips the block otherwise.
+        let (Some(name), 1) = (n.arg(0).map(str::to_string), n.args.len()) else {
             self.d
                 .warn(n.loc(), "vrrp_sync_group must have a name - skipping");
             return;
@@ -75,7 +120,9 @@ impl Parser<'_> {
                 track_processes: Vec::new(),
                 tracking_weight: false,
             },
+            group_read: false,
             ctx: format!("({name}) "),
+            notify_ctx: format!("vrrp group {name}: "),
         };
         self.read_block(
             &VRRP_SYNC_GROUP,
@@ -95,6 +142,26 @@ impl Parser<'_> {
 /// `group { INSTANCE... }`: every word is a member.
 fn members(p: &mut Parser<'_>, b: &mut GroupBlock, n: &Node) {
     let Some(members) = p.block_of(n) else { return };
+    if b.group_read {
+        p.d.warn(
+            n.loc(),
+            format!(
+                "Group list already specified for sync group {}",
+                b.group.name
+            ),
+        );
+        return;
+    }
+    b.group_read = true;
+    if members.is_empty() {
+        p.d.warn(
+            n.end(),
+            format!(
+                "Warning - sync group {} has empty group block",
+                b.group.name
+            ),
+        );
+    }
     for m in members {
         p.no_block(m);
         for w in m.words() {

@@ -1,6 +1,7 @@
 //! The tracker blocks: `vrrp_script`, `vrrp_track_process`, `track_file` (also
 //! `vrrp_track_file`).
 
+use super::super::diag::{KaClass, Severity};
 use super::super::keywords::{Keyword, Table};
 use super::super::lexer::Token;
 use super::super::model::{Command, ParamMatch, TrackFile, TrackProcess, VrrpScript};
@@ -68,10 +69,23 @@ pub(super) static VRRP_SCRIPT: Table<ScriptBlock> = Table {
 };
 
 impl Parser<'_> {
+    /// A tracker block without its name: keepalived reads the name regardless and stops
+    /// ("missing a parameter", exit 2 under `-t`).
+    fn missing_name(&mut self, n: &Node) {
+        self.d.push(
+            Severity::Error,
+            KaClass::Abort,
+            n.loc(),
+            format!(
+                "*** Configuration line starting `{0}` is missing a parameter after keyword `{0}` at word position 2",
+                n.name()
+            ),
+        );
+    }
+
     pub(super) fn vrrp_script(&mut self, n: &Node) {
         let Some(name) = n.arg(0).map(str::to_string) else {
-            self.d
-                .warn(n.loc(), "vrrp_script must have a name - skipping");
+            self.missing_name(n);
             return;
         };
         let Some(children) = self.block_of(n) else {
@@ -109,7 +123,7 @@ impl Parser<'_> {
             Some(cmd) => script.command = cmd,
             None => {
                 self.d.warn(
-                    n.loc(),
+                    n.end(),
                     format!("No script set for vrrp_script {name} - removing"),
                 );
                 return;
@@ -139,10 +153,17 @@ impl Parser<'_> {
             _ => {
                 self.d.warn(
                     &t.loc,
-                    format!(
-                        "{ctx}vrrp script {key} '{}' must be between 1 and 4294 (whole seconds) - ignoring",
-                        t.word().unwrap_or("")
-                    ),
+                    if key == "interval" {
+                        format!(
+                            "{ctx}vrrp script interval '{}' must be between 1 and 4294 - ignoring",
+                            t.word().unwrap_or("")
+                        )
+                    } else {
+                        format!(
+                            "{ctx}vrrp script timeout '{}' invalid - ignoring",
+                            t.word().unwrap_or("")
+                        )
+                    },
                 );
                 None
             }
@@ -213,7 +234,29 @@ pub(super) static VRRP_TRACK_PROCESS: Table<TrackProcess> = Table {
         Keyword::read("quorum", quorum),
         Keyword::read("quorum_max", quorum_max),
         Keyword::read("weight", |p, t, n| {
-            let Some(w) = p.need(n, 0) else { return };
+            p.no_block(n);
+            let Some(w) = n.args.first() else {
+                p.d.warn(
+                    n.loc(),
+                    format!(
+                        "No weight specified for track process {} - ignoring",
+                        t.name
+                    ),
+                );
+                return;
+            };
+            // keepalived: any weight but 0 counts as already set.
+            if t.weight.weight != 0 {
+                p.d.warn(
+                    n.loc(),
+                    format!(
+                        "Weight already set for track process {} - ignoring {}",
+                        t.name,
+                        w.word().unwrap_or("")
+                    ),
+                );
+                return;
+            }
             match w.word().unwrap_or("").parse::<i64>() {
                 Ok(w) if (-254..=254).contains(&w) => {
                     let reverse = n.arg(1) == Some("reverse");
@@ -251,8 +294,7 @@ pub(super) static VRRP_TRACK_PROCESS: Table<TrackProcess> = Table {
 impl Parser<'_> {
     pub(super) fn track_process(&mut self, n: &Node) {
         let Some(name) = n.arg(0).map(str::to_string) else {
-            self.d
-                .warn(n.loc(), "vrrp_track_process must have a name - skipping");
+            self.missing_name(n);
             return;
         };
         let Some(children) = self.block_of(n) else {
@@ -288,12 +330,13 @@ impl Parser<'_> {
         }
         if p.process.is_empty() {
             self.d.warn(
-                n.loc(),
-                format!("vrrp_track_process {name} has no process - removing"),
+                n.end(),
+                format!("track process '{name}' process name not specified"),
             );
             return;
         }
         if self.item(n.loc()) {
+            self.trackers.insert(("vrrp_track_process", name));
             self.conf.track_processes.push(p);
         }
     }
@@ -417,16 +460,64 @@ pub(super) static TRACK_FILE: Table<TrackFile> = Table {
     place: "in track_file",
     keywords: &[
         Keyword::read("file", |p, f, n| {
-            if let Some(t) = p.need(n, 0) {
-                f.file = t.word().unwrap_or("").to_string();
+            p.no_block(n);
+            let Some(t) = n.args.first() else {
+                p.d.warn(n.loc(), "track file file name missing");
+                return;
+            };
+            let path = t.word().unwrap_or("");
+            if f.file.is_empty() {
+                f.file = path.to_string();
+            } else {
+                p.d.warn(
+                    n.loc(),
+                    format!(
+                        "File already set for track file {} - ignoring {path}",
+                        f.name
+                    ),
+                );
             }
         }),
         Keyword::read("weight", |p, f, n| {
-            if let Some(t) = p.need(n, 0)
-                && let Some(w) = p.int(t, "track_file weight", -2_147_483_647, 2_147_483_647)
-            {
-                f.weight = w as i32;
-                f.reverse = n.arg(1) == Some("reverse");
+            p.no_block(n);
+            let Some(t) = n.args.first() else {
+                p.d.warn(
+                    n.loc(),
+                    format!("No weight specified for track file {} - ignoring", f.name),
+                );
+                return;
+            };
+            let s = t.word().unwrap_or("");
+            // keepalived: any weight but the default 1 counts as already set.
+            if f.weight != 1 {
+                p.d.warn(
+                    n.loc(),
+                    format!(
+                        "Weight already set for track file {} - ignoring {s}",
+                        f.name
+                    ),
+                );
+                return;
+            }
+            match s.parse::<i32>() {
+                Ok(w) if (-254..=254).contains(&w) => {
+                    f.weight = w;
+                    match n.arg(1) {
+                        None | Some("noreverse") => f.reverse = false,
+                        Some("reverse") => f.reverse = true,
+                        Some(o) => p.d.warn(
+                            &n.args[1].loc,
+                            format!("track_file {} unknown weight option {o}", f.name),
+                        ),
+                    }
+                }
+                _ => p.d.warn(
+                    &t.loc,
+                    format!(
+                        "Weight ({s}) for track_file {} must be between [-254..254] inclusive. Ignoring...",
+                        f.name
+                    ),
+                ),
             }
         }),
         Keyword::read("init_file", init_file),
@@ -436,8 +527,7 @@ pub(super) static TRACK_FILE: Table<TrackFile> = Table {
 impl Parser<'_> {
     pub(super) fn track_file(&mut self, n: &Node) {
         let Some(name) = n.arg(0).map(str::to_string) else {
-            self.d
-                .warn(n.loc(), "track_file must have a name - skipping");
+            self.missing_name(n);
             return;
         };
         let Some(children) = self.block_of(n) else {
@@ -453,11 +543,14 @@ impl Parser<'_> {
         };
         self.read_block(&TRACK_FILE, &mut f, children, "track_file");
         if f.file.is_empty() {
-            self.d
-                .warn(n.loc(), format!("track_file {name} has no file - removing"));
+            self.d.warn(
+                n.end(),
+                format!("No file set for track_file {name} - ignoring"),
+            );
             return;
         }
         if self.item(n.loc()) {
+            self.trackers.insert(("track_file", name));
             self.conf.track_files.push(f);
         }
     }

@@ -16,12 +16,19 @@ pub(crate) struct Node {
 #[derive(Debug, Clone)]
 pub(crate) struct Block {
     pub open: Loc,
+    /// Its `}` (or the end of file): keepalived reports what it finds at the end of a
+    /// block at this line.
+    pub close: Loc,
     pub children: Vec<Node>,
 }
 
 impl Node {
     pub(crate) fn name(&self) -> &str {
         self.key.word().unwrap_or("")
+    }
+    /// Where its block ends (its `}`), else its own line.
+    pub(crate) fn end(&self) -> &Loc {
+        self.block.as_ref().map_or(&self.key.loc, |b| &b.close)
     }
     pub(crate) fn loc(&self) -> &Loc {
         &self.key.loc
@@ -176,7 +183,7 @@ impl TreeBuilder {
             }
             Tok::Close => {
                 if self.stack.len() > 1 {
-                    self.close_level();
+                    self.close_level(&t.loc);
                 } else {
                     diags.error(&t.loc, "unexpected `}`: no block is open here");
                 }
@@ -228,11 +235,12 @@ impl TreeBuilder {
 
     /// Closes the innermost block; its owner joins the enclosing level (an anonymous
     /// block, after an error, is dropped).
-    fn close_level(&mut self) {
+    fn close_level(&mut self, close: &Loc) {
         let level = self.stack.pop().expect("checked");
         if let Some(mut owner) = level.owner {
             owner.block = Some(Block {
                 open: level.open,
+                close: close.clone(),
                 children: level.nodes,
             });
             if !owner.name().is_empty() {
@@ -255,7 +263,7 @@ impl TreeBuilder {
                     level.open
                 ),
             );
-            self.close_level();
+            self.close_level(eof);
         }
     }
 }

@@ -70,72 +70,46 @@ impl Parser<'_> {
         }
     }
 
-    /// An unsigned integer in `min..=max` (keepalived's `read_unsigned`). `error` selects
-    /// an error instead of keepalived's warning.
-    pub(super) fn uint(
-        &mut self,
-        t: &Token,
-        what: &str,
-        min: u64,
-        max: u64,
-        error: bool,
-    ) -> Option<u64> {
+    /// An unsigned integer in `min..=max` read as keepalived's `read_unsigned` does; on a
+    /// bad value one warning: keepalived's own complaint about the number, then `then`
+    /// (its handler's message, which says what it does instead). keepalived runs on.
+    pub(super) fn ka_uint(&mut self, t: &Token, min: u64, max: u64, then: &str) -> Option<u64> {
         let s = t.word().unwrap_or("");
-        let msg = match s.trim().parse::<u64>() {
-            Ok(v) if (min..=max).contains(&v) => return Some(v),
-            Ok(_) => format!("{what} `{s}` is out of range: expected {min}..={max}"),
-            Err(_) => format!("{what} `{s}` is not a number: expected {min}..={max}"),
-        };
-        let sev = if error {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
-        self.d.push(sev, KaClass::Config, &t.loc, msg);
-        None
-    }
-
-    /// A signed integer in `min..=max`.
-    pub(super) fn int(&mut self, t: &Token, what: &str, min: i64, max: i64) -> Option<i64> {
-        let s = t.word().unwrap_or("");
-        let msg = match s.trim().parse::<i64>() {
-            Ok(v) if (min..=max).contains(&v) => return Some(v),
-            Ok(_) => format!("{what} `{s}` is out of range: expected {min}..={max}"),
-            Err(_) => format!("{what} `{s}` is not a number: expected {min}..={max}"),
-        };
-        self.d.warn(&t.loc, msg);
-        None
-    }
-
-    /// Seconds with decimals, as microseconds, in `min..=max` µs (keepalived's
-    /// `read_timer` / `read_double`).
-    pub(super) fn secs(
-        &mut self,
-        t: &Token,
-        what: &str,
-        min: u64,
-        max: u64,
-        error: bool,
-    ) -> Option<u64> {
-        let s = t.word().unwrap_or("");
-        let range = format!("{}..={} s", fmt_secs(min), fmt_secs(max));
-        let msg = match s.trim().parse::<f64>() {
-            Ok(v) if v.is_finite() => {
-                let us = (v * 1e6).round();
-                if us >= min as f64 && us <= max as f64 {
-                    return Some(us as u64);
-                }
-                format!("{what} `{s}` is out of range: expected {range}")
+        match ka_unsigned(s, min, max) {
+            Ok(v) => Some(v),
+            Err(why) => {
+                self.d.warn(&t.loc, format!("{why}: {then}"));
+                None
             }
-            _ => format!("{what} `{s}` is not a number of seconds: expected {range}"),
-        };
-        let sev = if error {
-            Severity::Error
+        }
+    }
+
+    /// A garp delay (whole seconds), refresh or repeat count, global (`prefix` empty) or of
+    /// an instance (`prefix` `(NAME): `): keepalived's range for the keyword and its
+    /// message when the value is bad.
+    pub(super) fn garp_number(&mut self, t: &Token, key: &str, prefix: &str) -> Option<u64> {
+        let max = if key.ends_with("_delay") {
+            4294
+        } else if key.ends_with("lower_prio_repeat") {
+            i32::MAX as u64
         } else {
-            Severity::Warning
+            u64::from(u32::MAX)
         };
-        self.d.push(sev, KaClass::Config, &t.loc, msg);
-        None
+        let s = t.word().unwrap_or("");
+        match ka_unsigned(s, 0, max) {
+            Ok(v) => Some(v),
+            Err(why) => {
+                let msg = if key.ends_with("garp_master_refresh") {
+                    format!("Invalid {key} '{s}' - ignoring")
+                } else if key.ends_with("lower_prio_repeat") {
+                    format!("Invalid {key} '{s}'")
+                } else {
+                    format!("{key} '{s}' invalid - ignoring")
+                };
+                self.d.warn(&t.loc, format!("{why}: {prefix}{msg}"));
+                None
+            }
+        }
     }
 
     /// `<BOOL>`; no argument means true.
@@ -148,25 +122,26 @@ impl Parser<'_> {
             "true" | "on" | "yes" => Some(true),
             "false" | "off" | "no" => Some(false),
             other => {
-                self.d.warn(
-                    &t.loc,
-                    format!(
-                        "{ctx}invalid {} `{other}` specified: expected on|off|true|false|yes|no",
-                        n.name()
-                    ),
-                );
+                // keepalived's words (on|off|true|false|yes|no are valid).
+                let msg = if ctx.is_empty() {
+                    format!("Invalid value for {} specified", n.name())
+                } else {
+                    format!("{ctx}invalid {} {other} specified", n.name())
+                };
+                self.d.warn(&t.loc, msg);
                 None
             }
         }
     }
 
-    pub(super) fn ip(&mut self, t: &Token, what: &str) -> Option<IpAddr> {
+    /// An IP address; a malformed one is keepalived's warning `malformed` (it names the
+    /// word as `{}`) and the keyword is skipped.
+    pub(super) fn ip(&mut self, t: &Token, malformed: &str) -> Option<IpAddr> {
         let s = t.word().unwrap_or("");
         match s.parse::<IpAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
-                self.d
-                    .error(&t.loc, format!("{what} `{s}` is not a valid IP address"));
+                self.d.warn(&t.loc, malformed.replace("{}", s));
                 None
             }
         }
@@ -240,18 +215,80 @@ impl Parser<'_> {
     }
 }
 
+/// keepalived's `check_true_false`: on|true|yes, off|false|no, else `None`.
+pub(super) fn ka_bool(t: &Token) -> Option<bool> {
+    match t.word().unwrap_or("") {
+        "true" | "on" | "yes" => Some(true),
+        "false" | "off" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// keepalived's priority for a missing or invalid `priority` (VRRP_PRIO_DFL).
+pub(super) const DEFAULT_PRIORITY: u8 = 100;
+
+/// keepalived's `read_decimal_unsigned` with 6 decimals: microseconds in `min..=max`, or
+/// its complaint in its words.
+pub(super) fn ka_decimal(s: &str, min: u64, max: u64) -> Result<u64, String> {
+    let t = s.trim_start();
+    if t.starts_with('-') {
+        return Err(format!("negative number '{s}'"));
+    }
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    if frac.len() > 6 {
+        return Err(format!("number '{s}' has too many decimal places"));
+    }
+    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
+        return Err(format!("invalid number '{s}'"));
+    }
+    let whole = if int.is_empty() {
+        Some(0)
+    } else {
+        int.parse::<u64>().ok()
+    };
+    let us = whole
+        .and_then(|w| w.checked_mul(1_000_000))
+        .and_then(|w| w.checked_add(format!("{frac:0<6}").parse::<u64>().unwrap_or(0)));
+    let range = || {
+        format!(
+            "[{}.{:06}, {}.{:06}]",
+            min / 1_000_000,
+            min % 1_000_000,
+            max / 1_000_000,
+            max % 1_000_000
+        )
+    };
+    match us {
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        Some(_) => Err(format!("number '{s}' outside range {}", range())),
+        None => Err(format!("number '{s}' outside unsigned decimal range")),
+    }
+}
+
+/// keepalived's `read_unsigned` (base 10): the value, or its complaint in its words.
+pub(super) fn ka_unsigned(s: &str, min: u64, max: u64) -> Result<u64, String> {
+    let t = s.trim_start();
+    if t.starts_with('-') {
+        return Err(format!("negative number '{s}'"));
+    }
+    let digits = t.strip_prefix('+').unwrap_or(t);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("invalid number '{s}'"));
+    }
+    match digits.parse::<u64>() {
+        Ok(v) if v > u64::from(u32::MAX) => {
+            Err(format!("number '{s}' outside unsigned integer range"))
+        }
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        Ok(_) => Err(format!("number '{s}' outside range [{min}, {max}]")),
+        Err(_) => Err(format!("number '{s}' outside unsigned integer range")),
+    }
+}
+
 pub(crate) fn fam(a: &IpAddr) -> Family {
     match a {
         IpAddr::V4(_) => Family::V4,
         IpAddr::V6(_) => Family::V6,
-    }
-}
-
-fn fmt_secs(us: u64) -> String {
-    if us.is_multiple_of(1_000_000) {
-        format!("{}", us / 1_000_000)
-    } else {
-        let s = format!("{}.{:06}", us / 1_000_000, us % 1_000_000);
-        s.trim_end_matches('0').to_string()
     }
 }
