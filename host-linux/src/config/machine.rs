@@ -177,7 +177,7 @@ mod sc {
 /// disables (scripts, and tracking of them), and refuses the configuration (`config`
 /// becomes `None`) where keepalived would not run it.
 pub fn check(loaded: &mut Loaded, host: &dyn Host) {
-    let Some(conf) = loaded.config.as_mut() else {
+    let Some(conf) = loaded.config.as_mut().or(loaded.rejected.as_mut()) else {
         return;
     };
     let mut d = Diags {
@@ -187,8 +187,10 @@ pub fn check(loaded: &mut Loaded, host: &dyn Host) {
     if interfaces(conf, host, &mut d) {
         scripts(conf, host, &mut d);
     }
-    if d.has_errors() {
-        loaded.config = None;
+    if d.has_errors()
+        && let Some(conf) = loaded.config.take()
+    {
+        loaded.rejected = Some(conf);
     }
     loaded.diagnostics = d.items;
     loaded.summary = d.summary;

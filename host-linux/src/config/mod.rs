@@ -106,6 +106,10 @@ pub mod exit {
 pub struct Loaded {
     /// `None` if any diagnostic is an error.
     pub config: Option<KeepalivedConf>,
+    /// What was read when an error keeps [`Loaded::config`] from being used: keepalived
+    /// goes on checking such a configuration (script security above all, which decides
+    /// `-t`'s exit code), and so does [`machine::check`].
+    pub rejected: Option<KeepalivedConf>,
     /// In the order found, the first [`MAX_KEPT_DIAGNOSTICS`] of them (and the first error
     /// if it came later): a broken file can give one per line.
     pub diagnostics: Vec<Diagnostic>,
@@ -149,6 +153,7 @@ pub fn load(path: &Path) -> Loaded {
     if !lexer::lex_file_into(path, &mut reader) {
         return Loaded {
             config: None,
+            rejected: None,
             diagnostics: d.items,
             summary: d.summary,
         };
@@ -167,9 +172,14 @@ pub fn load_str(name: &Path, text: &str) -> Loaded {
 
 fn finish(mut conf: KeepalivedConf, mut d: Diags) -> Loaded {
     rules::resolve(&mut conf, &mut d);
-    let config = (!d.has_errors()).then_some(conf);
+    let (config, rejected) = if d.has_errors() {
+        (None, Some(conf))
+    } else {
+        (Some(conf), None)
+    };
     Loaded {
         config,
+        rejected,
         diagnostics: d.items,
         summary: d.summary,
     }
