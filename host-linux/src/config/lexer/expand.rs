@@ -83,6 +83,8 @@ struct Seq {
     kind: SeqKind,
     text: Vec<Ch>,
     at: Loc,
+    /// Multi-line uses its line came through.
+    depth: usize,
 }
 
 /// The lines of a multi-line definition still to be read after its use.
@@ -93,6 +95,9 @@ struct Cont {
     /// Column of the use: every generated line points there.
     col: u32,
     at: Loc,
+    /// Multi-line uses its lines come through, itself included: a definition whose last
+    /// line uses itself nests no deeper on the stack, but this grows.
+    depth: usize,
 }
 
 /// The language state of one load.
@@ -109,7 +114,16 @@ pub(super) struct Expander {
     /// Blocks below this depth wait until the multi-line use in progress is read.
     ml_seq_depth: usize,
     generated: u64,
+    /// Multi-line uses the line being read came through.
+    depth: usize,
     rng: u64,
+}
+
+/// Why a block was not started.
+enum BlockError {
+    Invalid(String),
+    /// Lines it would generate, lines left.
+    TooMany(u128, u64),
 }
 
 /// Why a line's substitution stopped.
@@ -150,11 +164,17 @@ impl Expander {
             cont_stack: Vec::new(),
             ml_seq_depth: 0,
             generated: 0,
+            depth: 0,
             rng: seed,
         }
     }
 
     /// An empty physical line: it ends a multi-line definition being read.
+    /// A line of the file is read next (not a generated one).
+    pub(super) fn file_line(&mut self) {
+        self.depth = 0;
+    }
+
     pub(super) fn blank_line(&mut self) {
         self.finish_collecting();
     }
@@ -199,12 +219,22 @@ impl Expander {
                 return Vec::new();
             }
             if starts_with(&line, "~SEQ") || starts_with(&line, "~LST") {
-                if let Err(why) = self.add_block(&line, at) {
-                    let text: String = line.iter().map(|c| c.c).collect();
-                    diags.error(
+                let text: String = line.iter().map(|c| c.c).collect();
+                match self.add_block(&line, at) {
+                    Ok(()) => {}
+                    Err(BlockError::Invalid(why)) => diags.error(
                         &at_col(at, &line),
                         format!("invalid {} specification `{text}`: {why}", &text[..4]),
-                    );
+                    ),
+                    Err(BlockError::TooMany(count, left)) => {
+                        diags.unsupported(
+                            &at_col(at, &line),
+                            format!(
+                                "`{text}` would generate {count} lines, {left} are left of the {MAX_GENERATED_LINES} lines vigild generates from blocks and multi-line definitions in one configuration: vigild reads no more of them"
+                            ),
+                        );
+                        self.stop_generating();
+                    }
                 }
                 return Vec::new();
             }
@@ -229,9 +259,7 @@ impl Expander {
                     };
                     diags.error(&at_col(at, &line), msg);
                     if matches!(e, SubstError::TooDeep) {
-                        self.cont = None;
-                        self.cont_stack.clear();
-                        self.ml_seq_depth = 0;
+                        self.stop_generating();
                     }
                     return Vec::new();
                 }
@@ -459,10 +487,10 @@ impl Expander {
                     Some(n) => (n, n + 1),
                     None => (value.len(), value.len()),
                 };
+                if self.depth >= MAX_MULTILINE_NESTING {
+                    return Err(SubstError::TooDeep);
+                }
                 if let Some(outer) = self.cont.take() {
-                    if self.cont_stack.len() >= MAX_MULTILINE_NESTING {
-                        return Err(SubstError::TooDeep);
-                    }
                     self.cont_stack.push((outer, self.ml_seq_depth));
                 }
                 self.ml_seq_depth = self.seqs.len();
@@ -471,6 +499,7 @@ impl Expander {
                     pos: rest,
                     col,
                     at: at.clone(),
+                    depth: self.depth + 1,
                 });
                 &value[..first]
             } else {
@@ -490,24 +519,32 @@ impl Expander {
         Ok(found)
     }
 
+    /// Drops every block and multi-line use in progress.
+    fn stop_generating(&mut self) {
+        self.seqs.clear();
+        self.cont = None;
+        self.cont_stack.clear();
+        self.ml_seq_depth = 0;
+    }
+
     /// `~SEQ(...)` / `~SEQx(...)` / `~LST(...)`: queues the block.
-    fn add_block(&mut self, line: &[Ch], at: &Loc) -> Result<(), String> {
+    fn add_block(&mut self, line: &[Ch], at: &Loc) -> Result<(), BlockError> {
         let (var, kind, text, count) = if line[1].c == 'S' {
-            self.parse_seq(line)?
+            self.parse_seq(line)
         } else {
-            parse_lst(line)?
-        };
+            parse_lst(line)
+        }
+        .map_err(BlockError::Invalid)?;
         let left = MAX_GENERATED_LINES.saturating_sub(self.generated);
         if count > u128::from(left) {
-            return Err(format!(
-                "it would generate {count} lines; vigild generates at most {MAX_GENERATED_LINES} lines from blocks and multi-line definitions in one configuration ({left} left)"
-            ));
+            return Err(BlockError::TooMany(count, left));
         }
         self.seqs.push(Seq {
             var,
             kind,
             text,
             at: at_col(at, line),
+            depth: self.depth,
         });
         Ok(())
     }
@@ -649,6 +686,7 @@ impl Expander {
                 }
             };
             let line = (seq.text.clone(), seq.at.clone());
+            self.depth = seq.depth;
             if !done {
                 self.seqs.push(seq);
             }
@@ -660,6 +698,7 @@ impl Expander {
                 None => (rest, None),
             };
             let col = cont.col;
+            self.depth = cont.depth;
             let chars = text.chars().map(|c| Ch { c, col }).collect();
             let at = cont.at.clone();
             match end {
@@ -687,10 +726,7 @@ impl Expander {
                     "blocks and multi-line definitions generate more than {MAX_GENERATED_LINES} lines: vigild reads no more of them"
                 ),
             );
-            self.seqs.clear();
-            self.cont = None;
-            self.cont_stack.clear();
-            self.ml_seq_depth = 0;
+            self.stop_generating();
             return None;
         }
         Some(out)

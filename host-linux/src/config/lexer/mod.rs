@@ -377,10 +377,6 @@ impl Lexer<'_> {
     /// One physical line: decommented, run through keepalived's language (which may
     /// queue generated lines: they are read next), then its includes.
     fn line(&mut self, name: &Arc<Path>, lineno: u32, raw: &str) {
-        if raw.is_empty() {
-            self.ex.blank_line();
-            return;
-        }
         let input: Vec<Ch> = raw
             .chars()
             .zip(1u32..)
@@ -394,9 +390,13 @@ impl Lexer<'_> {
             );
         }
         if chars.is_empty() {
+            // keepalived re-reads the configuration from a copy in which a line left empty
+            // by `decomment` is empty: it too ends a multi-line definition.
+            self.ex.blank_line();
             return;
         }
         let at = Loc::new(name.clone(), lineno, chars[0].col);
+        self.ex.file_line();
         self.logical(chars, &at);
         while let Some((chars, at)) = self.ex.next_generated(self.sink.diags()) {
             self.logical(chars, &at);
