@@ -213,3 +213,24 @@ fn the_config_id_option_reaches_the_test_and_defaults_to_the_host_name() {
     let help = Command::new(VIGILD).arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("--config-id ID"));
 }
+
+#[test]
+fn includes_generated_by_a_block_are_read_last_first_as_keepalived() {
+    let d = Dir::new();
+    for n in 1..=3 {
+        d.write(
+            &format!("part{n}.conf"),
+            &format!("global_defs {{\n    bogus_{n} 1\n}}\n"),
+        );
+    }
+    let p = d.write("keepalived.conf", "~SEQ(N, 1, 3) include part${N}.conf\n");
+    let l = config::load_as(&p, "x");
+    let order: Vec<String> = l
+        .diagnostics
+        .iter()
+        .filter(|d| d.message.contains("bogus_"))
+        .map(|d| d.file().file_name().unwrap().to_string_lossy().to_string())
+        .collect();
+    // keepalived 2.2.7 reports bogus_3, bogus_2, bogus_1 (it stacks the opened files).
+    assert_eq!(order, ["part3.conf", "part2.conf", "part1.conf"]);
+}

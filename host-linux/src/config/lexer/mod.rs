@@ -10,8 +10,11 @@
 //!   `x y`, which is how keepalived reports the seed typo). Single quotes and backslash
 //!   escapes mean nothing here: keepalived only honours them inside script command lines
 //!   (see [`split_command`]).
-//! - There is no line continuation: keepalived glues a trailing `\` to the last word
-//!   (`virtual_router_id \` is the unknown keyword `virtual_router_id\`), and so do we.
+//! - There is no line continuation (outside a parameter definition): keepalived glues a
+//!   trailing `\` to the last word (`virtual_router_id \` is the unknown keyword
+//!   `virtual_router_id\`), also after a comment (`a # b \` is `a\`), and so do we.
+//! - keepalived splits a line at its first brace outside quotes and reads the rest as a
+//!   line of its own (language included); tokens are the same, only the language sees it.
 //! - A line made of exactly `include PATTERN` (or keepalived's variants `includer`,
 //!   `includem`, `includew`, `includeb`, `includea`) is replaced by the files it names:
 //!   brace expansion and glob wildcards, relative to the directory of the including file,

@@ -234,7 +234,10 @@ fn expansions_are_bounded() {
     // makes by using itself (keepalived reads it forever).
     let (l, d) = lines_as("main", "$A=\\\n$A\n$A\n");
     assert!(l.is_empty());
-    assert!(d.len() == 1 && d[0].contains("does a definition use itself"), "{d:?}");
+    assert!(
+        d.len() == 1 && d[0].contains("does a definition use itself"),
+        "{d:?}"
+    );
 }
 
 #[test]
