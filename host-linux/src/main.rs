@@ -1,10 +1,10 @@
 //! vigild: a keepalived.conf-compatible VRRP daemon for Linux load balancers.
 //!
 //! ```text
-//! vigild [-f FILE] [-D] [--control SOCKET] [--state FILE] [--metrics-listen ADDR:PORT]
+//! vigild [-f FILE] [-i ID] [-D] [--control SOCKET] [--state FILE] [--metrics-listen ADDR:PORT]
 //!                                              run (foreground; systemd Type=notify)
-//! vigild -t [-f FILE]                          test the configuration (keepalived's exit codes)
-//! vigild check [-f FILE]                       would the daemon start with it? (0 yes, 1 no)
+//! vigild -t [-f FILE] [-i ID]                  test the configuration (keepalived's exit codes)
+//! vigild check [-f FILE] [-i ID]               would the daemon start with it? (0 yes, 1 no)
 //! vigild status [--json|--prometheus] [--control SOCKET]
 //!                                              show every instance of a running daemon
 //! vigild --signum=NAME                         keepalived's signal number for NAME
@@ -20,10 +20,10 @@ use vigil_linux::{config, control, daemon, error, info, log};
 const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 
 const USAGE: &str = "\
-usage: vigild [-f FILE] [-D] [--control SOCKET] [--state FILE] [--metrics-listen ADDR:PORT]
+usage: vigild [-f FILE] [-i ID] [-D] [--control SOCKET] [--state FILE] [--metrics-listen ADDR:PORT]
                                                   run the daemon (foreground)
-       vigild -t [-f FILE]                        test the configuration and exit
-       vigild check [-f FILE]                     exit 0 if the daemon would run it, 1 if not
+       vigild -t [-f FILE] [-i ID]                test the configuration and exit
+       vigild check [-f FILE] [-i ID]             exit 0 if the daemon would run it, 1 if not
        vigild status [--json|--prometheus] [--control SOCKET]
                                                   show the running daemon's instances
        vigild --signum=NAME                       print keepalived's signal number for
@@ -31,6 +31,8 @@ usage: vigild [-f FILE] [-D] [--control SOCKET] [--state FILE] [--metrics-listen
        vigild --version | --help
 
   -f, --use-file FILE   configuration (default /etc/keepalived/keepalived.conf)
+  -i, --config-id ID    the config id that conditional lines (`@ID ...`) and ${_INSTANCE}
+                        use (default: the host name up to its first dot, as keepalived)
   -t, --config-test     check the configuration; exit as `keepalived -t` (0, 2, 4, 5, 6)
   check                 print the diagnostics; exit 0 if the daemon would start with
                         the configuration (warnings allowed), 1 if it would refuse it
@@ -57,6 +59,7 @@ struct Args {
     control: PathBuf,
     state: Option<PathBuf>,
     metrics_listen: Option<std::net::SocketAddr>,
+    config_id: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -71,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
         control: PathBuf::from(control::DEFAULT_SOCKET),
         state: None,
         metrics_listen: None,
+        config_id: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -78,6 +82,12 @@ fn parse_args() -> Result<Args, String> {
             "-f" | "--use-file" => a.config = it.next().ok_or("-f needs a file")?.into(),
             s if s.starts_with("--use-file=") => a.config = s["--use-file=".len()..].into(),
             "-t" | "--config-test" => a.test = true,
+            "-i" | "--config-id" => {
+                a.config_id = Some(it.next().ok_or("-i needs a config id")?);
+            }
+            s if s.starts_with("--config-id=") => {
+                a.config_id = Some(s["--config-id=".len()..].to_string());
+            }
             "-D" | "--log-detail" => a.debug = true,
             "--control" => a.control = it.next().ok_or("--control needs a path")?.into(),
             "--state" => a.state = Some(it.next().ok_or("--state needs a path")?.into()),
@@ -213,6 +223,8 @@ fn main() -> ExitCode {
     };
     log::init(args.debug);
     abort_on_panic();
+    // Every load (-t, check, the daemon's start and reloads) compares `@ID` lines with it.
+    config::lexer::set_config_id(args.config_id.clone());
     if args.status {
         let format = if args.json {
             daemon::StatusFormat::Json

@@ -147,10 +147,16 @@ impl Loaded {
 /// stays within the bounds of `docs/config-limits.md` (size, line length, includes,
 /// statement size, nesting, diagnostics kept).
 pub fn load(path: &Path) -> Loaded {
+    load_as(path, &lexer::config_id())
+}
+
+/// [`load`] with the config id `config_id` (what `@ID` lines compare with) instead of
+/// [`lexer::config_id`].
+pub fn load_as(path: &Path, config_id: &str) -> Loaded {
     let mut d = Diags::default();
     let start = Loc::new(Arc::from(path), 1, 1);
     let mut reader = parse::Reader::new(&start, &mut d);
-    if !lexer::lex_file_into(path, &mut reader) {
+    if !lexer::lex_file_into_as(path, config_id, &mut reader) {
         return Loaded {
             config: None,
             rejected: None,
@@ -161,13 +167,18 @@ pub fn load(path: &Path) -> Loaded {
     finish(reader.parser.conf, d)
 }
 
-/// Reads `text` as if it were the file `name` (includes are relative to its directory).
-pub fn load_str(name: &Path, text: &str) -> Loaded {
+/// [`load_str`] with the config id `config_id`.
+pub fn load_str_as(name: &Path, text: &str, config_id: &str) -> Loaded {
     let mut d = Diags::default();
     let start = Loc::new(Arc::from(name), 1, 1);
     let mut reader = parse::Reader::new(&start, &mut d);
-    lexer::lex_str_into(name, text, &mut reader);
+    lexer::lex_str_into_as(name, text, config_id, &mut reader);
     finish(reader.parser.conf, d)
+}
+
+/// Reads `text` as if it were the file `name` (includes are relative to its directory).
+pub fn load_str(name: &Path, text: &str) -> Loaded {
+    load_str_as(name, text, &lexer::config_id())
 }
 
 fn finish(mut conf: KeepalivedConf, mut d: Diags) -> Loaded {

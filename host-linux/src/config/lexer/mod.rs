@@ -10,8 +10,11 @@
 //!   `x y`, which is how keepalived reports the seed typo). Single quotes and backslash
 //!   escapes mean nothing here: keepalived only honours them inside script command lines
 //!   (see [`split_command`]).
-//! - There is no line continuation: keepalived glues a trailing `\` to the last word
-//!   (`virtual_router_id \` is the unknown keyword `virtual_router_id\`), and so do we.
+//! - There is no line continuation (outside a parameter definition): keepalived glues a
+//!   trailing `\` to the last word (`virtual_router_id \` is the unknown keyword
+//!   `virtual_router_id\`), also after a comment (`a # b \` is `a\`), and so do we.
+//! - keepalived splits a line at its first brace outside quotes and reads the rest as a
+//!   line of its own (language included); tokens are the same, only the language sees it.
 //! - A line made of exactly `include PATTERN` (or keepalived's variants `includer`,
 //!   `includem`, `includew`, `includeb`, `includea`) is replaced by the files it names:
 //!   brace expansion and glob wildcards, relative to the directory of the including file,
@@ -22,9 +25,10 @@
 //!   [`MAX_LINE_BYTES`] is refused, and so is a configuration over [`MAX_CONFIG_BYTES`]
 //!   (all files together). See `docs/config-limits.md`.
 //!
-//! keepalived's conditional lines (`@id ...`), parameter definitions (`$NAME=...`) and
-//! `~SEQ` blocks are not implemented: they are reported as errors rather than silently read
-//! as something else.
+//! - Above the line, keepalived's language: conditional lines (`@ID ...`, `@^ID ...`),
+//!   parameter definitions and uses (`$NAME=value`, `$NAME`, `${NAME}`, multi-line
+//!   definitions), `~SEQ` and `~LST` blocks: see [`expand`] and `docs/config-language.md`.
+//!   The config id they compare with is [`config_id`] (vigild's `-i`).
 
 use super::diag::{Diags, KaClass, Loc, Severity};
 use super::include;
@@ -35,7 +39,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod command;
+mod expand;
 pub use command::split_command;
+pub use expand::{MAX_GENERATED_LINES, MAX_MULTILINE_NESTING, MAX_SUBSTITUTIONS_PER_LINE};
 
 /// How deep `include` may nest (keepalived has no limit and recurses until it runs out of
 /// file descriptors on a cycle).
@@ -122,6 +128,36 @@ struct Lexer<'s> {
     /// Set once the include bounds are reported: further include lines are skipped.
     includes_exhausted: bool,
     glob_budget: include::Budget,
+    /// Definitions, blocks and multi-line uses in progress.
+    ex: expand::Expander,
+    /// Include lines met while generated lines were pending: read once they are all read,
+    /// last one first (keepalived stacks them).
+    pending_includes: Vec<(Arc<Path>, Loc, String)>,
+}
+
+static CONFIG_ID: std::sync::RwLock<Option<String>> = std::sync::RwLock::new(None);
+
+/// Sets the config id of every later load (`vigild -i ID`); `None` for the default.
+pub fn set_config_id(id: Option<String>) {
+    if let Ok(mut g) = CONFIG_ID.write() {
+        *g = id;
+    }
+}
+
+/// The config id conditional lines (`@ID`) compare with: the one set with
+/// [`set_config_id`], else keepalived's default, the host name up to its first `.`.
+pub fn config_id() -> String {
+    if let Some(id) = CONFIG_ID.read().ok().and_then(|g| g.clone()) {
+        return id;
+    }
+    default_config_id()
+}
+
+/// keepalived's default config id: `uname -n` up to the first `.`.
+pub fn default_config_id() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name = name.trim_end_matches('\n');
+    name.split('.').next().unwrap_or_default().to_string()
 }
 
 /// Why a configuration file was not read.
@@ -206,6 +242,11 @@ pub fn open_regular_file(
 /// Reads `path` and everything it includes into `sink`, ending with [`Tok::Eof`]. `false`
 /// (and a [`KaClass::Fatal`] error) if the main file cannot be read.
 pub fn lex_file_into(path: &Path, sink: &mut dyn Sink) -> bool {
+    lex_file_into_as(path, &config_id(), sink)
+}
+
+/// [`lex_file_into`] with the config id `config_id`.
+pub fn lex_file_into_as(path: &Path, config_id: &str, sink: &mut dyn Sink) -> bool {
     let name: Arc<Path> = Arc::from(path);
     let (mut src, size) = match open_regular_file(path, MAX_CONFIG_BYTES) {
         Ok(opened) => opened,
@@ -220,19 +261,25 @@ pub fn lex_file_into(path: &Path, sink: &mut dyn Sink) -> bool {
         }
     };
     let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    lex_source(name, canon, &mut src, size, sink);
+    lex_source(name, canon, &mut src, size, config_id, sink);
     true
 }
 
 /// Tokenizes `text` into `sink` as if read from the file `name` (includes are resolved
 /// relative to its directory).
 pub fn lex_str_into(name: &Path, text: &str, sink: &mut dyn Sink) {
+    lex_str_into_as(name, text, &config_id(), sink);
+}
+
+/// [`lex_str_into`] with the config id `config_id`.
+pub fn lex_str_into_as(name: &Path, text: &str, config_id: &str, sink: &mut dyn Sink) {
     let canon = std::fs::canonicalize(name).unwrap_or_else(|_| name.to_path_buf());
     lex_source(
         Arc::from(name),
         canon,
         &mut text.as_bytes(),
         text.len() as u64,
+        config_id,
         sink,
     );
 }
@@ -263,6 +310,7 @@ fn lex_source(
     canon: PathBuf,
     src: &mut dyn BufRead,
     size: u64,
+    config_id: &str,
     sink: &mut dyn Sink,
 ) {
     let mut lx = Lexer {
@@ -272,6 +320,8 @@ fn lex_source(
         included: 0,
         includes_exhausted: false,
         glob_budget: include::Budget::default(),
+        ex: expand::Expander::new(config_id),
+        pending_includes: Vec::new(),
     };
     let last_line = lx.file(&name, src);
     lx.sink.token(Token {
@@ -283,7 +333,7 @@ fn lex_source(
 }
 
 /// One character of a line after comment removal, with its column.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 struct Ch {
     c: char,
     col: u32,
@@ -327,121 +377,85 @@ impl Lexer<'_> {
         }
     }
 
+    /// One physical line: decommented, run through keepalived's language (which may
+    /// queue generated lines: they are read next), then its includes.
     fn line(&mut self, name: &Arc<Path>, lineno: u32, raw: &str) {
-        let chars = self.decomment(name, lineno, raw);
-        if chars.is_empty() {
-            return;
-        }
-        let first = chars[0];
-        let loc0 = Loc::new(name.clone(), lineno, first.col);
-        match first.c {
-            '@' => {
-                self.sink.diags().unsupported(
-                    &loc0,
-                    "conditional configuration lines (`@config-id ...`) are not supported by vigild",
-                );
-                return;
-            }
-            '$' if chars.iter().any(|c| c.c == '=')
-                && chars
-                    .get(1)
-                    .is_some_and(|c| c.c.is_ascii_alphabetic() || c.c == '_') =>
-            {
-                self.sink.diags().unsupported(
-                    &loc0,
-                    "parameter definitions (`$NAME=value`) are not supported by vigild",
-                );
-                return;
-            }
-            '~' => {
-                self.sink
-                    .diags()
-                    .unsupported(&loc0, "`~SEQ` sequence blocks are not supported by vigild");
-                return;
-            }
-            _ => {}
-        }
-        let text: String = chars.iter().map(|c| c.c).collect();
-        // keepalived looks for `include` before it splits at braces (patterns may hold
-        // `{a,b}`): two words, the first an include keyword.
-        if let [kw, pattern] = strvec(&text).as_slice()
-            && INCLUDE_WORDS.contains(&kw.as_str())
-        {
-            self.include(name, &loc0, pattern);
-            return;
-        }
-        let line: Arc<str> = Arc::from(text.as_str());
-        let toks = tokenize(&chars, &line, name, lineno);
-        let eol = Token {
-            tok: Tok::Eol,
-            loc: Loc::new(
-                name.clone(),
-                lineno,
-                chars.last().map_or(1, |c| c.col.saturating_add(1)),
-            ),
-            line: line.clone(),
-            span: line.len()..line.len(),
-        };
-        for t in toks {
-            self.sink.token(t);
-        }
-        self.sink.token(eol);
-    }
-
-    /// keepalived's `decomment()`: drops comments and surrounding blanks, resolves `\#` and
-    /// `\!`, glues a trailing `\` to the last word.
-    fn decomment(&mut self, name: &Arc<Path>, lineno: u32, raw: &str) -> Vec<Ch> {
-        let mut out = Vec::with_capacity(raw.len());
-        let mut quote = false;
-        let mut quote_col = 0;
-        let mut it = raw.chars().zip(1u32..).peekable();
-        while let Some((c, col)) = it.next() {
-            match c {
-                '"' => {
-                    quote = !quote;
-                    quote_col = col;
-                    out.push(Ch { c, col });
-                }
-                '\\' => match it.peek().copied() {
-                    Some((n @ ('#' | '!'), ncol)) if !quote => {
-                        it.next();
-                        out.push(Ch { c: n, col: ncol });
-                    }
-                    Some((n, ncol)) => {
-                        it.next();
-                        out.push(Ch { c, col });
-                        out.push(Ch { c: n, col: ncol });
-                    }
-                    None => {
-                        // A trailing backslash: keepalived removes the blanks before it.
-                        while out.last().is_some_and(|c: &Ch| c.c == ' ' || c.c == '\t') {
-                            out.pop();
-                        }
-                        out.push(Ch { c, col });
-                    }
-                },
-                '#' | '!' if !quote => break,
-                _ => out.push(Ch { c, col }),
-            }
-        }
-        if quote {
+        let input: Vec<Ch> = raw
+            .chars()
+            .zip(1u32..)
+            .map(|(c, col)| Ch { c, col })
+            .collect();
+        let (chars, open_quote) = decomment(&input);
+        if let Some(col) = open_quote {
             self.sink.diags().error(
-                &Loc::new(name.clone(), lineno, quote_col),
+                &Loc::new(name.clone(), lineno, col),
                 "unterminated quoted string: this `\"` has no closing `\"` on its line",
             );
         }
-        while out
-            .last()
-            .is_some_and(|c| c.c.is_whitespace() || c.c == '\0')
-        {
-            out.pop();
+        if chars.is_empty() {
+            // keepalived re-reads the configuration from a copy in which a line left empty
+            // by `decomment` is empty: it too ends a multi-line definition.
+            self.ex.blank_line();
+            return;
         }
-        let lead = out
-            .iter()
-            .take_while(|c| c.c.is_whitespace() || c.c == '\0')
-            .count();
-        out.drain(..lead);
-        out
+        let at = Loc::new(name.clone(), lineno, chars[0].col);
+        self.ex.file_line();
+        self.logical(chars, &at);
+        while let Some((chars, at)) = self.ex.next_generated(self.sink.diags()) {
+            self.logical(chars, &at);
+        }
+        let includes = std::mem::take(&mut self.pending_includes);
+        for (file, loc, pattern) in includes.into_iter().rev() {
+            self.include(&file, &loc, &pattern);
+        }
+    }
+
+    /// One line as keepalived's `read_line` returns them: language applied, then an
+    /// include, or split at its first brace outside quotes (the rest read as a line of its
+    /// own, language included). `at`: the line the user wrote.
+    fn logical(&mut self, chars: Vec<Ch>, at: &Loc) {
+        let mut cur = chars;
+        let mut any = false;
+        let mut last_col = 1;
+        let mut last_line: Arc<str> = Arc::from("");
+        loop {
+            let line = self.ex.process(cur, at, self.sink.diags());
+            if line.is_empty() {
+                break;
+            }
+            let text: String = line.iter().map(|c| c.c).collect();
+            // keepalived looks for `include` before it splits at braces (patterns may hold
+            // `{a,b}`): two words, the first an include keyword.
+            if let [kw, pattern] = strvec(&text).as_slice()
+                && INCLUDE_WORDS.contains(&kw.as_str())
+            {
+                let loc = Loc::new(at.file.clone(), at.line, line[0].col);
+                self.pending_includes
+                    .push((at.file.clone(), loc, pattern.clone()));
+                break;
+            }
+            let (head, rest) = split_at_brace(line);
+            let text: String = head.iter().map(|c| c.c).collect();
+            let arc: Arc<str> = Arc::from(text.as_str());
+            last_col = head.last().map_or(last_col, |c| c.col.saturating_add(1));
+            last_line = arc.clone();
+            for t in tokenize(&head, &arc, &at.file, at.line) {
+                any = true;
+                self.sink.token(t);
+            }
+            match rest {
+                Some(r) => cur = r,
+                None => break,
+            }
+        }
+        if any {
+            self.sink.token(Token {
+                tok: Tok::Eol,
+                loc: Loc::new(at.file.clone(), at.line, last_col),
+                span: last_line.len()..last_line.len(),
+                line: last_line,
+            });
+        }
     }
 
     fn include(&mut self, name: &Arc<Path>, loc: &Loc, pattern: &str) {
@@ -617,6 +631,103 @@ fn is_executable(meta: &std::fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn is_executable(_meta: &std::fs::Metadata) -> bool {
     false
+}
+
+/// keepalived's `decomment()`: drops leading blanks, a comment (`#` or `!` outside
+/// quotes) and trailing blanks, resolves `\#` and `\!` outside quotes, keeps a final `\`
+/// glued to what is left (also after a comment: `a # b \` is `a\`). Returns the column of
+/// an unterminated quote.
+fn decomment(input: &[Ch]) -> (Vec<Ch>, Option<u32>) {
+    let blank = |c: &Ch| c.c == ' ' || c.c == '\t' || c.c == '\0';
+    let lead = input.iter().take_while(|c| blank(c)).count();
+    let s = &input[lead..];
+    let mut out: Vec<Ch> = Vec::with_capacity(s.len());
+    let mut quote = false;
+    let mut quote_col = 0;
+    let mut comment = None;
+    let mut cont = None;
+    let mut i = 0;
+    while i < s.len() {
+        let c = s[i];
+        match c.c {
+            '"' => {
+                if comment.is_none() {
+                    quote = !quote;
+                    quote_col = c.col;
+                }
+                out.push(c);
+                i += 1;
+            }
+            '\\' => match s.get(i + 1) {
+                Some(&n) => {
+                    if !(!quote && (n.c == '#' || n.c == '!')) {
+                        out.push(c);
+                    }
+                    out.push(n);
+                    i += 2;
+                }
+                None => {
+                    cont = Some(c);
+                    i += 1;
+                }
+            },
+            '#' | '!' if !quote && comment.is_none() => {
+                comment = Some(out.len());
+                out.push(c);
+                i += 1;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    if let Some(k) = comment {
+        out.truncate(k);
+    }
+    while out
+        .last()
+        .is_some_and(|c| c.c.is_whitespace() || c.c == '\0')
+    {
+        out.pop();
+    }
+    out.extend(cont);
+    (out, quote.then_some(quote_col))
+}
+
+/// keepalived's split of a line at its first `{` or `}` outside quotes: a line starting
+/// with a brace is that brace, anything else the text before it; the rest (blanks around
+/// it dropped) is read as a line of its own.
+fn split_at_brace(mut line: Vec<Ch>) -> (Vec<Ch>, Option<Vec<Ch>>) {
+    let brace = |c: &Ch| c.c == '{' || c.c == '}';
+    let at = if line.first().is_some_and(brace) {
+        Some(0)
+    } else {
+        let mut quote = false;
+        line.iter().position(|c| {
+            if c.c == '"' {
+                quote = !quote;
+            }
+            !quote && brace(c)
+        })
+    };
+    let Some(at) = at else {
+        return (line, None);
+    };
+    let cut = if at == 0 { 1 } else { at };
+    let mut rest = line.split_off(cut);
+    while line.last().is_some_and(|c| c.c == ' ' || c.c == '\t') {
+        line.pop();
+    }
+    let lead = rest
+        .iter()
+        .take_while(|c| c.c == ' ' || c.c == '\t')
+        .count();
+    rest.drain(..lead);
+    while rest.last().is_some_and(|c| c.c == ' ' || c.c == '\t') {
+        rest.pop();
+    }
+    (line, (!rest.is_empty()).then_some(rest))
 }
 
 /// keepalived's `alloc_strvec`: words separated by blanks, a word starting with `"` runs
