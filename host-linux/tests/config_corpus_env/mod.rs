@@ -321,7 +321,8 @@ pub fn link_kind() -> &'static str {
     })
 }
 
-/// `ip -batch` lines that add the entry's interfaces and addresses.
+/// `ip -batch` lines that add the entry's interfaces (each with an IPv6 link-local
+/// address, `fe80::N`) and addresses.
 pub fn link_batch(d: &Directives) -> String {
     let kind = link_kind();
     let mut b = String::new();
@@ -332,8 +333,14 @@ pub fn link_batch(d: &Directives) -> String {
         .chain(d.interfaces.iter().map(String::as_str))
     {
         if seen.insert(name) {
+            // The link-local address is made here, without duplicate address detection,
+            // instead of by the kernel a random while after the link is up (tentative
+            // until then): a daemon started right after the setup sees the interface as
+            // on a machine that booted, whatever the timing.
             let _ = writeln!(b, "link add {name} type {kind}");
+            let _ = writeln!(b, "link set {name} addrgenmode none");
             let _ = writeln!(b, "link set {name} multicast on arp on up");
+            let _ = writeln!(b, "address add fe80::{}/64 dev {name} nodad", seen.len());
         }
     }
     for (ifname, addr) in &d.addresses {
