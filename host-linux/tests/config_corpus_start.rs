@@ -22,7 +22,8 @@
 //! wait) as for `config_corpus`. `VIGIL_CORPUS_START_ADDRESSES=1` gives every interface
 //! without an entry address an IPv4 one (`10.201.N.1/24`): to see what an entry
 //! does on a machine with addressed interfaces, past vigild's refusal of an interface
-//! without one (the known list is about the corpus's environment, without the option). The whole report (both daemons' logs for every entry)
+//! without one (the known list is about the corpus's environment, without the option:
+//! with it, the entries listed for that refusal alone come out FIXED). The whole report (both daemons' logs for every entry)
 //! is written to `target/tmp/config-corpus-start-report.txt`.
 
 mod common;
