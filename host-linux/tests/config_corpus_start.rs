@@ -23,8 +23,9 @@
 //! without an entry address an IPv4 one (`10.201.N.1/24`): to see what an entry
 //! does on a machine with addressed interfaces, past vigild's refusal of an interface
 //! without one (the known list is about the corpus's environment, without the option:
-//! with it, the entries listed for that refusal alone come out FIXED). The whole report (both daemons' logs for every entry)
-//! is written to `target/tmp/config-corpus-start-report.txt`.
+//! with it, the entries listed for that refusal alone come out FIXED). The whole report
+//! (both daemons' logs for every entry) is written to
+//! `target/tmp/config-corpus-start-report.txt`.
 
 mod common;
 mod config_corpus_env;
