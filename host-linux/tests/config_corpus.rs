@@ -16,38 +16,17 @@
 //! `target/tmp/config-corpus-report.txt`.
 
 mod common;
+mod config_corpus_env;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{VIGILD, wait_for, workdir};
-use vigil_tests::netns::{Netns, REQUIRE_PRIVILEGED_ENV, privileged_or_skip};
-
-/// The interfaces every entry's namespace has (besides `lo`), up, without addresses.
-const BASE_INTERFACES: &[&str] = &[
-    "eth0", "eth1", "eth2", "ens32", "ens33", "ens192", "em1", "bond0",
-];
-
-/// The scripts every entry's mount namespace has (mode 0755, owner root).
-const BASE_SCRIPTS: &[&str] = &[
-    "/etc/keepalived/check_nginx.sh",
-    "/etc/keepalived/nginx_pid.sh",
-    "/etc/keepalived/notify.sh",
-    "/etc/keepalived/check.sh",
-    "/usr/local/keepalived/etc/keepalived/notify.sh",
-    "/usr/local/nginx/nginx_check.sh",
-    "/usr/local/bin/check.sh",
-    "/usr/local/bin/notify.sh",
-];
-
-/// The two trees the mount namespace covers with a tmpfs: the only places a script may be.
-const PRIVATE_TREES: &[&str] = &["/etc/keepalived/", "/usr/local/"];
+use config_corpus_env::*;
+use vigil_tests::netns::privileged_or_skip;
 
 /// How long one program may take on one entry (`timeout` kills it after that).
 const PROGRAM_TIMEOUT_SECS: u32 = 20;
@@ -56,205 +35,6 @@ const ENTRY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The corpus has at least this many entries (issue 12).
 const MIN_ENTRIES: usize = 80;
-
-fn corpus_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/config-corpus"
-    ))
-}
-
-// ---------------------------------------------------------------------------------------
-// Entries and their directives
-
-#[derive(Debug, Clone, PartialEq)]
-struct Script {
-    path: String,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Differs {
-    keepalived: i32,
-    vigild: i32,
-}
-
-#[derive(Debug, Default, PartialEq)]
-struct Directives {
-    interfaces: Vec<String>,
-    addresses: Vec<(String, String)>,
-    scripts: Vec<Script>,
-    config_id: Option<String>,
-    differs: Option<Differs>,
-}
-
-#[derive(Debug)]
-struct Entry {
-    /// The file name, e.g. `500-global-router-id.conf`.
-    name: String,
-    directives: Directives,
-}
-
-/// Names and paths that go into the setup shell script unquoted: no shell syntax.
-fn is_plain(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':'))
-}
-
-fn parse_interface(name: &str) -> Result<String, String> {
-    if name.len() > 15 || !is_plain(name) || name.contains(['/', ':']) {
-        return Err(format!("`{name}` is not an interface name"));
-    }
-    Ok(name.to_owned())
-}
-
-fn parse_script(args: &[&str]) -> Result<Script, String> {
-    let (path, rest) = args
-        .split_first()
-        .ok_or("script needs a PATH [MODE] [UID[:GID]]")?;
-    if !is_plain(path)
-        || path.contains("..")
-        || path.ends_with('/')
-        || !PRIVATE_TREES.iter().any(|t| path.starts_with(t))
-    {
-        return Err(format!(
-            "script `{path}`: the path must be plain and under /etc/keepalived or /usr/local"
-        ));
-    }
-    if rest.len() > 2 {
-        return Err("script takes PATH [MODE] [UID[:GID]]".to_owned());
-    }
-    let mode = match rest.first() {
-        Some(m) => u32::from_str_radix(m, 8)
-            .ok()
-            .filter(|m| *m <= 0o7777)
-            .ok_or_else(|| format!("script mode `{m}` is not octal"))?,
-        None => 0o755,
-    };
-    let (uid, gid) = match rest.get(1) {
-        Some(owner) => {
-            let (u, g) = owner.split_once(':').unwrap_or((owner, "0"));
-            let num = |s: &str| {
-                s.parse::<u32>()
-                    .map_err(|_| format!("script owner `{owner}` is not UID[:GID]"))
-            };
-            (num(u)?, num(g)?)
-        }
-        None => (0, 0),
-    };
-    Ok(Script {
-        path: (*path).to_owned(),
-        mode,
-        uid,
-        gid,
-    })
-}
-
-fn parse_differs(args: &str) -> Result<Differs, String> {
-    let usage = || format!("differs needs `keepalived=K vigild=V: REASON`, got `{args}`");
-    let (codes, reason) = args.split_once(':').ok_or_else(usage)?;
-    if reason.trim().is_empty() {
-        return Err(usage());
-    }
-    let mut keepalived = None;
-    let mut vigild = None;
-    for token in codes.split_whitespace() {
-        let (who, code) = token.split_once('=').ok_or_else(usage)?;
-        let code: i32 = code.parse().map_err(|_| usage())?;
-        match who {
-            "keepalived" if keepalived.is_none() => keepalived = Some(code),
-            "vigild" if vigild.is_none() => vigild = Some(code),
-            _ => return Err(usage()),
-        }
-    }
-    Ok(Differs {
-        keepalived: keepalived.ok_or_else(usage)?,
-        vigild: vigild.ok_or_else(usage)?,
-    })
-}
-
-/// Reads the `! corpus:` directives of an entry. Any comment line that looks like a
-/// directive but is not a known one is an error (a typo must not silently change the
-/// environment).
-fn parse_directives(text: &str) -> Result<Directives, String> {
-    let mut d = Directives::default();
-    for (i, line) in text.lines().enumerate() {
-        let at = |e: String| format!("line {}: {e}", i + 1);
-        let body = line.trim_start();
-        let Some(comment) = body.strip_prefix('!').or_else(|| body.strip_prefix('#')) else {
-            continue;
-        };
-        let comment = comment.trim_start();
-        if !(comment.starts_with("corpus:") || comment.starts_with("corpus ")) {
-            continue;
-        }
-        let Some(rest) = body.strip_prefix("! corpus:") else {
-            return Err(at(format!(
-                "`{}`: a directive is written `! corpus: WHAT ...`",
-                line.trim()
-            )));
-        };
-        let rest = rest.trim();
-        let (what, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-        let args = args.trim();
-        let words: Vec<&str> = args.split_whitespace().collect();
-        match what {
-            "interface" => match words.as_slice() {
-                [name] => d.interfaces.push(parse_interface(name).map_err(at)?),
-                _ => return Err(at("interface takes one NAME".to_owned())),
-            },
-            "address" => match words.as_slice() {
-                [ifname, addr] if addr.contains('/') && is_plain(addr) => {
-                    d.addresses
-                        .push((parse_interface(ifname).map_err(at)?, (*addr).to_owned()));
-                }
-                _ => return Err(at("address takes IFNAME ADDR/PREFIX".to_owned())),
-            },
-            "script" => d.scripts.push(parse_script(&words).map_err(at)?),
-            "config-id" => match words.as_slice() {
-                [id] if is_plain(id) => d.config_id = Some((*id).to_owned()),
-                _ => return Err(at("config-id takes one ID".to_owned())),
-            },
-            "differs" => {
-                if d.differs.is_some() {
-                    return Err(at("differs given twice".to_owned()));
-                }
-                d.differs = Some(parse_differs(args).map_err(at)?);
-            }
-            "about:" => {}
-            other => {
-                return Err(at(format!(
-                    "unknown directive `{other}` (known: interface, address, script, \
-                     config-id, differs, about:)"
-                )));
-            }
-        }
-    }
-    Ok(d)
-}
-
-/// The entries: every top-level `*.conf` of the corpus, sorted by name.
-fn entries(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("corpus directory {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "conf"))
-        .collect();
-    v.sort();
-    v
-}
-
-/// The entry names in KNOWN-MISMATCHES (`.conf` optional; `#` starts a comment).
-fn known_mismatches(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty())
-        .map(|l| l.strip_suffix(".conf").unwrap_or(l).to_owned())
-        .collect()
-}
 
 // ---------------------------------------------------------------------------------------
 // What the two programs say
@@ -310,77 +90,12 @@ fn vigild_lines(output: &str) -> BTreeSet<(String, u32)> {
 // ---------------------------------------------------------------------------------------
 // Running an entry
 
-/// The kind of link the namespace's interfaces are: `dummy` where the kernel has it,
-/// else `ifb` (a plain interface too), both switched to MULTICAST and ARP as an Ethernet
-/// card is (keepalived refuses multicast on an interface without the flag).
-fn link_kind() -> &'static str {
-    static KIND: OnceLock<&'static str> = OnceLock::new();
-    KIND.get_or_init(|| {
-        let ns = Netns::new("vccp").expect("a namespace to probe link kinds");
-        let dummy = ns
-            .exec(&["ip", "link", "add", "probe0", "type", "dummy"])
-            .is_ok_and(|o| o.status.success());
-        if dummy { "dummy" } else { "ifb" }
-    })
-}
-
-/// `ip -batch` lines that add the entry's interfaces and addresses.
-fn link_batch(d: &Directives) -> String {
-    let kind = link_kind();
-    let mut b = String::new();
-    let mut seen = HashSet::new();
-    for name in BASE_INTERFACES
-        .iter()
-        .copied()
-        .chain(d.interfaces.iter().map(String::as_str))
-    {
-        if seen.insert(name) {
-            let _ = writeln!(b, "link add {name} type {kind}");
-            let _ = writeln!(b, "link set {name} multicast on arp on up");
-        }
-    }
-    for (ifname, addr) in &d.addresses {
-        let nodad = if addr.contains(':') { " nodad" } else { "" };
-        let _ = writeln!(b, "address add {addr} dev {ifname}{nodad}");
-    }
-    b
-}
-
-/// The shell script run inside `unshare --mount --propagation private`: tmpfs over the
-/// private trees, the scripts, then both programs (each bounded by `timeout`), their
+/// The shell script run inside `unshare --mount --propagation private`: the entry's
+/// private trees and scripts, then both programs (each bounded by `timeout`), their
 /// output and exit codes into `out`.
 fn run_script(entry: &Entry, dir: &Path, out: &Path) -> String {
     let d = &entry.directives;
-    let mut s = String::from("set -u\n");
-    for tree in PRIVATE_TREES {
-        let _ = writeln!(
-            s,
-            "mount -t tmpfs -o mode=0755 vigil-corpus {tree} || exit 97"
-        );
-    }
-    let base = BASE_SCRIPTS.iter().map(|p| Script {
-        path: (*p).to_owned(),
-        mode: 0o755,
-        uid: 0,
-        gid: 0,
-    });
-    for sc in base.chain(d.scripts.iter().cloned()) {
-        let Script {
-            path,
-            mode,
-            uid,
-            gid,
-        } = sc;
-        let parent = Path::new(&path)
-            .parent()
-            .expect("a script path has a parent");
-        let _ = writeln!(
-            s,
-            "mkdir -p {parent} && printf '#!/bin/sh\\nexit 0\\n' > {path} && \
-             chown {uid}:{gid} {path} && chmod {mode:o} {path} || exit 98",
-            parent = parent.display()
-        );
-    }
+    let mut s = setup_script(d, PRIVATE_TREES);
     let id = d
         .config_id
         .as_ref()
@@ -430,21 +145,7 @@ impl Run {
 fn run_entry(entry: &Entry, dir: &Path, scratch: &Path) -> Result<(Run, Run), String> {
     let out = scratch.join(entry.name.trim_end_matches(".conf"));
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let ns = Netns::new("vcc").map_err(|e| format!("namespace: {e}"))?;
-    let batch = out.join("links.batch");
-    std::fs::write(&batch, link_batch(&entry.directives)).map_err(|e| e.to_string())?;
-    let links = Command::new("ip")
-        .args(["-n", ns.name(), "-batch"])
-        .arg(&batch)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("ip -batch: {e}"))?;
-    if !links.status.success() {
-        return Err(format!(
-            "setting up the interfaces: {}",
-            String::from_utf8_lossy(&links.stderr).trim()
-        ));
-    }
+    let ns = entry_netns("vcc", &entry.directives, &out.join("links.batch"))?;
     let script = run_script(entry, dir, &out);
     let mut child = ns
         .command("unshare")
@@ -467,12 +168,7 @@ fn run_entry(entry: &Entry, dir: &Path, scratch: &Path) -> Result<(Run, Run), St
         if let Some(mut e) = child.stderr.take() {
             let _ = std::io::Read::read_to_string(&mut e, &mut err);
         }
-        let step = match status.code() {
-            Some(97) => "mounting the tmpfs",
-            Some(98) => "creating the scripts",
-            Some(99) => "entering the corpus directory",
-            _ => "the setup",
-        };
+        let step = setup_step(status.code()).unwrap_or("the setup");
         return Err(format!("{step} failed ({status}): {}", err.trim()));
     }
     Ok((Run::read(&out, "keepalived")?, Run::read(&out, "vigild")?))
@@ -561,33 +257,13 @@ fn judge(entry_name: &str, differs: Option<Differs>, ka: Run, vg: Run) -> Outcom
     }
 }
 
-fn keepalived_installed() -> bool {
-    Command::new("keepalived")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// To stderr, past libtest's capture, so that the summary shows in CI logs.
-fn say(text: &str) {
-    let _ = std::io::stderr().write_all(text.as_bytes());
-}
-
 #[test]
 fn vigild_t_agrees_with_keepalived_t_on_every_corpus_entry() {
     let test = "vigild_t_agrees_with_keepalived_t_on_every_corpus_entry";
     if !privileged_or_skip(test) {
         return;
     }
-    if !keepalived_installed() {
-        let reason = "keepalived is not installed (scripts/setup installs it)";
-        if std::env::var(REQUIRE_PRIVILEGED_ENV).is_ok_and(|v| v == "1") {
-            panic!("{test}: {reason}");
-        }
-        say(&format!("SKIPPED {test}: {reason}\n"));
+    if !keepalived_or_skip(test) {
         return;
     }
     let dir = corpus_dir()
@@ -601,42 +277,12 @@ fn vigild_t_agrees_with_keepalived_t_on_every_corpus_entry() {
             place.display()
         );
     }
-    let only = std::env::var("VIGIL_CORPUS_ONLY").unwrap_or_default();
-    let jobs: usize = std::env::var("VIGIL_CORPUS_JOBS")
-        .ok()
-        .and_then(|j| j.parse().ok())
-        .filter(|j| *j >= 1)
-        .unwrap_or(4);
+    let only = only();
+    let jobs = jobs(4);
 
     let mut failures: Vec<String> = Vec::new();
-    let known_text = std::fs::read_to_string(dir.join("KNOWN-MISMATCHES")).unwrap_or_default();
-    let known = known_mismatches(&known_text);
-
-    let paths = entries(&dir);
-    let names: HashSet<String> = paths
-        .iter()
-        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
-        .collect();
-    for k in &known {
-        if !names.contains(k) {
-            failures.push(format!(
-                "KNOWN-MISMATCHES lists `{k}`, which is not a corpus entry"
-            ));
-        }
-    }
-
-    let mut todo = Vec::new();
-    for p in &paths {
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        if !name.contains(&only) {
-            continue;
-        }
-        let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{name}: {e}"));
-        match parse_directives(&text) {
-            Ok(directives) => todo.push(Entry { name, directives }),
-            Err(e) => failures.push(format!("{name}: {e}")),
-        }
-    }
+    let known = known_list(&dir, "KNOWN-MISMATCHES", &mut failures);
+    let todo = load_entries(&dir, &only, &mut failures);
     // Issue 12 asks for at least this many; fewer means entries went missing.
     assert!(
         !only.is_empty() || todo.len() >= MIN_ENTRIES,
@@ -647,33 +293,21 @@ fn vigild_t_agrees_with_keepalived_t_on_every_corpus_entry() {
 
     let scratch = workdir("corpus");
     let start = Instant::now();
-    let next = AtomicUsize::new(0);
-    let outcomes = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..jobs.min(todo.len()) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(entry) = todo.get(i) else { break };
-                    let outcome = match run_entry(entry, &dir, scratch.path()) {
-                        Ok((ka, vg)) => judge(&entry.name, entry.directives.differs, ka, vg),
-                        Err(e) => Outcome {
-                            name: entry.name.clone(),
-                            broken: Some(e),
-                            keepalived: Run::default(),
-                            vigild: Run::default(),
-                            differs: entry.directives.differs,
-                            missing: BTreeSet::new(),
-                        },
-                    };
-                    outcomes.lock().unwrap().push(outcome);
-                }
-            });
+    let outcomes = run_all(&todo, jobs, |entry| {
+        match run_entry(entry, &dir, scratch.path()) {
+            Ok((ka, vg)) => judge(&entry.name, entry.directives.differs, ka, vg),
+            Err(e) => Outcome {
+                name: entry.name.clone(),
+                broken: Some(e),
+                keepalived: Run::default(),
+                vigild: Run::default(),
+                differs: entry.directives.differs,
+                missing: BTreeSet::new(),
+            },
         }
     });
     let elapsed = start.elapsed();
-    let mut outcomes = outcomes.into_inner().unwrap();
-    outcomes.sort_by(|a, b| a.name.cmp(&b.name));
+    let outcomes: Vec<Outcome> = outcomes.into_iter().map(|(_, o)| o).collect();
 
     let mut table = String::new();
     let mut details = String::new();
@@ -752,6 +386,7 @@ fn directives_are_read_and_typos_refused() {
          ! corpus: script /etc/keepalived/y.sh\n\
          ! corpus: config-id lb1\n\
          ! corpus: differs keepalived=5 vigild=0: vigild reads it\n\
+         ! corpus: start-differs keepalived=runs vigild=exits: vigild refuses it\n\
          ! corpus: about: anything: at all\n\
          ! an ordinary comment\n\
          global_defs {\n}\n",
@@ -784,6 +419,13 @@ fn directives_are_read_and_typos_refused() {
             vigild: 0
         })
     );
+    assert_eq!(
+        d.start_differs,
+        Some(StartDiffers {
+            keepalived: Fate::Runs,
+            vigild: Fate::Exits
+        })
+    );
     for bad in [
         "! corpus: interfaces eth7",
         "! corpus: interface",
@@ -796,6 +438,10 @@ fn directives_are_read_and_typos_refused() {
         "! corpus: differs keepalived=5 vigild=0",
         "! corpus: differs keepalived=5: no vigild",
         "! corpus: differs keepalived=x vigild=0: bad code",
+        "! corpus: start-differs keepalived=runs vigild=exits",
+        "! corpus: start-differs keepalived=runs vigild=runs: no difference",
+        "! corpus: start-differs keepalived=0 vigild=exits: a code, not a fate",
+        "! corpus: start-differs keepalived=runs: no vigild",
         "# corpus: interface eth7",
         "!corpus interface eth7",
         "! corpus about: x",
