@@ -76,6 +76,37 @@ pub trait Host {
     fn keepalived_script_user(&self) -> Option<RunAs>;
     /// Who vigild runs as (the default script user without `keepalived_script`).
     fn me(&self) -> RunAs;
+    /// Whether `getaddrinfo` finds an address for `name` (`smtp_server`); `None` if the
+    /// resolver did not answer within [`RESOLVE_BOUND`]. Fakes resolve everything.
+    fn resolves(&self, _name: &str) -> Option<bool> {
+        Some(true)
+    }
+}
+
+/// How long the check waits for the resolver on `smtp_server`'s name. keepalived waits as
+/// long as `getaddrinfo` takes (glibc: 5 s per try and server by default, then it fails
+/// and keepalived reports the server invalid); `-t` and a load must not hang on a dead
+/// resolver, so past this the name counts as not resolved.
+pub const RESOLVE_BOUND: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// `getaddrinfo(name)` on a thread of its own, waited for at most [`RESOLVE_BOUND`] (a
+/// lookup that hangs is left to finish or fail alone).
+fn resolve_bounded(name: &str) -> Option<bool> {
+    use std::net::ToSocketAddrs;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = name.to_string();
+    let spawned = std::thread::Builder::new()
+        .name("smtp-resolve".into())
+        .spawn(move || {
+            let found = (name.as_str(), 0u16)
+                .to_socket_addrs()
+                .is_ok_and(|mut a| a.next().is_some());
+            let _ = tx.send(found);
+        });
+    if spawned.is_err() {
+        return None;
+    }
+    rx.recv_timeout(RESOLVE_BOUND).ok()
 }
 
 /// The machine vigild runs on (in its network namespace).
@@ -128,6 +159,9 @@ impl Host for System {
     }
     fn me(&self) -> RunAs {
         RunAs::current()
+    }
+    fn resolves(&self, name: &str) -> Option<bool> {
+        resolve_bounded(name)
     }
 }
 
@@ -184,6 +218,8 @@ pub fn check(loaded: &mut Loaded, host: &dyn Host) {
         items: std::mem::take(&mut loaded.diagnostics),
         summary: loaded.summary,
     };
+    smtp_server(conf, host, &mut d);
+    linkbeat(conf, host, &mut d);
     if interfaces(conf, host, &mut d) {
         scripts(conf, host, &mut d);
     }
@@ -200,6 +236,53 @@ pub fn load(path: &Path) -> Loaded {
     let mut loaded = super::load(path);
     check(&mut loaded, &System);
     loaded
+}
+
+/// keepalived's `smtpserver_handler`: the port must be a number in 1..=65535, and the
+/// name an address (`inet_pton`, tried unless it holds `-` or `/`) or a name
+/// `getaddrinfo` resolves; otherwise "Invalid smtp server NAME PORT" (`-t` exits 5). The
+/// server is still unused by vigild (no mail alerts).
+fn smtp_server(conf: &KeepalivedConf, host: &dyn Host, d: &mut Diags) {
+    for line in &conf.global.mail.smtp_server_lines {
+        let name = &line.name;
+        let port = line.port.as_deref().unwrap_or("25");
+        let port_ok = port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p));
+        let why = if !port_ok {
+            Some("")
+        } else if name.parse::<std::net::IpAddr>().is_ok() {
+            None
+        } else {
+            match host.resolves(name) {
+                Some(true) => None,
+                Some(false) => Some(""),
+                None => Some(" (the resolver did not answer within the check's bound)"),
+            }
+        };
+        if let Some(why) = why {
+            d.warn(&line.loc, format!("Invalid smtp server {name} {port}{why}"));
+        }
+    }
+}
+
+/// `linkbeat_interfaces`: keepalived refuses a missing interface there outright
+/// (CONFIG_FATAL, exit 4) unless `dynamic_interfaces` lets it wait for it.
+fn linkbeat(conf: &KeepalivedConf, host: &dyn Host, d: &mut Diags) {
+    if conf.global.dynamic_interfaces {
+        return;
+    }
+    for i in &conf.linkbeat_interfaces {
+        if !host.interface_exists(&i.name) {
+            d.push(
+                Severity::Error,
+                KaClass::Fatal,
+                &i.loc,
+                format!(
+                    "unknown interface {} specified for linkbeat interface",
+                    i.name
+                ),
+            );
+        }
+    }
 }
 
 /// Every interface the configuration names exists; `false` if keepalived would stop here.
@@ -244,6 +327,14 @@ fn interfaces(conf: &KeepalivedConf, host: &dyn Host, d: &mut Diags) -> bool {
                 missing(dev, &v.loc, m, d);
             }
         }
+    }
+    // keepalived creates these with dynamic_interfaces (and then says nothing).
+    for i in conf.garp_group_interfaces.iter().filter(|_| !dynamic) {
+        let m = format!(
+            "WARNING - interface {} specified for garp_group doesn't exist",
+            i.name
+        );
+        missing(&i.name, &i.loc, m, d);
     }
     for g in &conf.sync_groups {
         for t in &g.track_interfaces {
@@ -296,8 +387,9 @@ fn scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
         },
         None => None,
     };
-    // Resolved the first time a script needs it, at that script's line, as keepalived
-    // does while it reads the file.
+    // Resolved the first time a script needs it, at that script's line (a vrrp_script's
+    // `}`, where keepalived's end-of-block handler asks), as keepalived does while it
+    // reads the file.
     let mut default_for = |loc: &Loc, d: &mut Diags| -> Option<RunAs> {
         let def = default.get_or_insert_with(|| match host.keepalived_script_user() {
             Some(r) => DefaultUser::Known(r),
@@ -323,7 +415,7 @@ fn scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
         .scripts
         .iter()
         .filter(|s| s.user.is_none())
-        .map(|s| &s.loc)
+        .map(|s| &s.end)
         .chain(
             conf.instances
                 .iter()
@@ -348,7 +440,7 @@ fn scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
         let argv0 = s.command.argv.first().map_or("", String::as_str);
         let who = match &s.user {
             Some(u) => host.user(&u.user, u.group.as_deref()),
-            None => default_for(&s.loc, d),
+            None => default_for(&s.end, d),
         };
         if who.is_none() && s.user.is_some() {
             let loc = s.user_at.as_ref().unwrap_or(&s.loc);
@@ -359,7 +451,7 @@ fn scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
         }
         let Some(who) = who else {
             d.warn(
-                &s.loc,
+                &s.end,
                 format!(
                     "Unable to set default user for vrrp script {} - removing",
                     s.name

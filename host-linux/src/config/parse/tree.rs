@@ -17,6 +17,9 @@ pub(crate) struct Node {
 pub(crate) struct Block {
     pub open: Loc,
     pub children: Vec<Node>,
+    /// Its `}` (or the end of file that closed it): where keepalived's end-of-block
+    /// checks report.
+    pub close: Loc,
 }
 
 impl Node {
@@ -176,7 +179,7 @@ impl TreeBuilder {
             }
             Tok::Close => {
                 if self.stack.len() > 1 {
-                    self.close_level();
+                    self.close_level(&t.loc);
                 } else {
                     diags.error(&t.loc, "unexpected `}`: no block is open here");
                 }
@@ -228,12 +231,13 @@ impl TreeBuilder {
 
     /// Closes the innermost block; its owner joins the enclosing level (an anonymous
     /// block, after an error, is dropped).
-    fn close_level(&mut self) {
+    fn close_level(&mut self, close: &Loc) {
         let level = self.stack.pop().expect("checked");
         if let Some(mut owner) = level.owner {
             owner.block = Some(Block {
                 open: level.open,
                 children: level.nodes,
+                close: close.clone(),
             });
             if !owner.name().is_empty() {
                 self.stack.last_mut().expect("checked").nodes.push(owner);
@@ -255,7 +259,7 @@ impl TreeBuilder {
                     level.open
                 ),
             );
-            self.close_level();
+            self.close_level(eof);
         }
     }
 }
