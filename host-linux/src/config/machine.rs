@@ -342,6 +342,15 @@ fn interfaces(conf: &KeepalivedConf, host: &dyn Host, d: &mut Diags) -> bool {
             missing(&t.name, &t.loc, m, d);
         }
     }
+    // Routes, rules and static addresses: looked up (and reported) by the route parser.
+    let first_missing = match (first_missing, &conf.missing_route_interface) {
+        (Some(a), Some(b)) => Some(if (b.line, b.col) < (a.line, a.col) {
+            b.clone()
+        } else {
+            a
+        }),
+        (a, b) => a.or_else(|| b.clone()),
+    };
     match first_missing {
         Some(loc) => {
             d.push(

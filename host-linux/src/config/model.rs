@@ -41,6 +41,10 @@ pub struct KeepalivedConf {
     /// The interfaces of every `garp_group` (`interface`, `interfaces { }`): not used by
     /// vigild, checked against the machine as keepalived does.
     pub garp_group_interfaces: Vec<NamedInterface>,
+    /// The first route, rule or static address line whose interface is missing (the route
+    /// parser reports and drops the line; the machine check refuses the configuration, as
+    /// keepalived's VRRP process does).
+    pub missing_route_interface: Option<Loc>,
 }
 
 /// An interface named by a block vigild otherwise ignores, kept for the machine check.

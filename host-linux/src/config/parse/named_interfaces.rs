@@ -82,6 +82,23 @@ impl Parser<'_> {
         }
     }
 
+    /// An interface a route, rule or static address names (`dev`, `iif`, `oif`): keepalived's
+    /// `if_get_by_ifname(.., IF_CREATE_IF_DYNAMIC)` as it reads the line. With
+    /// `dynamic_interfaces` (as set so far in the file) a missing one is accepted; without
+    /// it the caller reports the line and the first such place is kept for the machine
+    /// check, which adds keepalived's "Non-existent interface specified" and refuses to run.
+    /// The route parser is the one place these are looked up; the machine check only
+    /// draws the conclusion.
+    pub(super) fn route_interface(&mut self, name: &str, at: &Loc) -> bool {
+        if self.conf.global.dynamic_interfaces || super::route_values::interface_exists(name) {
+            return true;
+        }
+        self.conf
+            .missing_route_interface
+            .get_or_insert_with(|| at.clone());
+        false
+    }
+
     fn named_interface(&mut self, name: &str, loc: &Loc) -> Option<NamedInterface> {
         (!name.is_empty() && self.item(loc)).then(|| NamedInterface {
             name: name.to_string(),
