@@ -13,9 +13,8 @@
 //!   nothing else was reported). keepalived then stops: the daemon does not start (its
 //!   VRRP process exits with a permanent CONFIG error) and nothing after it is checked,
 //!   script security included. vigild refuses the configuration the same way.
-//!   With `dynamic_interfaces` keepalived instead runs such instances in FAULT until the
-//!   interface appears; vigild cannot, and refuses (a deliberate difference,
-//!   `docs/config-check.md`).
+//!   With `dynamic_interfaces` keepalived instead logs it and runs such instances in
+//!   FAULT until the interface appears; so does vigild (`daemon/waiting.rs`).
 //! - Every `vrrp_script` (used or not) and every notify script, if any instance exists:
 //!   found as `execvp` would (a bare name through `PATH`), resolved through symlinks, and
 //!   when it runs with root's rights, every directory on its path and the file itself
@@ -294,10 +293,11 @@ fn interfaces(conf: &KeepalivedConf, host: &dyn Host, d: &mut Diags) -> bool {
             return;
         }
         if dynamic {
-            d.unsupported(
+            // keepalived only logs this; the instance waits in FAULT (daemon/waiting.rs).
+            d.note(
                 loc,
                 format!(
-                    "interface {name} does not exist: keepalived (dynamic_interfaces) would wait for it in FAULT, vigild cannot run it"
+                    "Configuration specifies interface {name} which doesn't currently exist - will use if created (its instance waits in FAULT until then)"
                 ),
             );
         } else {

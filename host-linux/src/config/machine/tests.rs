@@ -174,15 +174,27 @@ fn after_a_missing_interface_scripts_are_not_checked() {
 }
 
 #[test]
-fn dynamic_interfaces_is_vigilds_own_refusal() {
+fn dynamic_interfaces_accepts_missing_interfaces_as_keepalived_does() {
     let l = check_with(
         &Fake::new(),
         "    dynamic_interfaces",
         "",
         "    track_interface {\n        eth9\n    }",
     );
+    assert!(l.config.is_some(), "{:?}", l.diagnostics);
+    assert_eq!(exit(&l), 0);
+    says(
+        &l,
+        "interface eth9 which doesn't currently exist - will use if created",
+    );
+    // Without it the same configuration is refused.
+    let l = check_with(
+        &Fake::new(),
+        "",
+        "",
+        "    track_interface {\n        eth9\n    }",
+    );
     assert!(l.config.is_none());
-    assert_eq!(exit(&l), 4);
 }
 
 #[test]
