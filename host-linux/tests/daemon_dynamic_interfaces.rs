@@ -1,6 +1,7 @@
 //! `dynamic_interfaces` (keepalived's behaviour): an instance whose interface does not
 //! exist starts in FAULT (shown by `vigild status`), is installed and runs when the
-//! interface appears (and has an address), and goes back to FAULT when it is removed.
+//! interface appears (and has an address), and goes back to FAULT when it is removed;
+//! its sync group's other member with it (a group with a member in FAULT is in FAULT).
 //! One namespace of veth pairs; the instance's adverts go nowhere (it becomes MASTER
 //! alone).
 //!
@@ -28,6 +29,22 @@ vrrp_instance VI_LATE {
     advert_int 0.1
     virtual_ipaddress {
         10.78.8.100/24
+    }
+}
+vrrp_instance VI_PEER {
+    state BACKUP
+    interface eth0
+    virtual_router_id 59
+    priority 100
+    advert_int 0.1
+    virtual_ipaddress {
+        10.78.0.101/24
+    }
+}
+vrrp_sync_group G {
+    group {
+        VI_LATE
+        VI_PEER
     }
 }
 vrrp_instance VI_HERE {
@@ -82,6 +99,7 @@ fn an_instance_waits_in_fault_for_its_interface_and_runs_when_it_appears() {
     let v = Vigild::start(&ns, dir.path(), "lb", CONF);
     v.expect_state("VI_LATE", "FAULT", Duration::from_secs(2));
     v.expect_state("VI_HERE", "MASTER", Duration::from_secs(3));
+    assert_eq!(v.state("VI_PEER").as_deref(), Some("FAULT"));
     assert_eq!(v.instance("VI_LATE").unwrap()["interface"], "eth8");
 
     // The link comes first, its address a moment later (no link event for that).
@@ -96,11 +114,13 @@ fn an_instance_waits_in_fault_for_its_interface_and_runs_when_it_appears() {
     ns.exec_ok(&["ip", "addr", "add", "10.78.8.1/24", "dev", "eth8"])
         .unwrap();
     v.expect_state("VI_LATE", "MASTER", Duration::from_secs(4));
+    v.expect_state("VI_PEER", "MASTER", Duration::from_secs(1));
     wait_addr(&ns, "eth8", WAITING_VIP, true, Duration::from_secs(1)).expect("VIP on eth8");
 
     // Removed: FAULT again; the other instance runs on.
     ns.exec_ok(&["ip", "link", "del", "eth8"]).unwrap();
     v.expect_state("VI_LATE", "FAULT", Duration::from_secs(2));
+    v.expect_state("VI_PEER", "FAULT", Duration::from_secs(1));
     assert_eq!(v.state("VI_HERE").as_deref(), Some("MASTER"));
 
     // Back (a new link, a new index) with its address: installed again.

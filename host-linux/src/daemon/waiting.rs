@@ -25,6 +25,8 @@ pub(super) struct Waiting {
     pub shown: Vec<InstanceStatus>,
     /// The waiting instances themselves.
     instances: Vec<plan::Instance>,
+    /// The sync groups' members (a group waits as a whole).
+    groups: Vec<Vec<String>>,
 }
 
 impl Waiting {
@@ -51,13 +53,10 @@ impl Waiting {
         }
         self.full = Some(plan.clone());
         let mut install = plan;
-        let mut waiting = Vec::new();
-        for inst in std::mem::take(&mut install.instances) {
-            match lacks(netlink, &inst).await {
-                None => {
-                    self.vanish.extend(links(&inst).map(str::to_string));
-                    install.instances.push(inst);
-                }
+        let mut lacking = HashSet::new();
+        for inst in &install.instances {
+            match lacks(netlink, inst).await {
+                None => {}
                 Some(Lack::Links(missing)) => {
                     info!(
                         "({}) interface {} does not exist: the instance is in FAULT until it appears (dynamic_interfaces)",
@@ -65,39 +64,59 @@ impl Waiting {
                         missing.join(", ")
                     );
                     self.appear.extend(missing);
-                    waiting.push(inst);
+                    lacking.insert(inst.name.clone());
                 }
                 Some(Lack::Address) => {
                     info!(
                         "({}) interface {} has no {} address yet: the instance is in FAULT until it has one (dynamic_interfaces)",
                         inst.name,
                         inst.interface,
-                        family_name(&inst)
+                        family_name(inst)
                     );
-                    waiting.push(inst);
+                    lacking.insert(inst.name.clone());
                 }
             }
         }
-        let names: HashSet<&str> = waiting.iter().map(|i| i.name.as_str()).collect();
-        for g in &mut install.groups {
-            g.members.retain(|m| !names.contains(m.as_str()));
+        self.groups = install.groups.iter().map(|g| g.members.clone()).collect();
+        let waits = self.with_groups(lacking);
+        let (waiting, runs): (Vec<_>, Vec<_>) = std::mem::take(&mut install.instances)
+            .into_iter()
+            .partition(|i| waits.contains(&i.name));
+        for inst in &runs {
+            self.vanish.extend(links(inst).map(str::to_string));
         }
-        install.groups.retain(|g| !g.members.is_empty());
+        install.instances = runs;
+        // A sync group with a member in FAULT is in FAULT as a whole (keepalived): its
+        // members all wait, so the installed groups are whole.
+        install
+            .groups
+            .retain(|g| !g.members.iter().any(|m| waits.contains(m)));
         self.shown = waiting.iter().map(fault_status).collect();
         self.instances = waiting;
         install
     }
 
-    /// Whether some waiting instance could now be installed (its links and address are
-    /// there): addresses come without link events, so the service asks this now and
-    /// then while something waits.
-    pub(super) async fn any_ready(&self, netlink: &Netlink) -> bool {
-        for inst in &self.instances {
-            if lacks(netlink, inst).await.is_none() {
-                return true;
+    /// `lacking` and every member of a sync group one of them is in.
+    fn with_groups(&self, mut lacking: HashSet<String>) -> HashSet<String> {
+        for g in &self.groups {
+            if g.iter().any(|m| lacking.contains(m)) {
+                lacking.extend(g.iter().cloned());
             }
         }
-        false
+        lacking
+    }
+
+    /// Whether some waiting instance could now be installed (its links and address are
+    /// there, and those of its sync group's members): addresses come without link
+    /// events, so the service asks this now and then while something waits.
+    pub(super) async fn any_ready(&self, netlink: &Netlink) -> bool {
+        let mut lacking = HashSet::new();
+        for inst in &self.instances {
+            if lacks(netlink, inst).await.is_some() {
+                lacking.insert(inst.name.clone());
+            }
+        }
+        self.with_groups(lacking).len() < self.instances.len()
     }
 
     pub(super) fn is_waiting(&self) -> bool {
