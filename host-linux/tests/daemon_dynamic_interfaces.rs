@@ -100,6 +100,15 @@ fn an_instance_waits_in_fault_for_its_interface_and_runs_when_it_appears() {
     v.expect_state("VI_LATE", "FAULT", Duration::from_secs(2));
     v.expect_state("VI_HERE", "MASTER", Duration::from_secs(3));
     assert_eq!(v.state("VI_PEER").as_deref(), Some("FAULT"));
+    // The metrics list it too.
+    let prom = ns
+        .command(VIGILD)
+        .args(["status", "--prometheus", "--control"])
+        .arg(&v.sock)
+        .output()
+        .expect("vigild status --prometheus");
+    let prom = String::from_utf8_lossy(&prom.stdout);
+    assert!(prom.contains("VI_LATE"), "{prom}");
     assert_eq!(v.instance("VI_LATE").unwrap()["interface"], "eth8");
 
     // The link comes first, its address a moment later (no link event for that).

@@ -380,15 +380,18 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     let limits = metrics::http::Limits::default();
     let exposition = {
         let engine = engine.clone();
+        let waiting = running.waiting_status.clone();
         Rc::new(metrics::http::Cache::new(
             move || {
                 let engine = engine.clone();
+                let waiting = waiting.clone();
                 async move {
                     let (tx, rx) = oneshot::channel();
                     if !engine.send(Cmd::Status(tx)) {
                         return None;
                     }
-                    let status = rx.await.ok()?;
+                    let mut status = rx.await.ok()?;
+                    status.instances.extend(waiting.borrow().iter().cloned());
                     Some(metrics::render(&status, &metrics::service::snapshot()))
                 }
             },
