@@ -13,9 +13,8 @@
 //!   nothing else was reported). keepalived then stops: the daemon does not start (its
 //!   VRRP process exits with a permanent CONFIG error) and nothing after it is checked,
 //!   script security included. vigild refuses the configuration the same way.
-//!   With `dynamic_interfaces` keepalived instead runs such instances in FAULT until the
-//!   interface appears; vigild cannot, and refuses (a deliberate difference,
-//!   `docs/config-check.md`).
+//!   With `dynamic_interfaces` keepalived instead logs it and runs such instances in
+//!   FAULT until the interface appears; so does vigild (`daemon/waiting.rs`).
 //! - Every `vrrp_script` (used or not) and every notify script, if any instance exists:
 //!   found as `execvp` would (a bare name through `PATH`), resolved through symlinks, and
 //!   when it runs with root's rights, every directory on its path and the file itself
@@ -76,6 +75,37 @@ pub trait Host {
     fn keepalived_script_user(&self) -> Option<RunAs>;
     /// Who vigild runs as (the default script user without `keepalived_script`).
     fn me(&self) -> RunAs;
+    /// Whether `getaddrinfo` finds an address for `name` (`smtp_server`); `None` if the
+    /// resolver did not answer within [`RESOLVE_BOUND`]. Fakes resolve everything.
+    fn resolves(&self, _name: &str) -> Option<bool> {
+        Some(true)
+    }
+}
+
+/// How long the check waits for the resolver on `smtp_server`'s name. keepalived waits as
+/// long as `getaddrinfo` takes (glibc: 5 s per try and server by default, then it fails
+/// and keepalived reports the server invalid); `-t` and a load must not hang on a dead
+/// resolver, so past this the name counts as not resolved.
+pub const RESOLVE_BOUND: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// `getaddrinfo(name)` on a thread of its own, waited for at most [`RESOLVE_BOUND`] (a
+/// lookup that hangs is left to finish or fail alone).
+fn resolve_bounded(name: &str) -> Option<bool> {
+    use std::net::ToSocketAddrs;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = name.to_string();
+    let spawned = std::thread::Builder::new()
+        .name("smtp-resolve".into())
+        .spawn(move || {
+            let found = (name.as_str(), 0u16)
+                .to_socket_addrs()
+                .is_ok_and(|mut a| a.next().is_some());
+            let _ = tx.send(found);
+        });
+    if spawned.is_err() {
+        return None;
+    }
+    rx.recv_timeout(RESOLVE_BOUND).ok()
 }
 
 /// The machine vigild runs on (in its network namespace).
@@ -128,6 +158,9 @@ impl Host for System {
     }
     fn me(&self) -> RunAs {
         RunAs::current()
+    }
+    fn resolves(&self, name: &str) -> Option<bool> {
+        resolve_bounded(name)
     }
 }
 
@@ -184,6 +217,8 @@ pub fn check(loaded: &mut Loaded, host: &dyn Host) {
         items: std::mem::take(&mut loaded.diagnostics),
         summary: loaded.summary,
     };
+    smtp_server(conf, host, &mut d);
+    linkbeat(conf, host, &mut d);
     if interfaces(conf, host, &mut d) {
         scripts(conf, host, &mut d);
     }
@@ -204,6 +239,55 @@ pub fn load(path: &Path) -> Loaded {
     loaded
 }
 
+/// keepalived's `smtpserver_handler`: the port must be a number in 1..=65535, and the
+/// name an address (`inet_pton`, tried unless it holds `-` or `/`) or a name
+/// `getaddrinfo` resolves; otherwise "Invalid smtp server NAME PORT" (`-t` exits 5). The
+/// server is still unused by vigild (no mail alerts).
+fn smtp_server(conf: &KeepalivedConf, host: &dyn Host, d: &mut Diags) {
+    for line in &conf.global.mail.smtp_server_lines {
+        let name = &line.name;
+        let port = line.port.as_deref().unwrap_or("25");
+        let port_ok = port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p));
+        let why = if !port_ok {
+            Some("")
+        } else if name.parse::<std::net::IpAddr>().is_ok() {
+            None
+        } else {
+            match host.resolves(name) {
+                Some(true) => None,
+                Some(false) => Some(""),
+                None => Some(" (the resolver did not answer within the check's bound)"),
+            }
+        };
+        if let Some(why) = why {
+            d.warn(&line.loc, format!("Invalid smtp server {name} {port}{why}"));
+        }
+    }
+}
+
+/// `linkbeat_interfaces`: a missing interface there is CONFIG_FATAL for keepalived's `-t`
+/// (exit 4) unless `dynamic_interfaces` lets it wait for it; yet its daemon runs, without
+/// that entry (checked with its binary), so this is a warning of the Fatal class: `-t`
+/// exits 4 and vigild runs the configuration.
+fn linkbeat(conf: &KeepalivedConf, host: &dyn Host, d: &mut Diags) {
+    if conf.global.dynamic_interfaces {
+        return;
+    }
+    for i in &conf.linkbeat_interfaces {
+        if !host.interface_exists(&i.name) {
+            d.push(
+                Severity::Warning,
+                KaClass::Fatal,
+                &i.loc,
+                format!(
+                    "unknown interface {} specified for linkbeat interface",
+                    i.name
+                ),
+            );
+        }
+    }
+}
+
 /// Every interface the configuration names exists; `false` if keepalived would stop here.
 fn interfaces(conf: &KeepalivedConf, host: &dyn Host, d: &mut Diags) -> bool {
     let dynamic = conf.global.dynamic_interfaces;
@@ -213,10 +297,11 @@ fn interfaces(conf: &KeepalivedConf, host: &dyn Host, d: &mut Diags) -> bool {
             return;
         }
         if dynamic {
-            d.unsupported(
+            // keepalived only logs this; the instance waits in FAULT (daemon/waiting.rs).
+            d.note(
                 loc,
                 format!(
-                    "interface {name} does not exist: keepalived (dynamic_interfaces) would wait for it in FAULT, vigild cannot run it"
+                    "Configuration specifies interface {name} which doesn't currently exist - will use if created (its instance waits in FAULT until then)"
                 ),
             );
         } else {
@@ -247,12 +332,29 @@ fn interfaces(conf: &KeepalivedConf, host: &dyn Host, d: &mut Diags) -> bool {
             }
         }
     }
+    // keepalived creates these with dynamic_interfaces (and then says nothing).
+    for i in conf.garp_group_interfaces.iter().filter(|_| !dynamic) {
+        let m = format!(
+            "WARNING - interface {} specified for garp_group doesn't exist",
+            i.name
+        );
+        missing(&i.name, &i.loc, m, d);
+    }
     for g in &conf.sync_groups {
         for t in &g.track_interfaces {
             let m = format!("({}) tracked interface {} doesn't exist", g.name, t.name);
             missing(&t.name, &t.loc, m, d);
         }
     }
+    // Routes, rules and static addresses: looked up (and reported) by the route parser.
+    let first_missing = match (first_missing, &conf.missing_route_interface) {
+        (Some(a), Some(b)) => Some(if (b.line, b.col) < (a.line, a.col) {
+            b.clone()
+        } else {
+            a
+        }),
+        (a, b) => a.or_else(|| b.clone()),
+    };
     match first_missing {
         Some(loc) => {
             d.push(
@@ -298,8 +400,9 @@ fn scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
         },
         None => None,
     };
-    // Resolved the first time a script needs it, at that script's line, as keepalived
-    // does while it reads the file.
+    // Resolved the first time a script needs it, at that script's line (a vrrp_script's
+    // `}`, where keepalived's end-of-block handler asks), as keepalived does while it
+    // reads the file.
     let mut default_for = |loc: &Loc, d: &mut Diags| -> Option<RunAs> {
         let def = default.get_or_insert_with(|| match host.keepalived_script_user() {
             Some(r) => DefaultUser::Known(r),
@@ -325,7 +428,7 @@ fn scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
         .scripts
         .iter()
         .filter(|s| s.user.is_none())
-        .map(|s| &s.loc)
+        .map(|s| &s.end)
         .chain(
             conf.instances
                 .iter()
@@ -350,7 +453,7 @@ fn scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
         let argv0 = s.command.argv.first().map_or("", String::as_str);
         let who = match &s.user {
             Some(u) => host.user(&u.user, u.group.as_deref()),
-            None => default_for(&s.loc, d),
+            None => default_for(&s.end, d),
         };
         if who.is_none() && s.user.is_some() {
             let loc = s.user_at.as_ref().unwrap_or(&s.loc);
@@ -361,7 +464,7 @@ fn scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
         }
         let Some(who) = who else {
             d.warn(
-                &s.loc,
+                &s.end,
                 format!(
                     "Unable to set default user for vrrp script {} - removing",
                     s.name

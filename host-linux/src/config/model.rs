@@ -35,6 +35,23 @@ pub struct KeepalivedConf {
     /// `track_group NAME { group { ... } }`, which static addresses, routes and rules may
     /// name.
     pub static_track_groups: Vec<StaticTrackGroup>,
+    /// `linkbeat_interfaces { NAME ... }` (vigild watches links through netlink; the
+    /// machine check still requires them, as keepalived does).
+    pub linkbeat_interfaces: Vec<NamedInterface>,
+    /// The interfaces of every `garp_group` (`interface`, `interfaces { }`): not used by
+    /// vigild, checked against the machine as keepalived does.
+    pub garp_group_interfaces: Vec<NamedInterface>,
+    /// The first route, rule or static address line whose interface is missing (the route
+    /// parser reports and drops the line; the machine check refuses the configuration, as
+    /// keepalived's VRRP process does).
+    pub missing_route_interface: Option<Loc>,
+}
+
+/// An interface named by a block vigild otherwise ignores, kept for the machine check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedInterface {
+    pub name: String,
+    pub loc: Loc,
 }
 
 impl KeepalivedConf {
@@ -133,7 +150,18 @@ pub struct Mail {
     pub notification_email: Vec<String>,
     pub from: Option<String>,
     pub smtp_server: Option<String>,
+    /// Every `smtp_server NAME [PORT]` line: the machine check resolves each name as
+    /// keepalived does while reading it.
+    pub smtp_server_lines: Vec<SmtpServerLine>,
     pub smtp_connect_timeout: Option<u32>,
+}
+
+/// One `smtp_server NAME [PORT]` line, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpServerLine {
+    pub name: String,
+    pub port: Option<String>,
+    pub loc: Loc,
 }
 
 /// A user and optional group to run scripts as.
@@ -160,6 +188,8 @@ pub struct Command {
 pub struct VrrpScript {
     pub name: String,
     pub loc: Loc,
+    /// Its block's `}`: keepalived's end-of-block checks (the default user) report there.
+    pub end: Loc,
     pub command: Command,
     /// `interval` (whole seconds, default 1).
     pub interval: Duration,

@@ -16,6 +16,9 @@ pub(super) async fn apply_plan(
     running: &mut Running,
     plan: plan::Plan,
 ) -> Result<(), String> {
+    // dynamic_interfaces: instances whose links are missing wait (published below).
+    let mut waiting = waiting::Waiting::default();
+    let plan = waiting.split(netlink, plan).await;
     let resolved = resolve(netlink, &plan, &mut running.vmacs).await?;
     remove_leftovers(
         netlink,
@@ -76,6 +79,8 @@ pub(super) async fn apply_plan(
     running.save(&[]);
     running.names = names;
     running.remove_vmacs(&plan_vmacs);
+    *running.waiting_status.borrow_mut() = waiting.shown.clone();
+    running.waiting = waiting;
     for t in running.trackers.drain(..) {
         t.abort();
     }

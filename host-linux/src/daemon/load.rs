@@ -251,6 +251,7 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
         // elsewhere.
         script_user: users.default.unwrap_or_else(RunAs::current),
         dump: dump_config(conf),
+        dynamic_interfaces: conf.global.dynamic_interfaces,
         ..Plan::default()
     };
     let mut disabled: Vec<&str> = Vec::new();

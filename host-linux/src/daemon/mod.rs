@@ -24,6 +24,7 @@ pub mod installed;
 mod load;
 pub mod plan;
 mod reactor;
+mod waiting;
 
 use apply::{apply_plan, release};
 
@@ -173,6 +174,10 @@ struct Running {
     stale: Vec<installed::Record>,
     /// What the previous run recorded, until the first plan settles it.
     previous: Option<Vec<installed::Record>>,
+    /// `dynamic_interfaces`: the running plan's instances that wait for a link.
+    waiting: waiting::Waiting,
+    /// What `vigild status` shows of them (FAULT).
+    waiting_status: Rc<std::cell::RefCell<Vec<control::InstanceStatus>>>,
 }
 
 impl Running {
@@ -267,6 +272,8 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
         installed: Vec::new(),
         stale: Vec::new(),
         previous: Some(installed::read(&options.state_file)),
+        waiting: waiting::Waiting::default(),
+        waiting_status: Rc::default(),
     };
     let plan = match loader() {
         Ok(p) => p,
@@ -336,13 +343,16 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
             }
         });
     }
-    // Link monitor: interface tracking and the instances' own interfaces.
+    // Link monitor: interface tracking and the instances' own interfaces; the service
+    // sees the events too (dynamic_interfaces, `waiting`).
+    let (links_tx, mut links_rx) = mpsc::unbounded_channel::<crate::net::LinkEvent>();
     match LinkMonitor::new() {
         Ok(mut mon) => {
             let engine = engine.clone();
             tokio::task::spawn_local(async move {
                 while let Some(ev) = mon.next_event().await {
-                    engine.send(Cmd::Link(ev.name, ev.up && !ev.deleted));
+                    engine.send(Cmd::Link(ev.name.clone(), ev.up && !ev.deleted));
+                    let _ = links_tx.send(ev);
                 }
             });
         }
@@ -370,15 +380,18 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     let limits = metrics::http::Limits::default();
     let exposition = {
         let engine = engine.clone();
+        let waiting = running.waiting_status.clone();
         Rc::new(metrics::http::Cache::new(
             move || {
                 let engine = engine.clone();
+                let waiting = waiting.clone();
                 async move {
                     let (tx, rx) = oneshot::channel();
                     if !engine.send(Cmd::Status(tx)) {
                         return None;
                     }
-                    let status = rx.await.ok()?;
+                    let mut status = rx.await.ok()?;
+                    status.instances.extend(waiting.borrow().iter().cloned());
                     Some(metrics::render(&status, &metrics::service::snapshot()))
                 }
             },
@@ -403,10 +416,12 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     match control::bind(&options.control_socket) {
         Ok(listener) => {
             let engine = engine.clone();
+            let waiting = running.waiting_status.clone();
             tokio::task::spawn_local(async move {
                 while let Ok((stream, _)) = listener.accept().await {
                     let engine = engine.clone();
                     let exposition = exposition.clone();
+                    let waiting = waiting.clone();
                     tokio::task::spawn_local(async move {
                         let _ = control::serve_async(stream, |req| async move {
                             if req.ends_with("prometheus") {
@@ -416,7 +431,8 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
                             if !engine.send(Cmd::Status(tx)) {
                                 return None;
                             }
-                            let status = rx.await.ok()?;
+                            let mut status = rx.await.ok()?;
+                            status.instances.extend(waiting.borrow().iter().cloned());
                             Some(if req.ends_with("json") {
                                 status.to_json()
                             } else {
@@ -437,10 +453,30 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     crate::systemd::notify("READY=1");
     info!("vigild {} started", env!("CARGO_PKG_VERSION"));
 
+    // dynamic_interfaces: how often a waiting instance's address is looked for.
+    let mut waiting_retry = tokio::time::interval(Duration::from_secs(1));
+    waiting_retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !stopping {
         tokio::select! {
             Some(()) = stopped.recv() => stopping = true,
             dump = dump_signals.next() => write_dump(&engine, dump, dump_plan.clone()).await,
+            _ = waiting_retry.tick(), if running.waiting.is_waiting() => {
+                if running.waiting.any_ready(&netlink).await && let Some(plan) = running.waiting.full.clone() {
+                    info!("an instance waiting for its interface can run: re-applying the configuration (dynamic_interfaces)");
+                    if let Err(e) = apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
+                        error!("re-applying the configuration: {e}");
+                    }
+                }
+            }
+            Some(ev) = links_rx.recv() => {
+                if running.waiting.concerns(&ev) && let Some(plan) = running.waiting.full.clone() {
+                    let change = if ev.deleted { "was removed" } else { "appeared" };
+                    info!("interface {} {change}: re-applying the configuration (dynamic_interfaces)", ev.name);
+                    if let Err(e) = apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
+                        error!("interface {} {change}: {e}", ev.name);
+                    }
+                }
+            }
             _ = hup.recv() => {
                 crate::systemd::notify("RELOADING=1");
                 info!("Reloading configuration file {}", options.config_path.display());

@@ -97,6 +97,9 @@ pub struct Plan {
     /// What keepalived's dump files show of the configuration beyond what the daemon
     /// runs on ([`crate::dump`]).
     pub dump: DumpConfig,
+    /// `dynamic_interfaces`: instances whose interface is missing wait in FAULT
+    /// ([`super::waiting`]) instead of failing the install.
+    pub dynamic_interfaces: bool,
 }
 
 /// The parts of `global_defs` and of the `vrrp_script`s that keepalived's SIGUSR1 dump

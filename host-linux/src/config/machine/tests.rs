@@ -79,6 +79,13 @@ impl Host for Fake {
     fn me(&self) -> RunAs {
         RunAs::ROOT
     }
+    fn resolves(&self, name: &str) -> Option<bool> {
+        match name {
+            "mail.example.com" => Some(true),
+            "hangs.example.com" => None,
+            _ => Some(false),
+        }
+    }
 }
 
 fn check_with(host: &Fake, global: &str, top: &str, body: &str) -> Loaded {
@@ -167,15 +174,27 @@ fn after_a_missing_interface_scripts_are_not_checked() {
 }
 
 #[test]
-fn dynamic_interfaces_is_vigilds_own_refusal() {
+fn dynamic_interfaces_accepts_missing_interfaces_as_keepalived_does() {
     let l = check_with(
         &Fake::new(),
         "    dynamic_interfaces",
         "",
         "    track_interface {\n        eth9\n    }",
     );
+    assert!(l.config.is_some(), "{:?}", l.diagnostics);
+    assert_eq!(exit(&l), 0);
+    says(
+        &l,
+        "interface eth9 which doesn't currently exist - will use if created",
+    );
+    // Without it the same configuration is refused.
+    let l = check_with(
+        &Fake::new(),
+        "",
+        "",
+        "    track_interface {\n        eth9\n    }",
+    );
     assert!(l.config.is_none());
-    assert_eq!(exit(&l), 4);
 }
 
 #[test]
@@ -374,4 +393,76 @@ fn a_failed_default_user_is_reported_at_the_first_script_in_the_file() {
         "Unable to set default user keepalived_script for script",
     );
     assert_eq!(d.line(), 7);
+}
+
+#[test]
+fn smtp_server_names_that_do_not_resolve_and_bad_ports_are_invalid_at_their_lines() {
+    let global = "    smtp_server mail.example.com\n    smtp_server 192.0.2.1 2525\n    smtp_server nowhere.example.com\n    smtp_server 192.0.2.1 0\n    smtp_server 192.0.2.1/24\n    smtp_server hangs.example.com 587";
+    let l = check_with(&Fake::new(), global, "", "");
+    let invalid: Vec<(u32, &str)> = l
+        .diagnostics
+        .iter()
+        .filter(|d| d.message.starts_with("Invalid smtp server"))
+        .map(|d| (d.line(), d.message.as_str()))
+        .collect();
+    assert_eq!(invalid.len(), 4, "{invalid:?}");
+    assert_eq!(
+        invalid[0],
+        (4, "Invalid smtp server nowhere.example.com 25")
+    );
+    assert_eq!(invalid[1], (5, "Invalid smtp server 192.0.2.1 0"));
+    assert_eq!(invalid[2], (6, "Invalid smtp server 192.0.2.1/24 25"));
+    assert_eq!(invalid[3].0, 7);
+    assert!(invalid[3].1.contains("did not answer"), "{invalid:?}");
+    assert!(l.config.is_some());
+    assert_eq!(exit(&l), 5);
+}
+
+#[test]
+fn a_missing_linkbeat_interface_exits_4_but_runs_and_is_silent_if_dynamic() {
+    let top = "linkbeat_interfaces {\n    eth1 MII\n    eth7\n}";
+    let l = check_with(&Fake::new(), "", top, "");
+    let d = says(
+        &l,
+        "unknown interface eth7 specified for linkbeat interface",
+    );
+    assert_eq!((d.line(), d.ka), (6, KaClass::Fatal));
+    // keepalived's daemon runs it all the same.
+    assert!(l.config.is_some());
+    assert_eq!(exit(&l), 4);
+    let l = check_with(&Fake::new(), "    dynamic_interfaces", top, "");
+    assert!(l.config.is_some(), "{:?}", l.diagnostics);
+    assert_eq!(exit(&l), 0);
+}
+
+#[test]
+fn garp_group_interfaces_are_checked_the_block_at_its_closing_brace() {
+    let top = "garp_group {\n    garp_interval 0.1\n    interface eth1\n    interfaces {\n        eth0\n        eth8\n    }\n}";
+    let l = check_with(&Fake::new(), "", top, "");
+    let d = says(&l, "interface eth8 specified for garp_group doesn't exist");
+    assert_eq!(d.line(), 10);
+    says(&l, "Non-existent interface specified in configuration");
+    assert!(l.config.is_none());
+    let top = "garp_group {\n    garp_interval 0.1\n    interface eth9\n}";
+    let l = check_with(&Fake::new(), "", top, "");
+    assert_eq!(
+        says(&l, "interface eth9 specified for garp_group").line(),
+        6
+    );
+    let l = check_with(&Fake::new(), "    dynamic_interfaces", top, "");
+    assert!(l.config.is_some(), "{:?}", l.diagnostics);
+}
+
+#[test]
+fn a_vrrp_script_without_default_user_is_removed_at_its_closing_brace() {
+    let top = "vrrp_script chk {\n    script \"/etc/keepalived/ok.sh\"\n\n    interval 2\n}";
+    let l = check_with(&Fake::new(), "    script_user no_such_user", top, TRACK);
+    assert_eq!(
+        says(
+            &l,
+            "Unable to set default user for vrrp script chk - removing"
+        )
+        .line(),
+        8
+    );
 }

@@ -3,7 +3,7 @@
 
 use super::super::keywords::{Keyword, Table};
 use super::super::lexer::Token;
-use super::super::model::Global;
+use super::super::model::{Global, SmtpServerLine};
 use super::values::{ka_bool, ka_decimal};
 use super::{Node, Parser};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -159,6 +159,13 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
             p.mail(n);
             if let Some(t) = p.need(n, 0) {
                 g.mail.smtp_server = t.word().map(str::to_string);
+                if let Some(name) = t.word() {
+                    g.mail.smtp_server_lines.push(SmtpServerLine {
+                        name: name.to_string(),
+                        port: n.arg(1).map(str::to_string),
+                        loc: n.loc().clone(),
+                    });
+                }
             }
         }),
         Keyword::read("smtp_connect_timeout", |p, g, n| {

@@ -23,6 +23,7 @@ mod global;
 mod instance;
 mod ip_rules;
 mod lists;
+mod named_interfaces;
 mod route_values;
 mod routes;
 mod sync_group;
@@ -70,8 +71,8 @@ static TOP: Table<()> = Table {
         Keyword::read("static_rules", |p, _, n| p.static_rules(n)).top_block(),
         Keyword::read("track_group", |p, _, n| p.track_group(n)),
         Keyword::ignored("static_track_group"),
-        Keyword::ignored("linkbeat_interfaces").top_block(),
-        Keyword::ignored("garp_group").top_block(),
+        Keyword::read("linkbeat_interfaces", |p, _, n| p.linkbeat_interfaces(n)).top_block(),
+        Keyword::read("garp_group", |p, _, n| p.garp_group(n)).top_block(),
         Keyword::ignored("bfd_instance").top_block(),
         Keyword::ignored("net_namespace"),
         Keyword::ignored("net_namespace_ipvs"),
@@ -151,6 +152,8 @@ pub(crate) struct Parser<'d> {
     entries: usize,
     /// The preference keepalived gives the next rule written without one (IPv4, IPv6).
     rule_priority: [u32; 2],
+    /// `garp_group` blocks with an `interfaces` block so far (keepalived numbers them).
+    garp_aggregation_groups: u32,
 }
 
 impl<'d> Parser<'d> {
@@ -164,6 +167,7 @@ impl<'d> Parser<'d> {
             over_limit: 0,
             entries: 0,
             rule_priority: [routes::RULE_START_PRIORITY; 2],
+            garp_aggregation_groups: 0,
         }
     }
 

@@ -162,7 +162,7 @@ impl Parser<'_> {
             let at = a.loc.clone();
             let shown = format!("{}/{}", a.addr, a.prefix_len);
             match &a.dev {
-                Some(dev) if !interface_exists(dev) => {
+                Some(dev) if !self.route_interface(dev, &at) => {
                     self.d.warn(
                         &at,
                         format!("WARNING - interface {dev} for ip address {shown} doesn't exist"),
@@ -360,7 +360,7 @@ impl Parser<'_> {
     /// `dev` / `iif` / `oif`: the interface must exist, as keepalived checks without
     /// `dynamic_interfaces`.
     pub(super) fn interface_word(&mut self, w: &Words<'_>, name: &str, what: &str) -> Step<String> {
-        if interface_exists(name) {
+        if self.route_interface(name, &w.token(w.i).loc) {
             Ok(name.to_string())
         } else {
             Err(self.drop_line(
@@ -893,7 +893,7 @@ impl Parser<'_> {
                     }
                     "dev" => {
                         let s = self.value(w)?;
-                        if !interface_exists(s) {
+                        if !self.route_interface(s, &w.token(w.i).loc) {
                             self.report(
                                 w,
                                 format!("WARNING - interface {s} for VROUTE nexthop doesn't exist"),

@@ -95,6 +95,7 @@ impl Parser<'_> {
             script: VrrpScript {
                 name: name.clone(),
                 loc: n.loc().clone(),
+                end: n.block.as_ref().map_or(n.loc(), |b| &b.close).clone(),
                 command: Command {
                     text: String::new(),
                     argv: Vec::new(),
