@@ -25,10 +25,10 @@ pub mod tree;
 mod values;
 
 pub use tree::{MAX_BLOCK_DEPTH, MAX_STATEMENT_TEXT, MAX_STATEMENT_TOKENS};
-pub(crate) use tree::{Node, TreeBuilder};
+pub(crate) use tree::{Node, Pass, TreeBuilder};
 pub(crate) use values::fam;
 
-use super::diag::{Diags, Loc};
+use super::diag::{Diags, KaClass, Loc, Severity};
 use super::keywords::{Action, Keyword, Table};
 use super::lexer::Token;
 use super::model::*;
@@ -62,7 +62,7 @@ static TOP: Table<()> = Table {
         Keyword::ignored("static_ipaddress").top_block(),
         Keyword::ignored("static_routes").top_block(),
         Keyword::ignored("static_rules").top_block(),
-        Keyword::ignored("static_track_group"),
+        Keyword::ignored("track_group").top_block(),
         Keyword::ignored("linkbeat_interfaces").top_block(),
         Keyword::ignored("garp_group").top_block(),
         Keyword::ignored("bfd_instance").top_block(),
@@ -75,6 +75,11 @@ static TOP: Table<()> = Table {
         Keyword::ignored("child_wait_time"),
     ],
 };
+
+/// A block keyword of the top level (a hint of a missing `}` when found inside a block).
+fn is_top_level_block(name: &str) -> bool {
+    TOP.keywords.iter().any(|k| k.top_block && k.name == name)
+}
 
 /// Every block's table, by block, as lists of names (for the keyword tables' tests).
 #[cfg(test)]
@@ -102,7 +107,7 @@ fn names<T>(t: &Table<T>) -> Vec<&'static str> {
 pub(crate) struct Reader<'d> {
     pub parser: Parser<'d>,
     tree: TreeBuilder,
-    ready: Vec<Node>,
+    ready: Vec<(Node, Pass)>,
 }
 
 impl<'d> Reader<'d> {
@@ -121,8 +126,11 @@ impl super::lexer::Sink for Reader<'_> {
     }
     fn token(&mut self, t: Token) {
         self.tree.push(t, self.parser.d, &mut self.ready);
-        for n in std::mem::take(&mut self.ready) {
-            self.parser.top(&n);
+        for (n, pass) in std::mem::take(&mut self.ready) {
+            match pass {
+                Pass::Vrrp => self.parser.top(&n),
+                Pass::ParentOnly => self.parser.parent_only(&n),
+            }
         }
     }
 }
@@ -156,6 +164,26 @@ impl<'d> Parser<'d> {
     /// One top-level statement.
     pub(crate) fn top(&mut self, n: &Node) {
         self.keyword(&TOP, &mut (), n, None);
+    }
+
+    /// A top-level statement only keepalived's parent process reads (see
+    /// [`Pass::ParentOnly`]): it reads the global keywords and skips the blocks.
+    pub(crate) fn parent_only(&mut self, n: &Node) {
+        let name = n.name();
+        let global = name == "global_defs"
+            || TOP.find(name).is_none_or(|a| matches!(a, Action::Ignored))
+                && !is_top_level_block(name);
+        if global {
+            self.top(n);
+            return;
+        }
+        self.d.warn(
+            n.loc(),
+            format!(
+                "`{}` is not read by keepalived: it follows the `}}` that closed `global_defs` early, inside the block keepalived's VRRP process skips as `global_defs`, and keepalived's parent process skips it; vigild ignores it too",
+                n.title()
+            ),
+        );
     }
 
     /// Each line of a block through the block's table; `parent` names the block in the
@@ -219,29 +247,40 @@ impl<'d> Parser<'d> {
         false
     }
 
+    /// A block keyword without its name where keepalived's handler reads the name as a
+    /// required value: keepalived stops reading (exit 2), as for any missing value.
+    fn missing_name(&mut self, n: &Node) {
+        self.d.push(
+            Severity::Error,
+            KaClass::Abort,
+            n.loc(),
+            format!(
+                "`{0}` needs a name: *** Configuration line starting `{0}` is missing a parameter after keyword `{0}` at word position 2 (keepalived stops reading here)",
+                n.name()
+            ),
+        );
+    }
+
     // ----- keywords vigild does not read -------------------------------------------------
 
     fn unknown(&mut self, n: &Node, inside: Option<&str>) {
         let name = n.name();
         if let Some(parent) = inside
-            && TOP.keywords.iter().any(|k| k.top_block && k.name == name)
+            && is_top_level_block(name)
         {
-            self.d.error(
+            // keepalived reads on: the lines of this block belong to the enclosing one
+            // (its `{` is ignored), and its `}` closes the enclosing block.
+            self.d.warn(
                 n.loc(),
                 format!(
-                    "`{name}` is a top-level block but appears inside `{parent}`: is a `}}` missing before this line?"
+                    "unknown keyword `{name}` inside `{parent}`: is a `}}` missing before this line? keepalived ignores the `{name}` line and its `{{`, applies the lines after it to `{parent}`, and ends `{parent}` at the next `}}`"
                 ),
             );
             return;
         }
-        let skipped = if n.block.is_some() {
-            " and its block"
-        } else {
-            ""
-        };
         self.d.warn(
             n.loc(),
-            format!("unknown keyword `{name}`: vigild ignores it{skipped}"),
+            format!("unknown keyword `{name}`: vigild ignores it"),
         );
     }
 

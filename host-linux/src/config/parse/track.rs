@@ -67,8 +67,7 @@ pub(super) static VRRP_SCRIPT: Table<ScriptBlock> = Table {
 impl Parser<'_> {
     pub(super) fn vrrp_script(&mut self, n: &Node) {
         let Some(name) = n.arg(0).map(str::to_string) else {
-            self.d
-                .warn(n.loc(), "vrrp_script must have a name - skipping");
+            self.missing_name(n);
             return;
         };
         let Some(children) = self.block_of(n) else {
@@ -247,8 +246,7 @@ pub(super) static VRRP_TRACK_PROCESS: Table<TrackProcess> = Table {
 impl Parser<'_> {
     pub(super) fn track_process(&mut self, n: &Node) {
         let Some(name) = n.arg(0).map(str::to_string) else {
-            self.d
-                .warn(n.loc(), "vrrp_track_process must have a name - skipping");
+            self.missing_name(n);
             return;
         };
         let Some(children) = self.block_of(n) else {
@@ -432,8 +430,7 @@ pub(super) static TRACK_FILE: Table<TrackFile> = Table {
 impl Parser<'_> {
     pub(super) fn track_file(&mut self, n: &Node) {
         let Some(name) = n.arg(0).map(str::to_string) else {
-            self.d
-                .warn(n.loc(), "track_file must have a name - skipping");
+            self.missing_name(n);
             return;
         };
         let Some(children) = self.block_of(n) else {

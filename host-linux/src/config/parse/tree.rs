@@ -1,9 +1,30 @@
-//! The statement tree: keyword lines with their arguments and blocks, built from tokens as
-//! they come (brace matching, with errors that name where an unclosed block opened), and
-//! bounded per top-level statement.
+//! The statement tree, built the way keepalived 2.2.7 reads blocks (`lib/parser.c`:
+//! `read_line`, `process_stream`, `alloc_value_block`, `skip_block`), and bounded per
+//! top-level statement.
+//!
+//! keepalived reads lines, not a brace grammar: every `{` and `}` outside quotes is a line
+//! of its own, and what a brace means depends on the keyword before it.
+//! - A keyword that opens a block of keywords (`vrrp_instance`, `authentication`...)
+//!   wants `{` as its next line ("Missing '{' at beginning of configuration block"
+//!   otherwise, and the lines are read as its keywords all the same); the block ends at
+//!   the first `}` line at its level.
+//! - A keyword that reads values (`virtual_ipaddress`, `track_script`...) takes every
+//!   line up to the next `}` as values, a nested `{` included.
+//! - Any other keyword, known or not, is one line: a `{` after it is "Unexpected '{' -
+//!   ignoring", so the lines of its "block" are read as keywords of the enclosing block
+//!   and its `}` closes the enclosing block. At the top level a `}` is "Unknown keyword
+//!   '}'".
+//! - Blocks another keepalived process reads (`global_defs`, `virtual_server`...) are
+//!   skipped by the VRRP process with their braces matched.
+//!
+//! vigild runs keepalived's VRRP process: [`Grammar`] says which keywords open blocks
+//! there. `global_defs` is read by keepalived's parent process, with the same rules, while
+//! the VRRP process skips it: both readings run side by side over a top-level
+//! `global_defs` block (see [`Pass`]).
 
 use super::super::diag::{Diags, Loc};
 use super::super::lexer::{Tok, Token};
+use std::collections::HashSet;
 
 /// A keyword line: the keyword, its arguments (the rest of the line) and its block.
 #[derive(Debug, Clone)]
@@ -51,6 +72,14 @@ impl Node {
     pub(crate) fn words(&self) -> impl Iterator<Item = &Token> {
         std::iter::once(&self.key).chain(self.args.iter())
     }
+    fn from_line(mut words: Vec<Token>) -> Node {
+        let key = words.remove(0);
+        Node {
+            key,
+            args: words,
+            block: None,
+        }
+    }
 }
 
 /// The most words and braces one top-level statement (a `vrrp_instance`, `global_defs`,
@@ -63,171 +92,446 @@ pub const MAX_STATEMENT_TOKENS: usize = 1 << 17;
 /// hold, for the same reason: 2^17 long words would otherwise be 250 MB.
 pub const MAX_STATEMENT_TEXT: usize = 4 << 20;
 /// How deep blocks may nest (keepalived's deepest, `virtual_server` / `real_server` /
-/// `HTTP_GET` / `url`, is 4); a deeper block is skipped with an error.
+/// `HTTP_GET` / `url`, is 4); a deeper block is skipped with an error. Only blocks
+/// skipped with matched braces can nest without bound: keepalived's own blocks of
+/// keywords are at most 3 deep.
 pub const MAX_BLOCK_DEPTH: usize = 16;
 
-/// Builds the statement tree from tokens as they come, and hands over each top-level
-/// statement once it is complete (it can take no more arguments nor a block). `}` without
-/// an open block and blocks left open at the end of the file are errors.
+/// What keepalived 2.2.7's VRRP process does with the lines after a keyword, per block.
+/// Keywords not listed are single lines (unknown ones included).
 #[derive(Debug)]
-pub(crate) struct TreeBuilder {
-    stack: Vec<Level>,
-    /// The last statement can still take a block (`{` on its line or the next ones).
-    can_open: bool,
-    /// The last token was a word of the last statement's line: a word adds an argument.
-    in_args: bool,
-    /// Tokens taken into the top-level statement being built (inside its block).
-    taken: usize,
-    /// Bytes of text taken into it.
-    text: usize,
-    /// The next token is the first of its line.
-    line_start: bool,
-    /// That statement reached [`MAX_STATEMENT_TOKENS`]: its further words are dropped.
-    full: bool,
-    /// Braces open inside a skipped part (too deep, or after `full`).
-    skip: usize,
+pub(crate) struct Grammar {
+    /// Keywords that open a block of keywords.
+    blocks: &'static [(&'static str, &'static Grammar)],
+    /// Keywords that read the lines up to the next `}` as values (`alloc_value_block`).
+    values: &'static [&'static str],
+    /// Keywords another process reads: a `{` block right after them is skipped, braces
+    /// matched (keepalived's inactive keywords).
+    skipped: &'static [&'static str],
 }
 
-/// One level of blocks: the nodes read so far and, for inner levels, the node that owns
-/// it.
+const LINES: Grammar = Grammar {
+    blocks: &[],
+    values: &[],
+    skipped: &[],
+};
+
+static INSTANCE: Grammar = Grammar {
+    blocks: &[("authentication", &LINES)],
+    values: &[
+        "unicast_peer",
+        "track_interface",
+        "track_script",
+        "track_file",
+        "track_process",
+        "track_bfd",
+        "virtual_ipaddress",
+        "virtual_ipaddress_excluded",
+        "virtual_routes",
+        "virtual_rules",
+    ],
+    skipped: &[],
+};
+
+static SYNC_GROUP: Grammar = Grammar {
+    blocks: &[],
+    values: &[
+        "group",
+        "track_interface",
+        "track_script",
+        "track_file",
+        "track_process",
+        "track_bfd",
+    ],
+    skipped: &[],
+};
+
+static TRACK_GROUP: Grammar = Grammar {
+    blocks: &[],
+    values: &["group"],
+    skipped: &[],
+};
+
+static GARP_GROUP: Grammar = Grammar {
+    blocks: &[],
+    values: &["interfaces"],
+    skipped: &[],
+};
+
+/// The top-level keywords of keepalived's other processes: the parent reads the global
+/// ones, the checker the LVS ones.
+const GLOBAL_ROOTS: [&str; 8] = [
+    "global_defs",
+    "linkbeat_use_polling",
+    "net_namespace",
+    "net_namespace_ipvs",
+    "namespace_with_ipsets",
+    "use_pid_dir",
+    "instance",
+    "child_wait_time",
+];
+
+/// The top level as keepalived's VRRP process reads it.
+static VRRP_TOP: Grammar = Grammar {
+    blocks: &[
+        ("vrrp_instance", &INSTANCE),
+        ("vrrp_sync_group", &SYNC_GROUP),
+        ("vrrp_script", &LINES),
+        ("vrrp_track_process", &LINES),
+        ("track_file", &LINES),
+        ("vrrp_track_file", &LINES),
+        ("track_group", &TRACK_GROUP),
+        ("garp_group", &GARP_GROUP),
+        ("bfd_instance", &LINES),
+    ],
+    values: &[
+        "static_ipaddress",
+        "static_routes",
+        "static_rules",
+        "linkbeat_interfaces",
+        "interface_up_down_delays",
+    ],
+    skipped: &[
+        GLOBAL_ROOTS[0],
+        GLOBAL_ROOTS[1],
+        GLOBAL_ROOTS[2],
+        GLOBAL_ROOTS[3],
+        GLOBAL_ROOTS[4],
+        GLOBAL_ROOTS[5],
+        GLOBAL_ROOTS[6],
+        GLOBAL_ROOTS[7],
+        "SSL",
+        "virtual_server_group",
+        "virtual_server",
+    ],
+};
+
+static GLOBAL_DEFS: Grammar = Grammar {
+    blocks: &[],
+    values: &["notification_email"],
+    skipped: &[],
+};
+
+/// The top level as keepalived's parent process reads it: `global_defs`, the global
+/// root keywords (single lines), every other block skipped.
+static PARENT_TOP: Grammar = Grammar {
+    blocks: &[("global_defs", &GLOBAL_DEFS)],
+    values: &[],
+    skipped: &[
+        "vrrp_instance",
+        "vrrp_sync_group",
+        "vrrp_script",
+        "vrrp_track_process",
+        "track_file",
+        "vrrp_track_file",
+        "track_group",
+        "garp_group",
+        "bfd_instance",
+        "static_ipaddress",
+        "static_routes",
+        "static_rules",
+        "linkbeat_interfaces",
+        "interface_up_down_delays",
+        "SSL",
+        "virtual_server_group",
+        "virtual_server",
+    ],
+};
+
+enum Shape {
+    Line,
+    Block(&'static Grammar),
+    Values,
+    Skipped,
+}
+
+impl Grammar {
+    fn shape(&self, key: &str) -> Shape {
+        if let Some((_, g)) = self.blocks.iter().find(|(k, _)| *k == key) {
+            Shape::Block(g)
+        } else if self.values.contains(&key) {
+            Shape::Values
+        } else if self.skipped.contains(&key) {
+            Shape::Skipped
+        } else {
+            Shape::Line
+        }
+    }
+}
+
+/// Which keepalived process reads a top-level statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// The VRRP process (and `global_defs`, which its parent reads at the same place).
+    Vrrp,
+    /// Only keepalived's parent process: what follows the `}` that closed a `global_defs`
+    /// early, up to the end of the block the VRRP process skipped. The parent reads the
+    /// global root keywords there and skips the rest; the VRRP process reads none of it.
+    ParentOnly,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Keywords(&'static Grammar),
+    Values,
+    /// Skipped with matched braces: kept as a tree (the LVS checks read it), or, for
+    /// `discard`, not kept (another reading builds it).
+    Skipped {
+        discard: bool,
+    },
+}
+
+/// One open block.
 #[derive(Debug)]
 struct Level {
+    kind: Kind,
     owner: Option<Node>,
     open: Loc,
     nodes: Vec<Node>,
 }
 
-impl TreeBuilder {
-    pub(crate) fn new(file: &Loc) -> Self {
-        TreeBuilder {
+/// One keepalived process reading blocks: levels, and the state of the line just read.
+#[derive(Debug)]
+struct Reading {
+    stack: Vec<Level>,
+    /// The innermost block was just opened by its keyword and wants `{` next.
+    need_open: bool,
+    /// The last line at this level was a skipped keyword: a `{` next starts its block.
+    skip_next: bool,
+    /// In a skipped block, the last line was words: a `{` next is their block.
+    after_words: bool,
+    /// Which process this is, for messages.
+    who: &'static str,
+}
+
+impl Reading {
+    fn new(top: &'static Grammar, file: &Loc, who: &'static str) -> Self {
+        Reading {
             stack: vec![Level {
+                kind: Kind::Keywords(top),
                 owner: None,
                 open: Loc::new(file.file.clone(), 1, 1),
                 nodes: Vec::new(),
             }],
-            can_open: false,
-            in_args: false,
-            taken: 0,
-            text: 0,
-            line_start: true,
-            full: false,
-            skip: 0,
+            need_open: false,
+            skip_next: false,
+            after_words: false,
+            who,
         }
     }
 
-    /// Takes one token; top-level statements that are complete go to `ready`.
-    pub(crate) fn push(&mut self, t: Token, diags: &mut Diags, ready: &mut Vec<Node>) {
-        let word = matches!(t.tok, Tok::Word { .. });
-        let counted = !matches!(t.tok, Tok::Eol);
-        let cost = t.span.len() + if self.line_start { t.line.len() } else { 0 };
-        self.line_start = matches!(t.tok, Tok::Eol);
-        match t.tok {
-            Tok::Eol => {}
-            Tok::Eof => self.finish(&t.loc, diags),
-            _ if self.skip > 0 => match t.tok {
-                Tok::Open => self.skip += 1,
-                Tok::Close => self.skip -= 1,
-                _ => {}
-            },
-            Tok::Open if self.full => self.skip = 1,
-            Tok::Word { .. } if self.full => {}
-            Tok::Open if self.stack.len() > MAX_BLOCK_DEPTH => {
-                diags.unsupported(
-                    &t.loc,
-                    format!("blocks nested deeper than {MAX_BLOCK_DEPTH}: this block is skipped"),
-                );
-                self.can_open = false;
-                self.skip = 1;
+    fn innermost(&mut self) -> &mut Level {
+        self.stack
+            .last_mut()
+            .expect("the top level is never popped")
+    }
+
+    /// What encloses the innermost level, for messages.
+    fn enclosing(&self) -> String {
+        match self.stack.last().and_then(|l| l.owner.as_ref()) {
+            Some(o) => format!("`{}` (opened at line {})", o.title(), o.loc().line),
+            None => "the top level".to_string(),
+        }
+    }
+
+    /// A line of words (never empty).
+    fn words(&mut self, words: Vec<Token>, names: &mut Names, d: &mut Diags) {
+        let at = words[0].loc.clone();
+        let node = Node::from_line(words);
+        let need_open = std::mem::take(&mut self.need_open);
+        self.skip_next = false;
+        self.after_words = true;
+        let level = self.innermost();
+        let grammar = match level.kind {
+            Kind::Skipped { discard } => {
+                if !discard {
+                    level.nodes.push(node);
+                }
+                return;
             }
-            Tok::Open => {
-                let level = self
-                    .stack
-                    .last_mut()
-                    .expect("the top level is never popped");
-                let owner = if self.can_open {
-                    level.nodes.pop()
-                } else {
-                    None
-                };
-                if owner.is_none() {
-                    diags.error(
-                        &t.loc,
-                        "unexpected `{`: a block must follow a keyword (its contents are skipped)",
+            Kind::Values => {
+                if need_open {
+                    d.note(
+                        &at,
+                        format!(
+                            "`{{` missing after `{}`: keepalived reads the lines up to the next `}}` as its values all the same",
+                            level.owner.as_ref().map(Node::title).unwrap_or_default()
+                        ),
                     );
                 }
-                let open = t.loc.clone();
-                let owner = owner.unwrap_or_else(|| Node {
-                    key: Token {
-                        tok: Tok::Word {
-                            text: String::new(),
-                            quoted: false,
-                        },
-                        ..t
-                    },
-                    args: Vec::new(),
-                    block: None,
-                });
-                self.stack.push(Level {
-                    owner: Some(owner),
-                    open,
-                    nodes: Vec::new(),
-                });
-                self.can_open = false;
+                level.nodes.push(node);
+                return;
             }
-            Tok::Close => {
-                if self.stack.len() > 1 {
-                    self.close_level();
+            Kind::Keywords(g) => g,
+        };
+        if need_open {
+            let title = level.owner.as_ref().map(Node::title).unwrap_or_default();
+            d.warn(
+                &at,
+                format!(
+                    "Missing '{{' at beginning of configuration block: `{title}` needs a `{{` line; keepalived reads the lines up to the next `}}` as its keywords all the same"
+                ),
+            );
+        }
+        match grammar.shape(node.name()) {
+            Shape::Line => level.nodes.push(node),
+            Shape::Skipped => {
+                level.nodes.push(node);
+                self.skip_next = true;
+            }
+            Shape::Block(g) => {
+                if names.skips_block(&node) {
+                    // keepalived's handler refused it (`skip_block`): a `{` block after
+                    // it is skipped, braces matched, and the parser reports why.
+                    level.nodes.push(node);
+                    self.skip_next = true;
                 } else {
-                    diags.error(&t.loc, "unexpected `}`: no block is open here");
+                    self.open(Kind::Keywords(g), node);
                 }
-                self.can_open = false;
             }
-            Tok::Word { .. } => {
-                let level = self.stack.last_mut().expect("never empty");
-                match level.nodes.last_mut() {
-                    Some(last) if self.in_args => last.args.push(t),
-                    _ => level.nodes.push(Node {
-                        key: t,
-                        args: Vec::new(),
-                        block: None,
-                    }),
+            Shape::Values => {
+                if let Some(extra) = node.args.first() {
+                    d.warn(
+                        &extra.loc,
+                        format!(
+                            "Block {} has extra parameters {} ...: its values go on the lines of its `{{ }}` block (keepalived ignores these and reads the lines up to the next `}}`)",
+                            node.name(),
+                            extra.word().unwrap_or("")
+                        ),
+                    );
                 }
-                self.can_open = true;
+                self.open(Kind::Values, node);
             }
         }
-        self.in_args = word;
-        if counted && self.stack.len() > 1 && !self.full {
-            self.taken += 1;
-            self.text += cost;
-            if self.taken > MAX_STATEMENT_TOKENS || self.text > MAX_STATEMENT_TEXT {
-                let title = self.stack[1]
-                    .owner
-                    .as_ref()
-                    .map(Node::title)
+    }
+
+    fn open(&mut self, kind: Kind, owner: Node) {
+        let open = owner.loc().clone();
+        self.stack.push(Level {
+            kind,
+            owner: Some(owner),
+            open,
+            nodes: Vec::new(),
+        });
+        self.need_open = true;
+    }
+
+    /// A `{` line. Returns whether it starts a block skipped with matched braces.
+    fn open_brace(&mut self, t: &Token, d: &mut Diags) -> bool {
+        let need_open = std::mem::take(&mut self.need_open);
+        let skip_next = std::mem::take(&mut self.skip_next);
+        let after_words = std::mem::take(&mut self.after_words);
+        let level = self.innermost();
+        match level.kind {
+            Kind::Skipped { discard } => {
+                let owner = if after_words { level.nodes.pop() } else { None };
+                self.push_skipped(owner, t, discard);
+                true
+            }
+            _ if need_open => {
+                // Where the block opened, for messages about it.
+                level.open = t.loc.clone();
+                false
+            }
+            Kind::Keywords(_) if skip_next => {
+                let owner = level.nodes.pop();
+                self.push_skipped(owner, t, false);
+                true
+            }
+            Kind::Keywords(_) => {
+                let after = level
+                    .nodes
+                    .last()
+                    .filter(|n| n.loc().line == t.loc.line && after_words)
+                    .map(|n| format!(" after `{}`", n.title()))
                     .unwrap_or_default();
-                let at = self.stack[1].open.clone();
-                diags.unsupported(
-                    &at,
+                let closes = if self.stack.len() > 1 {
                     format!(
-                        "the block `{title}` holds more than {MAX_STATEMENT_TOKENS} words and braces or {} MiB of text: vigild skips the rest of it",
-                        MAX_STATEMENT_TEXT >> 20
+                        "the lines after it belong to {} and the next `}}` closes it",
+                        self.enclosing()
+                    )
+                } else {
+                    "the lines after it are read at the top level, and the next `}` is an unknown keyword"
+                        .to_string()
+                };
+                d.warn(
+                    &t.loc,
+                    format!(
+                        "Unexpected '{{' - ignoring{after}: keepalived does not skip this block ({}): {closes}",
+                        self.who
                     ),
                 );
-                self.full = true;
+                false
+            }
+            Kind::Values => {
+                // alloc_value_block passes a `{` line on as a value.
+                let word = Token {
+                    tok: Tok::Word {
+                        text: "{".to_string(),
+                        quoted: false,
+                    },
+                    ..t.clone()
+                };
+                level.nodes.push(Node::from_line(vec![word]));
+                false
             }
         }
+    }
+
+    fn push_skipped(&mut self, owner: Option<Node>, t: &Token, discard: bool) {
+        let owner = owner.unwrap_or_else(|| Node {
+            key: Token {
+                tok: Tok::Word {
+                    text: String::new(),
+                    quoted: false,
+                },
+                ..t.clone()
+            },
+            args: Vec::new(),
+            block: None,
+        });
+        self.stack.push(Level {
+            kind: Kind::Skipped { discard },
+            owner: Some(owner),
+            open: t.loc.clone(),
+            nodes: Vec::new(),
+        });
+    }
+
+    /// A `}` line.
+    fn close_brace(&mut self, t: &Token, extra: bool, d: &mut Diags) {
+        let need_open = std::mem::take(&mut self.need_open);
+        self.skip_next = false;
+        self.after_words = false;
         if self.stack.len() == 1 {
-            // Back at the top: the next block is counted afresh.
-            (self.taken, self.text, self.full) = (0, 0, false);
-            let level = &mut self.stack[0];
-            // The last statement may still take arguments or a block.
-            let keep = usize::from(self.can_open && !level.nodes.is_empty());
-            ready.extend(level.nodes.drain(..level.nodes.len() - keep));
+            let why = if extra {
+                "Extra '}' found: no block is open"
+            } else {
+                "Unknown keyword '}': the block it was meant to close was closed before"
+            };
+            d.warn(
+                &t.loc,
+                format!("unexpected `}}` at the top level ({}): {why}", self.who),
+            );
+            return;
         }
+        if need_open && matches!(self.innermost().kind, Kind::Keywords(_)) {
+            let title = self.enclosing();
+            d.warn(
+                &t.loc,
+                format!("Missing '{{' at beginning of configuration block: {title} ends here"),
+            );
+        } else if extra {
+            d.warn(
+                &t.loc,
+                format!("Extra '}}' found: it closes {}", self.enclosing()),
+            );
+        }
+        self.close_level();
     }
 
     /// Closes the innermost block; its owner joins the enclosing level (an anonymous
-    /// block, after an error, is dropped).
+    /// block is dropped).
     fn close_level(&mut self) {
         let level = self.stack.pop().expect("checked");
         if let Some(mut owner) = level.owner {
@@ -236,26 +540,341 @@ impl TreeBuilder {
                 children: level.nodes,
             });
             if !owner.name().is_empty() {
-                self.stack.last_mut().expect("checked").nodes.push(owner);
+                self.innermost().nodes.push(owner);
             }
+        }
+        self.after_words = false;
+    }
+
+    /// Closes every open block (end of file, or a statement cut at a bound).
+    fn close_all(&mut self) {
+        self.need_open = false;
+        self.skip_next = false;
+        while self.stack.len() > 1 {
+            self.close_level();
+        }
+    }
+}
+
+/// The names keepalived's handlers refuse, so that their blocks are skipped
+/// (`skip_block`): a `vrrp_instance` or `vrrp_sync_group` without exactly one name, or
+/// one already defined.
+#[derive(Debug, Default)]
+struct Names {
+    defined: HashSet<(&'static str, String)>,
+}
+
+impl Names {
+    fn skips_block(&mut self, n: &Node) -> bool {
+        let kind = match n.name() {
+            "vrrp_instance" => "vrrp_instance",
+            "vrrp_sync_group" => "vrrp_sync_group",
+            "track_group" => "track_group",
+            _ => return false,
+        };
+        if n.args.len() != 1 {
+            return true;
+        }
+        // Bounded by the parser's definition limit, which refuses more anyway.
+        if self.defined.len() > 2 * super::MAX_DEFINITIONS {
+            return false;
+        }
+        let name = n.arg(0).unwrap_or("").to_string();
+        !self.defined.insert((kind, name))
+    }
+}
+
+/// Builds the statement tree from tokens as they come, the way keepalived reads them, and
+/// hands over each top-level statement once it is complete.
+#[derive(Debug)]
+pub(crate) struct TreeBuilder {
+    vrrp: Reading,
+    /// keepalived's parent process reading a top-level `global_defs` block, while the VRRP
+    /// process skips it.
+    parent: Option<Reading>,
+    /// The words of the line being read (up to the end of the line or a brace).
+    line: Vec<Token>,
+    names: Names,
+    /// What keepalived's parent process read at its top level after a `global_defs`
+    /// closed early (see [`Pass::ParentOnly`]), to hand over.
+    parent_only: Vec<Node>,
+    /// `{` minus `}` read so far, as keepalived counts them ("Extra '}' found", "There
+    /// are N missing '}'s").
+    braces: usize,
+    /// Where the outermost `{` still open was.
+    first_open: Option<Loc>,
+    /// Braces open when the statement being read began.
+    statement_braces: usize,
+    /// Tokens taken into the top-level statement being built (inside its block).
+    taken: usize,
+    /// Bytes of text taken into it.
+    text: usize,
+    /// The next token is the first of its line.
+    line_start: bool,
+    /// That statement reached a bound: the rest of it is skipped until the braces open
+    /// when it began are all that is open again.
+    draining: bool,
+    /// Braces open inside a block skipped for its depth.
+    deep: usize,
+}
+
+impl TreeBuilder {
+    pub(crate) fn new(file: &Loc) -> Self {
+        TreeBuilder {
+            vrrp: Reading::new(&VRRP_TOP, file, "keepalived's VRRP process"),
+            parent: None,
+            line: Vec::new(),
+            names: Names::default(),
+            parent_only: Vec::new(),
+            braces: 0,
+            first_open: None,
+            statement_braces: 0,
+            taken: 0,
+            text: 0,
+            line_start: true,
+            draining: false,
+            deep: 0,
         }
     }
 
-    /// The end of the main file: blocks still open are errors, and closed.
-    fn finish(&mut self, eof: &Loc, diags: &mut Diags) {
-        self.can_open = false;
-        self.skip = 0;
-        while self.stack.len() > 1 {
-            let level = self.stack.last().expect("checked");
-            let title = level.owner.as_ref().map(Node::title).unwrap_or_default();
-            diags.error(
-                eof,
+    /// Takes one token; top-level statements that are complete go to `ready`.
+    pub(crate) fn push(&mut self, t: Token, diags: &mut Diags, ready: &mut Vec<(Node, Pass)>) {
+        let counted = !matches!(t.tok, Tok::Eol | Tok::Eof);
+        let cost = t.span.len() + if self.line_start { t.line.len() } else { 0 };
+        self.line_start = matches!(t.tok, Tok::Eol);
+        let was_top = self.vrrp.stack.len() == 1 && self.parent.is_none();
+        match &t.tok {
+            Tok::Eof => {
+                self.end_line(diags);
+                self.finish(&t.loc, diags);
+            }
+            Tok::Eol => self.end_line(diags),
+            _ if self.draining => self.drain(&t.tok),
+            _ if self.deep > 0 => match t.tok {
+                Tok::Open => {
+                    self.braces += 1;
+                    self.deep += 1;
+                }
+                Tok::Close => {
+                    self.braces = self.braces.saturating_sub(1);
+                    self.deep -= 1;
+                }
+                _ => {}
+            },
+            Tok::Word { .. } => self.line.push(t.clone()),
+            Tok::Open => {
+                self.end_line(diags);
+                self.open_brace(&t, diags);
+            }
+            Tok::Close => {
+                self.end_line(diags);
+                self.close_brace(&t, diags);
+            }
+        }
+        if was_top && self.vrrp.stack.len() > 1 {
+            self.statement_braces = self.braces.saturating_sub(1);
+        }
+        let inside = self.vrrp.stack.len() > 1 || self.parent.is_some();
+        if counted && inside && !self.draining {
+            self.taken += 1;
+            self.text += cost;
+            if self.taken > MAX_STATEMENT_TOKENS || self.text > MAX_STATEMENT_TEXT {
+                self.cut_statement(diags, ready);
+            }
+        }
+        if self.vrrp.stack.len() == 1 && self.parent.is_none() && self.line.is_empty() {
+            (self.taken, self.text) = (0, 0);
+            let level = &mut self.vrrp.stack[0];
+            // The last statement may still take a skipped block.
+            let keep = usize::from(self.vrrp.skip_next && !level.nodes.is_empty());
+            let n = level.nodes.len() - keep;
+            ready.extend(level.nodes.drain(..n).map(|n| (n, Pass::Vrrp)));
+            ready.extend(self.parent_only.drain(..).map(|n| (n, Pass::ParentOnly)));
+        }
+    }
+
+    fn end_line(&mut self, diags: &mut Diags) {
+        if self.line.is_empty() {
+            return;
+        }
+        let words = std::mem::take(&mut self.line);
+        if let Some(p) = self.parent.as_mut() {
+            p.words(words.clone(), &mut self.names, diags);
+        }
+        let unread = self.vrrp.stack.len() == 1
+            && self.braces > 0
+            && words[0].word() == Some(GLOBAL_ROOTS[0]);
+        if unread {
+            diags.warn(
+                &words[0].loc,
                 format!(
-                    "end of file inside the block `{title}` opened at {}: missing `}}`",
-                    level.open
+                    "`global_defs` here is read by no keepalived process: it is inside a block opened at {} that keepalived's VRRP process closed early, and its parent process skips that block",
+                    self.first_open
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
                 ),
             );
-            self.close_level();
         }
+        self.vrrp.words(words, &mut self.names, diags);
+    }
+
+    fn open_brace(&mut self, t: &Token, diags: &mut Diags) {
+        if self.braces == 0 {
+            self.first_open = Some(t.loc.clone());
+        }
+        self.braces += 1;
+        let starts_global = self.parent.is_none()
+            && self.braces == 1
+            && self.vrrp.stack.len() == 1
+            && self.vrrp.skip_next
+            && self.vrrp.stack[0]
+                .nodes
+                .last()
+                .is_some_and(|n| n.name() == GLOBAL_ROOTS[0]);
+        if starts_global {
+            // The VRRP process skips it; the parent process reads it.
+            self.vrrp.skip_next = false;
+            let owner = self.vrrp.stack[0].nodes.pop().expect("checked");
+            let mut parent = Reading::new(&PARENT_TOP, &t.loc, "keepalived's parent process");
+            parent.open(Kind::Keywords(&GLOBAL_DEFS), owner);
+            parent.need_open = false;
+            parent.stack[1].open = t.loc.clone();
+            self.parent = Some(parent);
+            self.vrrp.push_skipped(None, t, true);
+            return;
+        }
+        if let Some(p) = self.parent.as_mut() {
+            p.open_brace(t, diags);
+        }
+        let skips =
+            self.vrrp.skip_next || matches!(self.vrrp.innermost().kind, Kind::Skipped { .. });
+        if skips && self.vrrp.stack.len() > MAX_BLOCK_DEPTH {
+            diags.unsupported(
+                &t.loc,
+                format!("blocks nested deeper than {MAX_BLOCK_DEPTH}: this block is skipped"),
+            );
+            self.vrrp.skip_next = false;
+            self.vrrp.after_words = false;
+            self.deep = 1;
+            return;
+        }
+        self.vrrp.open_brace(t, diags);
+    }
+
+    fn close_brace(&mut self, t: &Token, diags: &mut Diags) {
+        let extra = self.braces == 0;
+        self.braces = self.braces.saturating_sub(1);
+        if let Some(p) = self.parent.as_mut() {
+            p.close_brace(t, extra, diags);
+        }
+        let ends_global = self.parent.is_some()
+            && self.vrrp.stack.len() == 2
+            && matches!(self.vrrp.stack[1].kind, Kind::Skipped { discard: true });
+        self.vrrp.close_brace(t, extra, diags);
+        if ends_global {
+            self.end_parent_reading();
+        }
+    }
+
+    /// The VRRP process's skip of a `global_defs` block ended: what the parent read goes
+    /// to the parser, `global_defs` as a statement of both, the rest as the parent's.
+    fn end_parent_reading(&mut self) {
+        let Some(mut p) = self.parent.take() else {
+            return;
+        };
+        p.close_all();
+        let mut nodes = std::mem::take(&mut p.stack[0].nodes).into_iter();
+        if let Some(global) = nodes.next() {
+            self.vrrp.stack[0].nodes.push(global);
+        }
+        self.parent_only.extend(nodes);
+    }
+
+    fn drain(&mut self, tok: &Tok) {
+        match tok {
+            Tok::Open => self.braces += 1,
+            Tok::Close => self.braces = self.braces.saturating_sub(1),
+            _ => {}
+        }
+        if self.braces <= self.statement_braces {
+            self.draining = false;
+        }
+    }
+
+    /// The statement reached a bound: what was read of it is handed over, the rest is
+    /// skipped up to the end of its block.
+    fn cut_statement(&mut self, diags: &mut Diags, ready: &mut Vec<(Node, Pass)>) {
+        let title = self
+            .vrrp
+            .stack
+            .get(1)
+            .and_then(|l| l.owner.as_ref())
+            .map(Node::title)
+            .or_else(|| {
+                self.parent
+                    .as_ref()
+                    .and_then(|p| p.stack.get(1))
+                    .and_then(|l| l.owner.as_ref())
+                    .map(Node::title)
+            })
+            .unwrap_or_default();
+        let at = self
+            .vrrp
+            .stack
+            .get(1)
+            .map(|l| l.open.clone())
+            .unwrap_or_else(|| self.vrrp.stack[0].open.clone());
+        diags.unsupported(
+            &at,
+            format!(
+                "the block `{title}` holds more than {MAX_STATEMENT_TOKENS} words and braces or {} MiB of text: vigild skips the rest of it",
+                MAX_STATEMENT_TEXT >> 20
+            ),
+        );
+        self.line.clear();
+        self.deep = 0;
+        self.vrrp.close_all();
+        self.end_parent_reading();
+        self.hand_over_parent_only(ready);
+        self.draining = self.braces > self.statement_braces;
+    }
+
+    fn hand_over_parent_only(&mut self, ready: &mut Vec<(Node, Pass)>) {
+        let level = &mut self.vrrp.stack[0];
+        ready.extend(level.nodes.drain(..).map(|n| (n, Pass::Vrrp)));
+        ready.extend(self.parent_only.drain(..).map(|n| (n, Pass::ParentOnly)));
+    }
+
+    /// The end of the main file: keepalived counts the braces still open ("There are N
+    /// missing '}'s or extra '{'s"), then closes every block.
+    fn finish(&mut self, eof: &Loc, diags: &mut Diags) {
+        if self.braces > 0 {
+            let title = self
+                .vrrp
+                .stack
+                .iter()
+                .chain(self.parent.iter().flat_map(|p| p.stack.iter()))
+                .filter_map(|l| l.owner.as_ref())
+                .map(Node::title)
+                .find(|t| !t.is_empty())
+                .map(|t| format!(" (`{t}` is still open)"))
+                .unwrap_or_default();
+            diags.warn(
+                eof,
+                format!(
+                    "end of file: There are {} missing '}}'s or extra '{{'s, the first `{{` still open at {}{title}: keepalived closes every block here",
+                    self.braces,
+                    self.first_open
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                ),
+            );
+        }
+        self.deep = 0;
+        self.draining = false;
+        self.vrrp.close_all();
+        self.end_parent_reading();
     }
 }
