@@ -264,8 +264,15 @@ fn missing_file_and_missing_open_brace() {
     let l = config::load(Path::new("/nonexistent/keepalived.conf"));
     assert!(l.has_errors() && l.config.is_none());
     assert_eq!(config::test_exit_code(&l), exit::CONFIG);
+    // keepalived's parent process reads the next lines as global_defs all the same (up
+    // to a `}`), its VRRP process reads them at the top level.
     let (l, _p, _d) = load("global_defs\nrouter_id x\n");
-    assert_eq!(at(find(&l, "`global_defs` needs a block")), (1, 1));
+    assert_eq!(at(find(&l, "Missing '{'")), (2, 1));
+    assert_eq!(at(find(&l, "unknown keyword `router_id`")), (2, 1));
+    assert_eq!(
+        l.config.expect("runs").global.router_id.as_deref(),
+        Some("x")
+    );
 }
 
 #[test]

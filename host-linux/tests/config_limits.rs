@@ -372,7 +372,8 @@ fn the_exit_code_counts_diagnostics_that_are_not_shown() {
     assert_eq!(config::test_exit_code(&l), exit::CONFIG_TEST_SECURITY);
     // The first error is kept even past the cap: it says why the file is refused.
     let mut text = "bogus_keyword 1\n".repeat(150);
-    text.push_str("}\n");
+    text.push_str(GOOD);
+    text.push_str(GOOD);
     let l = config::load_str(Path::new("/nonexistent/k.conf"), &text);
     assert_eq!(shown(&l), MAX_KEPT_DIAGNOSTICS);
     assert_eq!(l.diagnostics.len(), MAX_KEPT_DIAGNOSTICS + 1);

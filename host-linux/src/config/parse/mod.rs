@@ -129,7 +129,7 @@ impl super::lexer::Sink for Reader<'_> {
         for (n, pass) in std::mem::take(&mut self.ready) {
             match pass {
                 Pass::Vrrp => self.parser.top(&n),
-                Pass::ParentOnly => self.parser.parent_only(&n),
+                Pass::ParentOnly { in_global_defs } => self.parser.parent_only(&n, in_global_defs),
             }
         }
     }
@@ -167,23 +167,29 @@ impl<'d> Parser<'d> {
     }
 
     /// A top-level statement only keepalived's parent process reads (see
-    /// [`Pass::ParentOnly`]): it reads the global keywords and skips the blocks.
-    pub(crate) fn parent_only(&mut self, n: &Node) {
+    /// [`Pass::ParentOnly`]): it reads the global keywords, skips the blocks of the other
+    /// processes and reports the rest as unknown keywords.
+    pub(crate) fn parent_only(&mut self, n: &Node, in_global_defs: bool) {
         let name = n.name();
-        let global = name == "global_defs"
-            || TOP.find(name).is_none_or(|a| matches!(a, Action::Ignored))
-                && !is_top_level_block(name);
-        if global {
-            self.top(n);
-            return;
-        }
-        self.d.warn(
-            n.loc(),
-            format!(
-                "`{}` is not read by keepalived: it follows the `}}` that closed `global_defs` early, inside the block keepalived's VRRP process skips as `global_defs`, and keepalived's parent process skips it; vigild ignores it too",
-                n.title()
+        match TOP.find(name) {
+            None if !in_global_defs => self.d.warn(
+                n.loc(),
+                format!(
+                    "Unknown keyword '{name}' for keepalived's parent process, which reads this line at the top level, while its VRRP process reads it inside a block: is a `{{` missing?"
+                ),
             ),
-        );
+            None => self.top(n),
+            Some(_) if name == "global_defs" => self.top(n),
+            Some(Action::Ignored) if !is_top_level_block(name) => self.top(n),
+            Some(_) if in_global_defs => self.d.warn(
+                n.loc(),
+                format!(
+                    "`{}` is not read by keepalived: it follows the `}}` that closed `global_defs` early, inside the block keepalived's VRRP process skips as `global_defs`, and keepalived's parent process skips it; vigild ignores it too",
+                    n.title()
+                ),
+            ),
+            Some(_) => {}
+        }
     }
 
     /// Each line of a block through the block's table; `parent` names the block in the

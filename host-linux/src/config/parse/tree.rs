@@ -264,11 +264,16 @@ impl Grammar {
 pub(crate) enum Pass {
     /// The VRRP process (and `global_defs`, which its parent reads at the same place).
     Vrrp,
-    /// Only keepalived's parent process: what follows the `}` that closed a `global_defs`
-    /// early, up to the end of the block the VRRP process skipped. The parent reads the
-    /// global root keywords there and skips the rest; the VRRP process reads none of it.
-    ParentOnly,
+    /// Only keepalived's parent process, at its top level, while the VRRP process reads
+    /// the line inside a block (one without its `{`, say), or skips it as part of a
+    /// `global_defs` block that the parent closed early (`in_global_defs`). The parent
+    /// reads the global keywords there, skips the blocks of the other processes and
+    /// reports anything else as an unknown keyword.
+    ParentOnly { in_global_defs: bool },
 }
+
+/// The block keepalived's parent process reads, and its VRRP process skips.
+const GLOBAL_DEFS_KEY: &str = GLOBAL_ROOTS[0];
 
 #[derive(Debug)]
 enum Kind {
@@ -300,6 +305,10 @@ struct Reading {
     skip_next: bool,
     /// In a skipped block, the last line was words: a `{` next is their block.
     after_words: bool,
+    /// Braces open inside a block skipped for its depth (not kept).
+    deep: usize,
+    /// Whether blocks skipped with matched braces are kept as a tree.
+    keeps_skipped: bool,
     /// Which process this is, for messages.
     who: &'static str,
 }
@@ -316,6 +325,8 @@ impl Reading {
             need_open: false,
             skip_next: false,
             after_words: false,
+            deep: 0,
+            keeps_skipped: std::ptr::eq(top, &VRRP_TOP),
             who,
         }
     }
@@ -435,7 +446,11 @@ impl Reading {
             }
             Kind::Keywords(_) if skip_next => {
                 let owner = level.nodes.pop();
-                self.push_skipped(owner, t, false);
+                // Only the VRRP process's skipped blocks are kept (the LVS checks read
+                // them); global_defs is the parent's.
+                let discard = !self.keeps_skipped
+                    || owner.as_ref().is_some_and(|o| o.name() == GLOBAL_DEFS_KEY);
+                self.push_skipped(owner, t, discard);
                 true
             }
             Kind::Keywords(_) => {
@@ -586,18 +601,24 @@ impl Names {
 
 /// Builds the statement tree from tokens as they come, the way keepalived reads them, and
 /// hands over each top-level statement once it is complete.
+///
+/// Two readings run side by side: keepalived's VRRP process (what vigild runs) and its
+/// parent process (which reads `global_defs` and the global top-level keywords, and skips
+/// every other block with matched braces). keepalived's checker process reads the top
+/// level as the parent does, but for the LVS blocks, which vigild does not read.
 #[derive(Debug)]
 pub(crate) struct TreeBuilder {
     vrrp: Reading,
-    /// keepalived's parent process reading a top-level `global_defs` block, while the VRRP
-    /// process skips it.
-    parent: Option<Reading>,
+    parent: Reading,
     /// The words of the line being read (up to the end of the line or a brace).
     line: Vec<Token>,
     names: Names,
-    /// What keepalived's parent process read at its top level after a `global_defs`
-    /// closed early (see [`Pass::ParentOnly`]), to hand over.
-    parent_only: Vec<Node>,
+    /// Where the parent's top-level lines that the VRRP process read at its top level too
+    /// begin (those are handed over once, from the VRRP reading).
+    shared_lines: HashSet<Loc>,
+    /// Where the parent's top-level lines that the VRRP process skipped as part of a
+    /// `global_defs` block begin.
+    in_global_defs: HashSet<Loc>,
     /// `{` minus `}` read so far, as keepalived counts them ("Extra '}' found", "There
     /// are N missing '}'s").
     braces: usize,
@@ -622,10 +643,11 @@ impl TreeBuilder {
     pub(crate) fn new(file: &Loc) -> Self {
         TreeBuilder {
             vrrp: Reading::new(&VRRP_TOP, file, "keepalived's VRRP process"),
-            parent: None,
+            parent: Reading::new(&PARENT_TOP, file, "keepalived's parent process"),
             line: Vec::new(),
             names: Names::default(),
-            parent_only: Vec::new(),
+            shared_lines: HashSet::new(),
+            in_global_defs: HashSet::new(),
             braces: 0,
             first_open: None,
             statement_braces: 0,
@@ -637,12 +659,16 @@ impl TreeBuilder {
         }
     }
 
+    fn at_top(&self) -> bool {
+        self.vrrp.stack.len() == 1 && self.parent.stack.len() == 1
+    }
+
     /// Takes one token; top-level statements that are complete go to `ready`.
     pub(crate) fn push(&mut self, t: Token, diags: &mut Diags, ready: &mut Vec<(Node, Pass)>) {
         let counted = !matches!(t.tok, Tok::Eol | Tok::Eof);
         let cost = t.span.len() + if self.line_start { t.line.len() } else { 0 };
         self.line_start = matches!(t.tok, Tok::Eol);
-        let was_top = self.vrrp.stack.len() == 1 && self.parent.is_none();
+        let was_top = self.at_top();
         match &t.tok {
             Tok::Eof => {
                 self.end_line(diags);
@@ -671,25 +697,55 @@ impl TreeBuilder {
                 self.close_brace(&t, diags);
             }
         }
-        if was_top && self.vrrp.stack.len() > 1 {
+        if was_top && !self.at_top() {
             self.statement_braces = self.braces.saturating_sub(1);
         }
-        let inside = self.vrrp.stack.len() > 1 || self.parent.is_some();
-        if counted && inside && !self.draining {
+        if counted && !self.at_top() && !self.draining {
             self.taken += 1;
             self.text += cost;
             if self.taken > MAX_STATEMENT_TOKENS || self.text > MAX_STATEMENT_TEXT {
                 self.cut_statement(diags, ready);
             }
         }
-        if self.vrrp.stack.len() == 1 && self.parent.is_none() && self.line.is_empty() {
+        if self.at_top() && self.line.is_empty() {
             (self.taken, self.text) = (0, 0);
-            let level = &mut self.vrrp.stack[0];
-            // The last statement may still take a skipped block.
-            let keep = usize::from(self.vrrp.skip_next && !level.nodes.is_empty());
-            let n = level.nodes.len() - keep;
-            ready.extend(level.nodes.drain(..n).map(|n| (n, Pass::Vrrp)));
-            ready.extend(self.parent_only.drain(..).map(|n| (n, Pass::ParentOnly)));
+            // The last statement of each may still take a skipped block.
+            let keep = usize::from(self.vrrp.skip_next);
+            let keep_parent = usize::from(self.parent.skip_next);
+            self.hand_over(ready, keep, keep_parent);
+        }
+    }
+
+    /// Hands over the top-level statements read, but the last `keep` of the VRRP reading
+    /// and `keep_parent` of the parent's.
+    fn hand_over(&mut self, ready: &mut Vec<(Node, Pass)>, keep: usize, keep_parent: usize) {
+        let nodes = &mut self.vrrp.stack[0].nodes;
+        let n = nodes.len().saturating_sub(keep);
+        // global_defs is the parent's: the VRRP process skips it.
+        ready.extend(
+            nodes
+                .drain(..n)
+                .filter(|n| n.name() != GLOBAL_DEFS_KEY)
+                .map(|n| (n, Pass::Vrrp)),
+        );
+        let nodes = &mut self.parent.stack[0].nodes;
+        let n = nodes.len().saturating_sub(keep_parent);
+        for node in nodes.drain(..n) {
+            if node.name() == GLOBAL_DEFS_KEY {
+                ready.push((node, Pass::Vrrp));
+            } else if !self.shared_lines.contains(node.loc()) {
+                let skipped = self.in_global_defs.contains(node.loc());
+                ready.push((
+                    node,
+                    Pass::ParentOnly {
+                        in_global_defs: skipped,
+                    },
+                ));
+            }
+        }
+        if keep == 0 && keep_parent == 0 {
+            self.shared_lines.clear();
+            self.in_global_defs.clear();
         }
     }
 
@@ -698,25 +754,45 @@ impl TreeBuilder {
             return;
         }
         let words = std::mem::take(&mut self.line);
-        if let Some(p) = self.parent.as_mut() {
-            p.words(words.clone(), &mut self.names, diags);
+        let at = words[0].loc.clone();
+        let vrrp_top = self.vrrp.stack.len() == 1;
+        let parent_top = self.parent.stack.len() == 1;
+        if vrrp_top && parent_top {
+            self.shared_lines.insert(at.clone());
+        } else if parent_top && self.vrrp_skips_global_defs() {
+            self.in_global_defs.insert(at.clone());
         }
-        let unread = self.vrrp.stack.len() == 1
-            && self.braces > 0
-            && words[0].word() == Some(GLOBAL_ROOTS[0]);
-        if unread {
+        if vrrp_top && !parent_top && words[0].word() == Some(GLOBAL_DEFS_KEY) {
             diags.warn(
-                &words[0].loc,
+                &at,
                 format!(
-                    "`global_defs` here is read by no keepalived process: it is inside a block opened at {} that keepalived's VRRP process closed early, and its parent process skips that block",
+                    "`global_defs` here is read by no keepalived process: keepalived's VRRP process reads it at the top level (after a block it closed early, {}) and skips it, and its parent process skips it as part of that block",
                     self.first_open
                         .as_ref()
-                        .map(ToString::to_string)
+                        .map(|l| format!("opened at {l}"))
                         .unwrap_or_default()
                 ),
             );
         }
+        // The parent's complaints only where the VRRP process reads differently (the
+        // same line at the top level of both gets the same complaint once).
+        let mut quiet = Diags::default();
+        let pd = if vrrp_top && parent_top {
+            &mut quiet
+        } else {
+            &mut *diags
+        };
+        self.parent.words(words.clone(), &mut self.names, pd);
         self.vrrp.words(words, &mut self.names, diags);
+    }
+
+    /// The VRRP process is skipping a top-level `global_defs` block.
+    fn vrrp_skips_global_defs(&self) -> bool {
+        self.vrrp
+            .stack
+            .get(1)
+            .and_then(|l| l.owner.as_ref())
+            .is_some_and(|o| o.name() == GLOBAL_DEFS_KEY)
     }
 
     fn open_brace(&mut self, t: &Token, diags: &mut Diags) {
@@ -724,28 +800,22 @@ impl TreeBuilder {
             self.first_open = Some(t.loc.clone());
         }
         self.braces += 1;
-        let starts_global = self.parent.is_none()
-            && self.braces == 1
-            && self.vrrp.stack.len() == 1
-            && self.vrrp.skip_next
-            && self.vrrp.stack[0]
-                .nodes
-                .last()
-                .is_some_and(|n| n.name() == GLOBAL_ROOTS[0]);
-        if starts_global {
-            // The VRRP process skips it; the parent process reads it.
-            self.vrrp.skip_next = false;
-            let owner = self.vrrp.stack[0].nodes.pop().expect("checked");
-            let mut parent = Reading::new(&PARENT_TOP, &t.loc, "keepalived's parent process");
-            parent.open(Kind::Keywords(&GLOBAL_DEFS), owner);
-            parent.need_open = false;
-            parent.stack[1].open = t.loc.clone();
-            self.parent = Some(parent);
-            self.vrrp.push_skipped(None, t, true);
-            return;
-        }
-        if let Some(p) = self.parent.as_mut() {
-            p.open_brace(t, diags);
+        let mut quiet = Diags::default();
+        let pd = if self.at_top() {
+            &mut quiet
+        } else {
+            &mut *diags
+        };
+        let skips =
+            self.parent.skip_next || matches!(self.parent.innermost().kind, Kind::Skipped { .. });
+        if skips && self.parent.stack.len() > MAX_BLOCK_DEPTH {
+            self.parent.skip_next = false;
+            self.parent.after_words = false;
+            self.parent.deep += 1;
+        } else if self.parent.deep > 0 {
+            self.parent.deep += 1;
+        } else {
+            self.parent.open_brace(t, pd);
         }
         let skips =
             self.vrrp.skip_next || matches!(self.vrrp.innermost().kind, Kind::Skipped { .. });
@@ -757,6 +827,7 @@ impl TreeBuilder {
             self.vrrp.skip_next = false;
             self.vrrp.after_words = false;
             self.deep = 1;
+            self.parent.deep = 0;
             return;
         }
         self.vrrp.open_brace(t, diags);
@@ -765,30 +836,18 @@ impl TreeBuilder {
     fn close_brace(&mut self, t: &Token, diags: &mut Diags) {
         let extra = self.braces == 0;
         self.braces = self.braces.saturating_sub(1);
-        if let Some(p) = self.parent.as_mut() {
-            p.close_brace(t, extra, diags);
-        }
-        let ends_global = self.parent.is_some()
-            && self.vrrp.stack.len() == 2
-            && matches!(self.vrrp.stack[1].kind, Kind::Skipped { discard: true });
-        self.vrrp.close_brace(t, extra, diags);
-        if ends_global {
-            self.end_parent_reading();
-        }
-    }
-
-    /// The VRRP process's skip of a `global_defs` block ended: what the parent read goes
-    /// to the parser, `global_defs` as a statement of both, the rest as the parent's.
-    fn end_parent_reading(&mut self) {
-        let Some(mut p) = self.parent.take() else {
-            return;
+        let mut quiet = Diags::default();
+        let pd = if self.at_top() {
+            &mut quiet
+        } else {
+            &mut *diags
         };
-        p.close_all();
-        let mut nodes = std::mem::take(&mut p.stack[0].nodes).into_iter();
-        if let Some(global) = nodes.next() {
-            self.vrrp.stack[0].nodes.push(global);
+        if self.parent.deep > 0 {
+            self.parent.deep -= 1;
+        } else {
+            self.parent.close_brace(t, extra, pd);
         }
-        self.parent_only.extend(nodes);
+        self.vrrp.close_brace(t, extra, diags);
     }
 
     fn drain(&mut self, tok: &Tok) {
@@ -805,24 +864,12 @@ impl TreeBuilder {
     /// The statement reached a bound: what was read of it is handed over, the rest is
     /// skipped up to the end of its block.
     fn cut_statement(&mut self, diags: &mut Diags, ready: &mut Vec<(Node, Pass)>) {
-        let title = self
-            .vrrp
-            .stack
-            .get(1)
+        let level = self.vrrp.stack.get(1).or_else(|| self.parent.stack.get(1));
+        let title = level
             .and_then(|l| l.owner.as_ref())
             .map(Node::title)
-            .or_else(|| {
-                self.parent
-                    .as_ref()
-                    .and_then(|p| p.stack.get(1))
-                    .and_then(|l| l.owner.as_ref())
-                    .map(Node::title)
-            })
             .unwrap_or_default();
-        let at = self
-            .vrrp
-            .stack
-            .get(1)
+        let at = level
             .map(|l| l.open.clone())
             .unwrap_or_else(|| self.vrrp.stack[0].open.clone());
         diags.unsupported(
@@ -833,17 +880,16 @@ impl TreeBuilder {
             ),
         );
         self.line.clear();
-        self.deep = 0;
-        self.vrrp.close_all();
-        self.end_parent_reading();
-        self.hand_over_parent_only(ready);
+        self.close_all();
+        self.hand_over(ready, 0, 0);
         self.draining = self.braces > self.statement_braces;
     }
 
-    fn hand_over_parent_only(&mut self, ready: &mut Vec<(Node, Pass)>) {
-        let level = &mut self.vrrp.stack[0];
-        ready.extend(level.nodes.drain(..).map(|n| (n, Pass::Vrrp)));
-        ready.extend(self.parent_only.drain(..).map(|n| (n, Pass::ParentOnly)));
+    fn close_all(&mut self) {
+        self.deep = 0;
+        self.parent.deep = 0;
+        self.vrrp.close_all();
+        self.parent.close_all();
     }
 
     /// The end of the main file: keepalived counts the braces still open ("There are N
@@ -854,7 +900,7 @@ impl TreeBuilder {
                 .vrrp
                 .stack
                 .iter()
-                .chain(self.parent.iter().flat_map(|p| p.stack.iter()))
+                .chain(self.parent.stack.iter())
                 .filter_map(|l| l.owner.as_ref())
                 .map(Node::title)
                 .find(|t| !t.is_empty())
@@ -872,9 +918,7 @@ impl TreeBuilder {
                 ),
             );
         }
-        self.deep = 0;
         self.draining = false;
-        self.vrrp.close_all();
-        self.end_parent_reading();
+        self.close_all();
     }
 }
