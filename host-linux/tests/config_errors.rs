@@ -307,3 +307,37 @@ fn exit_codes_follow_keepalived() {
     assert_eq!(l.warnings().count(), 1);
     assert_eq!(config::test_exit_code(&l), 0);
 }
+
+/// What keepalived 2.2.7 applied, read from its data dump (SIGUSR1, run with `-n -l -D`
+/// in a private namespace): the lines of an unknown keyword's block belong to the
+/// enclosing block, whose `}` came early; a value block ends at its first `}`; a
+/// `global_defs` closed early leaves the rest to the top level, unread.
+#[test]
+fn blocks_mean_what_keepalived_applied() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/config-corpus");
+    let read = |name: &str| {
+        let l = config::load(&dir.join(name));
+        l.config
+            .unwrap_or_else(|| panic!("{name}: {:#?}", l.diagnostics))
+    };
+    // keepalived: Priority = 90, Advert interval = 1 sec, Preempt = enabled.
+    let c = read("701-tree-unknown-block-instance.conf");
+    let i = &c.instances[0];
+    assert_eq!(i.priority, 90);
+    assert_eq!(i.advert_int, vigil_core::timer::Interval::DEFAULT);
+    assert!(i.preempt);
+    assert_eq!(i.vips.len(), 1);
+    // keepalived: Router ID = lb01, Gratuitous ARP delay = 5 (the default, not 10).
+    let c = read("702-tree-unknown-block-global.conf");
+    assert_eq!(c.global.router_id.as_deref(), Some("lb01"));
+    assert_eq!(
+        c.global.garp_master_delay,
+        std::time::Duration::from_secs(5)
+    );
+    // keepalived: Virtual IP (1): 10.17.0.173/24 (`{` is an invalid address, and
+    // 10.17.1.173/24 after the first `}` an unknown keyword of the instance). (vigild
+    // refuses an invalid VIP where keepalived skips it: the addresses' concern.)
+    let l = config::load(&dir.join("703-tree-nested-braces.conf"));
+    assert_eq!(at(find(&l, "invalid IP address `{`")), (8, 9));
+    assert_eq!(at(find(&l, "unknown keyword `10.17.1.173/24`")), (11, 9));
+}

@@ -103,8 +103,10 @@ impl Parser<'_> {
         match command {
             Some(cmd) => script.command = cmd,
             None => {
+                // keepalived says it when the block ends (its `}` line).
+                let at = n.block.as_ref().and_then(|b| b.close.as_ref());
                 self.d.warn(
-                    n.loc(),
+                    at.unwrap_or(n.loc()),
                     format!("No script set for vrrp_script {name} - removing"),
                 );
                 return;

@@ -38,6 +38,9 @@ pub(crate) struct Node {
 pub(crate) struct Block {
     pub open: Loc,
     pub children: Vec<Node>,
+    /// The `}` that closed it (`None` at the end of the file): where keepalived's
+    /// end-of-block handlers report.
+    pub close: Option<Loc>,
 }
 
 impl Node {
@@ -542,17 +545,18 @@ impl Reading {
                 format!("Extra '}}' found: it closes {}", self.enclosing()),
             );
         }
-        self.close_level();
+        self.close_level(Some(&t.loc));
     }
 
-    /// Closes the innermost block; its owner joins the enclosing level (an anonymous
-    /// block is dropped).
-    fn close_level(&mut self) {
+    /// Closes the innermost block, at `close` (its `}`); its owner joins the enclosing
+    /// level (an anonymous block is dropped).
+    fn close_level(&mut self, close: Option<&Loc>) {
         let level = self.stack.pop().expect("checked");
         if let Some(mut owner) = level.owner {
             owner.block = Some(Block {
                 open: level.open,
                 children: level.nodes,
+                close: close.cloned(),
             });
             if !owner.name().is_empty() {
                 self.innermost().nodes.push(owner);
@@ -566,7 +570,7 @@ impl Reading {
         self.need_open = false;
         self.skip_next = false;
         while self.stack.len() > 1 {
-            self.close_level();
+            self.close_level(None);
         }
     }
 }
