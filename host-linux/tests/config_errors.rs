@@ -340,4 +340,12 @@ fn blocks_mean_what_keepalived_applied() {
     let l = config::load(&dir.join("703-tree-nested-braces.conf"));
     assert_eq!(at(find(&l, "invalid IP address `{`")), (8, 9));
     assert_eq!(at(find(&l, "unknown keyword `10.17.1.173/24`")), (11, 9));
+    // keepalived: one instance VI_1, Interface = eth1, Virtual Router ID = 185,
+    // Priority = 150, Virtual IP (2): the second instance merged into the first.
+    let c = read("712-tree-instance-inside-instance.conf");
+    assert_eq!(c.instances.len(), 1);
+    let i = &c.instances[0];
+    assert_eq!(i.name, "VI_1");
+    assert_eq!(i.interface.as_deref(), Some("eth1"));
+    assert_eq!((i.vrid, i.priority, i.vips.len()), (185, 150, 2));
 }

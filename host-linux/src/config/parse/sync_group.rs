@@ -94,6 +94,17 @@ impl Parser<'_> {
 
 /// `group { INSTANCE... }`: every word is a member.
 fn members(p: &mut Parser<'_>, b: &mut GroupBlock, n: &Node) {
+    if !b.group.members.is_empty() {
+        // keepalived skips this block (`skip_block`), braces matched.
+        p.d.warn(
+            n.loc(),
+            format!(
+                "Group list already specified for sync group {}",
+                b.group.name
+            ),
+        );
+        return;
+    }
     let Some(members) = p.block_of(n) else { return };
     for m in members {
         p.no_block(m);

@@ -296,6 +296,10 @@ struct Level {
     owner: Option<Node>,
     open: Loc,
     nodes: Vec<Node>,
+    /// keepalived's handler refused the owner: a `{` next skips the block.
+    refused: bool,
+    /// Its `}` closes the enclosing block too.
+    closes_enclosing: bool,
 }
 
 /// One keepalived process reading blocks: levels, and the state of the line just read.
@@ -324,6 +328,8 @@ impl Reading {
                 owner: None,
                 open: Loc::new(file.file.clone(), 1, 1),
                 nodes: Vec::new(),
+                refused: false,
+                closes_enclosing: false,
             }],
             need_open: false,
             skip_next: false,
@@ -394,14 +400,17 @@ impl Reading {
                 self.skip_next = true;
             }
             Shape::Block(g) => {
-                if names.skips_block(&node) {
-                    // keepalived's handler refused it (`skip_block`): a `{` block after
-                    // it is skipped, braces matched, and the parser reports why.
-                    level.nodes.push(node);
-                    self.skip_next = true;
-                } else {
-                    self.open(Kind::Keywords(g), node);
-                }
+                // A keyword keepalived's handler refuses (`skip_block`: the parser says
+                // why) has its `{` block skipped, braces matched; without a `{` its lines
+                // are read as its keywords all the same.
+                let refused = names.skips_block(&node);
+                self.open(Kind::Keywords(g), node);
+                self.innermost().refused = refused;
+            }
+            Shape::Values if repeated_group(grammar, &level.nodes, &node) => {
+                // keepalived: "Group list already specified", and `skip_block`.
+                level.nodes.push(node);
+                self.skip_next = true;
             }
             Shape::Values => {
                 if let Some(extra) = node.args.first() {
@@ -426,6 +435,8 @@ impl Reading {
             owner: Some(owner),
             open,
             nodes: Vec::new(),
+            refused: false,
+            closes_enclosing: false,
         });
         self.need_open = true;
     }
@@ -445,6 +456,10 @@ impl Reading {
             _ if need_open => {
                 // Where the block opened, for messages about it.
                 level.open = t.loc.clone();
+                if level.refused {
+                    level.kind = Kind::Skipped { discard: false };
+                    return true;
+                }
                 false
             }
             Kind::Keywords(_) if skip_next => {
@@ -453,7 +468,11 @@ impl Reading {
                 // them); global_defs is the parent's.
                 let discard = !self.keeps_skipped
                     || owner.as_ref().is_some_and(|o| o.name() == GLOBAL_DEFS_KEY);
+                // Inside a block, keepalived's skip ends by leaving the block too (the
+                // `}` of the skipped block closes both).
+                let inside = self.stack.len() > 1;
                 self.push_skipped(owner, t, discard);
+                self.innermost().closes_enclosing = inside;
                 true
             }
             Kind::Keywords(_) => {
@@ -513,6 +532,8 @@ impl Reading {
             owner: Some(owner),
             open: t.loc.clone(),
             nodes: Vec::new(),
+            refused: false,
+            closes_enclosing: false,
         });
     }
 
@@ -545,13 +566,24 @@ impl Reading {
                 format!("Extra '}}' found: it closes {}", self.enclosing()),
             );
         }
-        self.close_level(Some(&t.loc));
+        let both = self.innermost().closes_enclosing;
+        self.close_level(Some(&t.loc), d);
+        if both && self.stack.len() > 1 {
+            self.close_level(Some(&t.loc), d);
+        }
     }
 
     /// Closes the innermost block, at `close` (its `}`); its owner joins the enclosing
     /// level (an anonymous block is dropped).
-    fn close_level(&mut self, close: Option<&Loc>) {
-        let level = self.stack.pop().expect("checked");
+    fn close_level(&mut self, close: Option<&Loc>, d: &mut Diags) {
+        let mut level = self.stack.pop().expect("checked");
+        if level.refused && matches!(level.kind, Kind::Keywords(_)) {
+            // keepalived refused the block's keyword but read its lines (no `{`), into
+            // whatever it defined before: vigild does not guess, and says so.
+            let title = level.owner.as_ref().map(Node::title).unwrap_or_default();
+            let mut said = HashSet::new();
+            refused_lines(&std::mem::take(&mut level.nodes), &title, &mut said, d);
+        }
         if let Some(mut owner) = level.owner {
             owner.block = Some(Block {
                 open: level.open,
@@ -566,13 +598,40 @@ impl Reading {
     }
 
     /// Closes every open block (end of file, or a statement cut at a bound).
-    fn close_all(&mut self) {
+    fn close_all(&mut self, d: &mut Diags) {
         self.need_open = false;
         self.skip_next = false;
         while self.stack.len() > 1 {
-            self.close_level(None);
+            self.close_level(None, d);
         }
     }
+}
+
+/// Each line of a refused block read without its `{` (see `Reading::close_level`).
+fn refused_lines(nodes: &[Node], title: &str, said: &mut HashSet<u32>, d: &mut Diags) {
+    for n in nodes {
+        if said.insert(n.loc().line) {
+            d.warn(
+                n.loc(),
+                format!(
+                    "keepalived refused `{title}` but, its `{{` missing, reads this line for the block defined before it: vigild ignores the line"
+                ),
+            );
+        }
+        if let Some(b) = &n.block {
+            refused_lines(&b.children, title, said, d);
+        }
+    }
+}
+
+/// A second `group` of a sync group (or track group) whose first one listed members:
+/// keepalived refuses it and skips its block with matched braces.
+fn repeated_group(grammar: &Grammar, nodes: &[Node], node: &Node) -> bool {
+    (std::ptr::eq(grammar, &SYNC_GROUP) || std::ptr::eq(grammar, &TRACK_GROUP))
+        && node.name() == "group"
+        && nodes.iter().any(|n| {
+            n.name() == "group" && n.block.as_ref().is_some_and(|b| !b.children.is_empty())
+        })
 }
 
 /// The names keepalived's handlers refuse, so that their blocks are skipped
@@ -884,16 +943,16 @@ impl TreeBuilder {
             ),
         );
         self.line.clear();
-        self.close_all();
+        self.close_all(diags);
         self.hand_over(ready, 0, 0);
         self.draining = self.braces > self.statement_braces;
     }
 
-    fn close_all(&mut self) {
+    fn close_all(&mut self, d: &mut Diags) {
         self.deep = 0;
         self.parent.deep = 0;
-        self.vrrp.close_all();
-        self.parent.close_all();
+        self.vrrp.close_all(d);
+        self.parent.close_all(d);
     }
 
     /// The end of the main file: keepalived counts the braces still open ("There are N
@@ -923,6 +982,6 @@ impl TreeBuilder {
             );
         }
         self.draining = false;
-        self.close_all();
+        self.close_all(diags);
     }
 }
