@@ -130,6 +130,7 @@ impl super::lexer::Sink for Reader<'_> {
             match pass {
                 Pass::Vrrp => self.parser.top(&n),
                 Pass::ParentOnly { in_global_defs } => self.parser.parent_only(&n, in_global_defs),
+                Pass::CheckerOnly => self.parser.checker_only(&n),
             }
         }
     }
@@ -189,6 +190,20 @@ impl<'d> Parser<'d> {
                 ),
             ),
             Some(_) => {}
+        }
+    }
+
+    /// A top-level statement only keepalived's checker process reads (see
+    /// [`Pass::CheckerOnly`]): only an unknown keyword is reported.
+    pub(crate) fn checker_only(&mut self, n: &Node) {
+        if TOP.find(n.name()).is_none() {
+            self.d.warn(
+                n.loc(),
+                format!(
+                    "Unknown keyword '{}' for keepalived's checker process, which reads this line at the top level (its VRRP and parent processes read it inside a block): is a `{{` or a `}}` missing?",
+                    n.name()
+                ),
+            );
         }
     }
 

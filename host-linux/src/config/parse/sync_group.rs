@@ -106,6 +106,17 @@ fn members(p: &mut Parser<'_>, b: &mut GroupBlock, n: &Node) {
         return;
     }
     let Some(members) = p.block_of(n) else { return };
+    if members.is_empty() {
+        // keepalived says it once the block is read (at its `}`).
+        let at = n.block.as_ref().and_then(|b| b.close.as_ref());
+        p.d.warn(
+            at.unwrap_or(n.loc()),
+            format!(
+                "Warning - sync group {} has empty group block",
+                b.group.name
+            ),
+        );
+    }
     for m in members {
         p.no_block(m);
         for w in m.words() {

@@ -209,6 +209,42 @@ static VRRP_TOP: Grammar = Grammar {
     ],
 };
 
+/// The top level as keepalived's checker process reads it: the trackers it shares with
+/// the VRRP process, every other block skipped (its own LVS blocks too: vigild does not
+/// read them, see `docs/config-blocks.md`).
+static CHECKER_TOP: Grammar = Grammar {
+    blocks: &[
+        ("track_file", &LINES),
+        ("vrrp_track_file", &LINES),
+        ("bfd_instance", &LINES),
+    ],
+    values: &[],
+    skipped: &[
+        GLOBAL_ROOTS[0],
+        GLOBAL_ROOTS[1],
+        GLOBAL_ROOTS[2],
+        GLOBAL_ROOTS[3],
+        GLOBAL_ROOTS[4],
+        GLOBAL_ROOTS[5],
+        GLOBAL_ROOTS[6],
+        GLOBAL_ROOTS[7],
+        "vrrp_instance",
+        "vrrp_sync_group",
+        "vrrp_script",
+        "vrrp_track_process",
+        "track_group",
+        "garp_group",
+        "static_ipaddress",
+        "static_routes",
+        "static_rules",
+        "linkbeat_interfaces",
+        "interface_up_down_delays",
+        "SSL",
+        "virtual_server_group",
+        "virtual_server",
+    ],
+};
+
 static GLOBAL_DEFS: Grammar = Grammar {
     blocks: &[],
     values: &["notification_email"],
@@ -273,6 +309,9 @@ pub(crate) enum Pass {
     /// reads the global keywords there, skips the blocks of the other processes and
     /// reports anything else as an unknown keyword.
     ParentOnly { in_global_defs: bool },
+    /// Only keepalived's checker process, at its top level, where neither the VRRP nor
+    /// the parent process reads the line at theirs: it reports unknown keywords.
+    CheckerOnly,
 }
 
 /// The block keepalived's parent process reads, and its VRRP process skips.
@@ -598,7 +637,29 @@ impl Reading {
     }
 
     /// Closes every open block (end of file, or a statement cut at a bound).
+    /// A `{` for a reading other than the VRRP process's: past [`MAX_BLOCK_DEPTH`]
+    /// skipped blocks are only counted (the VRRP reading reports it).
+    fn open_brace_bounded(&mut self, t: &Token, d: &mut Diags) {
+        let skips = self.skip_next || matches!(self.innermost().kind, Kind::Skipped { .. });
+        if self.deep > 0 || skips && self.stack.len() > MAX_BLOCK_DEPTH {
+            self.skip_next = false;
+            self.after_words = false;
+            self.deep += 1;
+        } else {
+            self.open_brace(t, d);
+        }
+    }
+
+    fn close_brace_bounded(&mut self, t: &Token, extra: bool, d: &mut Diags) {
+        if self.deep > 0 {
+            self.deep -= 1;
+        } else {
+            self.close_brace(t, extra, d);
+        }
+    }
+
     fn close_all(&mut self, d: &mut Diags) {
+        self.deep = 0;
         self.need_open = false;
         self.skip_next = false;
         while self.stack.len() > 1 {
@@ -673,6 +734,7 @@ impl Names {
 pub(crate) struct TreeBuilder {
     vrrp: Reading,
     parent: Reading,
+    checker: Reading,
     /// The words of the line being read (up to the end of the line or a brace).
     line: Vec<Token>,
     names: Names,
@@ -682,6 +744,9 @@ pub(crate) struct TreeBuilder {
     /// Where the parent's top-level lines that the VRRP process skipped as part of a
     /// `global_defs` block begin.
     in_global_defs: HashSet<Loc>,
+    /// Where the checker's top-level lines that another reading read at its top level
+    /// begin.
+    checker_shared: HashSet<Loc>,
     /// `{` minus `}` read so far, as keepalived counts them ("Extra '}' found", "There
     /// are N missing '}'s").
     braces: usize,
@@ -707,10 +772,12 @@ impl TreeBuilder {
         TreeBuilder {
             vrrp: Reading::new(&VRRP_TOP, file, "keepalived's VRRP process"),
             parent: Reading::new(&PARENT_TOP, file, "keepalived's parent process"),
+            checker: Reading::new(&CHECKER_TOP, file, "keepalived's checker process"),
             line: Vec::new(),
             names: Names::default(),
             shared_lines: HashSet::new(),
             in_global_defs: HashSet::new(),
+            checker_shared: HashSet::new(),
             braces: 0,
             first_open: None,
             statement_braces: 0,
@@ -723,7 +790,12 @@ impl TreeBuilder {
     }
 
     fn at_top(&self) -> bool {
-        self.vrrp.stack.len() == 1 && self.parent.stack.len() == 1
+        self.vrrp.stack.len() == 1 && self.parent.stack.len() == 1 && self.checker.stack.len() == 1
+    }
+
+    /// The checker's complaints only where neither other reading is at its top level.
+    fn checker_heard(&self) -> bool {
+        self.checker.stack.len() == 1 && self.vrrp.stack.len() > 1 && self.parent.stack.len() > 1
     }
 
     /// Takes one token; top-level statements that are complete go to `ready`.
@@ -775,13 +847,20 @@ impl TreeBuilder {
             // The last statement of each may still take a skipped block.
             let keep = usize::from(self.vrrp.skip_next);
             let keep_parent = usize::from(self.parent.skip_next);
-            self.hand_over(ready, keep, keep_parent);
+            let keep_checker = usize::from(self.checker.skip_next);
+            self.hand_over(ready, keep, keep_parent, keep_checker);
         }
     }
 
     /// Hands over the top-level statements read, but the last `keep` of the VRRP reading
     /// and `keep_parent` of the parent's.
-    fn hand_over(&mut self, ready: &mut Vec<(Node, Pass)>, keep: usize, keep_parent: usize) {
+    fn hand_over(
+        &mut self,
+        ready: &mut Vec<(Node, Pass)>,
+        keep: usize,
+        keep_parent: usize,
+        keep_checker: usize,
+    ) {
         let nodes = &mut self.vrrp.stack[0].nodes;
         let n = nodes.len().saturating_sub(keep);
         // global_defs is the parent's: the VRRP process skips it.
@@ -806,9 +885,17 @@ impl TreeBuilder {
                 ));
             }
         }
-        if keep == 0 && keep_parent == 0 {
+        let nodes = &mut self.checker.stack[0].nodes;
+        let n = nodes.len().saturating_sub(keep_checker);
+        for node in nodes.drain(..n) {
+            if !self.checker_shared.contains(node.loc()) {
+                ready.push((node, Pass::CheckerOnly));
+            }
+        }
+        if keep == 0 && keep_parent == 0 && keep_checker == 0 {
             self.shared_lines.clear();
             self.in_global_defs.clear();
+            self.checker_shared.clear();
         }
     }
 
@@ -820,6 +907,10 @@ impl TreeBuilder {
         let at = words[0].loc.clone();
         let vrrp_top = self.vrrp.stack.len() == 1;
         let parent_top = self.parent.stack.len() == 1;
+        let checker_heard = self.checker_heard();
+        if self.checker.stack.len() == 1 && (vrrp_top || parent_top) {
+            self.checker_shared.insert(at.clone());
+        }
         if vrrp_top && parent_top {
             self.shared_lines.insert(at.clone());
         } else if parent_top && self.vrrp_skips_global_defs() {
@@ -846,6 +937,13 @@ impl TreeBuilder {
             &mut *diags
         };
         self.parent.words(words.clone(), &mut self.names, pd);
+        let mut quiet = Diags::default();
+        let cd = if checker_heard {
+            &mut *diags
+        } else {
+            &mut quiet
+        };
+        self.checker.words(words.clone(), &mut self.names, cd);
         self.vrrp.words(words, &mut self.names, diags);
     }
 
@@ -863,23 +961,21 @@ impl TreeBuilder {
             self.first_open = Some(t.loc.clone());
         }
         self.braces += 1;
+        let (parent_heard, checker_heard) = (!self.at_top(), self.checker_heard());
         let mut quiet = Diags::default();
-        let pd = if self.at_top() {
-            &mut quiet
-        } else {
+        let pd = if parent_heard {
             &mut *diags
-        };
-        let skips =
-            self.parent.skip_next || matches!(self.parent.innermost().kind, Kind::Skipped { .. });
-        if skips && self.parent.stack.len() > MAX_BLOCK_DEPTH {
-            self.parent.skip_next = false;
-            self.parent.after_words = false;
-            self.parent.deep += 1;
-        } else if self.parent.deep > 0 {
-            self.parent.deep += 1;
         } else {
-            self.parent.open_brace(t, pd);
-        }
+            &mut quiet
+        };
+        self.parent.open_brace_bounded(t, pd);
+        let mut quiet = Diags::default();
+        let cd = if checker_heard {
+            &mut *diags
+        } else {
+            &mut quiet
+        };
+        self.checker.open_brace_bounded(t, cd);
         let skips =
             self.vrrp.skip_next || matches!(self.vrrp.innermost().kind, Kind::Skipped { .. });
         if skips && self.vrrp.stack.len() > MAX_BLOCK_DEPTH {
@@ -891,6 +987,7 @@ impl TreeBuilder {
             self.vrrp.after_words = false;
             self.deep = 1;
             self.parent.deep = 0;
+            self.checker.deep = 0;
             return;
         }
         self.vrrp.open_brace(t, diags);
@@ -899,17 +996,21 @@ impl TreeBuilder {
     fn close_brace(&mut self, t: &Token, diags: &mut Diags) {
         let extra = self.braces == 0;
         self.braces = self.braces.saturating_sub(1);
+        let (parent_heard, checker_heard) = (!self.at_top(), self.checker_heard());
         let mut quiet = Diags::default();
-        let pd = if self.at_top() {
-            &mut quiet
-        } else {
+        let pd = if parent_heard {
             &mut *diags
-        };
-        if self.parent.deep > 0 {
-            self.parent.deep -= 1;
         } else {
-            self.parent.close_brace(t, extra, pd);
-        }
+            &mut quiet
+        };
+        self.parent.close_brace_bounded(t, extra, pd);
+        let mut quiet = Diags::default();
+        let cd = if checker_heard {
+            &mut *diags
+        } else {
+            &mut quiet
+        };
+        self.checker.close_brace_bounded(t, extra, cd);
         self.vrrp.close_brace(t, extra, diags);
     }
 
@@ -944,15 +1045,17 @@ impl TreeBuilder {
         );
         self.line.clear();
         self.close_all(diags);
-        self.hand_over(ready, 0, 0);
+        self.hand_over(ready, 0, 0, 0);
         self.draining = self.braces > self.statement_braces;
     }
 
     fn close_all(&mut self, d: &mut Diags) {
         self.deep = 0;
-        self.parent.deep = 0;
         self.vrrp.close_all(d);
-        self.parent.close_all(d);
+        // Their complaints about what they close were said by the VRRP reading.
+        let mut quiet = Diags::default();
+        self.parent.close_all(&mut quiet);
+        self.checker.close_all(&mut quiet);
     }
 
     /// The end of the main file: keepalived counts the braces still open ("There are N
