@@ -238,7 +238,8 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
 
 impl Parser<'_> {
     pub(super) fn instance(&mut self, n: &Node) {
-        let Some(name) = n.arg(0).map(str::to_string) else {
+        // keepalived wants exactly one word after the keyword (`vector_count != 2`).
+        let Some(name) = n.arg(0).filter(|_| n.args.len() == 1).map(str::to_string) else {
             self.d.warn(n.loc(), "vrrp_instance must have a name");
             return;
         };

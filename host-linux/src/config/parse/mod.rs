@@ -62,7 +62,14 @@ static TOP: Table<()> = Table {
         Keyword::ignored("static_ipaddress").top_block(),
         Keyword::ignored("static_routes").top_block(),
         Keyword::ignored("static_rules").top_block(),
-        Keyword::ignored("track_group").top_block(),
+        Keyword::read("track_group", |p, _, n| {
+            if n.args.len() == 1 {
+                p.ignored(n, TOP.place);
+            } else {
+                p.d.warn(n.loc(), "track_group must have a name - skipping");
+            }
+        })
+        .top_block(),
         Keyword::ignored("linkbeat_interfaces").top_block(),
         Keyword::ignored("garp_group").top_block(),
         Keyword::ignored("bfd_instance").top_block(),

@@ -55,7 +55,8 @@ pub(super) static VRRP_SYNC_GROUP: Table<GroupBlock> = Table {
 
 impl Parser<'_> {
     pub(super) fn sync_group(&mut self, n: &Node) {
-        let Some(name) = n.arg(0).map(str::to_string) else {
+        // keepalived wants exactly one word after the keyword (`vector_count != 2`).
+        let Some(name) = n.arg(0).filter(|_| n.args.len() == 1).map(str::to_string) else {
             self.d
                 .warn(n.loc(), "vrrp_sync_group must have a name - skipping");
             return;
