@@ -637,6 +637,28 @@ impl Reading {
     }
 
     /// Closes every open block (end of file, or a statement cut at a bound).
+    /// Whether a line starting with `key` at the top level is a single line here.
+    fn plain_at_top(&self, key: &str) -> bool {
+        match (&self.stack[..], self.need_open) {
+            (
+                [
+                    Level {
+                        kind: Kind::Keywords(g),
+                        ..
+                    },
+                ],
+                false,
+            ) => matches!(g.shape(key), Shape::Line),
+            _ => false,
+        }
+    }
+
+    /// A single line at the top level went by (see [`Reading::plain_at_top`]).
+    fn line_went_by(&mut self) {
+        self.skip_next = false;
+        self.after_words = true;
+    }
+
     /// A `{` for a reading other than the VRRP process's: past [`MAX_BLOCK_DEPTH`]
     /// skipped blocks are only counted (the VRRP reading reports it).
     fn open_brace_bounded(&mut self, t: &Token, d: &mut Diags) {
@@ -905,18 +927,11 @@ impl TreeBuilder {
         }
         let words = std::mem::take(&mut self.line);
         let at = words[0].loc.clone();
+        let key = words[0].word().unwrap_or("");
         let vrrp_top = self.vrrp.stack.len() == 1;
         let parent_top = self.parent.stack.len() == 1;
         let checker_heard = self.checker_heard();
-        if self.checker.stack.len() == 1 && (vrrp_top || parent_top) {
-            self.checker_shared.insert(at.clone());
-        }
-        if vrrp_top && parent_top {
-            self.shared_lines.insert(at.clone());
-        } else if parent_top && self.vrrp_skips_global_defs() {
-            self.in_global_defs.insert(at.clone());
-        }
-        if vrrp_top && !parent_top && words[0].word() == Some(GLOBAL_DEFS_KEY) {
+        if vrrp_top && !parent_top && key == GLOBAL_DEFS_KEY {
             diags.warn(
                 &at,
                 format!(
@@ -927,6 +942,22 @@ impl TreeBuilder {
                         .unwrap_or_default()
                 ),
             );
+        }
+        // A plain line read at the top level by every process (the common case): only
+        // the VRRP reading keeps it, the others just note that a line went by.
+        if self.at_top() && self.parent.plain_at_top(key) && self.checker.plain_at_top(key) {
+            self.parent.line_went_by();
+            self.checker.line_went_by();
+            self.vrrp.words(words, &mut self.names, diags);
+            return;
+        }
+        if self.checker.stack.len() == 1 && (vrrp_top || parent_top) {
+            self.checker_shared.insert(at.clone());
+        }
+        if vrrp_top && parent_top {
+            self.shared_lines.insert(at.clone());
+        } else if parent_top && self.vrrp_skips_global_defs() {
+            self.in_global_defs.insert(at.clone());
         }
         // The parent's complaints only where the VRRP process reads differently (the
         // same line at the top level of both gets the same complaint once).
