@@ -17,10 +17,13 @@
 //! - Blocks another keepalived process reads (`global_defs`, `virtual_server`...) are
 //!   skipped by the VRRP process with their braces matched.
 //!
-//! vigild runs keepalived's VRRP process: [`Grammar`] says which keywords open blocks
-//! there. `global_defs` is read by keepalived's parent process, with the same rules, while
-//! the VRRP process skips it: both readings run side by side over a top-level
-//! `global_defs` block (see [`Pass`]).
+//! keepalived reads the file once per process (parent, checker, VRRP), each with its own
+//! keywords: what one reads as a block another skips with matched braces, so they can
+//! disagree on what is at the top level, and each names what it reads there. vigild runs
+//! what keepalived's VRRP process reads, and `global_defs` as its parent process reads
+//! it: `TreeBuilder` runs the three readings side by side (`Grammar` says which
+//! keywords open blocks for each; `Pass` says who read a statement). See
+//! `docs/config-blocks.md`.
 
 use super::super::diag::{Diags, Loc};
 use super::super::lexer::{Tok, Token};
