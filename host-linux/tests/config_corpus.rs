@@ -535,3 +535,115 @@ fn known_mismatches_are_read_with_comments() {
     let k = known_mismatches("# header\n\n101-lang-x.conf  # cause\n  205-machine-y\n");
     assert_eq!(k, ["101-lang-x", "205-machine-y"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// Random block structures (docs/config-blocks.md)
+
+/// The lines random files are drawn from: block keywords with and without their `{`,
+/// values, unknown keywords, stray and glued braces. `#` is replaced by 1 to 3. (No LVS
+/// blocks: vigild does not read them as keepalived's checker does.)
+const BLOCK_LINES: &[&str] = &[
+    "vrrp_instance VI_# {",
+    "vrrp_instance VI_#",
+    "foo {",
+    "foo",
+    "}",
+    "{",
+    "priority 50",
+    "virtual_ipaddress {",
+    "virtual_ipaddress",
+    "10.0.0.#/24",
+    "state BACKUP {",
+    "state BACKUP",
+    "interface eth0",
+    "virtual_router_id #",
+    "global_defs {",
+    "global_defs",
+    "router_id x",
+    "vrrp_sync_group G# {",
+    "group {",
+    "VI_#",
+    "authentication {",
+    "auth_type PASS",
+    "auth_pass x",
+    "advert_int 2",
+    "nopreempt",
+    "vrrp_script s# {",
+    "script /bin/true",
+    "a { b } c",
+    "x }",
+    "} y",
+    "{ z",
+];
+
+/// `count` files of 3 to 25 random lines each (a fixed generator: the same files on
+/// every run for one `seed`).
+fn random_block_files(seed: u64, count: usize) -> Vec<(String, String)> {
+    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    let mut next = move |n: usize| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) % n as u64) as usize
+    };
+    (0..count)
+        .map(|i| {
+            let lines = 3 + next(23);
+            let mut text = String::new();
+            for _ in 0..lines {
+                let line = BLOCK_LINES[next(BLOCK_LINES.len())];
+                let _ = writeln!(text, "{}", line.replace('#', &(1 + next(3)).to_string()));
+            }
+            (format!("random-{seed}-{i:03}.conf"), text)
+        })
+        .collect()
+}
+
+/// keepalived reads blocks line by line (a `{` after an unknown keyword is ignored, a
+/// value block ends at its first `}`...): random mixes of block keywords, values and
+/// stray braces must give the same exit code, and vigild must name every line keepalived
+/// names. `VIGIL_BLOCKS_SEED` picks other files (default 1), `VIGIL_BLOCKS_COUNT` how
+/// many (default 80).
+#[test]
+fn random_block_structures_agree_with_keepalived() {
+    let test = "random_block_structures_agree_with_keepalived";
+    if !privileged_or_skip(test) || !keepalived_or_skip(test) {
+        return;
+    }
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let seed = env("VIGIL_BLOCKS_SEED", 1);
+    let count = env("VIGIL_BLOCKS_COUNT", 80) as usize;
+    let files = workdir("blocks");
+    let scratch = workdir("blocks-out");
+    let mut todo = Vec::new();
+    for (name, text) in random_block_files(seed, count) {
+        std::fs::write(files.path().join(&name), text).expect("write");
+        todo.push(Entry {
+            name,
+            directives: Directives::default(),
+        });
+    }
+    let results = run_all(&todo, 4, |entry| {
+        let text = std::fs::read_to_string(files.path().join(&entry.name)).unwrap_or_default();
+        let problem = match run_entry(entry, files.path(), scratch.path()) {
+            Ok((ka, vg)) => {
+                let o = judge(&entry.name, None, ka, vg);
+                (!o.agrees()).then(|| format!("{}{}", o.row("MISMATCH"), o.details()))
+            }
+            Err(e) => Some(format!("{}: could not run it: {e}", entry.name)),
+        };
+        problem.map(|p| format!("{p}  the file:\n{text}"))
+    });
+    let failures: Vec<String> = results.into_iter().filter_map(|(_, p)| p).collect();
+    say(&format!(
+        "random block structures (seed {seed}): {} files, {} differ\n",
+        todo.len(),
+        failures.len()
+    ));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -49,8 +49,15 @@
 //!   weight 0, track_process weights are left alone.
 //! - `vrrp_garp_interval 0` / `vrrp_gna_interval 0` are invalid (keepalived's stock sample
 //!   has them).
-//! - An unknown keyword's block is not skipped by keepalived (its `}` closes the enclosing
-//!   block); vigild skips it with correct brace matching.
+//! - Blocks are read line by line, as keepalived reads them (`parse::tree`, and
+//!   `docs/config-blocks.md`): every brace is a line of its own; a `{` after a keyword
+//!   that opens no block (an unknown keyword, or a value like `state BACKUP {`) is
+//!   ignored, the lines after it belong to the enclosing block and its `}` closes the
+//!   enclosing block; a value block (`virtual_ipaddress`...) ends at its first `}`; a
+//!   stray `}` at the top level and `}`s missing at the end of the file are warnings.
+//!   vigild means the same (checked with keepalived's data dump) and warns loudly where
+//!   that meaning is surprising. `global_defs` is read as keepalived's parent process
+//!   reads it, the rest as its VRRP process does.
 //! - `vrrp_track_process` compares `process` with the process name (comm, at most 15
 //!   characters) unless `full_command`, parameters or `param_match` make it compare the
 //!   command line's first word (then the parameters); quorum is `quorum..=quorum_max`

@@ -32,10 +32,10 @@ pub mod tree;
 mod values;
 
 pub use tree::{MAX_BLOCK_DEPTH, MAX_STATEMENT_TEXT, MAX_STATEMENT_TOKENS};
-pub(crate) use tree::{Node, TreeBuilder};
+pub(crate) use tree::{Node, Pass, TreeBuilder};
 pub(crate) use values::fam;
 
-use super::diag::{Diags, Loc};
+use super::diag::{Diags, KaClass, Loc, Severity};
 use super::keywords::{Action, Keyword, Table};
 use super::lexer::Token;
 use super::model::*;
@@ -69,7 +69,7 @@ static TOP: Table<()> = Table {
         Keyword::read("static_ipaddress", |p, _, n| p.static_addresses(n)).top_block(),
         Keyword::read("static_routes", |p, _, n| p.static_routes(n)).top_block(),
         Keyword::read("static_rules", |p, _, n| p.static_rules(n)).top_block(),
-        Keyword::read("track_group", |p, _, n| p.track_group(n)),
+        Keyword::read("track_group", |p, _, n| p.track_group(n)).top_block(),
         Keyword::ignored("static_track_group"),
         Keyword::read("linkbeat_interfaces", |p, _, n| p.linkbeat_interfaces(n)).top_block(),
         Keyword::read("garp_group", |p, _, n| p.garp_group(n)).top_block(),
@@ -83,6 +83,11 @@ static TOP: Table<()> = Table {
         Keyword::ignored("child_wait_time"),
     ],
 };
+
+/// A block keyword of the top level (a hint of a missing `}` when found inside a block).
+fn is_top_level_block(name: &str) -> bool {
+    TOP.keywords.iter().any(|k| k.top_block && k.name == name)
+}
 
 /// Every block's table, by block, as lists of names (for the keyword tables' tests).
 #[cfg(test)]
@@ -110,7 +115,7 @@ fn names<T>(t: &Table<T>) -> Vec<&'static str> {
 pub(crate) struct Reader<'d> {
     pub parser: Parser<'d>,
     tree: TreeBuilder,
-    ready: Vec<Node>,
+    ready: Vec<(Node, Pass)>,
 }
 
 impl<'d> Reader<'d> {
@@ -129,8 +134,12 @@ impl super::lexer::Sink for Reader<'_> {
     }
     fn token(&mut self, t: Token) {
         self.tree.push(t, self.parser.d, &mut self.ready);
-        for n in std::mem::take(&mut self.ready) {
-            self.parser.top(&n);
+        for (n, pass) in std::mem::take(&mut self.ready) {
+            match pass {
+                Pass::Vrrp => self.parser.top(&n),
+                Pass::ParentOnly { in_global_defs } => self.parser.parent_only(&n, in_global_defs),
+                Pass::CheckerOnly => self.parser.checker_only(&n),
+            }
         }
     }
 }
@@ -174,6 +183,46 @@ impl<'d> Parser<'d> {
     /// One top-level statement.
     pub(crate) fn top(&mut self, n: &Node) {
         self.keyword(&TOP, &mut (), n, None);
+    }
+
+    /// A top-level statement only keepalived's parent process reads (see
+    /// [`Pass::ParentOnly`]): it reads the global keywords, skips the blocks of the other
+    /// processes and reports the rest as unknown keywords.
+    pub(crate) fn parent_only(&mut self, n: &Node, in_global_defs: bool) {
+        let name = n.name();
+        match TOP.find(name) {
+            None if !in_global_defs => self.d.warn(
+                n.loc(),
+                format!(
+                    "Unknown keyword '{name}' for keepalived's parent process, which reads this line at the top level, while its VRRP process reads it inside a block: is a `{{` missing?"
+                ),
+            ),
+            None => self.top(n),
+            Some(_) if name == "global_defs" => self.top(n),
+            Some(Action::Ignored) if !is_top_level_block(name) => self.top(n),
+            Some(_) if in_global_defs => self.d.warn(
+                n.loc(),
+                format!(
+                    "`{}` is not read by keepalived: it follows the `}}` that closed `global_defs` early, inside the block keepalived's VRRP process skips as `global_defs`, and keepalived's parent process skips it; vigild ignores it too",
+                    n.title()
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+
+    /// A top-level statement only keepalived's checker process reads (see
+    /// [`Pass::CheckerOnly`]): only an unknown keyword is reported.
+    pub(crate) fn checker_only(&mut self, n: &Node) {
+        if TOP.find(n.name()).is_none() {
+            self.d.warn(
+                n.loc(),
+                format!(
+                    "Unknown keyword '{}' for keepalived's checker process, which reads this line at the top level (its VRRP and parent processes read it inside a block): is a `{{` or a `}}` missing?",
+                    n.name()
+                ),
+            );
+        }
     }
 
     /// Each line of a block through the block's table; `parent` names the block in the
@@ -245,29 +294,40 @@ impl<'d> Parser<'d> {
             || self.trackers.contains(&(kind, name.to_string()))
     }
 
+    /// A block keyword without its name where keepalived's handler reads the name as a
+    /// required value: keepalived stops reading (exit 2), as for any missing value.
+    fn missing_name(&mut self, n: &Node) {
+        self.d.push(
+            Severity::Error,
+            KaClass::Abort,
+            n.loc(),
+            format!(
+                "`{0}` needs a name: *** Configuration line starting `{0}` is missing a parameter after keyword `{0}` at word position 2 (keepalived stops reading here)",
+                n.name()
+            ),
+        );
+    }
+
     // ----- keywords vigild does not read -------------------------------------------------
 
     fn unknown(&mut self, n: &Node, inside: Option<&str>) {
         let name = n.name();
         if let Some(parent) = inside
-            && TOP.keywords.iter().any(|k| k.top_block && k.name == name)
+            && is_top_level_block(name)
         {
-            self.d.error(
+            // keepalived reads on: the lines of this block belong to the enclosing one
+            // (its `{` is ignored), and its `}` closes the enclosing block.
+            self.d.warn(
                 n.loc(),
                 format!(
-                    "`{name}` is a top-level block but appears inside `{parent}`: is a `}}` missing before this line?"
+                    "unknown keyword `{name}` inside `{parent}`: is a `}}` missing before this line? keepalived ignores the `{name}` line and its `{{`, applies the lines after it to `{parent}`, and ends `{parent}` at the next `}}`"
                 ),
             );
             return;
         }
-        let skipped = if n.block.is_some() {
-            " and its block"
-        } else {
-            ""
-        };
         self.d.warn(
             n.loc(),
-            format!("unknown keyword `{name}`: vigild ignores it{skipped}"),
+            format!("unknown keyword `{name}`: vigild ignores it"),
         );
     }
 

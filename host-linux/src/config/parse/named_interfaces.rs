@@ -44,7 +44,7 @@ impl Parser<'_> {
                     .into_iter()
                     .collect(),
                 "interfaces" => {
-                    let close = line.block.as_ref().map_or(line.loc(), |b| &b.close);
+                    let close = line.end();
                     if line.block.as_ref().is_none_or(|b| b.children.is_empty()) {
                         self.d
                             .warn(close, "Warning - empty garp_group interfaces block");
@@ -76,7 +76,7 @@ impl Parser<'_> {
             self.garp_aggregation_groups = number.max(self.garp_aggregation_groups);
         } else {
             self.d.warn(
-                &block.close,
+                n.end(),
                 format!("garp group {number} does not have any delay set - removing"),
             );
         }

@@ -1,7 +1,6 @@
 //! The tracker blocks: `vrrp_script`, `vrrp_track_process`, `track_file` (also
 //! `vrrp_track_file`).
 
-use super::super::diag::{KaClass, Severity};
 use super::super::keywords::{Keyword, Table};
 use super::super::lexer::Token;
 use super::super::model::{Command, ParamMatch, TrackFile, TrackProcess, VrrpScript};
@@ -69,20 +68,6 @@ pub(super) static VRRP_SCRIPT: Table<ScriptBlock> = Table {
 };
 
 impl Parser<'_> {
-    /// A tracker block without its name: keepalived reads the name regardless and stops
-    /// ("missing a parameter", exit 2 under `-t`).
-    fn missing_name(&mut self, n: &Node) {
-        self.d.push(
-            Severity::Error,
-            KaClass::Abort,
-            n.loc(),
-            format!(
-                "*** Configuration line starting `{0}` is missing a parameter after keyword `{0}` at word position 2",
-                n.name()
-            ),
-        );
-    }
-
     pub(super) fn vrrp_script(&mut self, n: &Node) {
         let Some(name) = n.arg(0).map(str::to_string) else {
             self.missing_name(n);
@@ -95,7 +80,7 @@ impl Parser<'_> {
             script: VrrpScript {
                 name: name.clone(),
                 loc: n.loc().clone(),
-                end: n.block.as_ref().map_or(n.loc(), |b| &b.close).clone(),
+                end: n.end().clone(),
                 command: Command {
                     text: String::new(),
                     argv: Vec::new(),
