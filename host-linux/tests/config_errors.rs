@@ -371,7 +371,10 @@ fn blocks_mean_what_keepalived_applied() {
     // keepalived: Virtual IP (1): 10.17.0.173/24 (`{` is an invalid address, and
     // 10.17.1.173/24 after the first `}` an unknown keyword of the instance).
     let l = config::load(&dir.join("703-tree-nested-braces.conf"));
-    assert_eq!(at(find(&l, "VRRP parsed invalid IP {. skipping IP...")), (8, 9));
+    assert_eq!(
+        at(find(&l, "VRRP parsed invalid IP {. skipping IP...")),
+        (8, 9)
+    );
     assert_eq!(at(find(&l, "unknown keyword `10.17.1.173/24`")), (11, 9));
     let c = read("703-tree-nested-braces.conf");
     let vips: Vec<String> = c.instances[0]

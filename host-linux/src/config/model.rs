@@ -374,6 +374,9 @@ impl Default for GarpSettings {
 pub struct Instance {
     pub name: String,
     pub loc: Loc,
+    /// `unicast_fault_no_peer` without unicast peers: keepalived holds the instance in
+    /// FAULT for good.
+    pub fault_no_peer: bool,
     /// `state`; without it, MASTER for an address owner (priority 255), else BACKUP.
     pub state: InitialState,
     pub interface: Option<String>,
@@ -434,6 +437,7 @@ impl Instance {
         Instance {
             name,
             loc,
+            fault_no_peer: false,
             state: InitialState::Backup,
             interface: None,
             vrid: 0,

@@ -126,12 +126,12 @@ fn instance(inst: &mut Instance, g: &Global, d: &mut Diags) {
         && inst.unicast_peers.is_empty()
     {
         // keepalived logs "Cannot use unicast without any peers - going to fault state"
-        // and keeps the instance in FAULT; vigild has no such state and will not run it
-        // multicast instead (it could take the VIPs).
-        d.unsupported(
+        // at start and keeps the instance in FAULT (`-t` is silent): so does vigild.
+        d.note(
             at,
-            format!("{ctx}unicast_fault_no_peer without unicast peers: keepalived holds this instance in FAULT, which vigild does not implement; vigild refuses it rather than run it multicast"),
+            format!("{ctx}unicast_fault_no_peer without unicast peers: the instance stays in FAULT (as keepalived keeps it)"),
         );
+        inst.fault_no_peer = true;
     } else if let Some(kw) = &inst.given.unicast_keyword
         && inst.unicast_peers.is_empty()
     {

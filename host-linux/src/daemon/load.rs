@@ -363,6 +363,7 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
             vips: inst.vips.iter().map(vip).collect(),
             excluded: inst.excluded_vips.iter().map(vip).collect(),
             unicast_peers: inst.unicast_peers.iter().map(|p| p.addr).collect(),
+            fault_no_peer: inst.fault_no_peer,
             check_unicast_src: inst.is_unicast()
                 && (inst.check_unicast_src || conf.global.check_unicast_src),
             mcast_group,

@@ -38,6 +38,8 @@ pub struct Instance {
     pub excluded: Vec<Vip>,
     /// Empty for multicast.
     pub unicast_peers: Vec<IpAddr>,
+    /// `unicast_fault_no_peer` without peers: the instance waits in FAULT for good.
+    pub fault_no_peer: bool,
     /// Adverts from other sources than `unicast_peers` are dropped
     /// (`check_unicast_src`, `vrrp_check_unicast_src`; unicast only).
     pub check_unicast_src: bool,

@@ -1,6 +1,7 @@
-//! `dynamic_interfaces`: instances whose interface does not exist yet. keepalived runs
-//! them in FAULT until the interface appears, and puts an instance whose interface
-//! disappears into FAULT. vigild installs only the instances whose links exist (the
+//! Instances that cannot run yet: those whose interface has no address of their family
+//! (keepalived runs them in FAULT until one appears), and under `dynamic_interfaces`
+//! those whose interface does not exist yet. keepalived runs them in FAULT until the
+//! interface appears, and puts an instance whose interface disappears into FAULT. vigild installs only the instances whose links exist (the
 //! instance's interface, its `use_vmac` parent, its VIPs' `dev`); the others wait here and
 //! `vigild status` shows them in FAULT. A watched link that appears (for a waiting
 //! instance) or is deleted (under an installed one) re-applies the whole plan, as a
@@ -40,23 +41,23 @@ impl Waiting {
             }
     }
 
-    /// The part of `plan` that can be installed now; the rest is kept here. Without
-    /// `dynamic_interfaces` the plan is returned whole (a missing link then fails the
-    /// install, as before).
+    /// The part of `plan` that can be installed now; the rest is kept here. An instance
+    /// whose interface has no address of its family waits in FAULT, as keepalived runs
+    /// it; a missing link makes it wait only under `dynamic_interfaces` (without it the
+    /// plan keeps the instance, and the install fails as keepalived refuses it).
     pub(super) async fn split(&mut self, netlink: &Netlink, plan: plan::Plan) -> plan::Plan {
         self.full = None;
         self.appear.clear();
         self.vanish.clear();
         self.shown.clear();
-        if !plan.dynamic_interfaces {
-            return plan;
-        }
-        self.full = Some(plan.clone());
+        self.instances.clear();
+        let dynamic = plan.dynamic_interfaces;
         let mut install = plan;
         let mut lacking = HashSet::new();
         for inst in &install.instances {
             match lacks(netlink, inst).await {
                 None => {}
+                Some(Lack::Links(_)) if !dynamic => {}
                 Some(Lack::Links(missing)) => {
                     info!(
                         "({}) interface {} does not exist: the instance is in FAULT until it appears (dynamic_interfaces)",
@@ -66,9 +67,16 @@ impl Waiting {
                     self.appear.extend(missing);
                     lacking.insert(inst.name.clone());
                 }
+                Some(Lack::Peers) => {
+                    warn!(
+                        "({}) Cannot use unicast without any peers - going to fault state",
+                        inst.name
+                    );
+                    lacking.insert(inst.name.clone());
+                }
                 Some(Lack::Address) => {
-                    info!(
-                        "({}) interface {} has no {} address yet: the instance is in FAULT until it has one (dynamic_interfaces)",
+                    warn!(
+                        "({}) interface {} has no {} address: the instance is in FAULT until it has one",
                         inst.name,
                         inst.interface,
                         family_name(inst)
@@ -77,13 +85,19 @@ impl Waiting {
                 }
             }
         }
+        if !dynamic && lacking.is_empty() {
+            return install;
+        }
+        self.full = Some(install.clone());
         self.groups = install.groups.iter().map(|g| g.members.clone()).collect();
         let waits = self.with_groups(lacking);
         let (waiting, runs): (Vec<_>, Vec<_>) = std::mem::take(&mut install.instances)
             .into_iter()
             .partition(|i| waits.contains(&i.name));
-        for inst in &runs {
-            self.vanish.extend(links(inst).map(str::to_string));
+        if dynamic {
+            for inst in &runs {
+                self.vanish.extend(links(inst).map(str::to_string));
+            }
         }
         install.instances = runs;
         // A sync group with a member in FAULT is in FAULT as a whole (keepalived): its
@@ -130,9 +144,14 @@ enum Lack {
     /// Its interface has no address of the instance's family, and no source address
     /// is configured: adverts could not be sent.
     Address,
+    /// `unicast_fault_no_peer` without peers: FAULT for as long as the configuration.
+    Peers,
 }
 
 async fn lacks(netlink: &Netlink, inst: &plan::Instance) -> Option<Lack> {
+    if inst.fault_no_peer {
+        return Some(Lack::Peers);
+    }
     let mut missing = Vec::new();
     for name in links(inst) {
         if netlink.link_by_name(name).await.is_err() {

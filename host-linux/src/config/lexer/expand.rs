@@ -222,9 +222,13 @@ impl Expander {
                 let text: String = line.iter().map(|c| c.c).collect();
                 match self.add_block(&line, at) {
                     Ok(()) => {}
-                    Err(BlockError::Invalid(why)) => diags.error(
+                    // keepalived logs it, skips the line and runs.
+                    Err(BlockError::Invalid(why)) => diags.warn(
                         &at_col(at, &line),
-                        format!("invalid {} specification `{text}`: {why}", &text[..4]),
+                        format!(
+                            "invalid {} specification `{text}`: {why} - skipping the line",
+                            &text[..4]
+                        ),
                     ),
                     Err(BlockError::TooMany(count, left)) => {
                         diags.unsupported(

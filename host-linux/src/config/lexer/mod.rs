@@ -387,9 +387,10 @@ impl Lexer<'_> {
             .collect();
         let (chars, open_quote) = decomment(&input);
         if let Some(col) = open_quote {
-            self.sink.diags().error(
+            // keepalived warns and reads the rest of the line as the quoted word.
+            self.sink.diags().warn(
                 &Loc::new(name.clone(), lineno, col),
-                "unterminated quoted string: this `\"` has no closing `\"` on its line",
+                "unterminated quoted string: this `\"` has no closing `\"` on its line (the rest of the line is read as the string)",
             );
         }
         if chars.is_empty() {
@@ -560,9 +561,12 @@ impl Lexer<'_> {
                 .chain(std::iter::once(&canon))
                 .map(|p| p.display().to_string())
                 .collect();
-            self.sink
-                .diags()
-                .error(loc, format!("include cycle: {}", chain.join(" -> ")));
+            // keepalived follows the cycle until it runs out of file descriptors ("Too
+            // many open files - skipping") and runs what it read: vigild stops at once.
+            self.sink.diags().note(
+                loc,
+                format!("include cycle: {} - skipping", chain.join(" -> ")),
+            );
             return;
         }
         let left = MAX_CONFIG_BYTES.saturating_sub(self.bytes_read);
