@@ -250,10 +250,12 @@ fn unit_config_check_passes_warnings_and_refuses_errors() {
         }
         let dir = workdir("unitcheck");
         let bad = dir.path().join("bad.conf");
-        // An error keepalived shares (exit 5, the same code as warnings).
+        // An error keepalived shares and refuses to run with (a VRRPv3 instance without
+        // a VIP: `-t` exits 5, the same code as warnings; neither daemon starts; corpus
+        // 331). A value keepalived corrects (priority 900) is only a warning now.
         std::fs::write(
             &bad,
-            "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    priority 900\n    virtual_ipaddress {\n        10.0.0.1\n    }\n}\n",
+            "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    version 3\n    priority 900\n}\n",
         )
         .unwrap();
         assert_eq!(config_test(&bad).0, config::exit::CONFIG_TEST);

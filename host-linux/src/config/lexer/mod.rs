@@ -19,8 +19,10 @@
 //!   `includem`, `includew`, `includeb`, `includea`) is replaced by the files it names:
 //!   brace expansion and glob wildcards, relative to the directory of the including file,
 //!   matches read in sorted order, directories, executable files and anything that is not
-//!   a regular file (a FIFO would block) skipped. Include cycles and nesting deeper than
-//!   [`MAX_INCLUDE_DEPTH`] are errors; the pattern's own bounds are in [`super::include`].
+//!   a regular file (a FIFO would block) skipped. An include that closes a cycle is skipped
+//!   with a note (keepalived runs what it read once it runs out of file descriptors);
+//!   nesting deeper than [`MAX_INCLUDE_DEPTH`] is an error; the pattern's own bounds are
+//!   in [`super::include`].
 //! - Files are read line by line and never held whole; a line longer than keepalived's
 //!   [`MAX_LINE_BYTES`] is refused, and so is a configuration over [`MAX_CONFIG_BYTES`]
 //!   (all files together). See `docs/config-limits.md`.
@@ -535,7 +537,7 @@ impl Lexer<'_> {
     }
 
     /// One file an include matched: directories are skipped silently, anything else but a
-    /// regular non-executable file with a note (keepalived's words), a cycle is an error.
+    /// regular non-executable file with a note (keepalived's words), and so is a cycle.
     fn include_file(&mut self, loc: &Loc, path: &Path) {
         self.included += 1;
         let Ok(meta) = std::fs::metadata(path) else {
