@@ -1,7 +1,10 @@
 //! SIGHUP reloads of vigild while a client requests the VIP every 10 ms: an unchanged
 //! configuration and one where only an unrelated instance changed cause no failed
 //! request and no state change; a broken configuration is rejected and the running one
-//! stays.
+//! stays. Reloads as keepalived 2.2.7 does them (`docs/reload.md`): an added VIP is
+//! installed and announced without a transition or notify, a changed priority is
+//! advertised without one, a changed VRID restarts the instance; and two keepalived
+//! doing the same.
 //!
 //! Every test skips (or fails under `VIGIL_REQUIRE_PRIVILEGED=1`) when not root.
 
@@ -90,23 +93,29 @@ fn sighup_reloads_without_a_failed_request() {
     }
     assert!(!p.lb1.log_text().contains("configuration changed"));
 
-    // 2. Only VI_2 changes (its priority): VI_2 restarts, VI_1 does not notice.
+    // 2. Only VI_2 changes (its priority): updated in place as keepalived does, no
+    // transition; VI_1 does not notice.
+    let vi2_before = p.lb1.instance("VI_2").unwrap();
     std::fs::write(&p.lb1.conf, conf("lb1", 150, 140)).unwrap();
     reload(&p.lb1, 3);
     p.lb1
         .wait_log("(VI_2) configuration changed", 1, Duration::from_secs(2));
     let log = p.lb1.log_text();
     assert!(
-        log.contains("(VI_2) configuration changed, restarting the instance"),
+        log.contains("(VI_2) configuration changed, updated in place"),
         "{log}"
     );
+    assert!(!log.contains("restarting the instance"), "{log}");
     assert!(!log.contains("(VI_1) configuration changed"), "{log}");
     let vi2 = wait_for(SETTLE, Duration::from_millis(10), || {
         p.lb1
             .instance("VI_2")
             .filter(|i| i["base_priority"] == 140 && i["state"] == "MASTER")
     });
-    assert!(vi2.is_some(), "VI_2 did not come back as master:\n{log}");
+    let vi2 = vi2.unwrap_or_else(|| panic!("VI_2 not master at 140:\n{log}"));
+    for c in ["became_master", "left_master"] {
+        assert_eq!(counter(&vi2_before, c), counter(&vi2, c), "{c}: {vi2}");
+    }
 
     // 3. A broken configuration: rejected, the running one stays.
     std::fs::write(

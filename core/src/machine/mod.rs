@@ -245,7 +245,13 @@ impl<const V: usize> Instance<V> {
         let vips_added = vips.adds_to(&self.vips);
         self.config = config;
         self.vips = vips;
-        self.set_tracking(now, status, out);
+        // keepalived builds a new instance with the new priority: no "Changing effective
+        // priority" on reload.
+        self.set_tracking(now, status, &mut |e: Effect| {
+            if !matches!(e, Effect::PriorityChanged { .. }) {
+                out.effect(e)
+            }
+        });
         // A fresh instance in keepalived: the master interval is its own again.
         self.master_adver_int = config.interval;
         let down = now + self.master_down_interval();
