@@ -301,6 +301,10 @@ struct Timeline {
     /// Step 3, the VRID 51 -> 61 on both: lb1 restarted (new transitions), its state
     /// at the end, lb2's, VIP3 still on lb1.
     vrid: (bool, Option<String>, Option<String>, bool),
+    /// Step 4, lb2's priority 100 -> 200, above lb1's: lb2 stays BACKUP through the
+    /// reload, discards lb1's lower-priority adverts and takes over when its
+    /// master-down timer runs out. lb1's and lb2's states, VIP on lb1 and on lb2.
+    raise: (Option<String>, Option<String>, bool, bool),
 }
 
 fn scenario(which: Impl) -> Timeline {
@@ -397,10 +401,24 @@ fn scenario(which: Impl) -> Timeline {
         lb2.last_state(),
         has_addr(&lan.host(0).ns, "eth0", VIP3),
     );
+
+    // 4. lb2's priority above lb1's.
+    lb2.reload(&conf("lb2", 61, 200, &[VIP, VIP3]));
+    let _ = wait_for(SETTLE, Duration::from_millis(10), || {
+        (lb2.last_state().as_deref() == Some("MASTER")).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let raise = (
+        lb1.last_state(),
+        lb2.last_state(),
+        has_addr(&lan.host(0).ns, "eth0", VIP),
+        has_addr(&lan.host(1).ns, "eth0", VIP),
+    );
     let t = Timeline {
         add_vip,
         priority,
         vrid,
+        raise,
     };
     eprintln!(
         "{which:?}: {t:?}\n--- lb1 ---\n{}\n--- lb2 ---\n{}\n--- notify ---\n{}",
@@ -413,7 +431,8 @@ fn scenario(which: Impl) -> Timeline {
 
 /// The scenario of issue 13 with vigild: a reload adding a VIP causes no transition on
 /// either node and no notify call, the VIP appears on the master and is announced; a
-/// lower priority is advertised without a transition; a changed VRID restarts.
+/// lower priority is advertised without a transition; a changed VRID restarts; a
+/// backup raised above the master takes over (keepalived's preemption, not at once).
 #[test]
 fn reload_updates_instances_in_place_as_keepalived_does() {
     if !privileged_or_skip("reload_updates_instances_in_place_as_keepalived_does") {
@@ -425,6 +444,10 @@ fn reload_updates_instances_in_place_as_keepalived_does() {
     assert_eq!(
         t.vrid,
         (true, Some("MASTER".into()), Some("BACKUP".into()), true)
+    );
+    assert_eq!(
+        t.raise,
+        (Some("BACKUP".into()), Some("MASTER".into()), false, true)
     );
 }
 
@@ -447,5 +470,9 @@ fn keepalived_reloads_the_same_way() {
     assert_eq!(
         k.vrid,
         (true, Some("MASTER".into()), Some("BACKUP".into()), true)
+    );
+    assert_eq!(
+        k.raise,
+        (Some("BACKUP".into()), Some("MASTER".into()), false, true)
     );
 }
