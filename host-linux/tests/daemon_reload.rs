@@ -295,11 +295,11 @@ struct Timeline {
     /// Step 1, a reload adding VIP3 on both: transitions on lb1 and lb2, VIP3 on lb1
     /// and on lb2, GARPs for it seen, notify calls.
     add_vip: (usize, usize, bool, bool, bool, usize),
-    /// Step 2, lb1's priority 150 -> 120: transitions on both, the priority lb1
-    /// advertises afterwards, notify calls.
-    priority: (usize, usize, Option<u8>, usize),
+    /// Step 2, lb1's priority 150 -> 120 and VIP3 removed on both: transitions on both, the
+    /// priority lb1 advertises afterwards, notify calls, VIP3 still on lb1, VIP on lb1.
+    priority: (usize, usize, Option<u8>, usize, bool, bool),
     /// Step 3, the VRID 51 -> 61 on both: lb1 restarted (new transitions), its state
-    /// at the end, lb2's, VIP3 still on lb1.
+    /// at the end, lb2's, VIP on lb1.
     vrid: (bool, Option<String>, Option<String>, bool),
     /// Step 4, lb2's priority 100 -> 200, above lb1's: lb2 stays BACKUP through the
     /// reload, discards lb1's lower-priority adverts and takes over when its
@@ -376,7 +376,9 @@ fn scenario(which: Impl) -> Timeline {
         lb2.transitions(),
         notify_lines(&notify).len(),
     );
-    lb1.reload(&conf("lb1", 51, 120, &[VIP, VIP3]));
+    lb1.reload(&conf("lb1", 51, 120, &[VIP]));
+    // lb2 too: adverts whose VIPs differ from its own are dropped by both daemons.
+    lb2.reload(&conf("lb2", 51, 100, &[VIP]));
     std::thread::sleep(Duration::from_secs(1));
     let prios = advertised_priorities(client, 51, Duration::from_secs(1));
     let priority = (
@@ -384,12 +386,14 @@ fn scenario(which: Impl) -> Timeline {
         lb2.transitions() - t2,
         prios.last().copied(),
         notify_lines(&notify).len() - n0,
+        has_addr(&lan.host(0).ns, "eth0", VIP3),
+        has_addr(&lan.host(0).ns, "eth0", VIP),
     );
 
     // 3. The VRID changes on both: a new instance.
     let t1 = lb1.transitions();
-    lb1.reload(&conf("lb1", 61, 120, &[VIP, VIP3]));
-    lb2.reload(&conf("lb2", 61, 100, &[VIP, VIP3]));
+    lb1.reload(&conf("lb1", 61, 120, &[VIP]));
+    lb2.reload(&conf("lb2", 61, 100, &[VIP]));
     let restarted = wait_for(SETTLE, Duration::from_millis(10), || {
         (lb1.transitions() > t1 && lb1.last_state().as_deref() == Some("MASTER")).then_some(())
     })
@@ -399,11 +403,11 @@ fn scenario(which: Impl) -> Timeline {
         restarted,
         lb1.last_state(),
         lb2.last_state(),
-        has_addr(&lan.host(0).ns, "eth0", VIP3),
+        has_addr(&lan.host(0).ns, "eth0", VIP),
     );
 
     // 4. lb2's priority above lb1's.
-    lb2.reload(&conf("lb2", 61, 200, &[VIP, VIP3]));
+    lb2.reload(&conf("lb2", 61, 200, &[VIP]));
     let _ = wait_for(SETTLE, Duration::from_millis(10), || {
         (lb2.last_state().as_deref() == Some("MASTER")).then_some(())
     });
@@ -440,7 +444,7 @@ fn reload_updates_instances_in_place_as_keepalived_does() {
     }
     let t = scenario(Impl::Vigild);
     assert_eq!(t.add_vip, (0, 0, true, false, true, 0));
-    assert_eq!(t.priority, (0, 0, Some(120), 0));
+    assert_eq!(t.priority, (0, 0, Some(120), 0, false, true));
     assert_eq!(
         t.vrid,
         (true, Some("MASTER".into()), Some("BACKUP".into()), true)
@@ -466,7 +470,7 @@ fn keepalived_reloads_the_same_way() {
     }
     let k = scenario(Impl::Keepalived);
     assert_eq!(k.add_vip, (0, 0, true, false, true, 0));
-    assert_eq!(k.priority, (0, 0, Some(120), 0));
+    assert_eq!(k.priority, (0, 0, Some(120), 0, false, true));
     assert_eq!(
         k.vrid,
         (true, Some("MASTER".into()), Some("BACKUP".into()), true)

@@ -230,10 +230,21 @@ impl Engine {
                 Prepared::Reconfigured(k, inst, config, vips, dest) => {
                     let (mut slot, core) = old[k].take().expect("each kept slot is taken once");
                     let old_plan = slot.plan.clone();
-                    let added_excluded = inst
-                        .excluded
+                    // Added addresses the core does not see: excluded ones, and VIPs
+                    // whose prefix or `dev` changed.
+                    let key = |v: &plan::Vip| (v.addr, v.prefix_len, v.dev.clone());
+                    let had: Vec<_> = slot
+                        .plan
+                        .vips
                         .iter()
-                        .any(|v| !slot.plan.excluded.iter().any(|o| o.addr == v.addr));
+                        .chain(&slot.plan.excluded)
+                        .map(key)
+                        .collect();
+                    let added_excluded = inst
+                        .vips
+                        .iter()
+                        .chain(&inst.excluded)
+                        .any(|v| !had.contains(&key(v)));
                     slot.plan = inst;
                     update = Some((config, vips, dest.clone(), old_plan, added_excluded));
                     (slot, core, dest)
@@ -288,7 +299,8 @@ impl Engine {
                     // Checked in prepare; the instance runs on as it was.
                     error!("({}) {e}", self.slots[i].plan.name);
                 }
-                // keepalived also installs and announces added excluded addresses.
+                // keepalived also installs and announces added excluded addresses (and
+                // VIPs moved to another prefix or device).
                 if was_master && added_excluded && !had_vips_added {
                     let g = config.garp;
                     self.carry_out(i, vigil_core::router::Event::AddVips);
