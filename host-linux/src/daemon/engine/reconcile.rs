@@ -240,13 +240,13 @@ impl Engine {
                         .chain(&slot.plan.excluded)
                         .map(key)
                         .collect();
-                    let added_excluded = inst
+                    let added_addrs = inst
                         .vips
                         .iter()
                         .chain(&inst.excluded)
                         .any(|v| !had.contains(&key(v)));
                     slot.plan = inst;
-                    update = Some((config, vips, dest.clone(), old_plan, added_excluded));
+                    update = Some((config, vips, dest.clone(), old_plan, added_addrs));
                     (slot, core, dest)
                 }
                 Prepared::New(slot, core, dest) => (slot, core, dest),
@@ -287,12 +287,11 @@ impl Engine {
             }
             let status = slot.trackers.status();
             self.slots.push(slot);
-            if let Some((config, vips, dest, _, added_excluded)) = update {
+            if let Some((config, vips, dest, _, added_addrs)) = update {
                 info!(
                     "({}) configuration changed, updated in place",
                     self.slots[i].plan.name
                 );
-                let was_master = self.router.instance(i).map(|c| c.state()) == Some(State::Master);
                 let had_vips_added =
                     vips.adds_to(self.router.instance(i).expect("just added").vips());
                 if let Err(e) = self.router.reconfigure(i, now, config, vips, dest, status) {
@@ -301,7 +300,8 @@ impl Engine {
                 }
                 // keepalived also installs and announces added excluded addresses (and
                 // VIPs moved to another prefix or device).
-                if was_master && added_excluded && !had_vips_added {
+                let master = self.router.instance(i).map(|c| c.state()) == Some(State::Master);
+                if master && added_addrs && !had_vips_added {
                     let g = config.garp;
                     self.carry_out(i, vigil_core::router::Event::AddVips);
                     self.carry_out(
