@@ -480,3 +480,48 @@ fn keepalived_reloads_the_same_way() {
         (Some("BACKUP".into()), Some("MASTER".into()), false, true)
     );
 }
+
+/// Addresses the core's VIP list does not show change in place too: a VIP whose prefix
+/// changed is replaced, an added `virtual_ipaddress_excluded` entry is installed, both
+/// without a transition.
+#[test]
+fn reload_replaces_a_changed_prefix_and_adds_excluded_addresses() {
+    if !privileged_or_skip("reload_replaces_a_changed_prefix_and_adds_excluded_addresses") {
+        return;
+    }
+    let lan = lan("vrx", 1);
+    let ns = &lan.host(0).ns;
+    let dir = workdir("reload-prefix");
+    let vi1 = Inst::v3("VI_1", 51, "BACKUP", 150, ADVERT);
+    let v = Vigild::start(
+        ns,
+        dir.path(),
+        "lb1",
+        &(global_defs("lb1", "") + &vi1.render()),
+    );
+    v.expect_state("VI_1", "MASTER", SETTLE);
+    let before = v.instance("VI_1").unwrap();
+    assert!(addrs(ns, "eth0").contains(&format!(" {VIP}/24 ")));
+
+    let mut changed = vi1.with_extra(&format!(
+        "    virtual_ipaddress_excluded {{\n        {VIP3}/24\n    }}"
+    ));
+    changed.vips = vec![format!("{VIP}/32")];
+    std::fs::write(&v.conf, global_defs("lb1", "") + &changed.render()).unwrap();
+    reload(&v, 1);
+    wait_addr(ns, "eth0", VIP3, true, Duration::from_secs(2)).expect("excluded address");
+    let a = addrs(ns, "eth0");
+    assert!(a.contains(&format!(" {VIP}/32 ")), "{a}");
+    assert!(!a.contains(&format!(" {VIP}/24 ")), "{a}");
+    let after = v.instance("VI_1").unwrap();
+    assert_eq!(after["state"], "MASTER");
+    for c in ["became_master", "left_master"] {
+        assert_eq!(counter(&before, c), counter(&after, c), "{c}: {after}");
+    }
+    assert!(
+        v.log_text()
+            .contains("(VI_1) configuration changed, updated in place"),
+        "{}",
+        v.log_text()
+    );
+}
