@@ -248,6 +248,15 @@ impl<const N: usize> Trackers<N> {
         Ok(self.items.len() - 1)
     }
 
+    /// Gives tracker `id` the reading `from`'s tracker `from_id` has (a reload carrying
+    /// a tracker's last result over to a new set); ids unknown or of another kind are
+    /// ignored.
+    pub fn copy_reading(&mut self, id: TrackerId, from: &Self, from_id: TrackerId) {
+        if let Some(item) = from.items.get(from_id) {
+            self.record(id, item.reading());
+        }
+    }
+
     /// Records a tracker's state; returns whether it changed. Unknown ids are ignored.
     pub fn set(&mut self, id: TrackerId, up: bool) -> bool {
         self.record(id, Reading::State(Some(up)))

@@ -265,6 +265,15 @@ impl<const N: usize> Vips<N> {
         }
     }
 
+    /// Whether this list holds an address `old` does not (a reload added a VIP).
+    pub fn adds_to(&self, old: &Self) -> bool {
+        match (self, old) {
+            (Vips::V4(new), Vips::V4(old)) => new.iter().any(|a| !old.contains(a)),
+            (Vips::V6(new), Vips::V6(old)) => new.iter().any(|a| !old.contains(a)),
+            _ => !self.is_empty(),
+        }
+    }
+
     pub fn addresses(&self) -> Addresses<'_> {
         match self {
             Vips::V4(v) => Addresses::v4(v),

@@ -222,6 +222,73 @@ impl<const V: usize> Instance<V> {
         }
     }
 
+    /// Takes a new configuration and VIP list in place, as keepalived's reload does for
+    /// an instance it finds again (`vrrp_exist`, `restore_vrrp_state`): the state is
+    /// kept and no transition is reported. A master advertises at once with the new
+    /// priority and, if VIPs were added, installs and announces them (keepalived sends
+    /// GARPs for all of them; removing the old ones is the host's, which knows them); a backup restarts its master-down timer from `now` with
+    /// the new values (keepalived's `vrrp_init_instance_sands`). `status` is the
+    /// trackers' status under the new configuration: a new fault still enters FAULT.
+    /// The VRID and family must not change (that is a new instance).
+    pub(crate) fn reconfigure(
+        &mut self,
+        now: Instant,
+        config: Config,
+        vips: Vips<V>,
+        status: TrackStatus,
+        out: &mut impl Sink,
+    ) -> Result<(), ConfigError> {
+        config.validate()?;
+        if vips.addresses().family() != config.family() {
+            return Err(ConfigError::VipFamily);
+        }
+        let vips_added = vips.adds_to(&self.vips);
+        self.config = config;
+        self.vips = vips;
+        // keepalived builds a new instance with the new priority: no "Changing effective
+        // priority" on reload.
+        self.set_tracking(now, status, &mut |e: Effect| {
+            if !matches!(e, Effect::PriorityChanged { .. }) {
+                out.effect(e)
+            }
+        });
+        // A fresh instance in keepalived: the master interval is its own again.
+        self.master_adver_int = config.interval;
+        let down = now + self.master_down_interval();
+        match &mut self.phase {
+            Phase::Master {
+                advert_at, garp, ..
+            } => {
+                *advert_at = now;
+                self.master = Some(config.primary);
+                if vips_added {
+                    let g = config.garp;
+                    if !matches!(garp, GarpNext::Second(_)) {
+                        *garp = if g.refresh.as_ticks() > 0 {
+                            GarpNext::Refresh(now + g.refresh)
+                        } else {
+                            GarpNext::Done
+                        };
+                    }
+                    out.effect(Effect::AddVips);
+                    announce(out, g.repeat, g.spacing);
+                }
+            }
+            Phase::Backup {
+                down_at,
+                resigned,
+                wants_master,
+                ..
+            } => {
+                *down_at = down;
+                *resigned = false;
+                *wants_master = false;
+            }
+            Phase::Initialize | Phase::Fault => {}
+        }
+        Ok(())
+    }
+
     fn is_owner_wanting_master(&self) -> bool {
         self.effective == OWNER && self.config.initial == InitialState::Master
     }

@@ -29,7 +29,7 @@ mod tests;
 pub use drop::{DropReason, RxDrop};
 pub use outbox::{Cause, EVENTS_PER_INPUT, EVENTS_PER_INSTANCE, Event, Output, Transmit};
 
-use crate::machine::{Effect, Instance, MAX_VIPS, Sink, State};
+use crate::machine::{Config, ConfigError, Effect, Instance, MAX_VIPS, Sink, State, Vips};
 use crate::priority::{CapacityError, TrackStatus};
 use crate::wire::{Family, Repr, RxMeta};
 use core::net::IpAddr;
@@ -107,6 +107,28 @@ impl core::fmt::Display for SetupError {
             SetupError::Member { instance } => {
                 write!(f, "instance {instance} cannot join the sync group")
             }
+        }
+    }
+}
+
+/// What [`Router::reconfigure`] refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ReconfigureError {
+    Setup(SetupError),
+    /// The VRID or family changed: keepalived treats that as another instance.
+    NewInstance,
+    Config(ConfigError),
+}
+
+impl core::fmt::Display for ReconfigureError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ReconfigureError::Setup(e) => e.fmt(f),
+            ReconfigureError::NewInstance => {
+                f.write_str("a changed VRID or family makes a new instance")
+            }
+            ReconfigureError::Config(e) => e.fmt(f),
         }
     }
 }
@@ -324,6 +346,43 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
             self.demux.rekey(index, new_key);
         }
         Ok(old)
+    }
+
+    /// Updates instance `index` in place on reload, as keepalived does for an instance
+    /// its new configuration still has (same VRID and family on the same channel): its
+    /// state is kept and no transition is reported; a master advertises at once with the
+    /// new values and installs and announces added VIPs (see `docs/reload.md`). `status`
+    /// is its trackers' status under the new configuration. A changed VRID or family is
+    /// a new instance: use [`Router::replace`]. On error nothing changed.
+    pub fn reconfigure(
+        &mut self,
+        index: usize,
+        now: Instant,
+        config: Config,
+        vips: Vips<V>,
+        dest: Destination<P>,
+        status: TrackStatus,
+    ) -> Result<(), ReconfigureError> {
+        let Some(m) = self.members.get(index) else {
+            return Err(ReconfigureError::Setup(SetupError::Member {
+                instance: index,
+            }));
+        };
+        let old = m.instance.config();
+        if old.vrid != config.vrid || old.family() != config.family() {
+            return Err(ReconfigureError::NewInstance);
+        }
+        // Checked before anything changes, so an error leaves the instance as it was.
+        config.validate().map_err(ReconfigureError::Config)?;
+        if vips.addresses().family() != config.family() {
+            return Err(ReconfigureError::Config(ConfigError::VipFamily));
+        }
+        self.members[index].dest = dest;
+        let mut result = Ok(());
+        self.with(index, now, |inst, now, out| {
+            result = inst.reconfigure(now, config, vips, status, out);
+        });
+        result.map_err(ReconfigureError::Config)
     }
 
     // --- what the host asks ---

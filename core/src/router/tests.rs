@@ -576,3 +576,179 @@ fn demultiplexing_follows_channels_families_and_replaced_vrids() {
     assert_eq!(r.add(instance(cfg(51, 100)), 2, mcast()), Ok(0));
     assert_eq!(r.find(2, Family::V4, 51), Some(0));
 }
+
+const VIP2: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 101));
+const HEALTHY: TrackStatus = TrackStatus {
+    faults: 0,
+    adjust: 0,
+};
+
+fn vips(addrs: &[IpAddr]) -> Vips {
+    Vips::from_iter(Family::V4, addrs.iter().copied()).unwrap()
+}
+
+/// One instance that has become master by its master-down timer, outputs drained.
+fn master(config: Config) -> R {
+    let mut r = router(&[config]);
+    r.start_all(ms(0));
+    drain(&mut r);
+    run_until(&mut r, ms(5_000));
+    assert_eq!(states(&r), [State::Master]);
+    r
+}
+
+fn events(out: &[Output]) -> std::vec::Vec<Event> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Instance { event, .. } => Some(*event),
+            Output::Group { .. } => None,
+        })
+        .collect()
+}
+
+#[test]
+fn reload_adding_a_vip_keeps_the_master_and_announces_at_once() {
+    let mut r = master(cfg(51, 100));
+    r.reconfigure(
+        0,
+        ms(6_000),
+        cfg(51, 100),
+        vips(&[VIP, VIP2]),
+        mcast(),
+        HEALTHY,
+    )
+    .unwrap();
+    assert_eq!(states(&r), [State::Master]);
+    assert_eq!(r.instance(0).unwrap().vips(), &vips(&[VIP, VIP2]));
+    let (_, out) = drain(&mut r);
+    let ev = events(&out);
+    assert!(
+        !ev.iter().any(|e| matches!(e, Event::StateChanged { .. })),
+        "{ev:?}"
+    );
+    assert!(ev.contains(&Event::AddVips), "{ev:?}");
+    assert!(
+        ev.iter().any(|e| matches!(e, Event::Announce { .. })),
+        "{ev:?}"
+    );
+    // keepalived's reload_master: the advert goes out at once, carrying both VIPs.
+    assert_eq!(r.poll_at(), Some(ms(6_000)));
+    r.on_timeout(ms(6_000));
+    let (tx, _) = drain(&mut r);
+    assert_eq!(tx.len(), 1);
+    assert_eq!(tx[0].priority, 100);
+}
+
+#[test]
+fn reload_removing_a_vip_neither_adds_nor_announces() {
+    let mut r = R::new();
+    r.add(
+        Instance::new(cfg(51, 100), vips(&[VIP, VIP2])).unwrap(),
+        0,
+        mcast(),
+    )
+    .unwrap();
+    r.start_all(ms(0));
+    run_until(&mut r, ms(5_000));
+    assert_eq!(states(&r), [State::Master]);
+    r.reconfigure(0, ms(6_000), cfg(51, 100), vips(&[VIP]), mcast(), HEALTHY)
+        .unwrap();
+    let (_, out) = drain(&mut r);
+    assert_eq!(events(&out), []);
+    assert_eq!(states(&r), [State::Master]);
+}
+
+#[test]
+fn reload_lowering_the_masters_priority_advertises_it_without_a_transition() {
+    let mut r = master(cfg(51, 150));
+    r.reconfigure(0, ms(6_000), cfg(51, 90), vips(&[VIP]), mcast(), HEALTHY)
+        .unwrap();
+    let (_, out) = drain(&mut r);
+    assert_eq!(events(&out), []);
+    assert_eq!(r.instance(0).unwrap().effective_priority(), 90);
+    r.on_timeout(ms(6_000));
+    let (tx, _) = drain(&mut r);
+    assert_eq!(tx[0].priority, 90);
+    assert_eq!(states(&r), [State::Master]);
+}
+
+/// keepalived keeps a backup whose priority a reload raised above the master's in
+/// BACKUP; the master's next (lower-priority) advert makes it preempt, as any would.
+#[test]
+fn reload_raising_a_backups_priority_preempts_on_the_next_advert() {
+    let mut r = router(&[cfg(51, 100)]);
+    r.start_all(ms(0));
+    hear(&mut r, ms(500), PEER, cfg(51, 150), 150).unwrap();
+    drain(&mut r);
+    r.reconfigure(0, ms(1_000), cfg(51, 200), vips(&[VIP]), mcast(), HEALTHY)
+        .unwrap();
+    let (_, out) = drain(&mut r);
+    assert_eq!(events(&out), []);
+    assert_eq!(r.instance(0).unwrap().effective_priority(), 200);
+    assert_eq!(states(&r), [State::Backup]);
+    // The master-down timer restarts from the reload with the new priority's skew.
+    let down = r.instance(0).unwrap().master_down_interval();
+    assert_eq!(r.poll_at(), Some(ms(1_000) + down));
+    // The lower-priority advert no longer resets the timer: it runs out, and the
+    // backup takes over.
+    let _ = hear(&mut r, ms(1_500), PEER, cfg(51, 150), 150);
+    assert_eq!(r.poll_at(), Some(ms(1_000) + down));
+    run_until(&mut r, ms(1_000) + down);
+    assert_eq!(states(&r), [State::Master]);
+}
+
+#[test]
+fn reload_with_nopreempt_keeps_the_backup_despite_a_higher_priority() {
+    let mut r = router(&[cfg(51, 100)]);
+    r.start_all(ms(0));
+    hear(&mut r, ms(500), PEER, cfg(51, 150), 150).unwrap();
+    let c = Config {
+        preempt: false,
+        ..cfg(51, 200)
+    };
+    r.reconfigure(0, ms(1_000), c, vips(&[VIP]), mcast(), HEALTHY)
+        .unwrap();
+    let _ = hear(&mut r, ms(1_500), PEER, cfg(51, 150), 150);
+    assert_eq!(
+        r.poll_at(),
+        Some(ms(1_500) + r.instance(0).unwrap().master_down_interval())
+    );
+    assert_eq!(states(&r), [State::Backup]);
+}
+
+#[test]
+fn reload_changing_the_vrid_or_family_is_refused_and_changes_nothing() {
+    let mut r = master(cfg(51, 100));
+    assert_eq!(
+        r.reconfigure(0, ms(6_000), cfg(52, 100), vips(&[VIP]), mcast(), HEALTHY),
+        Err(ReconfigureError::NewInstance)
+    );
+    let v6 = Config::new(
+        51,
+        Version::V3,
+        100,
+        IpAddr::V6(core::net::Ipv6Addr::LOCALHOST),
+    );
+    assert_eq!(
+        r.reconfigure(0, ms(6_000), v6, Vips::new(Family::V6), mcast(), HEALTHY),
+        Err(ReconfigureError::NewInstance)
+    );
+    assert_eq!(
+        r.reconfigure(9, ms(6_000), cfg(51, 100), vips(&[VIP]), mcast(), HEALTHY),
+        Err(ReconfigureError::Setup(SetupError::Member { instance: 9 }))
+    );
+    assert_eq!(r.instance(0).unwrap().config().vrid, 51);
+    assert_eq!(states(&r), [State::Master]);
+    assert_eq!(drain(&mut r).1, []);
+}
+
+#[test]
+fn reload_with_a_failed_new_tracker_enters_fault() {
+    let mut r = master(cfg(51, 100));
+    r.reconfigure(0, ms(6_000), cfg(51, 100), vips(&[VIP]), mcast(), FAILED)
+        .unwrap();
+    assert_eq!(states(&r), [State::Fault]);
+    let (tx, out) = drain(&mut r);
+    assert_eq!(tx[0].priority, 0);
+    assert!(events(&out).contains(&Event::RemoveVips));
+}

@@ -1,8 +1,12 @@
 //! Installing a plan over the running one (start and reload). Everything that can fail
 //! is checked before anything running is touched, so an error leaves the running
-//! configuration exactly as it was. Then: instances whose plan changed, and removed
-//! ones, stop (resigning, VIPs removed); the router is rebuilt in plan order with the
-//! unchanged instances moved over in the state they were in; what is new starts.
+//! configuration exactly as it was. Then, as keepalived 2.2.7 reloads (see
+//! `docs/reload.md`): an instance is found again by its identity (VRID, family,
+//! interface, unicast source or multicast group and VMAC), not by its name; one found
+//! again keeps its state and VIPs and takes its new configuration in place, removed
+//! VIPs removed and added ones installed and announced; others, and removed ones,
+//! stop (resigning, VIPs removed); the router is rebuilt in plan order with the found
+//! instances moved over in the state they were in; what is new starts.
 
 use super::super::now;
 use super::sockets::{Socket, socket_key};
@@ -15,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use vigil_core::machine::{Instance, MAX_VIPS, State, Vips};
+use vigil_core::machine::{Config, Instance, MAX_VIPS, State, Vips};
 use vigil_core::router::Destination;
 use vigil_core::wire::Family;
 use vigil_core::wire::virtual_mac;
@@ -143,6 +147,14 @@ impl std::error::Error for InstallError {}
 #[allow(clippy::large_enum_variant)]
 enum Prepared {
     Kept(usize, Destination<MAX_PEERS>),
+    /// Found again with another configuration: updated in place.
+    Reconfigured(
+        usize,
+        plan::Instance,
+        Config,
+        Vips<MAX_VIPS>,
+        Destination<MAX_PEERS>,
+    ),
     New(Slot, Instance<MAX_VIPS>, Destination<MAX_PEERS>),
 }
 
@@ -160,7 +172,7 @@ impl Engine {
         let kept: Vec<Option<usize>> = prepared
             .iter()
             .map(|p| match p {
-                Prepared::Kept(k, _) => Some(*k),
+                Prepared::Kept(k, _) | Prepared::Reconfigured(k, ..) => Some(*k),
                 Prepared::New(..) => None,
             })
             .collect();
@@ -170,13 +182,20 @@ impl Engine {
             }
             let name = &self.slots[i].plan.name;
             if plan.instances.iter().any(|p| &p.name == name) {
-                info!("({name}) configuration changed, restarting the instance");
+                info!(
+                    "({name}) VRID, family, interface or address changed, restarting the instance"
+                );
             } else {
                 info!("({name}) removed from the configuration, stopping it");
             }
             self.router.stop(i, now);
         }
         self.drain();
+        for p in &prepared {
+            if let Prepared::Reconfigured(k, inst, ..) = p {
+                self.remove_dropped_vips(*k, inst);
+            }
+        }
         for (key, sock, ifname) in opened {
             self.socket_keys.insert(key, self.sockets.len());
             self.sockets.push(Socket::new(sock, ifname));
@@ -201,10 +220,33 @@ impl Engine {
         }
         self.trackers.clear_users();
         for (i, p) in prepared.into_iter().enumerate() {
-            let is_kept = matches!(p, Prepared::Kept(..));
+            let is_kept = !matches!(p, Prepared::New(..));
+            let mut update = None;
             let (mut slot, core, dest) = match p {
                 Prepared::Kept(k, dest) => {
                     let (slot, core) = old[k].take().expect("each kept slot is taken once");
+                    (slot, core, dest)
+                }
+                Prepared::Reconfigured(k, inst, config, vips, dest) => {
+                    let (mut slot, core) = old[k].take().expect("each kept slot is taken once");
+                    let old_plan = slot.plan.clone();
+                    // Added addresses the core does not see: excluded ones, and VIPs
+                    // whose prefix or `dev` changed.
+                    let key = |v: &plan::Vip| (v.addr, v.prefix_len, v.dev.clone());
+                    let had: Vec<_> = slot
+                        .plan
+                        .vips
+                        .iter()
+                        .chain(&slot.plan.excluded)
+                        .map(key)
+                        .collect();
+                    let added_addrs = inst
+                        .vips
+                        .iter()
+                        .chain(&inst.excluded)
+                        .any(|v| !had.contains(&key(v)));
+                    slot.plan = inst;
+                    update = Some((config, vips, dest.clone(), old_plan, added_addrs));
                     (slot, core, dest)
                 }
                 Prepared::New(slot, core, dest) => (slot, core, dest),
@@ -220,13 +262,57 @@ impl Engine {
             }
             let trackers = self.trackers.register(i, &slot.plan, &resolved.link_states);
             // A kept instance keeps its trackers' states, so a reload does not send a
-            // healthy master through FAULT while its scripts restart.
-            if !is_kept {
-                slot.trackers = trackers;
+            // healthy master through FAULT while its scripts restart; a reconfigured one
+            // carries over the readings of what it still tracks, and takes scripts'
+            // last results by name (keepalived's clear_diff_script); links are read afresh.
+            match &update {
+                None if !is_kept => slot.trackers = trackers,
+                None => {}
+                Some((_, _, _, old_plan, _)) => {
+                    let mut trackers = trackers;
+                    let old_ids = tracker_names(old_plan);
+                    for (id, name) in tracker_names(&slot.plan).iter().enumerate() {
+                        if let (Kind::Script, n) = name
+                            && let Some(&up) = self.script_results.get(*n)
+                        {
+                            trackers.set(id, up);
+                        } else if name.0 != Kind::Interface
+                            && let Some(old_id) = old_ids.iter().position(|o| o == name)
+                        {
+                            trackers.copy_reading(id, &slot.trackers, old_id);
+                        }
+                    }
+                    slot.trackers = trackers;
+                }
             }
             let status = slot.trackers.status();
             self.slots.push(slot);
-            if !is_kept {
+            if let Some((config, vips, dest, _, added_addrs)) = update {
+                info!(
+                    "({}) configuration changed, updated in place",
+                    self.slots[i].plan.name
+                );
+                let had_vips_added =
+                    vips.adds_to(self.router.instance(i).expect("just added").vips());
+                if let Err(e) = self.router.reconfigure(i, now, config, vips, dest, status) {
+                    // Checked in prepare; the instance runs on as it was.
+                    error!("({}) {e}", self.slots[i].plan.name);
+                }
+                // keepalived also installs and announces added excluded addresses (and
+                // VIPs moved to another prefix or device).
+                let master = self.router.instance(i).map(|c| c.state()) == Some(State::Master);
+                if master && added_addrs && !had_vips_added {
+                    let g = config.garp;
+                    self.carry_out(i, vigil_core::router::Event::AddVips);
+                    self.carry_out(
+                        i,
+                        vigil_core::router::Event::Announce {
+                            count: g.repeat,
+                            spacing: g.spacing,
+                        },
+                    );
+                }
+            } else if !is_kept {
                 self.router.set_tracking(i, now, status);
             }
         }
@@ -283,6 +369,7 @@ impl Engine {
         let mut prepared = Vec::with_capacity(plan.instances.len());
         let mut opened: Vec<(super::sockets::SocketKey, VrrpSocket, String)> = Vec::new();
         let mut vrids = HashSet::new();
+        let mut claimed = HashSet::new();
         for inst in &plan.instances {
             let (link, primary) = resolved.links.get(&inst.name).cloned().ok_or_else(|| {
                 InstallError::Unresolved {
@@ -315,15 +402,33 @@ impl Engine {
                 })?;
                 opened.push((key, sock, link.name.clone()));
             }
-            let kept = self.slots.iter().enumerate().position(|(i, s)| {
-                s.plan == *inst
+            // keepalived's vrrp_exist: the same instance by identity, whatever its name.
+            let found = self.slots.iter().enumerate().position(|(i, s)| {
+                !claimed.contains(&i)
+                    && same_identity(&s.plan, s.ifindex, inst, link.index)
                     && self
                         .router
                         .instance(i)
                         .is_some_and(|c| c.state() != State::Initialize)
             });
-            if let Some(k) = kept {
-                prepared.push(Prepared::Kept(k, dest));
+            if let Some(k) = found {
+                claimed.insert(k);
+                if self.slots[k].plan == *inst {
+                    prepared.push(Prepared::Kept(k, dest));
+                    continue;
+                }
+                let mut config = inst.core;
+                // Without an address now, the old one stays (the core's, as kept ones do).
+                config.primary = primary.unwrap_or_else(|| {
+                    self.router
+                        .instance(k)
+                        .map_or(config.primary, |c| c.config().primary)
+                });
+                let vips = Vips::from_iter(config.family(), inst.vips.iter().map(|v| v.addr))
+                    .map_err(|e| core_err(e.to_string()))?;
+                // What the core would refuse, refused here while nothing has changed.
+                Instance::new(config, vips.clone()).map_err(|e| core_err(e.to_string()))?;
+                prepared.push(Prepared::Reconfigured(k, inst.clone(), config, vips, dest));
                 continue;
             }
             let mut config = inst.core;
@@ -379,5 +484,91 @@ fn destination(inst: &plan::Instance) -> Result<Destination<MAX_PEERS>, String> 
         Ok(Destination::Multicast(inst.mcast_group))
     } else {
         Destination::unicast(&inst.unicast_peers, inst.check_unicast_src).map_err(|e| e.to_string())
+    }
+}
+
+/// keepalived's `vrrp_exist`: what makes two configurations one instance across a
+/// reload. Anything else, the name included, changes in place.
+fn same_identity(old: &plan::Instance, old_if: u32, new: &plan::Instance, new_if: u32) -> bool {
+    let (o, n) = (&old.core, &new.core);
+    if o.vrid != n.vrid || o.family() != n.family() || old_if != new_if {
+        return false;
+    }
+    let unicast = !new.unicast_peers.is_empty();
+    let was_unicast = !old.unicast_peers.is_empty();
+    if unicast != was_unicast {
+        return false;
+    }
+    if unicast {
+        old.source == new.source
+    } else {
+        old.use_vmac.is_some() == new.use_vmac.is_some() && old.mcast_group == new.mcast_group
+    }
+}
+
+/// What an instance tracks, in the order `trackers::Registry::register` numbers it.
+fn tracker_names(p: &plan::Instance) -> Vec<(Kind, &str)> {
+    let own = p.track_own_interface.then_some(p.interface.as_str());
+    p.track_interfaces
+        .iter()
+        .map(|(n, _)| (Kind::Interface, n.as_str()))
+        .chain(own.map(|n| (Kind::Interface, n)))
+        .chain(
+            p.track_scripts
+                .iter()
+                .map(|(n, _)| (Kind::Script, n.as_str())),
+        )
+        .chain(
+            p.track_processes
+                .iter()
+                .map(|(n, _)| (Kind::Process, n.as_str())),
+        )
+        .chain(p.track_files.iter().map(|(n, _)| (Kind::File, n.as_str())))
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Interface,
+    Script,
+    Process,
+    File,
+}
+
+impl Engine {
+    /// A reconfigured master (old slot `k`) removes the addresses its new plan no
+    /// longer has (keepalived's `clear_diff_vrrp_vip`); the others stay in place.
+    fn remove_dropped_vips(&mut self, k: usize, new: &plan::Instance) {
+        if self.router.instance(k).map(|c| c.state()) != Some(State::Master) {
+            return;
+        }
+        let name = self.slots[k].plan.name.clone();
+        let kept: Vec<(IpAddr, u8, Option<&String>)> = new
+            .vips
+            .iter()
+            .chain(&new.excluded)
+            .map(|v| (v.addr, v.prefix_len, v.dev.as_ref()))
+            .collect();
+        let gone: Vec<_> = self.slots[k]
+            .plan
+            .vips
+            .iter()
+            .chain(&self.slots[k].plan.excluded)
+            .filter(|v| !kept.contains(&(v.addr, v.prefix_len, v.dev.as_ref())))
+            .map(|v| {
+                let ifindex = v
+                    .dev
+                    .as_ref()
+                    .and_then(|d| self.dev_index.get(d).copied())
+                    .unwrap_or(self.slots[k].ifindex);
+                (ifindex, v.addr, v.prefix_len)
+            })
+            .collect();
+        for (ifindex, addr, prefix_len) in gone {
+            info!("({name}) removing VIP {addr}, no longer configured");
+            if let Err(e) = self.addresses.del(ifindex, addr, prefix_len) {
+                error!("({name}) removing VIP {addr}: {e}");
+            }
+        }
     }
 }
