@@ -17,9 +17,11 @@
 //! and [`virtual_mac`] (RFC 5798 section 7.3).
 
 mod addresses;
+pub mod ah;
 pub mod arp;
 mod checksum;
 pub mod ethernet;
+pub mod hmac_md5;
 pub mod ipv4;
 mod packet;
 mod repr;
