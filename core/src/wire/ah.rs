@@ -231,7 +231,7 @@ impl SeqCounter {
     /// The number for the next advert. keepalived stops counting at 0xFFFFFFFE (136
     /// years at one advert a second) and marks the counter cycled; it restarts from zero
     /// on the next transition to master ([`SeqCounter::restart_if_cycled`]).
-    pub fn next(&mut self) -> u32 {
+    pub fn next_to_send(&mut self) -> u32 {
         if self.seq > 0xFFFF_FFFD {
             self.cycled = true;
         } else {
@@ -367,22 +367,22 @@ mod tests {
     #[test]
     fn sequence_counter_follows_keepalived() {
         let mut c = SeqCounter::default();
-        assert_eq!(c.next(), 1);
-        assert_eq!(c.next(), 2);
+        assert_eq!(c.next_to_send(), 1);
+        assert_eq!(c.next_to_send(), 2);
         // A peer's advert must be above what we sent or saw.
         assert_eq!(c.accept(2), Err(AhError::Replay { seq: 2, last: 2 }));
         assert_eq!(c.accept(10), Ok(()));
         assert_eq!(c.accept(10), Err(AhError::Replay { seq: 10, last: 10 }));
         // After listening, our own adverts pass the peer's check.
-        assert_eq!(c.next(), 11);
+        assert_eq!(c.next_to_send(), 11);
         c.sync_from_lower(40);
-        assert_eq!(c.next(), 42);
+        assert_eq!(c.next_to_send(), 42);
         // The top: stuck until a transition to master resets it.
         let mut c = SeqCounter::default();
         c.sync_from_lower(0xFFFF_FFFD);
-        assert_eq!(c.next(), 0xFFFF_FFFE);
-        assert_eq!(c.next(), 0xFFFF_FFFE);
+        assert_eq!(c.next_to_send(), 0xFFFF_FFFE);
+        assert_eq!(c.next_to_send(), 0xFFFF_FFFE);
         c.restart_if_cycled();
-        assert_eq!(c.next(), 1);
+        assert_eq!(c.next_to_send(), 1);
     }
 }

@@ -29,7 +29,7 @@ const SINES: [u32; 64] = [
 ];
 
 /// An MD5 computation fed in pieces.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Md5 {
     state: [u32; 4],
     block: [u8; BLOCK_LEN],
