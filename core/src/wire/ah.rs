@@ -157,24 +157,24 @@ pub struct Verified<'a> {
 
 /// Checks an AH packet as keepalived does, in its order: an AH header that protects
 /// VRRP, then the ICV (nothing else in the packet can be trusted before), then the SPI.
-/// `packet` is the IPv4 datagram up to its total length; `header_len` its IHL in bytes.
+/// `ip_header` is the IPv4 header as received (options included), `rest` the IP payload
+/// cut at the total length: the AH header and the VRRP message.
 pub fn verify<'a>(
-    packet: &'a [u8],
-    header_len: usize,
+    ip_header: &[u8],
+    rest: &'a [u8],
     key: &[u8; KEY_LEN],
     unicast: bool,
 ) -> Result<Verified<'a>, AhError> {
-    if header_len < 20 || packet.len() < header_len + AH_LEN + super::HEADER_LEN {
+    if ip_header.len() < 20 || rest.len() < AH_LEN + super::HEADER_LEN {
         return Err(AhError::Truncated);
     }
-    if packet[9] != AH_PROTOCOL {
-        return Err(AhError::NotAh(packet[9]));
+    if ip_header[9] != AH_PROTOCOL {
+        return Err(AhError::NotAh(ip_header[9]));
     }
-    let (ip, rest) = packet.split_at(header_len);
     if rest[0] != PROTOCOL {
         return Err(AhError::NextHeader(rest[0]));
     }
-    let expected = icv(key, ip, rest, unicast).ok_or(AhError::Truncated)?;
+    let expected = icv(key, ip_header, rest, unicast).ok_or(AhError::Truncated)?;
     // Constant time, as keepalived compares: no early exit on the first wrong byte.
     let diff = expected
         .iter()
@@ -183,13 +183,46 @@ pub fn verify<'a>(
     if diff != 0 {
         return Err(AhError::Icv);
     }
-    if rest[4..8] != ip[12..16] {
+    if rest[4..8] != ip_header[12..16] {
         return Err(AhError::Spi);
     }
     Ok(Verified {
         seq: u32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]]),
         vrrp: &rest[AH_LEN..],
     })
+}
+
+/// The VRID of the VRRP message behind an AH header, to find whose key checks it.
+/// `None` when too short.
+pub fn vrid(rest: &[u8]) -> Option<u8> {
+    rest.get(AH_LEN + 1).copied()
+}
+
+/// Writes the IPv4 header of an AH advert into `buf[..20]`: TOS 0xc0, `id` (the ICV
+/// covers it, so the sender picks it, never 0), no fragmentation, TTL 255, protocol
+/// 51, checksum left 0 for the kernel. `vrrp_len` is the VRRP message's length.
+pub fn write_ip_header(
+    buf: &mut [u8],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    id: u16,
+    vrrp_len: usize,
+) -> bool {
+    let total = 20 + AH_LEN + vrrp_len;
+    let (Some(h), Ok(total)) = (buf.get_mut(..20), u16::try_from(total)) else {
+        return false;
+    };
+    h[0] = 0x45;
+    h[1] = super::ipv4::TOS_NETWORK_CONTROL;
+    h[2..4].copy_from_slice(&total.to_be_bytes());
+    h[4..6].copy_from_slice(&id.to_be_bytes());
+    h[6..8].fill(0);
+    h[8] = super::TTL;
+    h[9] = AH_PROTOCOL;
+    h[10..12].fill(0);
+    h[12..16].copy_from_slice(&src.octets());
+    h[16..20].copy_from_slice(&dst.octets());
+    true
 }
 
 /// The SPI a sender puts in its AH header.
@@ -276,19 +309,23 @@ mod tests {
 
     #[test]
     fn verifies_keepalived_advert() {
-        let v = verify(&KEEPALIVED, 20, &key_s3cr3t(), false).unwrap();
+        let v = verify(&KEEPALIVED[..20], &KEEPALIVED[20..], &key_s3cr3t(), false).unwrap();
         assert_eq!(v.seq, 1);
         assert_eq!(v.vrrp, &KEEPALIVED[44..]);
     }
 
     #[test]
     fn seal_reproduces_keepalived_advert() {
-        let mut p = KEEPALIVED;
-        p[20..44].fill(0xaa);
-        p[10] = 0; // the kernel fills in the checksum after
-        p[11] = 0;
+        let mut p = [0xaa; 64];
+        p[44..].copy_from_slice(&KEEPALIVED[44..]);
+        let (src, dst) = (Ipv4Addr::new(10, 99, 0, 1), Ipv4Addr::new(224, 0, 0, 18));
+        assert!(write_ip_header(&mut p, src, dst, 1, 20));
         assert!(seal(&mut p, &key_s3cr3t(), 1, false));
-        assert_eq!(p[20..44], KEEPALIVED[20..44]);
+        // All but the checksum, which the kernel fills in.
+        assert_eq!(p[..10], KEEPALIVED[..10]);
+        assert_eq!(p[12..], KEEPALIVED[12..]);
+        assert!(!write_ip_header(&mut p[..19], src, dst, 1, 20));
+        assert!(!write_ip_header(&mut p, src, dst, 1, 70_000));
     }
 
     #[test]
@@ -298,14 +335,18 @@ mod tests {
         p[1] = 0; // TOS rewritten on the way
         p[6] = 0x40; // DF set
         p[10] = 0x12; // checksum
-        assert!(verify(&p, 20, &k, false).is_ok());
+        assert!(verify(&p[..20], &p[20..], &k, false).is_ok());
         p[8] = 64; // TTL counts for multicast
-        assert_eq!(verify(&p, 20, &k, false), Err(AhError::Icv));
-        assert!(verify(&KEEPALIVED, 20, &k, true).is_err());
+        assert_eq!(verify(&p[..20], &p[20..], &k, false), Err(AhError::Icv));
+        assert!(verify(&KEEPALIVED[..20], &KEEPALIVED[20..], &k, true).is_err());
         for i in [4, 12, 16, 27, 45, 46, 52, 63] {
             let mut p = KEEPALIVED;
             p[i] ^= 1;
-            assert_eq!(verify(&p, 20, &k, false), Err(AhError::Icv), "byte {i}");
+            assert_eq!(
+                verify(&p[..20], &p[20..], &k, false),
+                Err(AhError::Icv),
+                "byte {i}"
+            );
         }
     }
 
@@ -313,7 +354,7 @@ mod tests {
     fn wrong_password_is_refused() {
         for pass in [&b"s3cr3T"[..], b"", b"s3cr3t\0x"] {
             assert_eq!(
-                verify(&KEEPALIVED, 20, &key(pass), false),
+                verify(&KEEPALIVED[..20], &KEEPALIVED[20..], &key(pass), false),
                 Err(AhError::Icv)
             );
         }
@@ -328,8 +369,8 @@ mod tests {
         p[16..20].copy_from_slice(&[10, 99, 0, 2]);
         assert!(seal(&mut p, &k, 7, true));
         p[8] = 1;
-        assert_eq!(verify(&p, 20, &k, true).map(|v| v.seq), Ok(7));
-        assert_eq!(verify(&p, 20, &k, false), Err(AhError::Icv));
+        assert_eq!(verify(&p[..20], &p[20..], &k, true).map(|v| v.seq), Ok(7));
+        assert_eq!(verify(&p[..20], &p[20..], &k, false), Err(AhError::Icv));
     }
 
     #[test]
@@ -340,7 +381,7 @@ mod tests {
         // Re-sealing would rewrite the SPI: compute the ICV over the forged one.
         let mac = icv(&k, &p[..20], &p[20..], false).unwrap();
         p[32..44].copy_from_slice(&mac);
-        assert_eq!(verify(&p, 20, &k, false), Err(AhError::Spi));
+        assert_eq!(verify(&p[..20], &p[20..], &k, false), Err(AhError::Spi));
         assert_eq!(spi(Ipv4Addr::new(10, 99, 0, 1)), 0x0a63_0001);
     }
 
@@ -348,18 +389,25 @@ mod tests {
     fn short_or_foreign_packets_are_refused_without_panic() {
         let k = key_s3cr3t();
         for n in 0..KEEPALIVED.len() {
-            let r = verify(&KEEPALIVED[..n], 20, &k, false);
-            assert!(r.is_err(), "length {n}");
+            let (ip, rest) = KEEPALIVED[..n].split_at(n.min(20));
+            assert!(verify(ip, rest, &k, false).is_err(), "length {n}");
         }
-        for ihl in [0, 19, 64, 61] {
-            assert!(verify(&KEEPALIVED, ihl, &k, false).is_err());
-        }
+        let long = [0x4f; 64];
+        assert!(verify(&long, &KEEPALIVED[20..], &k, false).is_err());
+        assert_eq!(vrid(&KEEPALIVED[20..]), Some(51));
+        assert_eq!(vrid(&KEEPALIVED[20..45]), None);
         let mut p = KEEPALIVED;
         p[9] = 112;
-        assert_eq!(verify(&p, 20, &k, false), Err(AhError::NotAh(112)));
+        assert_eq!(
+            verify(&p[..20], &p[20..], &k, false),
+            Err(AhError::NotAh(112))
+        );
         let mut p = KEEPALIVED;
         p[20] = 6;
-        assert_eq!(verify(&p, 20, &k, false), Err(AhError::NextHeader(6)));
+        assert_eq!(
+            verify(&p[..20], &p[20..], &k, false),
+            Err(AhError::NextHeader(6))
+        );
         let mut short = [0u8; 30];
         assert!(!seal(&mut short, &k, 1, false));
     }
