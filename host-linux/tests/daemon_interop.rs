@@ -88,6 +88,8 @@ impl Daemon {
 enum Mode {
     V2PassMulticast,
     V2PassUnicast,
+    V2AhMulticast,
+    V2AhUnicast,
     V3Multicast,
     V3Unicast,
 }
@@ -97,10 +99,11 @@ fn inst(mode: Mode, state: &'static str, prio: u8, me: Ipv4Addr, peer: Ipv4Addr)
         Mode::V2PassMulticast | Mode::V2PassUnicast => {
             Inst::v2_pass("VI_1", 51, state, prio, "s3cr3t")
         }
+        Mode::V2AhMulticast | Mode::V2AhUnicast => Inst::v2_ah("VI_1", 51, state, prio, "s3cr3t"),
         Mode::V3Multicast | Mode::V3Unicast => Inst::v3("VI_1", 51, state, prio, "0.2"),
     };
     match mode {
-        Mode::V2PassUnicast | Mode::V3Unicast => i.unicast(me, &[peer]),
+        Mode::V2PassUnicast | Mode::V2AhUnicast | Mode::V3Unicast => i.unicast(me, &[peer]),
         _ => i,
     }
 }
@@ -108,7 +111,9 @@ fn inst(mode: Mode, state: &'static str, prio: u8, me: Ipv4Addr, peer: Ipv4Addr)
 /// The advert interval in ms.
 fn advert_ms(mode: Mode) -> u64 {
     match mode {
-        Mode::V2PassMulticast | Mode::V2PassUnicast => 1000,
+        Mode::V2PassMulticast | Mode::V2PassUnicast | Mode::V2AhMulticast | Mode::V2AhUnicast => {
+            1000
+        }
         Mode::V3Multicast | Mode::V3Unicast => 200,
     }
 }
@@ -307,6 +312,26 @@ fn interop_v2_pass_unicast_keepalived_master_vigild_backup() {
     g.failover_and_back(true);
 }
 
+// keepalived's `auth_type AH`: the IPsec AH header (HMAC-MD5-96, sequence numbers)
+// around VRRPv2. Both directions of failover, multicast and unicast.
+#[test]
+fn interop_v2_ah_multicast_vigild_master_keepalived_backup() {
+    if !privileged_or_skip("interop_v2_ah_multicast_vigild_master_keepalived_backup") {
+        return;
+    }
+    let mut g = Group::start("ka-v2ahm", "vk2am", Mode::V2AhMulticast, Impl::Vigil);
+    g.failover_and_back(true);
+}
+
+#[test]
+fn interop_v2_ah_unicast_keepalived_master_vigild_backup() {
+    if !privileged_or_skip("interop_v2_ah_unicast_keepalived_master_vigild_backup") {
+        return;
+    }
+    let mut g = Group::start("ka-v2ahu", "vk2au", Mode::V2AhUnicast, Impl::Keepalived);
+    g.failover_and_back(false);
+}
+
 #[test]
 fn interop_v3_multicast_keepalived_master_vigild_backup() {
     if !privileged_or_skip("interop_v3_multicast_keepalived_master_vigild_backup") {
@@ -323,4 +348,50 @@ fn interop_v3_unicast_vigild_master_keepalived_backup() {
     }
     let mut g = Group::start("ka-v3u", "vk3u", Mode::V3Unicast, Impl::Vigil);
     g.failover_and_back(false);
+}
+
+/// AH with different `auth_pass`es: neither accepts the other's adverts, both end up
+/// master; vigild counts the keepalived adverts it refused as authentication failures
+/// (keepalived's `auth_failure`), and keepalived logs vigild's as an invalid HMAC.
+#[test]
+fn interop_v2_ah_wrong_pass_is_dropped_and_counted() {
+    if !privileged_or_skip("interop_v2_ah_wrong_pass_is_dropped_and_counted") {
+        return;
+    }
+    let lan = lan("vk2aw", 2);
+    let dir = workdir("ka-v2ahw");
+    let conf1 = global_defs("lb1", "") + &Inst::v2_ah("VI_1", 51, "MASTER", 150, "other").render();
+    let conf2 = global_defs("lb2", "") + &Inst::v2_ah("VI_1", 51, "BACKUP", 100, "s3cr3t").render();
+    let ka = Keepalived::start(&lan.host(0).ns, dir.path(), "lb1", &conf1);
+    let g = Duration::from_secs(8);
+    assert!(
+        ka.wait_state("VI_1", "MASTER", g).is_some(),
+        "{}",
+        ka.log_text()
+    );
+    let v = Vigild::start(&lan.host(1).ns, dir.path(), "lb2", &conf2);
+    let bound = Duration::from_millis(master_down_ms(Mode::V2AhMulticast) + 3000);
+    assert!(
+        v.wait_state("VI_1", "MASTER", bound).is_some(),
+        "vigild accepted adverts under another key:\n{}",
+        v.log_text()
+    );
+    // Both keep sending; both keep refusing.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        ka.state("VI_1").as_deref(),
+        Some("MASTER"),
+        "{}",
+        ka.log_text()
+    );
+    assert_eq!(v.state("VI_1").as_deref(), Some("MASTER"));
+    let i = instance_of(&v.status_cli(), "VI_1").unwrap();
+    let refused = i["counters"]["drops"]["password"].as_u64().unwrap_or(0);
+    assert!(refused >= 3, "{i}");
+    assert_eq!(counter(&i, "adverts_rx"), 0, "{i}");
+    let klog = ka.log_text();
+    assert!(
+        klog.contains("IPSEC-AH : invalid IPSEC HMAC-MD5 value"),
+        "{klog}"
+    );
 }

@@ -426,3 +426,77 @@ fn adverts_through_a_use_vmac_macvlan_carry_the_virtual_mac() {
     assert_eq!(&frame[6..12], &vmac, "sent from the virtual MAC");
     assert_eq!(&frame[26..30], &A_V4.octets());
 }
+
+/// An `IPPROTO_AH` socket (keepalived's `auth_type AH`): the whole IPv4 packet we built
+/// leaves as built (the kernel keeps our identification, which the ICV covers, and fills
+/// in the checksum), arrives on the other host's AH socket with its IP header, verifies
+/// there, and is not heard by a plain VRRP socket.
+#[test]
+fn ah_socket_sends_our_ip_header_and_receives_it_whole() {
+    if !privileged_or_skip("ah_socket_sends_our_ip_header_and_receives_it_whole") {
+        return;
+    }
+    use vigil_core::wire::ah;
+    let lan = lan("vsah");
+    let (a, b) = (lan.host(0), lan.host(1));
+    let (ai, bi) = (eth0_index(&a.ns), eth0_index(&b.ns));
+    let tx = run_in(&a.ns, || VrrpSocket::ah(ai, Some(MCAST_V4))).unwrap();
+    let rx = run_in(&b.ns, || VrrpSocket::ah(bi, Some(MCAST_V4))).unwrap();
+    let plain = run_in(&b.ns, || VrrpSocket::default_multicast(bi, Family::V4)).unwrap();
+    assert!(tx.is_ah() && !plain.is_ah());
+    let capture = run_in(&b.ns, || Capture::open("eth0")).unwrap();
+
+    let (src, dst) = (IpAddr::V4(A_V4), IpAddr::V4(MCAST_V4));
+    let vips = [VIP];
+    let repr = Repr {
+        version: Version::V2,
+        vrid: 51,
+        priority: 100,
+        interval: Interval::from_secs(1),
+        auth: Auth::Ah(ah::key(b"s3cr3t")),
+        addresses: Addresses::v4(&vips),
+    };
+    let key = ah::key(b"s3cr3t");
+    let mut packet = [0u8; 100];
+    let n = repr
+        .emit(&mut packet[44..], src, dst, ChecksumMode::PseudoHeader)
+        .unwrap();
+    let total = 44 + n;
+    assert!(ah::write_ip_header(&mut packet, A_V4, MCAST_V4, 0x1234, n));
+    assert!(ah::seal(&mut packet[..total], &key, 7, false));
+    tx.try_send(&packet[..total], src, dst).unwrap();
+
+    let mut buf = [0u8; 1500];
+    let r = rx
+        .recv_timeout(&mut buf, WAIT)
+        .expect("no AH packet received");
+    assert_eq!((r.src, r.dst, r.ttl, r.ifindex), (src, dst, 255, bi));
+    assert_eq!(r.ip_header.len(), 20);
+    assert_eq!(
+        &r.ip_header[4..6],
+        &[0x12, 0x34],
+        "the kernel kept our identification"
+    );
+    let v = ah::verify(r.ip_header, r.payload, &key, false).expect("verifies");
+    assert_eq!(v.seq, 7);
+    let parsed = Repr::parse(v.vrrp, &r.meta(), ChecksumMode::PseudoHeader).unwrap();
+    assert_eq!(parsed.check_auth(&repr.auth), Ok(()));
+    assert_eq!(
+        ah::verify(r.ip_header, r.payload, &ah::key(b"other"), false),
+        Err(ah::AhError::Icv)
+    );
+
+    let frame = capture
+        .wait_for(WAIT, |f| {
+            f.len() > 34 && f[12..14] == [0x08, 0x00] && f[23] == 51
+        })
+        .unwrap()
+        .expect("not captured");
+    assert_eq!(frame[15], 0xc0, "TOS");
+    assert_eq!(frame[22], 255, "TTL");
+    assert_eq!(&frame[34..14 + total], &packet[20..total]);
+
+    std::thread::sleep(Duration::from_millis(200));
+    let e = plain.try_recv(&mut buf).map(|_| ()).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+}

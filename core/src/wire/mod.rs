@@ -17,9 +17,11 @@
 //! and [`virtual_mac`] (RFC 5798 section 7.3).
 
 mod addresses;
+pub mod ah;
 pub mod arp;
 mod checksum;
 pub mod ethernet;
+pub mod hmac_md5;
 pub mod ipv4;
 mod packet;
 mod repr;
@@ -116,7 +118,8 @@ pub enum Error {
         /// The checksum the message should carry.
         expected: u16,
     },
-    /// VRRPv2 auth type 2 (IP Authentication Header, RFC 2338), removed by RFC 3768.
+    /// VRRPv2 auth type 2 (IP Authentication Header, RFC 2338, removed by RFC 3768)
+    /// received by an instance not configured for it.
     AuthAh,
     /// A VRRPv2 auth type that no RFC defines.
     AuthType(u8),
@@ -162,7 +165,7 @@ impl fmt::Display for Error {
                     "invalid checksum {found:#06x} (expected {expected:#06x})"
                 )
             }
-            Error::AuthAh => write!(f, "auth type 2 (IPSEC-AH) is not supported"),
+            Error::AuthAh => write!(f, "received AH header but auth type not AH"),
             Error::AuthType(t) => write!(f, "unknown auth type {t}"),
             Error::AuthMismatch { expected, found } => {
                 write!(

@@ -29,6 +29,11 @@ pub enum Auth {
     None,
     /// Type 1: a clear-text password of up to 8 bytes, zero-padded.
     Password([u8; 8]),
+    /// Type 2: IPsec AH (RFC 2338; keepalived's `auth_type AH`). The 8 bytes of
+    /// authentication data are sent as zero; the host wraps the message in an AH header
+    /// ([`super::ah`]) keyed by what is held here, and unwraps and verifies it before
+    /// the codec sees a received one. A parsed advert holds the 8 bytes it carried.
+    Ah([u8; 8]),
 }
 
 impl Auth {
@@ -45,6 +50,7 @@ impl Auth {
         match self {
             Auth::None => 0,
             Auth::Password(_) => 1,
+            Auth::Ah(_) => 2,
         }
     }
 }
@@ -137,7 +143,11 @@ impl<'a> Repr<'a> {
                         p.copy_from_slice(&bytes[addresses_end..]);
                         Auth::Password(p)
                     }
-                    2 => return Err(Error::AuthAh),
+                    2 => {
+                        let mut p = [0u8; V2_AUTH_LEN];
+                        p.copy_from_slice(&bytes[addresses_end..]);
+                        Auth::Ah(p)
+                    }
                     t => return Err(Error::AuthType(t)),
                 };
                 (Interval::from_secs(header[5]), auth)
@@ -168,6 +178,9 @@ impl<'a> Repr<'a> {
             (Auth::None, Auth::None) => Ok(()),
             (Auth::Password(mine), Auth::Password(theirs)) if mine == theirs => Ok(()),
             (Auth::Password(_), Auth::Password(_)) => Err(Error::Password),
+            // The AH header was verified by the host before the message got here.
+            (Auth::Ah(_), Auth::Ah(_)) => Ok(()),
+            (_, Auth::Ah(_)) => Err(Error::AuthAh),
             (c, r) => Err(Error::AuthMismatch {
                 expected: c.type_number(),
                 found: r.type_number(),
@@ -215,7 +228,7 @@ impl<'a> Repr<'a> {
                 packet.set_auth_type(self.auth.type_number());
                 packet.set_adver_int_secs(secs);
                 let data = match self.auth {
-                    Auth::None => [0u8; V2_AUTH_LEN],
+                    Auth::None | Auth::Ah(_) => [0u8; V2_AUTH_LEN],
                     Auth::Password(p) => p,
                 };
                 packet.auth_data_mut().copy_from_slice(&data);
@@ -350,7 +363,11 @@ mod tests {
                         p.copy_from_slice(packet.auth_data());
                         Auth::Password(p)
                     }
-                    2 => return Err(Error::AuthAh),
+                    2 => {
+                        let mut p = [0u8; V2_AUTH_LEN];
+                        p.copy_from_slice(packet.auth_data());
+                        Auth::Ah(p)
+                    }
                     t => return Err(Error::AuthType(t)),
                 };
                 (Interval::from_secs(packet.adver_int_secs()), auth)
@@ -470,15 +487,36 @@ mod tests {
     }
 
     #[test]
-    fn rejects_auth_type_2_ah_with_its_own_error() {
+    fn auth_type_2_ah_is_accepted_only_by_an_ah_instance() {
         let mut p = KA_V2;
         p[4] = 2;
         let sum = checksum::compute(&p, None);
         p[6..8].copy_from_slice(&sum.to_be_bytes());
-        assert_eq!(
-            Repr::parse(&p, &META, ChecksumMode::default()),
-            Err(Error::AuthAh)
-        );
+        let r = Repr::parse(&p, &META, ChecksumMode::default()).unwrap();
+        assert_eq!(r.auth.type_number(), 2);
+        assert_eq!(r.check_auth(&Auth::Ah(*b"pw\0\0\0\0\0\0")), Ok(()));
+        assert_eq!(r.check_auth(&Auth::None), Err(Error::AuthAh));
+        assert_eq!(r.check_auth(&Auth::password(b"pw")), Err(Error::AuthAh));
+        let plain = Repr::parse(&KA_V2, &META, ChecksumMode::default()).unwrap();
+        assert!(matches!(
+            plain.check_auth(&Auth::Ah([0; 8])),
+            Err(Error::AuthMismatch { expected: 2, .. })
+        ));
+        // keepalived's AH advert (VIP 10.99.0.100): type 2, authentication data zero.
+        let ka_ah: [u8; 20] = [
+            0x21, 0x33, 0x64, 0x01, 0x02, 0x01, 0x6e, 0x03, 0x0a, 0x63, 0x00, 0x64, 0, 0, 0, 0, 0,
+            0, 0, 0,
+        ];
+        let r = Repr::parse(&ka_ah, &META, ChecksumMode::default()).unwrap();
+        let mut buf = [0xffu8; 64];
+        let r = Repr {
+            auth: Auth::Ah(*b"s3cr3t\0\0"),
+            ..r
+        };
+        let n = r
+            .emit(&mut buf, SRC, GROUP, ChecksumMode::default())
+            .unwrap();
+        assert_eq!(&buf[..n], &ka_ah);
     }
 
     #[test]

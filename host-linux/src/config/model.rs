@@ -318,7 +318,7 @@ pub struct UnicastPeer {
     pub loc: Loc,
 }
 
-/// keepalived's authentication block as written (`auth_type AH` is refused by vigild).
+/// keepalived's authentication block as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthConfig {
     pub kind: AuthType,

@@ -333,10 +333,9 @@ fn auth(inst: &mut Instance, ctx: &str, d: &mut Diags) {
     };
     match a.kind {
         AuthType::Pass => inst.auth = Auth::password(pass.as_bytes()),
-        AuthType::Ah => d.unsupported(
-            &a.loc,
-            format!("{ctx}auth_type AH (IPsec AH, removed from VRRP by RFC 3768) is not supported by vigild: use PASS or no authentication"),
-        ),
+        // IPsec AH (RFC 2338, removed by RFC 3768): kept by keepalived, VRRPv2 over
+        // IPv4 only; the daemon wraps and checks the AH header (vigil_core::wire::ah).
+        AuthType::Ah => inst.auth = Auth::Ah(vigil_core::wire::ah::key(pass.as_bytes())),
     }
 }
 

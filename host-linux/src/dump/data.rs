@@ -319,6 +319,7 @@ fn instance(out: &mut String, status: &Status, plan: &Plan, s: &InstanceStatus, 
                 String::from_utf8_lossy(&pw[..end])
             ));
         }
+        Auth::Ah(_) => lines.push("Authentication type = IPSEC_AH".into()),
         Auth::None if !v3 => lines.push("Authentication type = none".into()),
         Auth::None => {}
     }

@@ -180,8 +180,8 @@ fn data(out: &mut String, plan: &Plan, s: &InstanceStatus, p: &Instance) {
     );
     match c.auth {
         Auth::None => o.raw("auth_type", 0),
-        Auth::Password(pw) => {
-            o.raw("auth_type", 1);
+        Auth::Password(pw) | Auth::Ah(pw) => {
+            o.raw("auth_type", c.auth.type_number());
             let end = pw.iter().position(|&b| b == 0).unwrap_or(pw.len());
             o.str("auth_data", &String::from_utf8_lossy(&pw[..end]));
         }

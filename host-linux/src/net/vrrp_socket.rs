@@ -26,7 +26,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use vigil_core::wire::ipv4::Ipv4Header;
-use vigil_core::wire::{Family, MCAST_V4, MCAST_V6, PROTOCOL, RxMeta, TTL};
+use vigil_core::wire::{self, Family, MCAST_V4, MCAST_V6, PROTOCOL, RxMeta, TTL};
 
 use super::{setsockopt_int, setsockopt_raw};
 
@@ -38,7 +38,7 @@ const SO_BINDTOIFINDEX: libc::c_int = 62;
 /// `IPV6_MULTICAST_ALL` (Linux 4.20).
 const IPV6_MULTICAST_ALL: libc::c_int = 29;
 /// Internetwork control (precedence 6), as keepalived sets for VRRP.
-pub const TOS: u8 = vigil_core::wire::ipv4::TOS_NETWORK_CONTROL;
+pub const TOS: u8 = wire::ipv4::TOS_NETWORK_CONTROL;
 
 /// A control-message buffer on the stack, aligned for `cmsghdr`.
 #[repr(C, align(8))]
@@ -133,7 +133,11 @@ pub struct Received<'a> {
     /// The interface it arrived on.
     pub ifindex: u32,
     /// The VRRP message (the IP payload, cut at the IP length), in the caller's buffer.
+    /// On an AH socket: the AH header and the VRRP message behind it.
     pub payload: &'a [u8],
+    /// The IPv4 header as received, options included (empty for IPv6): the AH ICV
+    /// covers it.
+    pub ip_header: &'a [u8],
     /// Packets the kernel had dropped on this socket (buffer full) when this one was
     /// queued, since the socket opened.
     pub kernel_drops: u32,
@@ -157,6 +161,7 @@ struct RawMeta {
     dst: IpAddr,
     ttl: u8,
     ifindex: u32,
+    header_len: usize,
     start: usize,
     end: usize,
     kernel_drops: u32,
@@ -170,6 +175,9 @@ pub struct VrrpSocket {
     family: Family,
     ifindex: u32,
     group: Option<IpAddr>,
+    /// An `IPPROTO_AH` (51) socket for `auth_type AH` instances: it sends whole IPv4
+    /// packets (`IP_HDRINCL`, the AH ICV covers the header) and receives AH packets.
+    ah: bool,
 }
 
 impl VrrpSocket {
@@ -182,7 +190,24 @@ impl VrrpSocket {
                 format!("{group} is not a multicast address"),
             ));
         }
-        Self::open(ifindex, family_of(group), Some(group))
+        Self::open(ifindex, family_of(group), Some(group), false)
+    }
+
+    /// An `IPPROTO_AH` socket for keepalived's `auth_type AH` (VRRPv2, IPv4 only): on
+    /// `group`, or unicast when `None`. Sends take whole IPv4 packets.
+    pub fn ah(ifindex: u32, group: Option<Ipv4Addr>) -> io::Result<Self> {
+        if group.is_some_and(|g| !g.is_multicast()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "AH group is not a multicast address",
+            ));
+        }
+        Self::open(ifindex, Family::V4, group.map(IpAddr::V4), true)
+    }
+
+    /// Whether this is an AH socket ([`VrrpSocket::ah`]).
+    pub fn is_ah(&self) -> bool {
+        self.ah
     }
 
     /// A multicast socket on the default VRRP group of `family`.
@@ -197,10 +222,10 @@ impl VrrpSocket {
     /// A socket on interface `ifindex` for unicast peers: it joins no group and receives
     /// no multicast.
     pub fn unicast(ifindex: u32, family: Family) -> io::Result<Self> {
-        Self::open(ifindex, family, None)
+        Self::open(ifindex, family, None, false)
     }
 
-    fn open(ifindex: u32, family: Family, group: Option<IpAddr>) -> io::Result<Self> {
+    fn open(ifindex: u32, family: Family, group: Option<IpAddr>, ah: bool) -> io::Result<Self> {
         if ifindex == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -211,7 +236,12 @@ impl VrrpSocket {
             Family::V4 => Domain::IPV4,
             Family::V6 => Domain::IPV6,
         };
-        let socket = Socket::new(domain, Type::RAW, Some(Protocol::from(i32::from(PROTOCOL))))?;
+        let protocol = if ah { wire::ah::AH_PROTOCOL } else { PROTOCOL };
+        let socket = Socket::new(domain, Type::RAW, Some(Protocol::from(i32::from(protocol))))?;
+        if ah {
+            // The ICV covers the IP header: its identification must be ours.
+            setsockopt_int(socket.as_fd(), libc::IPPROTO_IP, libc::IP_HDRINCL, 1)?;
+        }
         socket.set_nonblocking(true)?;
         let fd = socket.as_fd();
         let index = libc::c_int::try_from(ifindex)
@@ -282,6 +312,7 @@ impl VrrpSocket {
             family,
             ifindex,
             group,
+            ah,
         })
     }
 
@@ -518,6 +549,7 @@ impl VrrpSocket {
                     dst: meta.dst,
                     ttl: meta.ttl,
                     ifindex,
+                    header_len: header.header_len(),
                     start: header.header_len(),
                     end: header.total_len(),
                     kernel_drops,
@@ -535,6 +567,7 @@ impl VrrpSocket {
                     dst: IpAddr::V6(dst),
                     ttl,
                     ifindex,
+                    header_len: 0,
                     start: 0,
                     end: n,
                     kernel_drops,
@@ -783,6 +816,7 @@ fn received(buf: &[u8], m: RawMeta) -> Received<'_> {
         ttl: m.ttl,
         ifindex: m.ifindex,
         payload: &buf[m.start..m.end],
+        ip_header: &buf[m.start - m.header_len..m.start],
         kernel_drops: m.kernel_drops,
     }
 }

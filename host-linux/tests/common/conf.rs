@@ -25,6 +25,8 @@ pub struct Inst {
     pub advert: String,
     pub vips: Vec<String>,
     pub auth_pass: Option<String>,
+    /// `auth_type AH` (IPsec AH) rather than PASS.
+    pub auth_ah: bool,
     /// `unicast_src_ip` and `unicast_peer`s.
     pub unicast: Option<(Ipv4Addr, Vec<Ipv4Addr>)>,
     /// More lines inside the block (nopreempt, track_script, notify, ...).
@@ -44,6 +46,7 @@ impl Inst {
             advert: advert.to_owned(),
             vips: vec![format!("{VIP}/24")],
             auth_pass: None,
+            auth_ah: false,
             unicast: None,
             extra: String::new(),
         }
@@ -56,6 +59,14 @@ impl Inst {
             advert: "1".to_owned(),
             auth_pass: Some(pass.to_owned()),
             ..Inst::v3(name, vrid, state, priority, "1")
+        }
+    }
+
+    /// A VRRPv2 instance on `eth0` with one VIP, advert_int 1 and auth AH.
+    pub fn v2_ah(name: &str, vrid: u8, state: &'static str, priority: u8, pass: &str) -> Inst {
+        Inst {
+            auth_ah: true,
+            ..Inst::v2_pass(name, vrid, state, priority, pass)
         }
     }
 
@@ -77,8 +88,9 @@ impl Inst {
             self.name, self.state, self.iface, self.vrid, self.priority, self.version, self.advert
         );
         if let Some(p) = &self.auth_pass {
+            let kind = if self.auth_ah { "AH" } else { "PASS" };
             s += &format!(
-                "    authentication {{\n        auth_type PASS\n        auth_pass {p}\n    }}\n"
+                "    authentication {{\n        auth_type {kind}\n        auth_pass {p}\n    }}\n"
             );
         }
         if let Some((src, peers)) = &self.unicast {

@@ -11,6 +11,7 @@
 //! - [`sockets`]: the VRRP sockets, their filters and kernel counters;
 //! - here: carrying out the router's outputs, timers, shutdown and status.
 
+mod ah;
 mod packet;
 mod reconcile;
 mod sockets;
@@ -73,6 +74,8 @@ struct Slot {
     /// master's last accepted advert.
     last_transition: std::time::SystemTime,
     master_priority: u8,
+    /// `auth_type AH`: the sequence counter and IP identification.
+    ah: ah::AhState,
 }
 
 pub struct Engine {
@@ -188,13 +191,23 @@ impl Engine {
             }
         }
         let socket = slot.socket;
-        let n = match t.len {
+        let mut n = match t.len {
             Ok(n) => n,
             Err(e) => {
                 error!("({}) cannot build advert: {e}", slot.plan.name);
                 return;
             }
         };
+        if self.sockets[socket].sock.is_ah() {
+            match self.seal_ah(t.instance, n, t.src, t.dst) {
+                Some(total) => n = total,
+                None => {
+                    let name = &self.slots[t.instance].plan.name;
+                    error!("({name}) cannot build the IPSEC-AH advert");
+                    return;
+                }
+            }
+        }
         if self.batch_socket != Some(socket) || self.tx_batch.is_full() {
             self.flush();
             self.batch_socket = Some(socket);

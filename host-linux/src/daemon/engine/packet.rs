@@ -60,6 +60,14 @@ impl Engine {
             });
             return;
         }
+        let mut rx = *rx;
+        if self.sockets[si].sock.is_ah() {
+            match self.open_ah(si, &rx) {
+                Some(vrrp) => rx.payload = vrrp,
+                None => return,
+            }
+        }
+        let rx = &rx;
         let meta = rx.meta();
         match self.router.on_datagram(now(), si as u32, rx.payload, &meta) {
             Ok(a) => {

@@ -392,6 +392,13 @@ impl Engine {
             }
             if !self.socket_keys.contains_key(&key) && !opened.iter().any(|(k, ..)| *k == key) {
                 let sock = match key.1 {
+                    _ if key.3 => VrrpSocket::ah(
+                        link.index,
+                        key.1.and_then(|g| match g {
+                            IpAddr::V4(g) => Some(g),
+                            IpAddr::V6(_) => None,
+                        }),
+                    ),
                     Some(g) => VrrpSocket::multicast(link.index, g),
                     None => VrrpSocket::unicast(link.index, inst.core.family()),
                 }
@@ -459,6 +466,7 @@ impl Engine {
                 deferred: false,
                 last_transition: std::time::SystemTime::now(),
                 master_priority: 0,
+                ah: Default::default(),
             };
             prepared.push(Prepared::New(slot, core, dest));
         }

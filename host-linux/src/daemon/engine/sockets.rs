@@ -11,8 +11,8 @@ use std::os::fd::AsFd;
 use std::rc::Rc;
 use vigil_core::wire::{self, Family};
 
-/// Where a socket is: (interface, multicast group or unicast, IPv6).
-pub(super) type SocketKey = (u32, Option<IpAddr>, bool);
+/// Where a socket is: (interface, multicast group or unicast, IPv6, IPsec AH).
+pub(super) type SocketKey = (u32, Option<IpAddr>, bool, bool);
 
 pub struct Socket {
     pub sock: Rc<VrrpSocket>,
@@ -41,7 +41,8 @@ impl Socket {
 pub(super) fn socket_key(inst: &super::plan::Instance, ifindex: u32) -> SocketKey {
     let unicast = !inst.unicast_peers.is_empty();
     let group = (!unicast).then_some(inst.mcast_group);
-    (ifindex, group, inst.core.family() == Family::V6)
+    let ah = matches!(inst.core.auth, wire::Auth::Ah(_));
+    (ifindex, group, inst.core.family() == Family::V6, ah)
 }
 
 impl Engine {
@@ -51,6 +52,11 @@ impl Engine {
     pub(super) fn attach_filters(&mut self) {
         for si in 0..self.sockets.len() {
             let sock = &self.sockets[si];
+            if sock.sock.is_ah() {
+                // The filter reads a VRRP header right after the IP header; AH sockets
+                // are filtered in user space (the ICV is checked first anyway).
+                continue;
+            }
             let mut spec = FilterSpec::new(sock.sock.family(), sock.sock.group());
             for &i in &sock.served {
                 let Some(config) = self.router.instance(i).map(|x| *x.config()) else {
