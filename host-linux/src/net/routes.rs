@@ -649,3 +649,38 @@ impl RouteSocket {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_are_padded_to_four_bytes() {
+        let mut b = Vec::new();
+        attr(&mut b, FRA_IIFNAME, &c_name("eth0"));
+        // 4 header bytes + "eth0\0" = 9, padded to 12; the length says 9.
+        assert_eq!(b.len(), 12);
+        assert_eq!(u16::from_ne_bytes([b[0], b[1]]), 9);
+        assert_eq!(&b[4..9], b"eth0\0");
+    }
+
+    #[test]
+    fn a_removal_reads_back_from_its_text() {
+        let r = Request {
+            kind: RTM_DELROUTE,
+            flags: 0,
+            body: vec![
+                2, 16, 0, 0, 254, 18, 255, 0, 0, 0, 0, 0, 8, 0, 1, 0, 10, 1, 0, 0,
+            ],
+        };
+        assert_eq!(Request::from_text(&r.to_text()), Some(r));
+        // Only removals, whole bytes, at least a header.
+        assert_eq!(
+            Request::from_text("24 1024 00000000000000000000000000"),
+            None
+        );
+        assert_eq!(Request::from_text("25 0 0"), None);
+        assert_eq!(Request::from_text("25 0 000"), None);
+        assert_eq!(Request::from_text("25 0 0000000000000000000000zz"), None);
+    }
+}
