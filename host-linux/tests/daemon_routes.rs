@@ -163,6 +163,19 @@ fn a_master_installs_them_and_sigterm_removes_them() {
     );
     assert!(text.contains("mtu lock 1400 advmss 1300"), "{text}");
     assert!(text.contains("onlink"), "{text}");
+
+    // A tracked static route or rule deleted by hand is put back, as keepalived does.
+    ns.exec_ok(&["ip", "route", "del", "10.97.0.0/16", "table", "main"])
+        .expect("deleting the static route");
+    ns.exec_ok(&["ip", "rule", "del", "priority", "200"])
+        .expect("deleting the static rule");
+    let text = wait_routes(ns, has_static)
+        .unwrap_or_else(|| panic!("not put back:\n{}\n{}", routes_and_rules(ns), v.log_text()));
+    assert!(has_virtual(&text));
+    assert!(
+        v.log_text()
+            .contains("static route 10.97.0.0/16 was deleted: added again")
+    );
     let status = v.terminate(Duration::from_secs(5));
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
     let text = routes_and_rules(ns);

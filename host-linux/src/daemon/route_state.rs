@@ -10,9 +10,11 @@
 //! names its protocol (keepalived's 18 unless configured), so it never takes a route
 //! somebody else added.
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use super::plan::{Plan, Statics};
 use crate::net::routes::{self, Installable, Request, RouteSocket};
@@ -98,6 +100,9 @@ pub struct RouteState {
     statics: InstalledStatics,
     /// The leftovers of a crashed run were removed.
     cleaned: bool,
+    /// The tracked static routes and rules the watcher puts back, and the watcher.
+    tracked: Rc<RefCell<Vec<(routes::Identity, Installable)>>>,
+    watcher: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RouteState {
@@ -115,7 +120,57 @@ impl RouteState {
             recorded: Vec::new(),
             statics: InstalledStatics::default(),
             cleaned: false,
+            tracked: Rc::default(),
+            watcher: None,
         }
+    }
+
+    /// Starts putting back the tracked static routes and rules something deletes, as
+    /// keepalived (`reinstate_static_route`); on the current `LocalSet`.
+    fn watch(&mut self) {
+        if self.watcher.is_some() || self.tracked.borrow().is_empty() {
+            return;
+        }
+        let mut monitor = match routes::DeletionMonitor::new() {
+            Ok(m) => m,
+            Err(e) => {
+                warn!("route monitor: {e}; deleted static routes and rules will not be put back");
+                return;
+            }
+        };
+        let mut socket = match RouteSocket::new() {
+            Ok(s) => s,
+            Err(e) => {
+                warn!("route monitor: {e}; deleted static routes and rules will not be put back");
+                return;
+            }
+        };
+        let tracked = self.tracked.clone();
+        self.watcher = Some(tokio::task::spawn_local(async move {
+            loop {
+                let deleted = match monitor.next().await {
+                    Ok(d) => d,
+                    Err(e) => {
+                        warn!(
+                            "route monitor: {e}; deleted static routes and rules will not be put back"
+                        );
+                        return;
+                    }
+                };
+                let again: Vec<Installable> = tracked
+                    .borrow()
+                    .iter()
+                    .filter(|(id, _)| deleted.contains(id))
+                    .map(|(_, item)| item.clone())
+                    .collect();
+                for item in again {
+                    match socket.add(&item) {
+                        Ok(()) => info!("static {} was deleted: added again", item.what),
+                        Err(e) => warn!("static {} was deleted; adding it again: {e}", item.what),
+                    }
+                }
+            }
+        }));
     }
 
     /// Before a plan is installed: at the first, removes what a crashed run left; then
@@ -165,6 +220,11 @@ impl RouteState {
             // A start that failed before any plan: what a crashed run left still goes.
             self.remove_leftovers();
         }
+        // The watcher first: it would put back what is removed now.
+        if let Some(w) = self.watcher.take() {
+            w.abort();
+        }
+        self.tracked.borrow_mut().clear();
         let old = std::mem::take(&mut self.statics);
         self.remove_statics(&old.netlink, &old.addresses);
         let _ = std::fs::remove_file(&self.path);
@@ -172,6 +232,14 @@ impl RouteState {
     }
 
     fn install_statics(&mut self, new: InstalledStatics) {
+        // What the watcher puts back: the new statics only (the old ones are removed
+        // below, and their deletions must not bring them back).
+        *self.tracked.borrow_mut() = new
+            .netlink
+            .iter()
+            .filter(|i| i.tracked)
+            .filter_map(|i| Some((routes::identity(i.del.kind == 33, &i.add.body)?, i.clone())))
+            .collect();
         let old = std::mem::take(&mut self.statics);
         let gone: Vec<Installable> = old
             .netlink
@@ -201,6 +269,7 @@ impl RouteState {
             }
         }
         self.statics = new;
+        self.watch();
     }
 
     fn remove_statics(&mut self, netlink: &[Installable], addresses: &[(u32, AddressSpec)]) {

@@ -128,6 +128,9 @@ pub struct Installable {
     pub what: String,
     pub add: Request,
     pub del: Request,
+    /// keepalived watches it (not `no_track`; a route with a `dev`): a static one is
+    /// put back when something deletes it.
+    pub tracked: bool,
 }
 
 impl Installable {
@@ -196,6 +199,7 @@ pub fn route_message(
             flags: 0,
             body: del,
         },
+        tracked: !route.no_track,
     })
 }
 
@@ -388,6 +392,7 @@ pub fn rule_message(rule: &Rule) -> Installable {
             flags: 0,
             body: add,
         },
+        tracked: !rule.no_track,
     }
 }
 
@@ -522,6 +527,197 @@ fn prefix_text(addr: Option<IpAddr>, len: u8) -> String {
     match addr {
         Some(a) => format!("{a}/{len}"),
         None => "default".to_string(),
+    }
+}
+
+/// What identifies a route or rule in the kernel's notifications: the header's
+/// identifying bytes and the identifying attributes, read from a message body (ours
+/// or the kernel's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    rule: bool,
+    head: [u8; 5],
+    attrs: Vec<(u16, Vec<u8>)>,
+}
+
+/// The identity of a route (`rule` false) or rule message body; `None` for one that
+/// is too short or not keepalived's protocol (18).
+pub fn identity(rule: bool, body: &[u8]) -> Option<Identity> {
+    if body.len() < 12 {
+        return None;
+    }
+    let mut attrs = Vec::new();
+    let mut at = 12;
+    while at + 4 <= body.len() {
+        let len = u16::from_ne_bytes([body[at], body[at + 1]]) as usize;
+        let kind = u16::from_ne_bytes([body[at + 2], body[at + 3]]) & 0x3fff;
+        if len < 4 || at + len > body.len() {
+            break;
+        }
+        let data = body[at + 4..at + len].to_vec();
+        let keep: &[u16] = if rule {
+            &[
+                FRA_SRC,
+                FRA_DST,
+                FRA_PRIORITY,
+                FRA_TABLE,
+                FRA_FWMARK,
+                FRA_PROTOCOL,
+            ]
+        } else {
+            &[RTA_DST, RTA_SRC, RTA_PRIORITY, RTA_TABLE]
+        };
+        if keep.contains(&kind) {
+            attrs.push((kind, data));
+        }
+        at += (len + 3) & !3;
+    }
+    // family, dst_len, src_len, tos, and the table: the kernel repeats the table in
+    // RTA_TABLE / FRA_TABLE whatever its number; ours has it there only above 255.
+    let long = attrs_u32(body, if rule { FRA_TABLE } else { RTA_TABLE });
+    let table = long.map_or(body[4], |t| if t < 256 { t as u8 } else { 0 });
+    let table_attr = long.filter(|&t| t >= 256);
+    if rule {
+        let theirs = attrs
+            .iter()
+            .find(|(k, _)| *k == FRA_PROTOCOL)
+            .and_then(|(_, d)| d.first().copied());
+        if theirs.is_some_and(|p| p != RTPROT_KEEPALIVED) {
+            return None;
+        }
+    } else if body[5] != RTPROT_KEEPALIVED {
+        return None;
+    }
+    let (table_kind, priority_kind) = if rule {
+        (FRA_TABLE, FRA_PRIORITY)
+    } else {
+        (RTA_TABLE, RTA_PRIORITY)
+    };
+    attrs.retain(|(k, d)| {
+        *k != table_kind
+            && !(rule && *k == FRA_PROTOCOL)
+            // A route's metric 0 is no metric.
+            && !(!rule && *k == priority_kind && d.as_slice() == [0, 0, 0, 0])
+    });
+    if let Some(t) = table_attr {
+        attrs.push((table_kind, t.to_ne_bytes().to_vec()));
+    }
+    // The kernel gives an IPv6 route without a metric 1024.
+    if !rule && body[0] == libc::AF_INET6 as u8 && !attrs.iter().any(|(k, _)| *k == RTA_PRIORITY) {
+        attrs.push((RTA_PRIORITY, 1024u32.to_ne_bytes().to_vec()));
+    }
+    attrs.sort();
+    Some(Identity {
+        rule,
+        head: [body[0], body[1], body[2], body[3], table],
+        attrs,
+    })
+}
+
+fn attrs_u32(body: &[u8], want: u16) -> Option<u32> {
+    let mut at = 12;
+    while at + 4 <= body.len() {
+        let len = u16::from_ne_bytes([body[at], body[at + 1]]) as usize;
+        let kind = u16::from_ne_bytes([body[at + 2], body[at + 3]]) & 0x3fff;
+        if len < 4 || at + len > body.len() {
+            return None;
+        }
+        if kind == want && len == 8 {
+            return Some(u32::from_ne_bytes(body[at + 4..at + 8].try_into().ok()?));
+        }
+        at += (len + 3) & !3;
+    }
+    None
+}
+
+/// Deletions of routes and rules, as the kernel announces them (`RTM_DELROUTE`,
+/// `RTM_DELRULE` to the route and rule multicast groups).
+#[derive(Debug)]
+pub struct DeletionMonitor {
+    fd: tokio::io::unix::AsyncFd<OwnedFd>,
+    buf: Vec<u8>,
+}
+
+impl DeletionMonitor {
+    /// Must be created inside a tokio runtime.
+    pub fn new() -> io::Result<Self> {
+        // SAFETY: plain socket creation; the descriptor is owned at once.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                libc::NETLINK_ROUTE,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just created and is owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // RTMGRP_IPV4_ROUTE, RTMGRP_IPV4_RULE, RTMGRP_IPV6_ROUTE, and RTNLGRP_IPV6_RULE
+        // (19) as a legacy group bit.
+        let groups: u32 = 0x40 | 0x80 | 0x400 | (1 << 18);
+        // SAFETY: binds the live descriptor to a zeroed, filled-in sockaddr_nl.
+        let bound = unsafe {
+            let mut addr: libc::sockaddr_nl = std::mem::zeroed();
+            addr.nl_family = libc::AF_NETLINK as u16;
+            addr.nl_groups = groups;
+            libc::bind(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_nl).cast(),
+                size_of::<libc::sockaddr_nl>() as u32,
+            )
+        };
+        if bound < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(DeletionMonitor {
+            // SAFETY: the descriptor is owned by the AsyncFd and closed only with it.
+            fd: unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(io::Error::from)?,
+            buf: vec![0; 32 * 1024],
+        })
+    }
+
+    /// The identities of the next batch of deletions (empty when the batch had none).
+    pub async fn next(&mut self) -> io::Result<Vec<Identity>> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let fd = self.fd.get_ref().as_raw_fd();
+            // SAFETY: receives into the live buffer, at most its length.
+            let n = unsafe { libc::recv(fd, self.buf.as_mut_ptr().cast(), self.buf.len(), 0) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    guard.clear_ready();
+                    continue;
+                }
+                // ENOBUFS: notifications were lost; carry on with the next ones.
+                if e.raw_os_error() == Some(libc::ENOBUFS) {
+                    continue;
+                }
+                return Err(e);
+            }
+            let n = n as usize;
+            let mut out = Vec::new();
+            let mut at = 0;
+            while at + 16 <= n {
+                let len =
+                    u32::from_ne_bytes(self.buf[at..at + 4].try_into().unwrap_or([0; 4])) as usize;
+                if len < 16 || at + len > n {
+                    break;
+                }
+                let kind = u16::from_ne_bytes([self.buf[at + 4], self.buf[at + 5]]);
+                let body = &self.buf[at + 16..at + len];
+                let id = match kind {
+                    RTM_DELROUTE => identity(false, body),
+                    RTM_DELRULE => identity(true, body),
+                    _ => None,
+                };
+                out.extend(id);
+                at += (len + 3) & !3;
+            }
+            return Ok(out);
+        }
     }
 }
 
