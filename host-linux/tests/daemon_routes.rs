@@ -28,6 +28,9 @@ const ROUTES: &str = "    virtual_routes {
         10.95.0.0/16 nexthop via 10.77.0.2 dev eth0 weight 2 nexthop via 10.77.0.3 dev eth0
         10.96.0.0/16 via 10.77.0.1 dev eth0 mtu lock 1400 advmss 1300 onlink
         default via 10.77.0.1 dev eth0 table 102
+        10.81.0.0/16 via 10.77.0.1 dev eth0 table 1000 metric 300
+        2001:db8:90::/48 dev eth0
+        blackhole 2001:db8:91::/48 metric 100
     }
     virtual_rules {
         from 10.77.0.50 table 100 priority 100
@@ -36,6 +39,8 @@ const ROUTES: &str = "    virtual_routes {
         iif eth0 table 101 priority 103
         from 10.78.0.0/16 not table 102 priority 104
         from 10.80.0.0/16 blackhole priority 105
+        to 10.81.0.0/16 table 1000 priority 106
+        from 2001:db8:92::/48 table 100 priority 107
     }
 ";
 
@@ -116,6 +121,11 @@ fn has_virtual(text: &str) -> bool {
         "103:\tfrom all iif eth0 lookup 101",
         "104:\tnot from 10.78.0.0/16 lookup 102",
         "105:\tfrom 10.80.0.0/16 blackhole",
+        "10.81.0.0/16 via 10.77.0.1 dev eth0 table 1000",
+        "2001:db8:90::/48 dev eth0",
+        "blackhole 2001:db8:91::/48",
+        "106:\tfrom all to 10.81.0.0/16 lookup 1000",
+        "107:\tfrom 2001:db8:92::/48 lookup 100",
     ]
     .iter()
     .all(|w| text.contains(w))
@@ -129,7 +139,18 @@ fn has_static(text: &str) -> bool {
 /// Nothing of [`ROUTES`] or [`STATICS`] is left.
 fn has_none(text: &str) -> bool {
     ![
-        "10.9", "100:", "101:", "102:", "103:", "104:", "105:", "200:",
+        "10.9",
+        "10.81.",
+        "2001:db8:9",
+        "100:",
+        "101:",
+        "102:",
+        "103:",
+        "104:",
+        "105:",
+        "106:",
+        "107:",
+        "200:",
     ]
     .iter()
     .any(|w| text.contains(w))
