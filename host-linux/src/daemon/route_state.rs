@@ -356,6 +356,11 @@ impl RouteState {
     }
 
     fn save(&self) {
+        // A configuration without routes, rules or statics leaves no file.
+        if self.recorded.is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+            return;
+        }
         let mut text = format!("{HEADER}\n");
         for e in &self.recorded {
             text += &e.to_line();
