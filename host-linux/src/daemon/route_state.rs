@@ -39,7 +39,7 @@ impl Entry {
     fn to_line(&self) -> String {
         match self {
             Entry::Netlink { owner, del } => {
-                let kind = if del.kind == 25 { "route" } else { "rule" };
+                let kind = kind_name(del);
                 format!("{kind} {owner} {}", del.to_text())
             }
             Entry::Address {
@@ -238,7 +238,12 @@ impl RouteState {
             .netlink
             .iter()
             .filter(|i| i.tracked)
-            .filter_map(|i| Some((routes::identity(i.del.kind == 33, &i.add.body)?, i.clone())))
+            .filter_map(|i| {
+                Some((
+                    routes::identity(i.del.kind == routes::RTM_DELRULE, &i.add.body)?,
+                    i.clone(),
+                ))
+            })
             .collect();
         let old = std::mem::take(&mut self.statics);
         let gone: Vec<Installable> = old
@@ -385,7 +390,11 @@ impl RouteState {
 }
 
 fn kind_name(r: &Request) -> &'static str {
-    if r.kind == 25 { "route" } else { "rule" }
+    if r.kind == routes::RTM_DELROUTE {
+        "route"
+    } else {
+        "rule"
+    }
 }
 
 /// The plan's statics with their interfaces resolved; what cannot be is logged and left
@@ -431,7 +440,7 @@ mod tests {
         let e = Entry::Netlink {
             owner: "VI_1".into(),
             del: Request {
-                kind: 25,
+                kind: routes::RTM_DELROUTE,
                 flags: 0,
                 body: vec![2, 24, 0, 0, 254, 18, 255, 0, 0, 0, 0, 0],
             },

@@ -16,9 +16,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use crate::config::{MetricKind, NextHop, Route, RouteMode, Rule, RuleAction};
 
 const RTM_NEWROUTE: u16 = 24;
-const RTM_DELROUTE: u16 = 25;
+pub const RTM_DELROUTE: u16 = 25;
 const RTM_NEWRULE: u16 = 32;
-const RTM_DELRULE: u16 = 33;
+pub const RTM_DELRULE: u16 = 33;
 const NLMSG_ERROR: u16 = 2;
 
 const NLM_F_REQUEST: u16 = 0x1;
