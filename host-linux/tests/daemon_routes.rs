@@ -49,6 +49,8 @@ const STATICS: &str = "static_ipaddress {
 }
 static_routes {
     10.97.0.0/16 via 10.77.0.1 dev eth0
+    2001:db8:97::/48 dev eth0
+    10.82.0.0/16 via 10.77.0.1 dev eth0 table 1001 metric 9
 }
 static_rules {
     from 10.79.0.0/24 table 102 priority 200
@@ -133,6 +135,8 @@ fn has_virtual(text: &str) -> bool {
 
 fn has_static(text: &str) -> bool {
     text.contains("10.97.0.0/16 via 10.77.0.1 dev eth0")
+        && text.contains("2001:db8:97::/48 dev eth0")
+        && text.contains("10.82.0.0/16 via 10.77.0.1 dev eth0 table 1001")
         && text.contains("200:\tfrom 10.79.0.0/24 lookup 102")
 }
 
@@ -190,6 +194,10 @@ fn a_master_installs_them_and_sigterm_removes_them() {
         .expect("deleting the static route");
     ns.exec_ok(&["ip", "rule", "del", "priority", "200"])
         .expect("deleting the static rule");
+    ns.exec_ok(&["ip", "-6", "route", "del", "2001:db8:97::/48"])
+        .expect("deleting the static IPv6 route");
+    ns.exec_ok(&["ip", "route", "del", "10.82.0.0/16", "table", "1001"])
+        .expect("deleting the static route of table 1001");
     let text = wait_routes(ns, has_static)
         .unwrap_or_else(|| panic!("not put back:\n{}\n{}", routes_and_rules(ns), v.log_text()));
     assert!(has_virtual(&text));
