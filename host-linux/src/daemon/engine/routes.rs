@@ -41,6 +41,7 @@ impl Engine {
         let Some(socket) = self.routes.as_mut() else {
             return;
         };
+        let started = std::time::Instant::now();
         let mut work = virtual_work(plan);
         if !add {
             work.reverse();
@@ -56,5 +57,13 @@ impl Engine {
                 error!("({}) {verb} {}: {e}", plan.name, item.what);
             }
         }
+        // keepalived's detail log (`-D`) says the same, without the count and time.
+        debug!(
+            "({}) {} Virtual Routes and Rules ({} in {} µs)",
+            plan.name,
+            if add { "setting" } else { "removing" },
+            work.len(),
+            started.elapsed().as_micros()
+        );
     }
 }
