@@ -71,8 +71,9 @@
 //! of `use_vmac`, and the keywords the parser's tables mark ignored (`keywords`).
 //! `virtual_routes`, `virtual_rules`, `static_ipaddress`, `static_routes`, `static_rules`
 //! and `track_group` are read and checked as keepalived does (its warnings, drops and exit
-//! codes) into [`Route`], [`Rule`] and [`StaticAddress`], but not installed yet: one
-//! warning per block says so (`docs/config-routes.md`). `router_id` is read
+//! codes) into [`Route`], [`Rule`] and [`StaticAddress`], which the daemon installs
+//! (`crate::net::routes`); a `track_group` gets a note: vigild does not remove what
+//! names it when its instances fail (`docs/config-routes.md`). `router_id` is read
 //! without a warning: keepalived uses it only to name the machine in mail alerts, which
 //! the mail warning already covers.
 

@@ -26,11 +26,11 @@ pub struct KeepalivedConf {
     pub sync_groups: Vec<SyncGroup>,
     /// LVS `virtual_server` / `virtual_server_group` blocks: parsed and skipped.
     pub lvs_blocks: Vec<Loc>,
-    /// `static_ipaddress`: addresses kept whatever the VRRP state (not installed yet).
+    /// `static_ipaddress`: addresses kept whatever the VRRP state.
     pub static_addresses: Vec<StaticAddress>,
-    /// `static_routes` (not installed yet).
+    /// `static_routes`.
     pub static_routes: Vec<Route>,
-    /// `static_rules` (not installed yet).
+    /// `static_rules`.
     pub static_rules: Vec<Rule>,
     /// `track_group NAME { group { ... } }`, which static addresses, routes and rules may
     /// name.
@@ -424,9 +424,9 @@ pub struct Instance {
     pub accept: Option<bool>,
     /// The sync group this instance belongs to.
     pub sync_group: Option<String>,
-    /// `virtual_routes`: added with the VIPs by a master (not installed yet).
+    /// `virtual_routes`: added with the VIPs by a master.
     pub vroutes: Vec<Route>,
-    /// `virtual_rules`: added with the VIPs by a master (not installed yet).
+    /// `virtual_rules`: added with the VIPs by a master.
     pub vrules: Vec<Rule>,
     /// The keywords as written, before global defaults and keepalived's rules.
     pub(crate) given: Given,

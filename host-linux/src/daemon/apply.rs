@@ -16,6 +16,8 @@ pub(super) async fn apply_plan(
     running: &mut Running,
     plan: plan::Plan,
 ) -> Result<(), String> {
+    // Routes and rules: recorded before any can be installed; statics installed.
+    running.routes.prepare(&plan);
     // dynamic_interfaces: instances whose links are missing wait (published below).
     let mut waiting = waiting::Waiting::default();
     let plan = waiting.split(netlink, plan).await;

@@ -1,5 +1,5 @@
-//! The state file: what vigild may have installed on the host (VIPs now; routes and
-//! rules later, hence a kind on every line), so that the run after a crash removes what
+//! The state file: what vigild may have installed on the host (VIPs; a kind on every
+//! line; routes and rules are in `STATE.routes`, [`super::route_state`]), so that the run after a crash removes what
 //! the previous run left behind and the new configuration no longer owns.
 //! docs/installed-state.md describes the format and the rules.
 //!

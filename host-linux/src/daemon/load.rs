@@ -252,6 +252,11 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
         script_user: users.default.unwrap_or_else(RunAs::current),
         dump: dump_config(conf),
         dynamic_interfaces: conf.global.dynamic_interfaces,
+        statics: plan::Statics {
+            addresses: conf.static_addresses.clone(),
+            routes: conf.static_routes.clone(),
+            rules: conf.static_rules.clone(),
+        },
         ..Plan::default()
     };
     let mut disabled: Vec<&str> = Vec::new();
@@ -378,6 +383,8 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
                     .clone()
                     .unwrap_or_else(|| format!("vrrp.{}", inst.vrid))
             }),
+            routes: inst.vroutes.clone(),
+            rules: inst.vrules.clone(),
         });
     }
     for g in &conf.sync_groups {

@@ -24,6 +24,7 @@ pub mod installed;
 mod load;
 pub mod plan;
 mod reactor;
+mod route_state;
 mod waiting;
 
 use apply::{apply_plan, release};
@@ -178,6 +179,8 @@ struct Running {
     waiting: waiting::Waiting,
     /// What `vigild status` shows of them (FAULT).
     waiting_status: Rc<std::cell::RefCell<Vec<control::InstanceStatus>>>,
+    /// Static addresses, routes and rules, and the record of routes and rules.
+    routes: route_state::RouteState,
 }
 
 impl Running {
@@ -228,6 +231,7 @@ impl Running {
             "vigild cannot start",
         )
         .await;
+        self.routes.finish();
         self.finish();
     }
 
@@ -274,6 +278,7 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
         previous: Some(installed::read(&options.state_file)),
         waiting: waiting::Waiting::default(),
         waiting_status: Rc::default(),
+        routes: route_state::RouteState::new(&options.state_file),
     };
     let plan = match loader() {
         Ok(p) => p,
@@ -524,6 +529,7 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     let _ = tokio::time::timeout(Duration::from_secs(5), jobs).await;
     let _ = tokio::time::timeout(notify::TIMEOUT + Duration::from_secs(1), notes).await;
     let _ = std::fs::remove_file(&options.control_socket);
+    running.routes.finish();
     running.finish();
     info!("Stopped");
     0

@@ -57,6 +57,10 @@ pub struct Instance {
     pub notify: notify::Scripts,
     /// `use_vmac`: the macvlan's name.
     pub use_vmac: Option<String>,
+    /// `virtual_routes` and `virtual_rules`: installed after the VIPs by a master,
+    /// removed (rules first) before them ([`crate::net::routes`]).
+    pub routes: Vec<crate::config::Route>,
+    pub rules: Vec<crate::config::Rule>,
 }
 
 /// A `vrrp_script` as its tracker runs it.
@@ -102,6 +106,17 @@ pub struct Plan {
     /// `dynamic_interfaces`: instances whose interface is missing wait in FAULT
     /// ([`super::waiting`]) instead of failing the install.
     pub dynamic_interfaces: bool,
+    /// `static_ipaddress`, `static_routes`, `static_rules`: installed at start,
+    /// removed at exit, whatever the VRRP states.
+    pub statics: Statics,
+}
+
+/// What keepalived installs at start whatever the VRRP states.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Statics {
+    pub addresses: Vec<crate::config::StaticAddress>,
+    pub routes: Vec<crate::config::Route>,
+    pub rules: Vec<crate::config::Rule>,
 }
 
 /// The parts of `global_defs` and of the `vrrp_script`s that keepalived's SIGUSR1 dump

@@ -9,6 +9,8 @@
 //!   byte like keepalived's and sent on an `AF_PACKET` socket.
 //! - [`netlink`]: links, addresses (VIPs), macvlans for `use_vmac`, and a link monitor,
 //!   through rtnetlink.
+//! - [`routes`]: routes and rules (`virtual_routes`, `static_rules`, ...) as keepalived
+//!   sends them.
 //! - [`timer`]: the protocol deadline as a `timerfd`, to the microsecond.
 //!
 //! The VRRP sockets and the timer are plain non-blocking descriptors that the daemon's
@@ -18,6 +20,7 @@
 pub mod announce;
 pub mod filter;
 pub mod netlink;
+pub mod routes;
 pub mod timer;
 pub mod vrrp_socket;
 

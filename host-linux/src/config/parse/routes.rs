@@ -9,9 +9,9 @@
 //! swallows the next word; a lone `sport 80` is invalid). What keepalived drops is dropped
 //! with its message as a warning; a keyword at the end of a line without its value stops
 //! keepalived (`-t` exits 2). Names (tables, protocols, scopes, realms, dsfields, groups)
-//! are looked up as keepalived does, in `/etc/iproute2/`. vigild does not install any of
-//! these yet: one note per block says so (keepalived is silent, so `-t`'s exit code is
-//! unchanged). `docs/config-routes.md` has the whole story.
+//! are looked up as keepalived does, in `/etc/iproute2/`. The daemon installs them
+//! (`crate::net::routes`); only `track_group` gets a note (what names it is not removed
+//! when its instances fail). `docs/config-routes.md` has the whole story.
 //!
 //! This module holds the blocks and route lines; rule lines are in `ip_rules`, the value
 //! readers (C numbers, `/etc/iproute2` names, addresses) in `route_values`.
@@ -29,10 +29,10 @@ use vigil_core::wire::Family;
 /// family for each rule written without one.
 pub(super) const RULE_START_PRIORITY: u32 = 16384;
 
-/// Why a block is read but nothing comes of it yet.
-fn not_installed(what: &str) -> String {
+/// What vigild does not do of a `track_group` (docs/config-routes.md).
+fn track_group_ignored(what: &str) -> String {
     format!(
-        "`{what}` is read and checked, but vigild does not install routes, rules or static addresses yet (a later release will): this block has no effect"
+        "`{what}` is read and checked, but vigild keeps static addresses, routes and rules installed whatever the group's instances do"
     )
 }
 
@@ -130,7 +130,6 @@ impl Parser<'_> {
     /// addresses (the interface must exist; without `dev`, keepalived's default interface,
     /// eth0).
     pub(super) fn static_addresses(&mut self, n: &Node) {
-        self.d.note(n.loc(), not_installed(n.name()));
         let Some(block) = &n.block else { return };
         let mut lines = n.clone();
         let mut groups: Vec<(Loc, String)> = Vec::new();
@@ -230,7 +229,7 @@ impl Parser<'_> {
                 .warn(n.loc(), format!("track_group {name} already defined"));
             return;
         }
-        self.d.note(n.loc(), not_installed(n.name()));
+        self.d.note(n.loc(), track_group_ignored(n.name()));
         let mut group = StaticTrackGroup {
             name: name.to_string(),
             instances: Vec::new(),
@@ -271,10 +270,9 @@ impl Parser<'_> {
         }
     }
 
-    /// The lines of a route / rule block, after the block's one note. keepalived accepts
+    /// The lines of a route / rule block,  keepalived accepts
     /// the keyword without a block silently.
     fn route_block<'n>(&mut self, n: &'n Node) -> &'n [Node] {
-        self.d.note(n.loc(), not_installed(n.name()));
         match &n.block {
             Some(b) => &b.children,
             None => &[],

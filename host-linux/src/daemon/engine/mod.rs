@@ -14,6 +14,8 @@
 mod ah;
 mod packet;
 mod reconcile;
+mod routes;
+pub(super) use routes::virtual_work;
 mod sockets;
 mod trackers;
 
@@ -113,6 +115,9 @@ pub struct Engine {
     /// Adds and removes VIPs, synchronously: a takeover does not wait for another
     /// thread.
     addresses: AddressSocket,
+    /// Adds and removes `virtual_routes` and `virtual_rules` after the VIPs (`None`:
+    /// the socket could not be opened, logged once).
+    routes: Option<crate::net::routes::RouteSocket>,
     armed: Option<vigil_core::Instant>,
     tx_buf: [u8; 1500],
     /// Adverts waiting for one `sendmmsg`, all for `batch_socket`, from these instances.
@@ -154,6 +159,7 @@ impl Engine {
             timer,
             announcer,
             addresses,
+            routes: routes::open_socket(),
             armed: None,
             tx_buf: [0; 1500],
             tx_batch: SendBatch::new(),
@@ -245,6 +251,10 @@ impl Engine {
         match event {
             Event::AddVips | Event::RemoveVips => {
                 let add = event == Event::AddVips;
+                // keepalived removes rules, then routes, then addresses.
+                if !add {
+                    self.carry_out_routes(i, false);
+                }
                 for (ifindex, spec) in self.vip_work(i) {
                     let r = if add {
                         self.addresses.add(ifindex, &spec)
@@ -263,6 +273,10 @@ impl Engine {
                     let (_, deadline) = self.due.swap_remove(k);
                     let took = now().as_micros().saturating_sub(deadline.as_micros());
                     self.failover_latency.observe(took as f64 / 1e6);
+                }
+                // keepalived adds addresses, then routes, then rules.
+                if add {
+                    self.carry_out_routes(i, true);
                 }
             }
             Event::Announce { count, spacing } => self.announce(i, count, spacing),

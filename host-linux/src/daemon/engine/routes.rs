@@ -1,0 +1,69 @@
+//! `virtual_routes` and `virtual_rules`: a master adds them right after its VIPs and
+//! removes them (rules first) right before, on the protocol thread as keepalived does
+//! from its VRRP process ([`crate::net::routes`] builds the messages).
+
+use super::Engine;
+use crate::net::routes::{self, Installable, RouteSocket};
+
+pub(super) fn open_socket() -> Option<RouteSocket> {
+    match RouteSocket::new() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            error!(
+                "netlink socket for routes and rules: {e}; virtual routes will not be installed"
+            );
+            None
+        }
+    }
+}
+
+/// Instance `inst`'s routes then rules, as keepalived adds them. A route whose
+/// interface is missing is logged and left out.
+pub(crate) fn virtual_work(inst: &crate::daemon::plan::Instance) -> Vec<Installable> {
+    let mut work = Vec::with_capacity(inst.routes.len() + inst.rules.len());
+    for r in &inst.routes {
+        match routes::route_message(r, &routes::ifindex) {
+            Ok(m) => work.push(m),
+            Err(e) => error!("({}) {e}", inst.name),
+        }
+    }
+    work.extend(inst.rules.iter().map(routes::rule_message));
+    work
+}
+
+impl Engine {
+    /// Adds (`add`) or removes instance `i`'s virtual routes and rules.
+    pub(super) fn carry_out_routes(&mut self, i: usize, add: bool) {
+        let plan = &self.slots[i].plan;
+        if plan.routes.is_empty() && plan.rules.is_empty() {
+            return;
+        }
+        let Some(socket) = self.routes.as_mut() else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        let mut work = virtual_work(plan);
+        if !add {
+            work.reverse();
+        }
+        for item in &work {
+            let r = if add {
+                socket.add(item)
+            } else {
+                socket.del(&item.del)
+            };
+            if let Err(e) = r {
+                let verb = if add { "adding" } else { "removing" };
+                error!("({}) {verb} {}: {e}", plan.name, item.what);
+            }
+        }
+        // keepalived's detail log (`-D`) says the same, without the count and time.
+        debug!(
+            "({}) {} Virtual Routes and Rules ({} in {} µs)",
+            plan.name,
+            if add { "setting" } else { "removing" },
+            work.len(),
+            started.elapsed().as_micros()
+        );
+    }
+}
