@@ -112,6 +112,19 @@ pub struct Global {
     pub enable_script_security: bool,
     /// Parsed, not acted on: vigild sends no mail.
     pub mail: Mail,
+    /// `notify_fifo` / `notify_fifo_script`: every transition written as a line.
+    pub notify_fifo: NotifyFifo,
+    /// `vrrp_notify_fifo` / `vrrp_notify_fifo_script`: the same for VRRP only.
+    pub vrrp_notify_fifo: NotifyFifo,
+    /// `fifo_write_vrrp_states_on_reload`.
+    pub fifo_write_vrrp_states_on_reload: bool,
+}
+
+/// A notify FIFO: its path (`text`) with its owner, and the script fed from it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotifyFifo {
+    pub fifo: Option<Command>,
+    pub script: Option<Command>,
 }
 
 impl Default for Global {
@@ -140,6 +153,9 @@ impl Default for Global {
             script_user_at: None,
             enable_script_security: false,
             mail: Mail::default(),
+            notify_fifo: NotifyFifo::default(),
+            vrrp_notify_fifo: NotifyFifo::default(),
+            fifo_write_vrrp_states_on_reload: false,
         }
     }
 }

@@ -35,9 +35,11 @@ use crate::control;
 use crate::metrics;
 use crate::net::{AddressSocket, AddressSpec, Announcer, DeadlineTimer, LinkMonitor, Netlink};
 use crate::notify::{self, Notifier};
+use crate::notify_fifo;
 use crate::track;
 use engine::{Engine, Resolved, Spawn};
 use reactor::{Cmd, Handle};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -177,7 +179,7 @@ struct Running {
     /// `dynamic_interfaces`: the running plan's instances that wait for a link.
     waiting: waiting::Waiting,
     /// What `vigild status` shows of them (FAULT).
-    waiting_status: Rc<std::cell::RefCell<Vec<control::InstanceStatus>>>,
+    waiting_status: Rc<RefCell<Vec<control::InstanceStatus>>>,
 }
 
 impl Running {
@@ -327,13 +329,23 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     let jobs = tokio::task::spawn_local(netlink_task(netlink.clone(), announcer, jobs_rx));
     // Notify scripts: in order per instance; the task ends (after the last script)
     // when the protocol thread is gone.
+    // The notify FIFOs get each note's line as its scripts start (keepalived: the
+    // scripts are forked, then the line written), and are closed after the last (STOP).
     let mut notifier = Notifier::new(plan.script_user);
-    let notes = tokio::task::spawn_local(async move {
-        while let Some(n) = notes_rx.recv().await {
-            notifier.notify(n.kind, &n.name, &n.scripts, n.state, n.priority);
-        }
-        notifier.drain().await;
-    });
+    let fifos = Rc::new(RefCell::new(notify_fifo::Fifos::open(&plan.fifos)));
+    let notes = {
+        let fifos = fifos.clone();
+        tokio::task::spawn_local(async move {
+            while let Some(n) = notes_rx.recv().await {
+                notifier.notify(n.kind, &n.name, &n.scripts, n.state, n.priority);
+                fifos
+                    .borrow_mut()
+                    .write(&notify_fifo::line(n.kind, &n.name, n.state, n.priority));
+            }
+            fifos.borrow_mut().close();
+            notifier.drain().await;
+        })
+    };
     // Tracker reports.
     {
         let engine = engine.clone();
@@ -483,6 +495,9 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
                 match loader() {
                     Ok(plan) => {
                         let installing = Arc::new(plan.clone());
+                        // keepalived closes its FIFOs on reload and opens the new
+                        // configuration's (their scripts see the end and start anew).
+                        reopen_fifos(&fifos, &plan);
                         match apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
                             Ok(()) => {
                                 metrics::service::reloaded("ok");
@@ -527,6 +542,13 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     running.finish();
     info!("Stopped");
     0
+}
+
+/// The FIFOs of `plan` in place of the open ones.
+fn reopen_fifos(fifos: &RefCell<notify_fifo::Fifos>, plan: &plan::Plan) {
+    let mut fifos = fifos.borrow_mut();
+    fifos.close();
+    *fifos = notify_fifo::Fifos::open(&plan.fifos);
 }
 
 /// keepalived's dump signals (`keepalived --signum=DATA|STATS|STATS_CLEAR|JSON`).

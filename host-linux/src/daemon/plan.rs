@@ -102,6 +102,10 @@ pub struct Plan {
     /// `dynamic_interfaces`: instances whose interface is missing wait in FAULT
     /// ([`super::waiting`]) instead of failing the install.
     pub dynamic_interfaces: bool,
+    /// `notify_fifo` then `vrrp_notify_fifo`, when configured.
+    pub fifos: Vec<crate::notify_fifo::Spec>,
+    /// `fifo_write_vrrp_states_on_reload`.
+    pub fifo_write_states_on_reload: bool,
 }
 
 /// The parts of `global_defs` and of the `vrrp_script`s that keepalived's SIGUSR1 dump

@@ -383,9 +383,7 @@ impl Engine {
         state: &'static str,
         priority: u8,
     ) {
-        if scripts.is_empty() {
-            return;
-        }
+        // Sent even without scripts: the service thread also writes the notify FIFOs.
         let _ = self.notes.send(Note {
             kind,
             name,
