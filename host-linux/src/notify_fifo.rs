@@ -17,6 +17,8 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One configured FIFO.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +37,9 @@ struct Open {
     path: PathBuf,
     file: File,
     created: bool,
+    /// The script's pid, and whether the task waiting for it has reaped it (the pid
+    /// is then no longer its own).
+    script: Option<(u32, Arc<AtomicBool>)>,
 }
 
 /// The open FIFOs.
@@ -75,6 +80,22 @@ impl Fifos {
         for o in &mut self.open {
             // One write of less than PIPE_BUF bytes: atomic, whole or not at all.
             let _ = o.file.write(line.as_bytes());
+        }
+    }
+
+    /// SIGTERM to the FIFO scripts still running (keepalived, stopping, ends its
+    /// scripts before writing the STOP lines).
+    pub fn end_scripts(&mut self) {
+        for o in &mut self.open {
+            // Now, not from a task: the STOP lines are written next.
+            if let Some((pid, reaped)) = o.script.take()
+                && !reaped.load(Ordering::Acquire)
+            {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
         }
     }
 
@@ -120,9 +141,7 @@ fn open_one(spec: &Spec) -> Option<Open> {
             return None;
         }
     };
-    if let Some(script) = &spec.script {
-        start_script(script);
-    }
+    let script = spec.script.as_ref().and_then(start_script);
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -133,6 +152,7 @@ fn open_one(spec: &Spec) -> Option<Open> {
             path: spec.path.clone(),
             file,
             created,
+            script,
         }),
         Err(e) => {
             info!(
@@ -151,15 +171,16 @@ fn open_one(spec: &Spec) -> Option<Open> {
 
 /// Starts a FIFO's script, which runs as long as it likes (keepalived: no timeout);
 /// a task reaps it and logs its end as keepalived does.
-fn start_script(script: &Script) {
-    let Some((prog, rest)) = script.argv.split_first() else {
-        return;
-    };
+fn start_script(script: &Script) -> Option<(u32, Arc<AtomicBool>)> {
+    let (prog, rest) = script.argv.split_first()?;
     let mut cmd = tokio::process::Command::new(prog);
     cmd.args(rest)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        .stderr(std::process::Stdio::null())
+        // keepalived: each script in its own process group, which is what it ends.
+        .process_group(0);
+    crate::exec::unblock_signals(&mut cmd);
     let me = RunAs::current();
     if let Some(who) = script.run_as
         && who != me
@@ -169,12 +190,20 @@ fn start_script(script: &Script) {
     }
     match cmd.spawn() {
         Ok(mut child) => {
+            let pid = child.id()?;
+            let reaped = Arc::new(AtomicBool::new(false));
+            let flag = reaped.clone();
             tokio::spawn(async move {
                 let _ = child.wait().await;
+                flag.store(true, Ordering::Release);
                 info!("vrrp notify fifo script terminated");
             });
+            Some((pid, reaped))
         }
-        Err(e) => warn!("notify fifo script `{}` could not be started: {e}", prog),
+        Err(e) => {
+            warn!("notify fifo script `{prog}` could not be started: {e}");
+            None
+        }
     }
 }
 

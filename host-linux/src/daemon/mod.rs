@@ -82,14 +82,21 @@ enum Job {
     },
 }
 
-/// A notify script run the protocol thread asks for.
+/// What the protocol thread tells the notifiers (scripts and FIFOs).
 #[derive(Debug)]
-struct Note {
-    kind: notify::Kind,
-    name: String,
-    scripts: notify::Scripts,
-    state: &'static str,
-    priority: u8,
+enum Note {
+    /// `name` entered `state`: its scripts run, its line goes to the FIFOs.
+    State {
+        kind: notify::Kind,
+        name: String,
+        // Boxed: the variant stays small (the channel holds Notes by value).
+        scripts: Box<notify::Scripts>,
+        state: &'static str,
+        priority: u8,
+    },
+    /// SIGTERM, before the STOP notifications: keepalived ends its scripts (the FIFO
+    /// scripts among them) first, so those never read the STOP lines.
+    Stopping,
 }
 
 /// Options from the command line.
@@ -132,8 +139,8 @@ pub fn run(options: Options, loader: Loader) -> i32 {
     )
 }
 
-/// Blocks SIGTERM and SIGINT in every thread (called before a second one exists; child
-/// processes start with an empty mask, std's `Command` resets it) and returns a signalfd
+/// Blocks SIGTERM and SIGINT in every thread (called before a second one exists; the
+/// mask is inherited, so scripts unblock them: `exec::unblock_signals`) and returns a signalfd
 /// for them: the protocol thread watches it in its epoll set and resigns at once.
 fn stop_signals() -> std::io::Result<OwnedFd> {
     // SAFETY: `set` is a live sigset_t initialised by sigemptyset; the signalfd is a
@@ -337,10 +344,21 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
         let fifos = fifos.clone();
         tokio::task::spawn_local(async move {
             while let Some(n) = notes_rx.recv().await {
-                notifier.notify(n.kind, &n.name, &n.scripts, n.state, n.priority);
-                fifos
-                    .borrow_mut()
-                    .write(&notify_fifo::line(n.kind, &n.name, n.state, n.priority));
+                match n {
+                    Note::State {
+                        kind,
+                        name,
+                        scripts,
+                        state,
+                        priority,
+                    } => {
+                        notifier.notify(kind, &name, &scripts, state, priority);
+                        fifos
+                            .borrow_mut()
+                            .write(&notify_fifo::line(kind, &name, state, priority));
+                    }
+                    Note::Stopping => fifos.borrow_mut().end_scripts(),
+                }
             }
             fifos.borrow_mut().close();
             notifier.drain().await;

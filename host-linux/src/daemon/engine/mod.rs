@@ -384,10 +384,10 @@ impl Engine {
         priority: u8,
     ) {
         // Sent even without scripts: the service thread also writes the notify FIFOs.
-        let _ = self.notes.send(Note {
+        let _ = self.notes.send(Note::State {
             kind,
             name,
-            scripts,
+            scripts: Box::new(scripts),
             state,
             priority,
         });
@@ -470,6 +470,7 @@ impl Engine {
     /// before any VIP is removed) and removes its VIPs; notify scripts get STOP, and
     /// sync groups their `notify_stop`.
     pub fn shutdown_all(&mut self) {
+        let _ = self.notes.send(Note::Stopping);
         self.router.stop_all(now());
         self.drain();
         let _ = self.timer.arm(None);
