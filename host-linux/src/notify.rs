@@ -270,8 +270,14 @@ mod tests {
                 n.drain().await;
             })
             .await;
+        // The two run at the same time: either may write first.
         let got = std::fs::read_to_string(&log).unwrap();
-        assert_eq!(got, format!("{}\n{}\n", other.uid, me.uid));
+        let mut got: Vec<&str> = got.lines().collect();
+        got.sort_unstable();
+        let (a, b) = (other.uid.to_string(), me.uid.to_string());
+        let mut want = vec![a.as_str(), b.as_str()];
+        want.sort_unstable();
+        assert_eq!(got, want);
     }
 
     /// The state's script and `notify` run together: each waits for the other's mark.
