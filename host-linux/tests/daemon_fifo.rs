@@ -61,6 +61,13 @@ impl Daemon {
         }
     }
 
+    fn sighup(&self) {
+        match self {
+            Daemon::Vigil(v) => v.signal(nix::sys::signal::Signal::SIGHUP),
+            Daemon::Ka(k) => k.signal(nix::sys::signal::Signal::SIGHUP),
+        }
+    }
+
     fn log(&self) -> String {
         match self {
             Daemon::Vigil(v) => v.log_text(),
@@ -76,9 +83,21 @@ const READER: &str = "#!/bin/sh\nexec cat \"$2\" >> \"$1\"\n";
 /// A node's configuration: VI_1 (VIP), and with `group` also VI_2 (VIP2) with VI_1 in
 /// sync group G; the FIFO and its reader in `dir`.
 fn conf(dir: &Path, node: &str, state: &'static str, prio: u8, group: bool) -> String {
+    conf_with(dir, node, state, prio, group, "")
+}
+
+/// [`conf`] with more `global_defs` lines.
+fn conf_with(
+    dir: &Path,
+    node: &str,
+    state: &'static str,
+    prio: u8,
+    group: bool,
+    global: &str,
+) -> String {
     let d = dir.display();
     let extra = format!(
-        "    vrrp_notify_fifo {d}/{node}.fifo\n    vrrp_notify_fifo_script \"{d}/reader.sh {d}/{node}.lines\"\n"
+        "    vrrp_notify_fifo {d}/{node}.fifo\n    vrrp_notify_fifo_script \"{d}/reader.sh {d}/{node}.lines\"\n{global}"
     );
     let one = Inst::v3("VI_1", 51, state, prio, "0.2").render();
     if !group {
@@ -92,13 +111,70 @@ fn conf(dir: &Path, node: &str, state: &'static str, prio: u8, group: bool) -> S
         + &two.render()
 }
 
+fn install_reader(dir: &Path) {
+    let reader = dir.join("reader.sh");
+    std::fs::write(&reader, READER).unwrap();
+    std::fs::set_permissions(&reader, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `path`'s text once it has `n` lines (bounded: 5 s), else what it has then.
+fn wait_lines(path: &Path, n: usize) -> String {
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().count() >= n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    text
+}
+
+/// A pair with `fifo_write_vrrp_states_on_reload`: lb1 master, lb2 backup, then
+/// SIGHUP to both with the same configuration; returns their lines.
+fn reload_scenario(which: Impl, prefix: &str) -> (String, String) {
+    let lan = lan(prefix, 2);
+    let dir = workdir(&format!("fifo-reload-{which:?}"));
+    install_reader(dir.path());
+    let on_reload = "    fifo_write_vrrp_states_on_reload\n";
+    let settle = Duration::from_secs(8);
+    let conf1 = conf_with(dir.path(), "lb1", "MASTER", 150, false, on_reload);
+    let mut lb1 = Daemon::start(which, &lan.host(0).ns, dir.path(), "lb1", &conf1);
+    lb1.expect_state("MASTER", settle);
+    let conf2 = conf_with(dir.path(), "lb2", "BACKUP", 100, false, on_reload);
+    let mut lb2 = Daemon::start(which, &lan.host(1).ns, dir.path(), "lb2", &conf2);
+    lb2.expect_state("BACKUP", settle);
+    std::thread::sleep(Duration::from_millis(1200));
+    let (l1, l2) = (dir.path().join("lb1.lines"), dir.path().join("lb2.lines"));
+    assert_eq!(wait_lines(&l1, 2).lines().count(), 2, "{which:?}");
+    assert_eq!(wait_lines(&l2, 1).lines().count(), 1, "{which:?}");
+    lb1.sighup();
+    lb2.sighup();
+    let text2 = wait_lines(&l2, 2);
+    // lb1 writes nothing (a master stays silent): give it as long as lb2 took, and more.
+    std::thread::sleep(Duration::from_millis(500));
+    let text1 = std::fs::read_to_string(&l1).unwrap_or_default();
+    lb1.expect_state("MASTER", settle);
+    lb2.expect_state("BACKUP", settle);
+    assert!(
+        lb2.terminate(),
+        "lb2 ({which:?}) did not stop:\n{}",
+        lb2.log()
+    );
+    assert!(
+        lb1.terminate(),
+        "lb1 ({which:?}) did not stop:\n{}",
+        lb1.log()
+    );
+    eprintln!("{which:?} reload:\n--- lb1 ---\n{text1}--- lb2 ---\n{text2}");
+    (text1, text2)
+}
+
 /// The scenario; returns the lines of lb1 and lb2.
 fn scenario(which: Impl, prefix: &str, group: bool) -> (String, String) {
     let lan = lan(prefix, 2);
     let dir = workdir(&format!("fifo-{which:?}"));
-    let reader = dir.path().join("reader.sh");
-    std::fs::write(&reader, READER).unwrap();
-    std::fs::set_permissions(&reader, std::fs::Permissions::from_mode(0o755)).unwrap();
+    install_reader(dir.path());
     let settle = Duration::from_secs(8);
 
     let mut lb1 = Daemon::start(
@@ -223,4 +299,21 @@ fn by_change(lines: &str) -> Vec<Vec<String>> {
         change.sort();
     }
     out
+}
+
+/// `fifo_write_vrrp_states_on_reload`: after SIGHUP the unchanged backup's state is
+/// written again, the master's not, as keepalived 2.2.7 does.
+#[test]
+fn fifo_states_on_reload_as_keepalived() {
+    if !privileged_or_skip("fifo_states_on_reload_as_keepalived") {
+        return;
+    }
+    let ka = reload_scenario(Impl::Keepalived, "frk");
+    let vigil = reload_scenario(Impl::Vigil, "frv");
+    assert_eq!(
+        ka.1, "INSTANCE \"VI_1\" BACKUP 100\nINSTANCE \"VI_1\" BACKUP 100\n",
+        "keepalived's lb2"
+    );
+    assert_eq!(vigil.0, ka.0, "lb1: left vigild, right keepalived");
+    assert_eq!(vigil.1, ka.1, "lb2: left vigild, right keepalived");
 }

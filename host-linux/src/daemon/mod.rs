@@ -516,10 +516,17 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
                         // keepalived closes its FIFOs on reload and opens the new
                         // configuration's (their scripts see the end and start anew).
                         reopen_fifos(&fifos, &plan);
+                        let write_states = plan.fifo_write_states_on_reload;
+                        let before = if write_states { status_of(&engine).await } else { None };
                         match apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
                             Ok(()) => {
                                 metrics::service::reloaded("ok");
                                 dump_plan = installing;
+                                if let Some(before) = before
+                                    && let Some(after) = status_of(&engine).await
+                                {
+                                    write_unchanged_states(&fifos, &before, &after);
+                                }
                             }
                             Err(e) => {
                                 metrics::service::reloaded("failed");
@@ -567,6 +574,53 @@ fn reopen_fifos(fifos: &RefCell<notify_fifo::Fifos>, plan: &plan::Plan) {
     let mut fifos = fifos.borrow_mut();
     fifos.close();
     *fifos = notify_fifo::Fifos::open(&plan.fifos);
+}
+
+/// The protocol thread's status snapshot.
+async fn status_of(engine: &Handle) -> Option<control::Status> {
+    let (tx, rx) = oneshot::channel();
+    if !engine.send(Cmd::Status(tx)) {
+        return None;
+    }
+    rx.await.ok()
+}
+
+/// `fifo_write_vrrp_states_on_reload`: after a reload keepalived writes to the FIFOs
+/// the state of every sync group, then of every instance, that was not notified (its
+/// state did not change), except a master instance (2.2.7's `vrrp_init_state` writes
+/// nothing for an instance that stays master). An instance counts as unchanged when
+/// its state and its last transition are the ones it had before the reload.
+fn write_unchanged_states(
+    fifos: &RefCell<notify_fifo::Fifos>,
+    before: &control::Status,
+    after: &control::Status,
+) {
+    let mut fifos = fifos.borrow_mut();
+    for g in &after.groups {
+        if before
+            .groups
+            .iter()
+            .any(|b| b.name == g.name && b.state == g.state)
+        {
+            fifos.write(&notify_fifo::line(notify::Kind::Group, &g.name, g.state, 0));
+        }
+    }
+    for i in &after.instances {
+        let same = before.instances.iter().any(|b| {
+            b.name == i.name
+                && i.state != "MASTER"
+                && b.state == i.state
+                && b.last_transition_unix == i.last_transition_unix
+        });
+        if same {
+            fifos.write(&notify_fifo::line(
+                notify::Kind::Instance,
+                &i.name,
+                i.state,
+                i.effective_priority,
+            ));
+        }
+    }
 }
 
 /// keepalived's dump signals (`keepalived --signum=DATA|STATS|STATS_CLEAR|JSON`).
