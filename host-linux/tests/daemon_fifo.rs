@@ -170,6 +170,67 @@ fn reload_scenario(which: Impl, prefix: &str) -> (String, String) {
     (text1, text2)
 }
 
+/// A pair with `vrrp_notify_priority_changes` and a `vrrp_track_file` (weight 1) per
+/// node: lb1's file goes to -10 while master, lb2's to -5 while backup; returns their
+/// lines.
+fn priority_scenario(which: Impl, prefix: &str) -> (String, String) {
+    let lan = lan(prefix, 2);
+    let dir = workdir(&format!("fifo-prio-{which:?}"));
+    install_reader(dir.path());
+    let settle = Duration::from_secs(8);
+    let node_conf = |node: &str, state: &'static str, prio: u8| {
+        let file = dir.path().join(format!("{node}.weight"));
+        std::fs::write(&file, "0\n").unwrap();
+        let d = dir.path().display();
+        let global = "    vrrp_notify_priority_changes\n";
+        let conf = conf_with(dir.path(), node, state, prio, false, global);
+        // The track_file goes before the instance and into it.
+        let track =
+            format!("vrrp_track_file tf {{\n    file {d}/{node}.weight\n    weight 1\n}}\n");
+        let conf = conf.replacen("vrrp_instance", &format!("{track}vrrp_instance"), 1);
+        conf.replacen(
+            "    virtual_ipaddress {",
+            "    track_file {\n        tf\n    }\n    virtual_ipaddress {",
+            1,
+        )
+    };
+    let mut lb1 = Daemon::start(
+        which,
+        &lan.host(0).ns,
+        dir.path(),
+        "lb1",
+        &node_conf("lb1", "MASTER", 150),
+    );
+    lb1.expect_state("MASTER", settle);
+    let mut lb2 = Daemon::start(
+        which,
+        &lan.host(1).ns,
+        dir.path(),
+        "lb2",
+        &node_conf("lb2", "BACKUP", 100),
+    );
+    lb2.expect_state("BACKUP", settle);
+    std::thread::sleep(Duration::from_millis(1200));
+    let (l1, l2) = (dir.path().join("lb1.lines"), dir.path().join("lb2.lines"));
+    std::fs::write(dir.path().join("lb1.weight"), "-10\n").unwrap();
+    let text1 = wait_lines(&l1, 3);
+    std::fs::write(dir.path().join("lb2.weight"), "-5\n").unwrap();
+    let text2 = wait_lines(&l2, 2);
+    lb1.expect_state("MASTER", settle);
+    assert!(
+        lb2.terminate(),
+        "lb2 ({which:?}) did not stop:\n{}",
+        lb2.log()
+    );
+    assert!(
+        lb1.terminate(),
+        "lb1 ({which:?}) did not stop:\n{}",
+        lb1.log()
+    );
+    eprintln!("{which:?} priorities:\n--- lb1 ---\n{text1}--- lb2 ---\n{text2}");
+    (text1, text2)
+}
+
 /// The scenario; returns the lines of lb1 and lb2.
 fn scenario(which: Impl, prefix: &str, group: bool) -> (String, String) {
     let lan = lan(prefix, 2);
@@ -313,6 +374,24 @@ fn fifo_states_on_reload_as_keepalived() {
     assert_eq!(
         ka.1, "INSTANCE \"VI_1\" BACKUP 100\nINSTANCE \"VI_1\" BACKUP 100\n",
         "keepalived's lb2"
+    );
+    assert_eq!(vigil.0, ka.0, "lb1: left vigild, right keepalived");
+    assert_eq!(vigil.1, ka.1, "lb2: left vigild, right keepalived");
+}
+
+/// `vrrp_notify_priority_changes`: a tracked file lowers the priorities; the FIFO gets
+/// `MASTER_PRIORITY` / `BACKUP_PRIORITY` lines as keepalived writes them.
+#[test]
+fn fifo_priority_lines_as_keepalived() {
+    if !privileged_or_skip("fifo_priority_lines_as_keepalived") {
+        return;
+    }
+    let ka = priority_scenario(Impl::Keepalived, "fpk");
+    let vigil = priority_scenario(Impl::Vigil, "fpv");
+    assert!(
+        ka.0.contains("INSTANCE \"VI_1\" MASTER_PRIORITY 140"),
+        "keepalived's lb1:\n{}",
+        ka.0
     );
     assert_eq!(vigil.0, ka.0, "lb1: left vigild, right keepalived");
     assert_eq!(vigil.1, ka.1, "lb2: left vigild, right keepalived");

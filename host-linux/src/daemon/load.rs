@@ -426,6 +426,16 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
             track_processes,
             track_own_interface: !inst.dont_track_primary,
             notify: notify_scripts(&inst.notify, &inst.name, &users),
+            notify_priority_changes: inst
+                .notify_priority_changes
+                .or_else(|| {
+                    let g = inst
+                        .sync_group
+                        .as_deref()
+                        .and_then(|g| conf.sync_group(g))?;
+                    g.notify_priority_changes
+                })
+                .unwrap_or(conf.global.notify_priority_changes),
             use_vmac: inst.use_vmac.as_ref().map(|v| {
                 v.name
                     .clone()

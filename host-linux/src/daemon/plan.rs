@@ -55,6 +55,9 @@ pub struct Instance {
     /// `dont_track_primary`.
     pub track_own_interface: bool,
     pub notify: notify::Scripts,
+    /// `notify_priority_changes` (its own, else its sync group's, else the global one):
+    /// priority changes go to the notify FIFOs.
+    pub notify_priority_changes: bool,
     /// `use_vmac`: the macvlan's name.
     pub use_vmac: Option<String>,
 }

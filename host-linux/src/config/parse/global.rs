@@ -230,11 +230,12 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
         Keyword::read("vrrp_iptables", |p, _, n| p.iptables(n)),
         Keyword::read("vrrp_ipsets", |p, _, n| p.iptables(n)),
         Keyword::ignored("disable_local_igmp"),
-        Keyword::read("vrrp_notify_priority_changes", |p, _, n| {
-            p.ignored(n, PLACE);
-            if let Some(t) = n.args.first()
-                && ka_bool(t).is_none()
-            {
+        Keyword::read("vrrp_notify_priority_changes", |p, g, n| {
+            // keepalived: no value means true; an invalid one is an error.
+            let value = n.args.first().map_or(Some(true), ka_bool);
+            if let Some(v) = value {
+                g.notify_priority_changes = v;
+            } else if let Some(t) = n.args.first() {
                 p.d.warn(
                     &t.loc,
                     format!(

@@ -310,10 +310,29 @@ impl Engine {
                 let scripts = self.slots[i].plan.notify.clone();
                 self.note(notify::Kind::Instance, name, scripts, state, prio);
             }
-            Event::PriorityChanged { from, to } => info!(
-                "({}) Changing effective priority from {from} to {to}",
-                self.slots[i].plan.name
-            ),
+            Event::PriorityChanged { from, to } => {
+                let name = &self.slots[i].plan.name;
+                info!("({name}) Changing effective priority from {from} to {to}");
+                // keepalived (`send_instance_priority_notifies`): a FIFO line only.
+                if self.slots[i].plan.notify_priority_changes {
+                    let master = self
+                        .router
+                        .instance(i)
+                        .is_some_and(|x| x.state() == VrrpState::Master);
+                    let state = if master {
+                        "MASTER_PRIORITY"
+                    } else {
+                        "BACKUP_PRIORITY"
+                    };
+                    self.note(
+                        notify::Kind::Instance,
+                        name.clone(),
+                        notify::Scripts::default(),
+                        state,
+                        to,
+                    );
+                }
+            }
         }
     }
 
