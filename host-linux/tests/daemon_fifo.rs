@@ -396,3 +396,60 @@ fn fifo_priority_lines_as_keepalived() {
     assert_eq!(vigil.0, ka.0, "lb1: left vigild, right keepalived");
     assert_eq!(vigil.1, ka.1, "lb2: left vigild, right keepalived");
 }
+
+/// A FIFO nobody reads, already full when vigild starts (the test holds it open and
+/// filled it to the brim): vigild starts, writes nothing it could wait on, and the
+/// backup still takes over within its master-down interval when the master dies, its
+/// service thread (which writes the FIFO and answers `status`) never stuck.
+#[test]
+fn a_full_fifo_never_delays_a_failover() {
+    if !privileged_or_skip("a_full_fifo_never_delays_a_failover") {
+        return;
+    }
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let lan = lan("ffull", 2);
+    let dir = workdir("fifo-full");
+    let fifo = dir.path().join("lb2.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let mut held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let chunk = [b'x'; 4096];
+    let mut filled = 0usize;
+    // A pipe holds 64 KiB by default (at most 1 MiB): bounded.
+    for _ in 0..1024 {
+        match held.write(&chunk) {
+            Ok(n) if n > 0 => filled += n,
+            _ => break,
+        }
+    }
+    assert!(
+        filled >= 4096 && held.write(b"y").is_err(),
+        "the FIFO is not full"
+    );
+    let settle = Duration::from_secs(8);
+    let conf1 = global_defs("lb1", "") + &Inst::v3("VI_1", 51, "MASTER", 150, "0.2").render();
+    let conf2 = global_defs("lb2", &format!("    vrrp_notify_fifo {}\n", fifo.display()))
+        + &Inst::v3("VI_1", 51, "BACKUP", 100, "0.2").render();
+    let mut lb1 = Vigild::start(&lan.host(0).ns, dir.path(), "lb1", &conf1);
+    lb1.expect_state("VI_1", "MASTER", settle);
+    let lb2 = Vigild::start(&lan.host(1).ns, dir.path(), "lb2", &conf2);
+    lb2.expect_state("VI_1", "BACKUP", settle);
+    std::thread::sleep(Duration::from_millis(1200));
+    lb1.kill();
+    // Master-down interval: 3 x 0.2 s + skew (0.12 s); one more second of margin for
+    // a debug build on a loaded machine.
+    let took = lb2.wait_state("VI_1", "MASTER", Duration::from_millis(1720));
+    assert!(
+        took.is_some(),
+        "lb2 did not take over in time:\n{}",
+        lb2.log_text()
+    );
+    // The existing FIFO is left in place.
+    drop(lb2);
+    assert!(fifo.exists());
+}
