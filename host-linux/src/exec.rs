@@ -141,6 +141,22 @@ pub fn split_args(line: &str) -> Vec<String> {
     args
 }
 
+/// Lets `cmd`'s process start with no signal blocked. vigild blocks SIGTERM and SIGINT
+/// in every thread (for its signalfd) and a blocked mask survives exec: a script would
+/// ignore the SIGTERM that ends it. keepalived resets its scripts' signals likewise.
+pub fn unblock_signals(cmd: &mut Command) {
+    // SAFETY: the closure runs between fork and exec and only calls sigemptyset and
+    // pthread_sigmask, both async-signal-safe, on a local set.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+}
+
 /// Runs `args` as `who`, waiting at most `timeout`; output goes to /dev/null so a chatty
 /// script cannot fill a pipe and stall.
 pub async fn run(args: &[String], who: RunAs, timeout: Duration) -> Outcome {
@@ -153,6 +169,7 @@ pub async fn run(args: &[String], who: RunAs, timeout: Duration) -> Outcome {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true);
+    unblock_signals(&mut cmd);
     // Switch only to another user; an unprivileged vigild (tests) asked for root runs
     // scripts as itself.
     let me = RunAs::current();

@@ -10,6 +10,7 @@ pub mod exec;
 pub mod metrics;
 pub mod net;
 pub mod notify;
+pub mod notify_fifo;
 pub mod signum;
 pub mod systemd;
 pub mod track;

@@ -1,7 +1,8 @@
 //! Notify scripts: `notify_master/backup/fault/stop` and `notify` with keepalived's four
-//! arguments (`INSTANCE|GROUP`, name, `MASTER|BACKUP|FAULT|STOP`, priority). Each
-//! instance or group has its own queue, so its scripts run in order, one at a time,
-//! while the event loop goes on; each run has a timeout.
+//! arguments (`INSTANCE|GROUP`, name, `MASTER|BACKUP|FAULT|STOP`, priority). The
+//! state's script and the generic one of one notification run at the same time, as
+//! keepalived forks them; each instance or group has its own queue, so its
+//! notifications run in order while the event loop goes on; each run has a timeout.
 
 use crate::exec::{self, Outcome, RunAs};
 use std::collections::HashMap;
@@ -152,11 +153,22 @@ impl Notifier {
                 let (tx, mut rx) = mpsc::unbounded_channel::<Batch>();
                 let worker = tokio::task::spawn_local(async move {
                     while let Some(batch) = rx.recv().await {
-                        for (args, run_as) in batch {
-                            let outcome = exec::run(&args, run_as, TIMEOUT).await;
-                            if !outcome.success() {
-                                report(&args, outcome);
-                            }
+                        // keepalived forks the state's script and the generic one
+                        // together (`send_instance_notifies`): started in that order,
+                        // both run at once; the next notification waits for both.
+                        let runs: Vec<_> = batch
+                            .into_iter()
+                            .map(|(args, run_as)| {
+                                tokio::task::spawn_local(async move {
+                                    let outcome = exec::run(&args, run_as, TIMEOUT).await;
+                                    if !outcome.success() {
+                                        report(&args, outcome);
+                                    }
+                                })
+                            })
+                            .collect();
+                        for r in runs {
+                            let _ = r.await;
                         }
                     }
                 });
@@ -258,8 +270,48 @@ mod tests {
                 n.drain().await;
             })
             .await;
+        // The two run at the same time: either may write first.
         let got = std::fs::read_to_string(&log).unwrap();
-        assert_eq!(got, format!("{}\n{}\n", other.uid, me.uid));
+        let mut got: Vec<&str> = got.lines().collect();
+        got.sort_unstable();
+        let (a, b) = (other.uid.to_string(), me.uid.to_string());
+        let mut want = vec![a.as_str(), b.as_str()];
+        want.sort_unstable();
+        assert_eq!(got, want);
+    }
+
+    /// The state's script and `notify` run together: each waits for the other's mark.
+    #[tokio::test(flavor = "current_thread")]
+    async fn specific_and_generic_run_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        // Each writes its mark, then waits (at most 5 s) for the other's.
+        let wait = |me: &str, other: &str| {
+            format!(
+                "/bin/sh -c 'touch {d}/{me}; i=0; while [ ! -e {d}/{other} ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; [ -e {d}/{other} ] && touch {d}/{me}.ok'"
+            )
+        };
+        let s = Scripts {
+            master: Some(Script::new(&wait("a", "b"))),
+            any: Some(Script::new(&wait("b", "a"))),
+            ..Scripts::default()
+        };
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let mut n = Notifier::new(RunAs::current());
+                n.notify(Kind::Instance, "VI_1", &s, "MASTER", 100);
+                n.drain().await;
+            })
+            .await;
+        assert!(
+            dir.path().join("a.ok").exists(),
+            "notify_master never saw notify running"
+        );
+        assert!(
+            dir.path().join("b.ok").exists(),
+            "notify never saw notify_master running"
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]

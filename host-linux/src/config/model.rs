@@ -112,6 +112,21 @@ pub struct Global {
     pub enable_script_security: bool,
     /// Parsed, not acted on: vigild sends no mail.
     pub mail: Mail,
+    /// `notify_fifo` / `notify_fifo_script`: every transition written as a line.
+    pub notify_fifo: NotifyFifo,
+    /// `vrrp_notify_fifo` / `vrrp_notify_fifo_script`: the same for VRRP only.
+    pub vrrp_notify_fifo: NotifyFifo,
+    /// `fifo_write_vrrp_states_on_reload`.
+    pub fifo_write_vrrp_states_on_reload: bool,
+    /// `vrrp_notify_priority_changes`: the default of `notify_priority_changes`.
+    pub notify_priority_changes: bool,
+}
+
+/// A notify FIFO: its path (`text`) with its owner, and the script fed from it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotifyFifo {
+    pub fifo: Option<Command>,
+    pub script: Option<Command>,
 }
 
 impl Default for Global {
@@ -140,6 +155,10 @@ impl Default for Global {
             script_user_at: None,
             enable_script_security: false,
             mail: Mail::default(),
+            notify_fifo: NotifyFifo::default(),
+            vrrp_notify_fifo: NotifyFifo::default(),
+            fifo_write_vrrp_states_on_reload: false,
+            notify_priority_changes: false,
         }
     }
 }
@@ -390,6 +409,8 @@ pub struct Instance {
     pub family: Family,
     pub preempt: bool,
     pub preempt_delay: Duration,
+    /// `notify_priority_changes` (`None`: its sync group's, else the global one).
+    pub notify_priority_changes: Option<bool>,
     /// The authentication vigild uses (`None` after keepalived's rules dropped it).
     pub auth: Auth,
     /// The block as written, if any.
@@ -460,6 +481,7 @@ impl Instance {
             track_files: Vec::new(),
             track_processes: Vec::new(),
             notify: Notify::default(),
+            notify_priority_changes: None,
             garp: GarpSettings::default(),
             lower_prio_no_advert: false,
             higher_prio_send_advert: false,
@@ -612,6 +634,8 @@ pub struct SyncGroup {
     pub track_processes: Vec<TrackRef>,
     /// `sync_group_tracking_weight`: members keep their trackers' weights.
     pub tracking_weight: bool,
+    /// `notify_priority_changes` for members without their own.
+    pub notify_priority_changes: Option<bool>,
 }
 
 // ----- routes and rules (`virtual_routes`, `virtual_rules`, `static_routes`, `static_rules`)

@@ -197,6 +197,57 @@ fn notify_scripts(n: &Notify, owner: &str, users: &Users) -> Scripts {
     }
 }
 
+/// The notify FIFOs as keepalived's VRRP process opens them: the global one, then the
+/// VRRP one unless it names the same FIFO; each script gets the FIFO's name as its last
+/// argument.
+fn fifo_specs(conf: &KeepalivedConf, users: &Users) -> Vec<crate::notify_fifo::Spec> {
+    let g = &conf.global;
+    let mut out: Vec<crate::notify_fifo::Spec> = Vec::new();
+    for (kind, f) in [("", &g.notify_fifo), ("vrrp_", &g.vrrp_notify_fifo)] {
+        let Some(fifo) = &f.fifo else { continue };
+        let name = fifo.text.clone();
+        if out.iter().any(|o| o.path.as_os_str() == name.as_str()) {
+            info!(
+                "notify FIFO {name} has been specified for global and vrrp FIFO - ignoring vrrp FIFO"
+            );
+            continue;
+        }
+        let owner = match users.of(fifo.user.as_ref(), &format!("{kind}fifo {name}")) {
+            Ok(o) => o,
+            Err(e) => {
+                info!("{e}");
+                continue;
+            }
+        };
+        let script = f.script.as_ref().and_then(|c| {
+            let what = format!("{kind}notify_fifo_script {}", c.text);
+            let checked = users
+                .of(c.user.as_ref(), &what)
+                .and_then(|who| Ok((users.checked(c.argv.clone(), who)?, who)));
+            match checked {
+                Ok((mut argv, who)) => {
+                    argv.push(name.clone());
+                    Some(Script {
+                        argv,
+                        run_as: Some(who),
+                    })
+                }
+                Err(e) => {
+                    error!("{kind}notify_fifo_script: {e}");
+                    None
+                }
+            }
+        });
+        out.push(crate::notify_fifo::Spec {
+            path: name.into(),
+            owner,
+            script,
+            kind,
+        });
+    }
+    out
+}
+
 /// Resolves names and weights: a reference's own weight, else the tracked object's.
 fn refs(list: &[TrackRef], default: impl Fn(&str) -> Weight) -> Vec<(String, Weight)> {
     list.iter()
@@ -257,6 +308,8 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
             routes: conf.static_routes.clone(),
             rules: conf.static_rules.clone(),
         },
+        fifos: fifo_specs(conf, &users),
+        fifo_write_states_on_reload: conf.global.fifo_write_vrrp_states_on_reload,
         ..Plan::default()
     };
     let mut disabled: Vec<&str> = Vec::new();
@@ -378,6 +431,16 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
             track_processes,
             track_own_interface: !inst.dont_track_primary,
             notify: notify_scripts(&inst.notify, &inst.name, &users),
+            notify_priority_changes: inst
+                .notify_priority_changes
+                .or_else(|| {
+                    let g = inst
+                        .sync_group
+                        .as_deref()
+                        .and_then(|g| conf.sync_group(g))?;
+                    g.notify_priority_changes
+                })
+                .unwrap_or(conf.global.notify_priority_changes),
             use_vmac: inst.use_vmac.as_ref().map(|v| {
                 v.name
                     .clone()

@@ -36,9 +36,11 @@ use crate::control;
 use crate::metrics;
 use crate::net::{AddressSocket, AddressSpec, Announcer, DeadlineTimer, LinkMonitor, Netlink};
 use crate::notify::{self, Notifier};
+use crate::notify_fifo;
 use crate::track;
 use engine::{Engine, Resolved, Spawn};
 use reactor::{Cmd, Handle};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -81,14 +83,21 @@ enum Job {
     },
 }
 
-/// A notify script run the protocol thread asks for.
+/// What the protocol thread tells the notifiers (scripts and FIFOs).
 #[derive(Debug)]
-struct Note {
-    kind: notify::Kind,
-    name: String,
-    scripts: notify::Scripts,
-    state: &'static str,
-    priority: u8,
+enum Note {
+    /// `name` entered `state`: its scripts run, its line goes to the FIFOs.
+    State {
+        kind: notify::Kind,
+        name: String,
+        // Boxed: the variant stays small (the channel holds Notes by value).
+        scripts: Box<notify::Scripts>,
+        state: &'static str,
+        priority: u8,
+    },
+    /// SIGTERM, before the STOP notifications: keepalived ends its scripts (the FIFO
+    /// scripts among them) first, so those never read the STOP lines.
+    Stopping,
 }
 
 /// Options from the command line.
@@ -131,8 +140,8 @@ pub fn run(options: Options, loader: Loader) -> i32 {
     )
 }
 
-/// Blocks SIGTERM and SIGINT in every thread (called before a second one exists; child
-/// processes start with an empty mask, std's `Command` resets it) and returns a signalfd
+/// Blocks SIGTERM and SIGINT in every thread (called before a second one exists; the
+/// mask is inherited, so scripts unblock them: `exec::unblock_signals`) and returns a signalfd
 /// for them: the protocol thread watches it in its epoll set and resigns at once.
 fn stop_signals() -> std::io::Result<OwnedFd> {
     // SAFETY: `set` is a live sigset_t initialised by sigemptyset; the signalfd is a
@@ -178,7 +187,7 @@ struct Running {
     /// `dynamic_interfaces`: the running plan's instances that wait for a link.
     waiting: waiting::Waiting,
     /// What `vigild status` shows of them (FAULT).
-    waiting_status: Rc<std::cell::RefCell<Vec<control::InstanceStatus>>>,
+    waiting_status: Rc<RefCell<Vec<control::InstanceStatus>>>,
     /// Static addresses, routes and rules, and the record of routes and rules.
     routes: route_state::RouteState,
 }
@@ -332,13 +341,34 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     let jobs = tokio::task::spawn_local(netlink_task(netlink.clone(), announcer, jobs_rx));
     // Notify scripts: in order per instance; the task ends (after the last script)
     // when the protocol thread is gone.
+    // The notify FIFOs get each note's line as its scripts start (keepalived: the
+    // scripts are forked, then the line written), and are closed after the last (STOP).
     let mut notifier = Notifier::new(plan.script_user);
-    let notes = tokio::task::spawn_local(async move {
-        while let Some(n) = notes_rx.recv().await {
-            notifier.notify(n.kind, &n.name, &n.scripts, n.state, n.priority);
-        }
-        notifier.drain().await;
-    });
+    let fifos = Rc::new(RefCell::new(notify_fifo::Fifos::open(&plan.fifos)));
+    let notes = {
+        let fifos = fifos.clone();
+        tokio::task::spawn_local(async move {
+            while let Some(n) = notes_rx.recv().await {
+                match n {
+                    Note::State {
+                        kind,
+                        name,
+                        scripts,
+                        state,
+                        priority,
+                    } => {
+                        notifier.notify(kind, &name, &scripts, state, priority);
+                        fifos
+                            .borrow_mut()
+                            .write(&notify_fifo::line(kind, &name, state, priority));
+                    }
+                    Note::Stopping => fifos.borrow_mut().end_scripts(),
+                }
+            }
+            fifos.borrow_mut().close();
+            notifier.drain().await;
+        })
+    };
     // Tracker reports.
     {
         let engine = engine.clone();
@@ -488,10 +518,20 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
                 match loader() {
                     Ok(plan) => {
                         let installing = Arc::new(plan.clone());
+                        // keepalived closes its FIFOs on reload and opens the new
+                        // configuration's (their scripts see the end and start anew).
+                        reopen_fifos(&fifos, &plan);
+                        let write_states = plan.fifo_write_states_on_reload;
+                        let before = if write_states { status_of(&engine).await } else { None };
                         match apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
                             Ok(()) => {
                                 metrics::service::reloaded("ok");
                                 dump_plan = installing;
+                                if let Some(before) = before
+                                    && let Some(after) = status_of(&engine).await
+                                {
+                                    write_unchanged_states(&fifos, &before, &after);
+                                }
                             }
                             Err(e) => {
                                 metrics::service::reloaded("failed");
@@ -533,6 +573,60 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     running.finish();
     info!("Stopped");
     0
+}
+
+/// The FIFOs of `plan` in place of the open ones.
+fn reopen_fifos(fifos: &RefCell<notify_fifo::Fifos>, plan: &plan::Plan) {
+    let mut fifos = fifos.borrow_mut();
+    fifos.close();
+    *fifos = notify_fifo::Fifos::open(&plan.fifos);
+}
+
+/// The protocol thread's status snapshot.
+async fn status_of(engine: &Handle) -> Option<control::Status> {
+    let (tx, rx) = oneshot::channel();
+    if !engine.send(Cmd::Status(tx)) {
+        return None;
+    }
+    rx.await.ok()
+}
+
+/// `fifo_write_vrrp_states_on_reload`: after a reload keepalived writes to the FIFOs
+/// the state of every sync group, then of every instance, that was not notified (its
+/// state did not change), except a master instance (2.2.7's `vrrp_init_state` writes
+/// nothing for an instance that stays master). An instance counts as unchanged when
+/// its state and its last transition are the ones it had before the reload.
+fn write_unchanged_states(
+    fifos: &RefCell<notify_fifo::Fifos>,
+    before: &control::Status,
+    after: &control::Status,
+) {
+    let mut fifos = fifos.borrow_mut();
+    for g in &after.groups {
+        if before
+            .groups
+            .iter()
+            .any(|b| b.name == g.name && b.state == g.state)
+        {
+            fifos.write(&notify_fifo::line(notify::Kind::Group, &g.name, g.state, 0));
+        }
+    }
+    for i in &after.instances {
+        let same = before.instances.iter().any(|b| {
+            b.name == i.name
+                && i.state != "MASTER"
+                && b.state == i.state
+                && b.last_transition_unix == i.last_transition_unix
+        });
+        if same {
+            fifos.write(&notify_fifo::line(
+                notify::Kind::Instance,
+                &i.name,
+                i.state,
+                i.effective_priority,
+            ));
+        }
+    }
 }
 
 /// keepalived's dump signals (`keepalived --signum=DATA|STATS|STATS_CLEAR|JSON`).

@@ -55,6 +55,9 @@ pub struct Instance {
     /// `dont_track_primary`.
     pub track_own_interface: bool,
     pub notify: notify::Scripts,
+    /// `notify_priority_changes` (its own, else its sync group's, else the global one):
+    /// priority changes go to the notify FIFOs.
+    pub notify_priority_changes: bool,
     /// `use_vmac`: the macvlan's name.
     pub use_vmac: Option<String>,
     /// `virtual_routes` and `virtual_rules`: installed after the VIPs by a master,
@@ -109,6 +112,10 @@ pub struct Plan {
     /// `static_ipaddress`, `static_routes`, `static_rules`: installed at start,
     /// removed at exit, whatever the VRRP states.
     pub statics: Statics,
+    /// `notify_fifo` then `vrrp_notify_fifo`, when configured.
+    pub fifos: Vec<crate::notify_fifo::Spec>,
+    /// `fifo_write_vrrp_states_on_reload`.
+    pub fifo_write_states_on_reload: bool,
 }
 
 /// What keepalived installs at start whatever the VRRP states.

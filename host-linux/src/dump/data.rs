@@ -370,7 +370,10 @@ fn instance(out: &mut String, status: &Status, plan: &Plan, s: &InstanceStatus, 
     lines.push("Using smtp notification = no".into());
     lines.push("Notify deleted = Fault".into());
     notify_scripts(&mut lines, &p.notify, plan);
-    lines.push("Notify priority changes = false".into());
+    lines.push(format!(
+        "Notify priority changes = {}",
+        p.notify_priority_changes
+    ));
 
     let _ = writeln!(out, " VRRP Instance = {}", p.name);
     for l in lines {

@@ -230,11 +230,12 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
         Keyword::read("vrrp_iptables", |p, _, n| p.iptables(n)),
         Keyword::read("vrrp_ipsets", |p, _, n| p.iptables(n)),
         Keyword::ignored("disable_local_igmp"),
-        Keyword::read("vrrp_notify_priority_changes", |p, _, n| {
-            p.ignored(n, PLACE);
-            if let Some(t) = n.args.first()
-                && ka_bool(t).is_none()
-            {
+        Keyword::read("vrrp_notify_priority_changes", |p, g, n| {
+            // keepalived: no value means true; an invalid one is an error.
+            let value = n.args.first().map_or(Some(true), ka_bool);
+            if let Some(v) = value {
+                g.notify_priority_changes = v;
+            } else if let Some(t) = n.args.first() {
                 p.d.warn(
                     &t.loc,
                     format!(
@@ -290,13 +291,24 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
         Keyword::ignored("enable_traps"),
         Keyword::ignored("enable_dbus"),
         Keyword::ignored("dbus_service_name"),
-        Keyword::ignored("notify_fifo"),
-        Keyword::ignored("notify_fifo_script"),
-        Keyword::ignored("vrrp_notify_fifo"),
-        Keyword::ignored("vrrp_notify_fifo_script"),
+        Keyword::read("notify_fifo", |p, g, n| {
+            p.notify(&mut g.notify_fifo.fifo, n, "")
+        }),
+        Keyword::read("notify_fifo_script", |p, g, n| {
+            p.notify(&mut g.notify_fifo.script, n, "")
+        }),
+        Keyword::read("vrrp_notify_fifo", |p, g, n| {
+            p.notify(&mut g.vrrp_notify_fifo.fifo, n, "")
+        }),
+        Keyword::read("vrrp_notify_fifo_script", |p, g, n| {
+            p.notify(&mut g.vrrp_notify_fifo.script, n, "")
+        }),
         Keyword::ignored("lvs_notify_fifo"),
         Keyword::ignored("lvs_notify_fifo_script"),
-        Keyword::ignored("fifo_write_vrrp_states_on_reload"),
+        Keyword::read("fifo_write_vrrp_states_on_reload", |p, g, n| {
+            p.no_block(n);
+            g.fifo_write_vrrp_states_on_reload = true;
+        }),
         // Netlink and socket buffers.
         Keyword::read("dynamic_interfaces", |p, g, n| {
             p.no_block(n);

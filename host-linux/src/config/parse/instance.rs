@@ -356,10 +356,11 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
         }),
         Keyword::ignored("notify_master_rx_lower_pri"),
         Keyword::read("notify_priority_changes", |p, b, n| {
-            p.ignored(n, PLACE);
-            if let Some(t) = n.args.first()
-                && ka_bool(t).is_none()
-            {
+            // keepalived: no value means true; an invalid one is an error and leaves it unset.
+            let value = n.args.first().map_or(Some(true), ka_bool);
+            if let Some(v) = value {
+                b.inst.notify_priority_changes = Some(v);
+            } else if let Some(t) = n.args.first() {
                 p.d.warn(
                     &t.loc,
                     format!(

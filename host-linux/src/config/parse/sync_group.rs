@@ -55,10 +55,11 @@ pub(super) static VRRP_SYNC_GROUP: Table<GroupBlock> = Table {
             b.group.tracking_weight = true;
         }),
         Keyword::read("notify_priority_changes", |p, b, n| {
-            p.ignored(n, PLACE);
-            if let Some(t) = n.args.first()
-                && ka_bool(t).is_none()
-            {
+            // keepalived: no value means true; an invalid one is an error and leaves it unset.
+            let value = n.args.first().map_or(Some(true), ka_bool);
+            if let Some(v) = value {
+                b.group.notify_priority_changes = Some(v);
+            } else if let Some(t) = n.args.first() {
                 p.d.warn(
                     &t.loc,
                     format!(
@@ -114,6 +115,7 @@ impl Parser<'_> {
                 loc: n.loc().clone(),
                 members: Vec::new(),
                 notify: Notify::default(),
+                notify_priority_changes: None,
                 track_interfaces: Vec::new(),
                 track_scripts: Vec::new(),
                 track_files: Vec::new(),

@@ -337,10 +337,29 @@ impl Engine {
                 let scripts = self.slots[i].plan.notify.clone();
                 self.note(notify::Kind::Instance, name, scripts, state, prio);
             }
-            Event::PriorityChanged { from, to } => info!(
-                "({}) Changing effective priority from {from} to {to}",
-                self.slots[i].plan.name
-            ),
+            Event::PriorityChanged { from, to } => {
+                let name = &self.slots[i].plan.name;
+                info!("({name}) Changing effective priority from {from} to {to}");
+                // keepalived (`send_instance_priority_notifies`): a FIFO line only.
+                if self.slots[i].plan.notify_priority_changes {
+                    let master = self
+                        .router
+                        .instance(i)
+                        .is_some_and(|x| x.state() == VrrpState::Master);
+                    let state = if master {
+                        "MASTER_PRIORITY"
+                    } else {
+                        "BACKUP_PRIORITY"
+                    };
+                    self.note(
+                        notify::Kind::Instance,
+                        name.clone(),
+                        notify::Scripts::default(),
+                        state,
+                        to,
+                    );
+                }
+            }
         }
     }
 
@@ -410,13 +429,11 @@ impl Engine {
         state: &'static str,
         priority: u8,
     ) {
-        if scripts.is_empty() {
-            return;
-        }
-        let _ = self.notes.send(Note {
+        // Sent even without scripts: the service thread also writes the notify FIFOs.
+        let _ = self.notes.send(Note::State {
             kind,
             name,
-            scripts,
+            scripts: Box::new(scripts),
             state,
             priority,
         });
@@ -499,6 +516,7 @@ impl Engine {
     /// before any VIP is removed) and removes its VIPs; notify scripts get STOP, and
     /// sync groups their `notify_stop`.
     pub fn shutdown_all(&mut self) {
+        let _ = self.notes.send(Note::Stopping);
         self.router.stop_all(now());
         self.drain();
         let _ = self.timer.arm(None);

@@ -1,0 +1,455 @@
+//! Notify FIFOs against Debian's keepalived 2.2.7: the same scenario (two nodes, one
+//! instance or a sync group of two, a graceful failover, both stopped) run once with two keepalived and once
+//! with two vigild, each node with `vrrp_notify_fifo` and a `vrrp_notify_fifo_script`
+//! that copies the FIFO to a file. The lines each node wrote must be the same, in the
+//! same order, for both implementations.
+//!
+//! Every test skips (or fails under `VIGIL_REQUIRE_PRIVILEGED=1`) when not root.
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+use vigil_tests::netns::privileged_or_skip;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Impl {
+    Vigil,
+    Keepalived,
+}
+
+#[derive(Debug)]
+enum Daemon {
+    Vigil(Vigild),
+    Ka(Keepalived),
+}
+
+impl Daemon {
+    fn start(
+        which: Impl,
+        ns: &vigil_tests::netns::Netns,
+        dir: &Path,
+        name: &str,
+        conf: &str,
+    ) -> Self {
+        match which {
+            Impl::Vigil => Daemon::Vigil(Vigild::start(ns, dir, name, conf)),
+            Impl::Keepalived => Daemon::Ka(Keepalived::start(ns, dir, name, conf)),
+        }
+    }
+
+    fn expect_state(&self, state: &str, timeout: Duration) {
+        match self {
+            Daemon::Vigil(v) => {
+                v.expect_state("VI_1", state, timeout);
+            }
+            Daemon::Ka(k) => {
+                k.expect_state("VI_1", state, timeout);
+            }
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    fn terminate(&mut self) -> bool {
+        match self {
+            Daemon::Vigil(v) => v
+                .terminate(Duration::from_secs(10))
+                .is_some_and(|s| s.success()),
+            Daemon::Ka(k) => k.terminate(Duration::from_secs(10)),
+        }
+    }
+
+    fn sighup(&self) {
+        match self {
+            Daemon::Vigil(v) => v.signal(nix::sys::signal::Signal::SIGHUP),
+            Daemon::Ka(k) => k.signal(nix::sys::signal::Signal::SIGHUP),
+        }
+    }
+
+    fn log(&self) -> String {
+        match self {
+            Daemon::Vigil(v) => v.log_text(),
+            Daemon::Ka(k) => k.log_text(),
+        }
+    }
+}
+
+/// The reader every node's `vrrp_notify_fifo_script` runs: `$1` the copy, `$2` the FIFO
+/// (keepalived appends its name).
+const READER: &str = "#!/bin/sh\nexec cat \"$2\" >> \"$1\"\n";
+
+/// A node's configuration: VI_1 (VIP), and with `group` also VI_2 (VIP2) with VI_1 in
+/// sync group G; the FIFO and its reader in `dir`.
+fn conf(dir: &Path, node: &str, state: &'static str, prio: u8, group: bool) -> String {
+    conf_with(dir, node, state, prio, group, "")
+}
+
+/// [`conf`] with more `global_defs` lines.
+fn conf_with(
+    dir: &Path,
+    node: &str,
+    state: &'static str,
+    prio: u8,
+    group: bool,
+    global: &str,
+) -> String {
+    let d = dir.display();
+    let extra = format!(
+        "    vrrp_notify_fifo {d}/{node}.fifo\n    vrrp_notify_fifo_script \"{d}/reader.sh {d}/{node}.lines\"\n{global}"
+    );
+    let one = Inst::v3("VI_1", 51, state, prio, "0.2").render();
+    if !group {
+        return global_defs(node, &extra) + &one;
+    }
+    let mut two = Inst::v3("VI_2", 52, state, prio, "0.2");
+    two.vips = vec![format!("{VIP2}/24")];
+    global_defs(node, &extra)
+        + "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n}\n"
+        + &one
+        + &two.render()
+}
+
+fn install_reader(dir: &Path) {
+    let reader = dir.join("reader.sh");
+    std::fs::write(&reader, READER).unwrap();
+    std::fs::set_permissions(&reader, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `path`'s text once it has `n` lines (bounded: 5 s), else what it has then.
+fn wait_lines(path: &Path, n: usize) -> String {
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().count() >= n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    text
+}
+
+/// A pair with `fifo_write_vrrp_states_on_reload`: lb1 master, lb2 backup, then
+/// SIGHUP to both with the same configuration; returns their lines.
+fn reload_scenario(which: Impl, prefix: &str) -> (String, String) {
+    let lan = lan(prefix, 2);
+    let dir = workdir(&format!("fifo-reload-{which:?}"));
+    install_reader(dir.path());
+    let on_reload = "    fifo_write_vrrp_states_on_reload\n";
+    let settle = Duration::from_secs(8);
+    let conf1 = conf_with(dir.path(), "lb1", "MASTER", 150, false, on_reload);
+    let mut lb1 = Daemon::start(which, &lan.host(0).ns, dir.path(), "lb1", &conf1);
+    lb1.expect_state("MASTER", settle);
+    let conf2 = conf_with(dir.path(), "lb2", "BACKUP", 100, false, on_reload);
+    let mut lb2 = Daemon::start(which, &lan.host(1).ns, dir.path(), "lb2", &conf2);
+    lb2.expect_state("BACKUP", settle);
+    std::thread::sleep(Duration::from_millis(1200));
+    let (l1, l2) = (dir.path().join("lb1.lines"), dir.path().join("lb2.lines"));
+    assert_eq!(wait_lines(&l1, 2).lines().count(), 2, "{which:?}");
+    assert_eq!(wait_lines(&l2, 1).lines().count(), 1, "{which:?}");
+    lb1.sighup();
+    lb2.sighup();
+    let text2 = wait_lines(&l2, 2);
+    // lb1 writes nothing (a master stays silent): give it as long as lb2 took, and more.
+    std::thread::sleep(Duration::from_millis(500));
+    let text1 = std::fs::read_to_string(&l1).unwrap_or_default();
+    lb1.expect_state("MASTER", settle);
+    lb2.expect_state("BACKUP", settle);
+    assert!(
+        lb2.terminate(),
+        "lb2 ({which:?}) did not stop:\n{}",
+        lb2.log()
+    );
+    assert!(
+        lb1.terminate(),
+        "lb1 ({which:?}) did not stop:\n{}",
+        lb1.log()
+    );
+    eprintln!("{which:?} reload:\n--- lb1 ---\n{text1}--- lb2 ---\n{text2}");
+    (text1, text2)
+}
+
+/// A pair with `vrrp_notify_priority_changes` and a `vrrp_track_file` (weight 1) per
+/// node: lb1's file goes to -10 while master, lb2's to -5 while backup; returns their
+/// lines.
+fn priority_scenario(which: Impl, prefix: &str) -> (String, String) {
+    let lan = lan(prefix, 2);
+    let dir = workdir(&format!("fifo-prio-{which:?}"));
+    install_reader(dir.path());
+    let settle = Duration::from_secs(8);
+    let node_conf = |node: &str, state: &'static str, prio: u8| {
+        let file = dir.path().join(format!("{node}.weight"));
+        std::fs::write(&file, "0\n").unwrap();
+        let d = dir.path().display();
+        let global = "    vrrp_notify_priority_changes\n";
+        let conf = conf_with(dir.path(), node, state, prio, false, global);
+        // The track_file goes before the instance and into it.
+        let track =
+            format!("vrrp_track_file tf {{\n    file {d}/{node}.weight\n    weight 1\n}}\n");
+        let conf = conf.replacen("vrrp_instance", &format!("{track}vrrp_instance"), 1);
+        conf.replacen(
+            "    virtual_ipaddress {",
+            "    track_file {\n        tf\n    }\n    virtual_ipaddress {",
+            1,
+        )
+    };
+    let mut lb1 = Daemon::start(
+        which,
+        &lan.host(0).ns,
+        dir.path(),
+        "lb1",
+        &node_conf("lb1", "MASTER", 150),
+    );
+    lb1.expect_state("MASTER", settle);
+    let mut lb2 = Daemon::start(
+        which,
+        &lan.host(1).ns,
+        dir.path(),
+        "lb2",
+        &node_conf("lb2", "BACKUP", 100),
+    );
+    lb2.expect_state("BACKUP", settle);
+    std::thread::sleep(Duration::from_millis(1200));
+    let (l1, l2) = (dir.path().join("lb1.lines"), dir.path().join("lb2.lines"));
+    std::fs::write(dir.path().join("lb1.weight"), "-10\n").unwrap();
+    let text1 = wait_lines(&l1, 3);
+    std::fs::write(dir.path().join("lb2.weight"), "-5\n").unwrap();
+    let text2 = wait_lines(&l2, 2);
+    lb1.expect_state("MASTER", settle);
+    assert!(
+        lb2.terminate(),
+        "lb2 ({which:?}) did not stop:\n{}",
+        lb2.log()
+    );
+    assert!(
+        lb1.terminate(),
+        "lb1 ({which:?}) did not stop:\n{}",
+        lb1.log()
+    );
+    eprintln!("{which:?} priorities:\n--- lb1 ---\n{text1}--- lb2 ---\n{text2}");
+    (text1, text2)
+}
+
+/// The scenario; returns the lines of lb1 and lb2.
+fn scenario(which: Impl, prefix: &str, group: bool) -> (String, String) {
+    let lan = lan(prefix, 2);
+    let dir = workdir(&format!("fifo-{which:?}"));
+    install_reader(dir.path());
+    let settle = Duration::from_secs(8);
+
+    let mut lb1 = Daemon::start(
+        which,
+        &lan.host(0).ns,
+        dir.path(),
+        "lb1",
+        &conf(dir.path(), "lb1", "MASTER", 150, group),
+    );
+    lb1.expect_state("MASTER", settle);
+    let mut lb2 = Daemon::start(
+        which,
+        &lan.host(1).ns,
+        dir.path(),
+        "lb2",
+        &conf(dir.path(), "lb2", "BACKUP", 100, group),
+    );
+    lb2.expect_state("BACKUP", settle);
+    // Longer than a master-down interval: lb2 has heard lb1 and stays backup.
+    std::thread::sleep(Duration::from_millis(1200));
+
+    // Graceful failover: lb1 stops (priority 0), lb2 takes over.
+    assert!(
+        lb1.terminate(),
+        "lb1 ({which:?}) did not stop:\n{}",
+        lb1.log()
+    );
+    lb2.expect_state("MASTER", settle);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        lb2.terminate(),
+        "lb2 ({which:?}) did not stop:\n{}",
+        lb2.log()
+    );
+
+    // The readers end when the FIFOs are closed; their copies are then complete.
+    let read = |node: &str| {
+        let path = dir.path().join(format!("{node}.lines"));
+        let mut last = String::new();
+        // Stable for 200 ms (bounded: 5 s).
+        let mut stable = 0;
+        for _ in 0..100 {
+            let now = std::fs::read_to_string(&path).unwrap_or_default();
+            stable = if now == last && !now.is_empty() {
+                stable + 1
+            } else {
+                0
+            };
+            last = now;
+            if stable >= 4 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        last
+    };
+    let out = (read("lb1"), read("lb2"));
+    for node in ["lb1", "lb2"] {
+        let fifo = dir.path().join(format!("{node}.fifo"));
+        assert!(
+            !fifo.exists(),
+            "{which:?}: {node}'s FIFO, created by the daemon, is still there"
+        );
+    }
+    eprintln!("{which:?}:\n--- lb1 ---\n{}--- lb2 ---\n{}", out.0, out.1);
+    out
+}
+
+/// One instance: the same lines in the same order.
+#[test]
+fn fifo_lines_as_keepalived() {
+    if !privileged_or_skip("fifo_lines_as_keepalived") {
+        return;
+    }
+    let ka = scenario(Impl::Keepalived, "ffk", false);
+    let vigil = scenario(Impl::Vigil, "ffv", false);
+    // What keepalived writes; no STOP lines: stopping, it ends its scripts (the FIFO
+    // reader too) before it writes them.
+    assert_eq!(
+        ka.0, "INSTANCE \"VI_1\" BACKUP 150\nINSTANCE \"VI_1\" MASTER 150\n",
+        "keepalived's lb1"
+    );
+    assert_eq!(
+        vigil.0, ka.0,
+        "lb1's FIFO lines differ (left vigild, right keepalived)"
+    );
+    assert_eq!(
+        vigil.1, ka.1,
+        "lb2's FIFO lines differ (left vigild, right keepalived)"
+    );
+}
+
+/// A sync group: the same lines; within one group change (its members' lines and the
+/// group's), keepalived's order follows which member completed the group, vigild's the
+/// group's order (docs/notify.md), so each change is compared as a set.
+#[test]
+fn fifo_lines_of_a_sync_group_as_keepalived() {
+    if !privileged_or_skip("fifo_lines_of_a_sync_group_as_keepalived") {
+        return;
+    }
+    let ka = scenario(Impl::Keepalived, "fgk", true);
+    let vigil = scenario(Impl::Vigil, "fgv", true);
+    assert_eq!(ka.0.lines().count(), 6, "keepalived's lb1:\n{}", ka.0);
+    assert_eq!(by_change(&vigil.0), by_change(&ka.0), "lb1 (left vigild)");
+    assert_eq!(by_change(&vigil.1), by_change(&ka.1), "lb2 (left vigild)");
+}
+
+/// The lines cut after each state change of the group (all its lines for one state:
+/// its members' and its own), each change sorted.
+fn by_change(lines: &str) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let mut last_state = String::new();
+    for l in lines.lines() {
+        let state = l.split_whitespace().nth(2).unwrap_or_default().to_owned();
+        if state != last_state || out.is_empty() {
+            out.push(Vec::new());
+            last_state = state;
+        }
+        out.last_mut().unwrap().push(l.to_owned());
+    }
+    for change in &mut out {
+        change.sort();
+    }
+    out
+}
+
+/// `fifo_write_vrrp_states_on_reload`: after SIGHUP the unchanged backup's state is
+/// written again, the master's not, as keepalived 2.2.7 does.
+#[test]
+fn fifo_states_on_reload_as_keepalived() {
+    if !privileged_or_skip("fifo_states_on_reload_as_keepalived") {
+        return;
+    }
+    let ka = reload_scenario(Impl::Keepalived, "frk");
+    let vigil = reload_scenario(Impl::Vigil, "frv");
+    assert_eq!(
+        ka.1, "INSTANCE \"VI_1\" BACKUP 100\nINSTANCE \"VI_1\" BACKUP 100\n",
+        "keepalived's lb2"
+    );
+    assert_eq!(vigil.0, ka.0, "lb1: left vigild, right keepalived");
+    assert_eq!(vigil.1, ka.1, "lb2: left vigild, right keepalived");
+}
+
+/// `vrrp_notify_priority_changes`: a tracked file lowers the priorities; the FIFO gets
+/// `MASTER_PRIORITY` / `BACKUP_PRIORITY` lines as keepalived writes them.
+#[test]
+fn fifo_priority_lines_as_keepalived() {
+    if !privileged_or_skip("fifo_priority_lines_as_keepalived") {
+        return;
+    }
+    let ka = priority_scenario(Impl::Keepalived, "fpk");
+    let vigil = priority_scenario(Impl::Vigil, "fpv");
+    assert!(
+        ka.0.contains("INSTANCE \"VI_1\" MASTER_PRIORITY 140"),
+        "keepalived's lb1:\n{}",
+        ka.0
+    );
+    assert_eq!(vigil.0, ka.0, "lb1: left vigild, right keepalived");
+    assert_eq!(vigil.1, ka.1, "lb2: left vigild, right keepalived");
+}
+
+/// A FIFO nobody reads, already full when vigild starts (the test holds it open and
+/// filled it to the brim): vigild starts, writes nothing it could wait on, and the
+/// backup still takes over within its master-down interval when the master dies, its
+/// service thread (which writes the FIFO and answers `status`) never stuck.
+#[test]
+fn a_full_fifo_never_delays_a_failover() {
+    if !privileged_or_skip("a_full_fifo_never_delays_a_failover") {
+        return;
+    }
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let lan = lan("ffull", 2);
+    let dir = workdir("fifo-full");
+    let fifo = dir.path().join("lb2.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let mut held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let chunk = [b'x'; 4096];
+    let mut filled = 0usize;
+    // A pipe holds 64 KiB by default (at most 1 MiB): bounded.
+    for _ in 0..1024 {
+        match held.write(&chunk) {
+            Ok(n) if n > 0 => filled += n,
+            _ => break,
+        }
+    }
+    assert!(
+        filled >= 4096 && held.write(b"y").is_err(),
+        "the FIFO is not full"
+    );
+    let settle = Duration::from_secs(8);
+    let conf1 = global_defs("lb1", "") + &Inst::v3("VI_1", 51, "MASTER", 150, "0.2").render();
+    let conf2 = global_defs("lb2", &format!("    vrrp_notify_fifo {}\n", fifo.display()))
+        + &Inst::v3("VI_1", 51, "BACKUP", 100, "0.2").render();
+    let mut lb1 = Vigild::start(&lan.host(0).ns, dir.path(), "lb1", &conf1);
+    lb1.expect_state("VI_1", "MASTER", settle);
+    let lb2 = Vigild::start(&lan.host(1).ns, dir.path(), "lb2", &conf2);
+    lb2.expect_state("VI_1", "BACKUP", settle);
+    std::thread::sleep(Duration::from_millis(1200));
+    lb1.kill();
+    // Master-down interval: 3 x 0.2 s + skew (0.12 s); one more second of margin for
+    // a debug build on a loaded machine.
+    let took = lb2.wait_state("VI_1", "MASTER", Duration::from_millis(1720));
+    assert!(
+        took.is_some(),
+        "lb2 did not take over in time:\n{}",
+        lb2.log_text()
+    );
+    // The existing FIFO is left in place.
+    drop(lb2);
+    assert!(fifo.exists());
+}
