@@ -252,6 +252,7 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
         script_user: users.default.unwrap_or_else(RunAs::current),
         dump: dump_config(conf),
         dynamic_interfaces: conf.global.dynamic_interfaces,
+        mail: crate::mail::Settings::from_config(conf, &dump_config(conf).router_id),
         ..Plan::default()
     };
     let mut disabled: Vec<&str> = Vec::new();

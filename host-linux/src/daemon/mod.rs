@@ -32,6 +32,7 @@ pub use engine::{MAX_INSTANCES, MAX_PEERS, MAX_TRACKERS};
 pub use load::{load_plan, log_diagnostics, plan_from};
 
 use crate::control;
+use crate::mail;
 use crate::metrics;
 use crate::net::{AddressSocket, AddressSpec, Announcer, DeadlineTimer, LinkMonitor, Netlink};
 use crate::notify::{self, Notifier};
@@ -328,10 +329,19 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     // Notify scripts: in order per instance; the task ends (after the last script)
     // when the protocol thread is gone.
     let mut notifier = Notifier::new(plan.script_user);
+    // Mail alerts: queued beside the notify scripts, sent on tasks of their own.
+    let (mailer, mail_sender) = mail::Mailer::new(plan.mail.clone());
+    let mailer = Rc::new(std::cell::RefCell::new(mailer));
+    let mail_sender = tokio::task::spawn_local(mail_sender);
+    let notes_mailer = mailer.clone();
     let notes = tokio::task::spawn_local(async move {
         while let Some(n) = notes_rx.recv().await {
             notifier.notify(n.kind, &n.name, &n.scripts, n.state, n.priority);
+            notes_mailer
+                .borrow_mut()
+                .transition(n.kind, &n.name, n.state);
         }
+        drop(notes_mailer);
         notifier.drain().await;
     });
     // Tracker reports.
@@ -486,6 +496,7 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
                         match apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
                             Ok(()) => {
                                 metrics::service::reloaded("ok");
+                                mailer.borrow_mut().reconfigure(installing.mail.clone());
                                 dump_plan = installing;
                             }
                             Err(e) => {
@@ -523,10 +534,23 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     let _ = tokio::task::spawn_blocking(move || protocol_thread.join()).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), jobs).await;
     let _ = tokio::time::timeout(notify::TIMEOUT + Duration::from_secs(1), notes).await;
+    // The STOP mails: as long as one mail's timeout at most (keepalived's exit does not
+    // wait for them at all).
+    let mail_bound = plan_mail_timeout(&dump_plan);
+    drop(mailer);
+    let _ = tokio::time::timeout(mail_bound, mail_sender).await;
     let _ = std::fs::remove_file(&options.control_socket);
     running.finish();
     info!("Stopped");
     0
+}
+
+/// How long stopping waits for the last mails (the STOP alerts): one mail's timeout,
+/// at most 5 s so that a dead mail server does not hold up a stop.
+fn plan_mail_timeout(plan: &plan::Plan) -> Duration {
+    plan.mail
+        .as_ref()
+        .map_or(Duration::ZERO, |m| m.timeout.min(Duration::from_secs(5)))
 }
 
 /// keepalived's dump signals (`keepalived --signum=DATA|STATS|STATS_CLEAR|JSON`).

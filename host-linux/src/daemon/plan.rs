@@ -102,6 +102,8 @@ pub struct Plan {
     /// `dynamic_interfaces`: instances whose interface is missing wait in FAULT
     /// ([`super::waiting`]) instead of failing the install.
     pub dynamic_interfaces: bool,
+    /// Mail alerts (`None`: no recipient or no server, as keepalived sends none).
+    pub mail: Option<crate::mail::Settings>,
 }
 
 /// The parts of `global_defs` and of the `vrrp_script`s that keepalived's SIGUSR1 dump

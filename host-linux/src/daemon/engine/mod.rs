@@ -383,9 +383,7 @@ impl Engine {
         state: &'static str,
         priority: u8,
     ) {
-        if scripts.is_empty() {
-            return;
-        }
+        // Sent without scripts too: the service thread mails transitions (`mail`).
         let _ = self.notes.send(Note {
             kind,
             name,
