@@ -36,8 +36,11 @@ pub struct Settings {
     /// `smtp_server` as written (a name is resolved at each send) and its port.
     pub server: String,
     pub port: u16,
-    pub helo: String,
-    pub from: String,
+    /// `smtp_helo_name` and `notification_email_from`; unset, they are found from the
+    /// host's canonical name at each send ([`local_name`]), as keepalived finds them at
+    /// load.
+    pub helo: Option<String>,
+    pub from: Option<String>,
     pub to: Vec<String>,
     pub timeout: Duration,
     pub router_id: String,
@@ -60,16 +63,12 @@ impl Settings {
             // The machine check has said "Invalid smtp server" already.
             Some(p) => p.parse().ok().filter(|&p| p != 0)?,
         };
-        let host = host_name();
         let default = m.smtp_alert_vrrp.or(m.smtp_alert).unwrap_or(false);
         Some(Settings {
             server,
             port,
-            helo: m.helo_name.clone().unwrap_or_else(|| host.clone()),
-            from: m
-                .from
-                .clone()
-                .unwrap_or_else(|| format!("{}@{host}", user_name())),
+            helo: m.helo_name.clone(),
+            from: m.from.clone(),
             to: m.notification_email.clone(),
             timeout: Duration::from_secs(u64::from(m.smtp_connect_timeout.unwrap_or(30))),
             router_id: router_id.to_owned(),
@@ -223,6 +222,11 @@ impl Mailer {
         let Some((subject, body)) = alert_text(kind, state) else {
             return;
         };
+        if state == "STOP" {
+            // keepalived formats its "Stopping" mail as it exits and exits before the
+            // connection is made: none ever arrives, so none is sent.
+            return;
+        }
         self.last.insert(key, state.to_owned());
         let alert = Alert::new(&s.router_id, kind, name, subject, body);
         if self.queue.try_send((s.clone(), alert)).is_err() {
@@ -265,6 +269,7 @@ pub async fn send(s: &Settings, alert: &Alert) {
 
 async fn dialogue(s: &Settings, alert: &Alert) -> Result<(), String> {
     let t = s.timeout;
+    let (helo, from) = sender_names(s).await;
     let target = (s.server.as_str(), s.port);
     let addr = tokio::time::timeout(t, tokio::net::lookup_host(target))
         .await
@@ -283,15 +288,15 @@ async fn dialogue(s: &Settings, alert: &Alert) -> Result<(), String> {
     };
     let mut steps: Vec<(String, u16, &str)> = vec![
         (String::new(), 220, "(E)SMTP"),
-        (format!("HELO {}\r\n", s.helo), 250, "HELO"),
-        (format!("MAIL FROM:<{}>\r\n", s.from), 250, "MAIL"),
+        (format!("HELO {helo}\r\n"), 250, "HELO"),
+        (format!("MAIL FROM:<{from}>\r\n"), 250, "MAIL"),
     ];
     steps.extend(
         s.to.iter()
             .map(|r| (format!("RCPT TO:<{r}>\r\n"), 250, "RCPT")),
     );
     steps.push(("DATA\r\n".into(), 354, "DATA"));
-    steps.push((alert.data(&rfc822_now(), &s.from, &s.to), 250, "BODY"));
+    steps.push((alert.data(&rfc822_now(), &from, &s.to), 250, "BODY"));
     for (command, expect, name) in steps {
         if !command.is_empty() {
             smtp.write(&command).await?;
@@ -375,11 +380,55 @@ fn rfc822_now() -> String {
     String::from_utf8_lossy(&out[..n]).into_owned()
 }
 
-/// keepalived's `local_name`: the host name (uname's node name).
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_default()
+/// The HELO name and the sender, with keepalived's defaults: the canonical host name and
+/// `USER@` it; when the name cannot be found keepalived leaves both unset and sends
+/// `HELO localhost` and (glibc printing a NULL string) `(null)` as the sender.
+async fn sender_names(s: &Settings) -> (String, String) {
+    let name = if s.helo.is_none() || s.from.is_none() {
+        let lookup = tokio::task::spawn_blocking(local_name);
+        tokio::time::timeout(s.timeout, lookup)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+    } else {
+        None
+    };
+    let helo = s
+        .helo
+        .clone()
+        .or_else(|| name.clone())
+        .unwrap_or_else(|| "localhost".into());
+    let from = s.from.clone().unwrap_or_else(|| {
+        name.map_or_else(|| "(null)".into(), |n| format!("{}@{n}", user_name()))
+    });
+    (helo, from)
+}
+
+/// keepalived's `get_local_name`: uname's node name, canonicalised by `getaddrinfo`
+/// (`AI_CANONNAME`); `None` if that fails. Blocking (the resolver).
+pub fn local_name() -> Option<String> {
+    // SAFETY: `uts` and `hints` are zeroed plain C structs `uname` and `getaddrinfo`
+    // fill or read; the node name is NUL-terminated by `uname`; `res` is freed once and
+    // only read while it lives.
+    unsafe {
+        let mut uts: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut uts) != 0 {
+            return None;
+        }
+        let node = uts.nodename.as_ptr();
+        let mut hints: libc::addrinfo = std::mem::zeroed();
+        hints.ai_flags = libc::AI_CANONNAME;
+        let mut res: *mut libc::addrinfo = std::ptr::null_mut();
+        if libc::getaddrinfo(node, std::ptr::null(), &hints, &mut res) != 0 {
+            return None;
+        }
+        let name = (!res.is_null() && !(*res).ai_canonname.is_null())
+            .then(|| std::ffi::CStr::from_ptr((*res).ai_canonname))
+            .map(|c| c.to_string_lossy().into_owned());
+        libc::freeaddrinfo(res);
+        name
+    }
 }
 
 /// The user vigild runs as (keepalived's default sender is `USER@HOST`).
@@ -435,8 +484,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!((s.port, s.timeout), (25, Duration::from_secs(30)));
-        assert!(s.from.ends_with(&format!("@{}", host_name())));
-        assert_eq!(s.helo, host_name());
+        assert_eq!((s.helo.as_deref(), s.from.as_deref()), (None, None));
         // smtp_alert is off unless asked for, globally or per instance.
         assert_eq!((s.instances["A"], s.instances["B"]), (false, true));
         let s = settings(&format!(
@@ -444,8 +492,8 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(
-            (s.port, s.helo.as_str(), s.from.as_str()),
-            (2525, "h", "f@x")
+            (s.port, s.helo.as_deref(), s.from.as_deref()),
+            (2525, Some("h"), Some("f@x"))
         );
         assert_eq!(s.timeout, Duration::from_secs(3));
         assert_eq!((s.instances["A"], s.instances["B"]), (false, true));
@@ -465,10 +513,14 @@ mod tests {
         // BACKUP and MASTER: the second BACKUP and the one after FAULT repeat the last
         // mailed state.
         assert_eq!(m.queue.max_capacity() - m.queue.capacity(), 2);
+        // Nothing for a stop (keepalived's never leaves), nor for an unknown group.
+        m.transition(Kind::Instance, "A", "STOP");
+        m.transition(Kind::Group, "none", "MASTER");
+        assert_eq!(m.queue.max_capacity() - m.queue.capacity(), 2);
+        assert_eq!(m.dropped, 0);
         for _ in 0..QUEUE {
-            m.transition(Kind::Group, "none", "MASTER");
-            m.transition(Kind::Instance, "A", "STOP");
             m.transition(Kind::Instance, "A", "BACKUP");
+            m.transition(Kind::Instance, "A", "MASTER");
         }
         assert!(m.dropped > 0);
     }

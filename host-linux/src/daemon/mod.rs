@@ -534,23 +534,13 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     let _ = tokio::task::spawn_blocking(move || protocol_thread.join()).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), jobs).await;
     let _ = tokio::time::timeout(notify::TIMEOUT + Duration::from_secs(1), notes).await;
-    // The STOP mails: as long as one mail's timeout at most (keepalived's exit does not
-    // wait for them at all).
-    let mail_bound = plan_mail_timeout(&dump_plan);
+    // Mails still on their way are dropped, as keepalived's exit drops them.
     drop(mailer);
-    let _ = tokio::time::timeout(mail_bound, mail_sender).await;
+    mail_sender.abort();
     let _ = std::fs::remove_file(&options.control_socket);
     running.finish();
     info!("Stopped");
     0
-}
-
-/// How long stopping waits for the last mails (the STOP alerts): one mail's timeout,
-/// at most 5 s so that a dead mail server does not hold up a stop.
-fn plan_mail_timeout(plan: &plan::Plan) -> Duration {
-    plan.mail
-        .as_ref()
-        .map_or(Duration::ZERO, |m| m.timeout.min(Duration::from_secs(5)))
 }
 
 /// keepalived's dump signals (`keepalived --signum=DATA|STATS|STATS_CLEAR|JSON`).
