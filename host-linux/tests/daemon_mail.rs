@@ -28,6 +28,21 @@ fn conf(router_id: &str, from: Option<&str>, state: &'static str, prio: u8) -> S
     global_defs(router_id, &mail) + &Inst::v2_pass("VI_1", 51, state, prio, "mailpass").render()
 }
 
+/// The same with a sync group G of VI_1 and VI_2 where only G and VI_1 ask for mail
+/// (`smtp_alert` in their blocks, not in global_defs).
+fn conf_sync(router_id: &str, from: Option<&str>, state: &'static str, prio: u8) -> String {
+    let one = conf(router_id, from, state, prio)
+        .replace("    smtp_alert\n", "")
+        .replace(
+            "    virtual_ipaddress {",
+            "    smtp_alert\n    virtual_ipaddress {",
+        );
+    let mut vi2 = Inst::v2_pass("VI_2", 52, state, prio, "mailpass");
+    vi2.vips = vec![format!("{VIP2}/24")];
+    one + &vi2.render()
+        + "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n    smtp_alert\n}\n"
+}
+
 /// Debian's aiosmtpd storing each message in a maildir (`DIR/new`), started on host 2.
 fn smtp_server(ns: &Netns, maildir: &Path) -> KillOnDrop {
     // (Mailbox makes the maildir with its subdirectories; an existing empty directory
@@ -139,7 +154,11 @@ impl Daemon {
 /// The scenario with keepalived or vigild: lb1 (MASTER, 150) starts, then lb2 (BACKUP,
 /// 100); lb1 crashes (SIGKILL) and lb2 takes over; lb2 stops (SIGTERM). The mails the
 /// server received, normalised, and how many arrived after each step.
-fn scenario(keepalived: bool, prefix: &str) -> (Vec<String>, Vec<usize>) {
+fn scenario(
+    keepalived: bool,
+    prefix: &str,
+    conf: fn(&str, Option<&str>, &'static str, u8) -> String,
+) -> (Vec<String>, Vec<usize>) {
     let lan: Lan = lan(prefix, 3);
     let dir = workdir(prefix);
     let maildir: PathBuf = dir.path().join("maildir");
@@ -176,14 +195,40 @@ fn vigild_sends_the_mails_keepalived_sends() {
         return;
     }
     let pid = std::process::id();
-    let (ka, ka_counts) = scenario(true, &format!("mk{pid}"));
-    let (vg, vg_counts) = scenario(false, &format!("mv{pid}"));
+    let (ka, ka_counts) = scenario(true, &format!("mk{pid}"), conf);
+    let (vg, vg_counts) = scenario(false, &format!("mv{pid}"), conf);
     // The scenario has a MASTER mail from lb1 and BACKUP, MASTER mails from lb2 at least.
     assert!(
         ka.iter()
             .any(|m| m.contains("Subject: [lb2] VRRP Instance VI_1 - Entering MASTER state")),
         "keepalived's mails:\n{}",
         ka.join("\n----\n")
+    );
+    assert_eq!(
+        vg.join("\n----\n"),
+        ka.join("\n----\n"),
+        "vigild's mails (left) differ from keepalived's (right)"
+    );
+    assert_eq!(vg_counts, ka_counts, "mails after each step");
+}
+
+#[test]
+fn sync_group_mails_are_keepalived_s() {
+    if !privileged_or_skip("sync_group_mails_are_keepalived_s") {
+        return;
+    }
+    let pid = std::process::id();
+    let (ka, ka_counts) = scenario(true, &format!("gk{pid}"), conf_sync);
+    let (vg, vg_counts) = scenario(false, &format!("gv{pid}"), conf_sync);
+    assert!(
+        ka.iter()
+            .any(|m| m.contains("Subject: [lb2] VRRP Group G - Entering MASTER state")),
+        "keepalived's mails:\n{}",
+        ka.join("\n----\n")
+    );
+    assert!(
+        !ka.iter().any(|m| m.contains("VI_2")),
+        "VI_2 asks for no mail"
     );
     assert_eq!(
         vg.join("\n----\n"),
