@@ -242,7 +242,7 @@ pub fn load(path: &Path) -> Loaded {
 /// keepalived's `smtpserver_handler`: the port must be a number in 1..=65535, and the
 /// name an address (`inet_pton`, tried unless it holds `-` or `/`) or a name
 /// `getaddrinfo` resolves; otherwise "Invalid smtp server NAME PORT" (`-t` exits 5). The
-/// server is still unused by vigild (no mail alerts).
+/// server that passes is where vigild sends its mail alerts (`crate::mail`).
 fn smtp_server(conf: &KeepalivedConf, host: &dyn Host, d: &mut Diags) {
     for line in &conf.global.mail.smtp_server_lines {
         let name = &line.name;

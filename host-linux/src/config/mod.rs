@@ -73,9 +73,12 @@
 //! and `track_group` are read and checked as keepalived does (its warnings, drops and exit
 //! codes) into [`Route`], [`Rule`] and [`StaticAddress`], which the daemon installs
 //! (`crate::net::routes`); a `track_group` gets a note: vigild does not remove what
-//! names it when its instances fail (`docs/config-routes.md`). `router_id` is read
-//! without a warning: keepalived uses it only to name the machine in mail alerts, which
-//! the mail warning already covers.
+//! names it when its instances fail (`docs/config-routes.md`). `router_id` names the
+//! machine in mail alerts, which vigild sends as keepalived does (`crate::mail`,
+//! `docs/mail.md`): `notification_email`, `notification_email_from`, `smtp_server`,
+//! `smtp_helo_name`, `smtp_connect_timeout`, `smtp_alert`, `smtp_alert_vrrp`,
+//! `no_email_faults` and the instances' and sync groups' `smtp_alert` are read into
+//! [`Mail`](model::Mail); only `smtp_alert_checker` has nothing to act on (a note).
 
 mod convert;
 pub mod diag;

@@ -110,7 +110,7 @@ pub struct Global {
     /// Where `script_user` was written (the machine check names it if the user is unknown).
     pub script_user_at: Option<Loc>,
     pub enable_script_security: bool,
-    /// Parsed, not acted on: vigild sends no mail.
+    /// The mail alert settings ([`crate::mail`] sends the alerts).
     pub mail: Mail,
     /// `notify_fifo` / `notify_fifo_script`: every transition written as a line.
     pub notify_fifo: NotifyFifo,
@@ -163,12 +163,22 @@ impl Default for Global {
     }
 }
 
-/// The mail alert settings of `global_defs` (parsed so that configs load; not used).
+/// The mail alert settings of `global_defs` ([`crate::mail`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mail {
     pub notification_email: Vec<String>,
     pub from: Option<String>,
     pub smtp_server: Option<String>,
+    /// The port of the last `smtp_server` line (keepalived's default: 25).
+    pub smtp_port: Option<String>,
+    /// `smtp_helo_name` (keepalived's default: the host name).
+    pub helo_name: Option<String>,
+    /// `smtp_alert [BOOL]`: the default for instances and sync groups.
+    pub smtp_alert: Option<bool>,
+    /// `smtp_alert_vrrp [BOOL]`: the VRRP default, before `smtp_alert`.
+    pub smtp_alert_vrrp: Option<bool>,
+    /// `no_email_faults`: no mail on entering FAULT.
+    pub no_email_faults: bool,
     /// Every `smtp_server NAME [PORT]` line: the machine check resolves each name as
     /// keepalived does while reading it.
     pub smtp_server_lines: Vec<SmtpServerLine>,
@@ -449,6 +459,8 @@ pub struct Instance {
     pub vroutes: Vec<Route>,
     /// `virtual_rules`: added with the VIPs by a master.
     pub vrules: Vec<Rule>,
+    /// `smtp_alert [BOOL]` (unset: the global default).
+    pub smtp_alert: Option<bool>,
     /// The keywords as written, before global defaults and keepalived's rules.
     pub(crate) given: Given,
 }
@@ -495,6 +507,7 @@ impl Instance {
             sync_group: None,
             vroutes: Vec::new(),
             vrules: Vec::new(),
+            smtp_alert: None,
             given: Given::default(),
         }
     }
@@ -636,6 +649,8 @@ pub struct SyncGroup {
     pub tracking_weight: bool,
     /// `notify_priority_changes` for members without their own.
     pub notify_priority_changes: Option<bool>,
+    /// `smtp_alert [BOOL]` (unset: the global default).
+    pub smtp_alert: Option<bool>,
 }
 
 // ----- routes and rules (`virtual_routes`, `virtual_rules`, `static_routes`, `static_rules`)

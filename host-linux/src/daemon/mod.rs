@@ -33,6 +33,7 @@ pub use engine::{MAX_INSTANCES, MAX_PEERS, MAX_TRACKERS};
 pub use load::{load_plan, log_diagnostics, plan_from};
 
 use crate::control;
+use crate::mail;
 use crate::metrics;
 use crate::net::{AddressSocket, AddressSpec, Announcer, DeadlineTimer, LinkMonitor, Netlink};
 use crate::notify::{self, Notifier};
@@ -344,9 +345,14 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     // The notify FIFOs get each note's line as its scripts start (keepalived: the
     // scripts are forked, then the line written), and are closed after the last (STOP).
     let mut notifier = Notifier::new(plan.script_user);
+    // Mail alerts: queued beside the notify scripts, sent on tasks of their own.
+    let (mailer, mail_sender) = mail::Mailer::new(plan.mail.clone());
+    let mailer = Rc::new(RefCell::new(mailer));
+    let mail_sender = tokio::task::spawn_local(mail_sender);
     let fifos = Rc::new(RefCell::new(notify_fifo::Fifos::open(&plan.fifos)));
     let notes = {
         let fifos = fifos.clone();
+        let notes_mailer = mailer.clone();
         tokio::task::spawn_local(async move {
             while let Some(n) = notes_rx.recv().await {
                 match n {
@@ -358,6 +364,7 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
                         priority,
                     } => {
                         notifier.notify(kind, &name, &scripts, state, priority);
+                        notes_mailer.borrow_mut().transition(kind, &name, state);
                         fifos
                             .borrow_mut()
                             .write(&notify_fifo::line(kind, &name, state, priority));
@@ -366,6 +373,7 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
                 }
             }
             fifos.borrow_mut().close();
+            drop(notes_mailer);
             notifier.drain().await;
         })
     };
@@ -526,6 +534,7 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
                         match apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
                             Ok(()) => {
                                 metrics::service::reloaded("ok");
+                                mailer.borrow_mut().reconfigure(installing.mail.clone());
                                 dump_plan = installing;
                                 if let Some(before) = before
                                     && let Some(after) = status_of(&engine).await
@@ -568,6 +577,9 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     let _ = tokio::task::spawn_blocking(move || protocol_thread.join()).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), jobs).await;
     let _ = tokio::time::timeout(notify::TIMEOUT + Duration::from_secs(1), notes).await;
+    // Mails still on their way are dropped, as keepalived's exit drops them.
+    drop(mailer);
+    mail_sender.abort();
     let _ = std::fs::remove_file(&options.control_socket);
     running.routes.finish();
     running.finish();

@@ -116,6 +116,8 @@ pub struct Plan {
     pub fifos: Vec<crate::notify_fifo::Spec>,
     /// `fifo_write_vrrp_states_on_reload`.
     pub fifo_write_states_on_reload: bool,
+    /// Mail alerts (`None`: no recipient or no server, as keepalived sends none).
+    pub mail: Option<crate::mail::Settings>,
 }
 
 /// What keepalived installs at start whatever the VRRP states.

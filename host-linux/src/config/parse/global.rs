@@ -159,6 +159,7 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
             p.mail(n);
             if let Some(t) = p.need(n, 0) {
                 g.mail.smtp_server = t.word().map(str::to_string);
+                g.mail.smtp_port = n.arg(1).map(str::to_string);
                 if let Some(name) = t.word() {
                     g.mail.smtp_server_lines.push(SmtpServerLine {
                         name: name.to_string(),
@@ -188,12 +189,30 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
                 }
             }
         }),
-        // The other mail keywords: the one mail note covers them.
-        Keyword::read("smtp_helo_name", |p, _, n| p.mail(n)),
-        Keyword::read("smtp_alert", |p, _, n| p.mail(n)),
-        Keyword::read("smtp_alert_vrrp", |p, _, n| p.mail(n)),
+        Keyword::read("smtp_helo_name", |p, g, n| {
+            p.mail(n);
+            if let Some(t) = p.need(n, 0) {
+                g.mail.helo_name = t.word().map(str::to_string);
+            }
+        }),
+        Keyword::read("smtp_alert", |p, g, n| {
+            p.mail(n);
+            if let Some(v) = p.alert_switch(n, "smtp_alert") {
+                g.mail.smtp_alert = Some(v);
+            }
+        }),
+        Keyword::read("smtp_alert_vrrp", |p, g, n| {
+            p.mail(n);
+            if let Some(v) = p.alert_switch(n, "smtp_alert_vrrp") {
+                g.mail.smtp_alert_vrrp = Some(v);
+            }
+        }),
+        // Checker (LVS) mails: vigild has no checkers.
         Keyword::read("smtp_alert_checker", |p, _, n| p.mail(n)),
-        Keyword::read("no_email_faults", |p, _, n| p.mail(n)),
+        Keyword::read("no_email_faults", |p, g, n| {
+            p.mail(n);
+            g.mail.no_email_faults = true;
+        }),
         // Namespaces, processes and their scheduling.
         Keyword::ignored("tmp_config_directory"),
         Keyword::ignored("config_save_dir"),
@@ -368,17 +387,35 @@ impl Parser<'_> {
     }
 
     /// One note for all the mail keywords.
+    /// The mail keywords' hook. vigild sends keepalived's VRRP mail alerts (docs/mail.md);
+    /// only `smtp_alert_checker` has nothing to act on, and keepalived's checker
+    /// process is not part of vigild.
     fn mail(&mut self, n: &Node) {
-        if !self.mail_warned {
+        if n.name() == "smtp_alert_checker" && !self.mail_warned {
             self.mail_warned = true;
             self.d.note(
                 n.loc(),
+                "`smtp_alert_checker`: vigild has no checkers (LVS), so it sends no checker mail",
+            );
+        }
+    }
+
+    /// `smtp_alert [BOOL]` / `smtp_alert_vrrp [BOOL]`: no value means true.
+    fn alert_switch(&mut self, n: &Node, what: &str) -> Option<bool> {
+        let Some(t) = n.args.first() else {
+            return Some(true);
+        };
+        let v = ka_bool(t);
+        if v.is_none() {
+            self.d.warn(
+                &t.loc,
                 format!(
-                    "`{}`: mail alerts are not sent by vigild (notification_email, smtp_* are parsed and ignored)",
-                    n.name()
+                    "Invalid value '{}' for global {what} specified",
+                    t.word().unwrap_or("")
                 ),
             );
         }
+        v
     }
 
     /// `vrrp_garp_interval` / `vrrp_gna_interval`: seconds with decimals, not 0.

@@ -372,19 +372,18 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
             }
         }),
         Keyword::ignored("notify_deleted"),
-        Keyword::read("smtp_alert", |p, _, n| {
-            p.ignored(n, PLACE);
-            if let Some(t) = n.args.first()
-                && ka_bool(t).is_none()
-            {
-                p.d.warn(
+        Keyword::read("smtp_alert", |p, b, n| match n.args.first() {
+            None => b.inst.smtp_alert = Some(true),
+            Some(t) => match ka_bool(t) {
+                Some(v) => b.inst.smtp_alert = Some(v),
+                None => p.d.warn(
                     &t.loc,
                     format!(
                         "Invalid vrrp_instance smtp_alert parameter {}",
                         t.word().unwrap_or("")
                     ),
-                );
-            }
+                ),
+            },
         }),
         Keyword::read("kernel_rx_buf_size", |p, b, n| {
             p.ignored(n, PLACE);

@@ -71,19 +71,18 @@ pub(super) static VRRP_SYNC_GROUP: Table<GroupBlock> = Table {
             }
         }),
         Keyword::ignored("notify_deleted"),
-        Keyword::read("smtp_alert", |p, _, n| {
-            p.ignored(n, PLACE);
-            if let Some(t) = n.args.first()
-                && ka_bool(t).is_none()
-            {
-                p.d.warn(
+        Keyword::read("smtp_alert", |p, b, n| match n.args.first() {
+            None => b.group.smtp_alert = Some(true),
+            Some(t) => match ka_bool(t) {
+                Some(v) => b.group.smtp_alert = Some(v),
+                None => p.d.warn(
                     &t.loc,
                     format!(
                         "Invalid vrrp_group smtp_alert parameter {}",
                         t.word().unwrap_or("")
                     ),
-                );
-            }
+                ),
+            },
         }),
         Keyword::read("global_tracking", |p, b, n| {
             p.d.warn(
@@ -121,6 +120,7 @@ impl Parser<'_> {
                 track_files: Vec::new(),
                 track_processes: Vec::new(),
                 tracking_weight: false,
+                smtp_alert: None,
             },
             group_read: false,
             ctx: format!("({name}) "),

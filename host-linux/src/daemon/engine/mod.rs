@@ -429,7 +429,8 @@ impl Engine {
         state: &'static str,
         priority: u8,
     ) {
-        // Sent even without scripts: the service thread also writes the notify FIFOs.
+        // Sent even without scripts: the service thread also writes the notify FIFOs
+        // and mails transitions (`mail`).
         let _ = self.notes.send(Note::State {
             kind,
             name,
