@@ -273,6 +273,9 @@ pub struct Notify {
     pub stop: Option<Command>,
     /// `notify`: called on every transition with keepalived's four extra arguments.
     pub any: Option<Command>,
+    /// `notify_master_rx_lower_pri` (instances only): run, without arguments, each time
+    /// the master hears a lower-priority advert.
+    pub master_rx_lower_pri: Option<Command>,
 }
 
 impl Notify {
@@ -283,6 +286,7 @@ impl Notify {
             &self.fault,
             &self.stop,
             &self.any,
+            &self.master_rx_lower_pri,
         ]
         .into_iter()
         .flatten()

@@ -170,24 +170,32 @@ impl Users {
 
 /// The notify scripts of an instance or group (`owner`), each with its user; a script
 /// whose user is unknown or that fails the security check is left out, with an error.
-fn notify_scripts(n: &Notify, owner: &str, users: &Users) -> Scripts {
-    let one = |keyword: &str, c: &Option<config::Command>| -> Option<Script> {
-        let c = c.as_ref()?;
-        let what = format!("{keyword} script {}", c.text);
-        let checked = users
-            .of(c.user.as_ref(), &what)
-            .and_then(|who| Ok((users.checked(c.argv.clone(), who)?, who)));
-        match checked {
-            Ok((argv, who)) => Some(Script {
-                argv,
-                run_as: Some(who),
-            }),
-            Err(e) => {
-                error!("({owner}) {keyword}: {e}");
-                None
-            }
+/// One notify command with its user resolved and checked (`None`, logged: unsafe).
+fn notify_script(
+    keyword: &str,
+    c: &Option<config::Command>,
+    owner: &str,
+    users: &Users,
+) -> Option<Script> {
+    let c = c.as_ref()?;
+    let what = format!("{keyword} script {}", c.text);
+    let checked = users
+        .of(c.user.as_ref(), &what)
+        .and_then(|who| Ok((users.checked(c.argv.clone(), who)?, who)));
+    match checked {
+        Ok((argv, who)) => Some(Script {
+            argv,
+            run_as: Some(who),
+        }),
+        Err(e) => {
+            error!("({owner}) {keyword}: {e}");
+            None
         }
-    };
+    }
+}
+
+fn notify_scripts(n: &Notify, owner: &str, users: &Users) -> Scripts {
+    let one = |keyword: &str, c: &Option<config::Command>| notify_script(keyword, c, owner, users);
     Scripts {
         master: one("notify_master", &n.master),
         backup: one("notify_backup", &n.backup),
@@ -373,6 +381,12 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
             track_processes,
             track_own_interface: !inst.dont_track_primary,
             notify: notify_scripts(&inst.notify, &inst.name, &users),
+            notify_master_rx_lower_pri: notify_script(
+                "notify_master_rx_lower_pri",
+                &inst.notify.master_rx_lower_pri,
+                &inst.name,
+                &users,
+            ),
             use_vmac: inst.use_vmac.as_ref().map(|v| {
                 v.name
                     .clone()

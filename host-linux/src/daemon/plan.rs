@@ -55,6 +55,9 @@ pub struct Instance {
     /// `dont_track_primary`.
     pub track_own_interface: bool,
     pub notify: notify::Scripts,
+    /// `notify_master_rx_lower_pri`: run (without arguments) each time this instance,
+    /// as master, hears a lower-priority advert.
+    pub notify_master_rx_lower_pri: Option<notify::Script>,
     /// `use_vmac`: the macvlan's name.
     pub use_vmac: Option<String>,
 }

@@ -354,7 +354,9 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
                 p.ka_uint(t, 0, 4, &then);
             }
         }),
-        Keyword::ignored("notify_master_rx_lower_pri"),
+        Keyword::read("notify_master_rx_lower_pri", |p, b, n| {
+            p.notify(&mut b.inst.notify.master_rx_lower_pri, n, &b.ctx)
+        }),
         Keyword::read("notify_priority_changes", |p, b, n| {
             p.ignored(n, PLACE);
             if let Some(t) = n.args.first()

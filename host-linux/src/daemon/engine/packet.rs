@@ -86,6 +86,23 @@ impl Engine {
                         "({}) Received advert from {} with lower priority {}, ours {}",
                         s.plan.name, rx.src, a.priority, a.ours
                     );
+                    // keepalived's `send_event_notify`: the script alone, no
+                    // arguments, on every such advert. Queued as a MASTER-state
+                    // script of its own so it keeps the instance's notify order.
+                    if let Some(script) = s.plan.notify_master_rx_lower_pri.clone() {
+                        let name = s.plan.name.clone();
+                        let scripts = crate::notify::Scripts {
+                            master: Some(script),
+                            ..Default::default()
+                        };
+                        self.note(
+                            crate::notify::Kind::Instance,
+                            name,
+                            scripts,
+                            "MASTER",
+                            a.ours,
+                        );
+                    }
                 }
             }
             Err(d) => self.dropped(si, d, rx),

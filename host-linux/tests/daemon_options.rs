@@ -1,0 +1,95 @@
+//! keepalived options of issue 13 that vigild used to ignore, run in namespaces:
+//! `notify_master_rx_lower_pri` and (unicast) the TTL of adverts.
+//!
+//! Every test skips (or fails under `VIGIL_REQUIRE_PRIVILEGED=1`) when not root.
+
+mod common;
+
+use common::*;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::Path;
+use std::time::Duration;
+use vigil_core::wire::Version;
+use vigil_tests::netns::{Netns, privileged_or_skip, run_in};
+
+const GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+
+/// A script that appends its arguments (and a marker) to `log`, mode 0755.
+fn logging_script(dir: &Path, log: &Path) -> String {
+    let script = dir.join("log.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"ran $*\" >> {}\n", log.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script.display().to_string()
+}
+
+/// Sends `payload` (a VRRP message) from `src` to `dst` with IP TTL `ttl`, from a raw
+/// `IP_HDRINCL` socket in `ns`.
+fn send_vrrp(ns: &Netns, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8]) {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let packet = ipv4_vrrp_packet(src, dst, ttl, payload);
+    run_in(ns, || {
+        let sock = Socket::new(
+            Domain::IPV4,
+            Type::RAW,
+            Some(Protocol::from(libc::IPPROTO_RAW)),
+        )
+        .expect("raw socket");
+        sock.send_to(&packet, &SockAddr::from(SocketAddrV4::new(dst, 0)))
+            .expect("sending an advert");
+    });
+}
+
+fn lines(log: &Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+/// keepalived's `send_event_notify`: a master runs `notify_master_rx_lower_pri` (no
+/// arguments) for each lower-priority advert it hears.
+#[test]
+fn master_runs_notify_master_rx_lower_pri_on_a_lower_priority_advert() {
+    if !privileged_or_skip("master_runs_notify_master_rx_lower_pri_on_a_lower_priority_advert") {
+        return;
+    }
+    let lan = lan("vrl", 2);
+    let dir = workdir("rx-lower-pri");
+    let log = dir.path().join("lower.log");
+    let script = logging_script(dir.path(), &log);
+    let inst = Inst::v2_pass("VI_1", 51, "MASTER", 150, "pw").with_extra(&format!(
+        "    notify_master_rx_lower_pri \"{script} lower\""
+    ));
+    let conf = global_defs("lb1", "") + &inst.render();
+    let v = Vigild::start(&lan.host(0).ns, dir.path(), "lb1", &conf);
+    v.expect_state("VI_1", "MASTER", Duration::from_secs(6));
+    assert_eq!(lines(&log), 0, "ran before any lower advert");
+
+    lan.host(1)
+        .ns
+        .exec_ok(&["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])
+        .unwrap();
+    let peer = host_ip(1);
+    let low = advert_v4(Version::V2, 51, 100, "pw", VIP, (peer, GROUP), 100);
+    for _ in 0..2 {
+        send_vrrp(&lan.host(1).ns, peer, GROUP, 255, &low);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ran = wait_for(Duration::from_secs(3), Duration::from_millis(20), || {
+        (lines(&log) >= 2).then_some(())
+    });
+    assert!(
+        ran.is_some(),
+        "script ran {} times:\n{}",
+        lines(&log),
+        v.log_text()
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().all(|l| l == "ran lower"), "{text}");
+    assert_eq!(v.state("VI_1").as_deref(), Some("MASTER"));
+}
