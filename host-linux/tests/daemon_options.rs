@@ -93,3 +93,76 @@ fn master_runs_notify_master_rx_lower_pri_on_a_lower_priority_advert() {
     assert!(text.lines().all(|l| l == "ran lower"), "{text}");
     assert_eq!(v.state("VI_1").as_deref(), Some("MASTER"));
 }
+
+/// keepalived checks the TTL (255) of multicast adverts only: a unicast advert is
+/// accepted whatever its TTL (routed peers, `unicast_ttl`, or keepalived's IPv6
+/// default hop limit), a multicast one with TTL 64 is not.
+#[test]
+fn unicast_adverts_are_accepted_whatever_their_ttl_multicast_ones_need_255() {
+    if !privileged_or_skip(
+        "unicast_adverts_are_accepted_whatever_their_ttl_multicast_ones_need_255",
+    ) {
+        return;
+    }
+    let lan = lan("vut", 2);
+    let dir = workdir("unicast-ttl-rx");
+    let (me, peer) = (host_ip(0), host_ip(1));
+    let uni = Inst::v2_pass("VI_U", 51, "BACKUP", 100, "pw").unicast(me, &[peer]);
+    let mut multi = Inst::v2_pass("VI_M", 52, "BACKUP", 100, "pw");
+    multi.vips = vec![format!("{VIP2}/24")];
+    let conf = global_defs("lb1", "") + &uni.render() + &multi.render();
+    let v = Vigild::start(&lan.host(0).ns, dir.path(), "lb1", &conf);
+    v.expect_state("VI_U", "BACKUP", Duration::from_secs(3));
+    lan.host(1)
+        .ns
+        .exec_ok(&["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])
+        .unwrap();
+    let to_me = advert_v4(Version::V2, 51, 150, "pw", VIP, (peer, me), 100);
+    let to_group = advert_v4(Version::V2, 52, 150, "pw", VIP2, (peer, GROUP), 100);
+    for _ in 0..3 {
+        send_vrrp(&lan.host(1).ns, peer, me, 64, &to_me);
+        send_vrrp(&lan.host(1).ns, peer, GROUP, 64, &to_group);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let got = wait_for(Duration::from_secs(3), Duration::from_millis(20), || {
+        let u = v.instance("VI_U")?;
+        (counter(&u, "adverts_rx") >= 3).then_some(u)
+    });
+    assert!(
+        got.is_some(),
+        "unicast adverts with TTL 64 refused:\n{}",
+        v.status_cli()
+    );
+    let m = v.instance("VI_M").unwrap();
+    assert_eq!(
+        counter(&m, "adverts_rx"),
+        0,
+        "multicast TTL 64 accepted: {m}"
+    );
+}
+
+/// `unicast_ttl`: the TTL of the adverts a master sends to its unicast peers.
+#[test]
+fn unicast_ttl_sets_the_ttl_of_adverts_to_peers() {
+    if !privileged_or_skip("unicast_ttl_sets_the_ttl_of_adverts_to_peers") {
+        return;
+    }
+    let lan = lan("vus", 2);
+    let dir = workdir("unicast-ttl-tx");
+    let (me, peer) = (host_ip(0), host_ip(1));
+    let inst = Inst::v3("VI_1", 51, "MASTER", 150, "0.2")
+        .unicast(me, &[peer])
+        .with_extra("    unicast_ttl 7");
+    let conf = global_defs("lb1", "") + &inst.render();
+    let v = Vigild::start(&lan.host(0).ns, dir.path(), "lb1", &conf);
+    v.expect_state("VI_1", "MASTER", Duration::from_secs(3));
+    let frames = capture_vrrp(&lan.host(1).ns, Duration::from_millis(800));
+    let to_peer: Vec<_> = frames
+        .iter()
+        .filter(|(_, f)| f[30..34] == peer.octets())
+        .collect();
+    assert!(!to_peer.is_empty(), "no advert to the peer captured");
+    for (_, f) in to_peer {
+        assert_eq!(f[22], 7, "IP TTL of {f:02x?}");
+    }
+}

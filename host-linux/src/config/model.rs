@@ -381,6 +381,10 @@ pub struct Instance {
     /// `unicast_fault_no_peer` without unicast peers: keepalived holds the instance in
     /// FAULT for good.
     pub fault_no_peer: bool,
+    /// `unicast_ttl` (with unicast peers): the TTL / hop limit of the adverts sent to
+    /// them. `None`: 255 over IPv4, the kernel's default hop limit over IPv6, as
+    /// keepalived sends.
+    pub unicast_ttl: Option<u8>,
     /// `state`; without it, MASTER for an address owner (priority 255), else BACKUP.
     pub state: InitialState,
     pub interface: Option<String>,
@@ -442,6 +446,7 @@ impl Instance {
             name,
             loc,
             fault_no_peer: false,
+            unicast_ttl: None,
             state: InitialState::Backup,
             interface: None,
             vrid: 0,

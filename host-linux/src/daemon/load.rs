@@ -374,6 +374,7 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
             fault_no_peer: inst.fault_no_peer,
             check_unicast_src: inst.is_unicast()
                 && (inst.check_unicast_src || conf.global.check_unicast_src),
+            unicast_ttl: inst.unicast_ttl.filter(|_| inst.is_unicast()),
             mcast_group,
             track_interfaces,
             track_scripts,

@@ -43,6 +43,9 @@ pub struct Instance {
     /// Adverts from other sources than `unicast_peers` are dropped
     /// (`check_unicast_src`, `vrrp_check_unicast_src`; unicast only).
     pub check_unicast_src: bool,
+    /// `unicast_ttl`: the TTL / hop limit of adverts to unicast peers (`None`: the
+    /// socket's, 255 over IPv4 and the kernel's default over IPv6, as keepalived).
+    pub unicast_ttl: Option<u8>,
     /// The multicast group (`vrrp_mcast_group4/6`).
     pub mcast_group: IpAddr,
     pub track_interfaces: Vec<(String, Weight)>,

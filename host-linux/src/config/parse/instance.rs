@@ -305,14 +305,16 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
             b.inst.given.fault_no_peer = Some(n.loc().clone());
         }),
         Keyword::read("unicast_ttl", |p, b, n| {
-            p.ignored(n, PLACE);
             if let Some(t) = p.need(n, 0) {
                 let then = format!(
                     "({}): TTL '{}' not valid - must be between 0 & 255",
                     b.inst.name,
                     t.word().unwrap_or("")
                 );
-                b.unicast_ttl |= p.ka_uint(t, 0, 255, &then).is_some();
+                if let Some(ttl) = p.ka_uint(t, 0, 255, &then) {
+                    b.unicast_ttl = true;
+                    b.inst.unicast_ttl = Some(ttl as u8);
+                }
             }
         }),
         Keyword::read("old_unicast_checksum", |p, b, n| {
@@ -491,6 +493,9 @@ impl Parser<'_> {
                 n.end(),
                 format!("({name}): Cannot use unicast_ttl without unicast peers - resetting"),
             );
+            // keepalived then sends its IPv4 multicast adverts with TTL 0 (its reset
+            // value), which every receiver drops; vigild keeps 255.
+            b.inst.unicast_ttl = None;
         }
     }
 

@@ -60,7 +60,13 @@ impl Engine {
             });
             return;
         }
-        let meta = rx.meta();
+        let mut meta = rx.meta();
+        if group.is_none() {
+            // keepalived checks the TTL / hop limit (255) of multicast adverts only:
+            // unicast ones may have crossed routers, or been sent with `unicast_ttl`
+            // or the kernel's default IPv6 hop limit (keepalived's, without it).
+            meta.ttl = wire::TTL;
+        }
         match self.router.on_datagram(now(), si as u32, rx.payload, &meta) {
             Ok(a) => {
                 // Counted once accepted: every packet lands in exactly one counter (a
