@@ -287,8 +287,9 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
             b.xmit_base = true;
         }),
         Keyword::ignored("use_ipvlan"),
+        // keepalived's whole effect: the instance is IPv6 (and so VRRPv3).
         Keyword::read("native_ipv6", |p, b, n| {
-            p.ignored(n, PLACE);
+            p.no_block(n);
             match b.family {
                 Some(Family::V4) => p.d.warn(
                     n.loc(),
