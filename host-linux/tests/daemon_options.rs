@@ -166,3 +166,42 @@ fn unicast_ttl_sets_the_ttl_of_adverts_to_peers() {
         assert_eq!(f[22], 7, "IP TTL of {f:02x?}");
     }
 }
+
+fn promote_secondaries(ns: &Netns) -> String {
+    ns.exec_ok(&["cat", "/proc/sys/net/ipv4/conf/eth0/promote_secondaries"])
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// `promote_secondaries`: set on the instance's interface while vigild runs, turned
+/// off again at exit when vigild turned it on, left on when it was on before.
+#[test]
+fn promote_secondaries_is_set_while_running_and_restored() {
+    if !privileged_or_skip("promote_secondaries_is_set_while_running_and_restored") {
+        return;
+    }
+    let lan = lan("vps", 1);
+    let dir = workdir("promote-secondaries");
+    let ns = &lan.host(0).ns;
+    let inst = Inst::v3("VI_1", 51, "BACKUP", 100, "1").with_extra("    promote_secondaries");
+    let conf = global_defs("lb1", "") + &inst.render();
+    for before in ["0", "1"] {
+        ns.sysctl("net.ipv4.conf.eth0.promote_secondaries", before)
+            .unwrap();
+        let mut v = Vigild::start(ns, dir.path(), "lb1", &conf);
+        v.expect_state("VI_1", "BACKUP", Duration::from_secs(3));
+        assert_eq!(
+            promote_secondaries(ns),
+            "1",
+            "while running:\n{}",
+            v.log_text()
+        );
+        v.signal(nix::sys::signal::Signal::SIGTERM);
+        assert!(
+            v.terminate(Duration::from_secs(5))
+                .is_some_and(|s| s.success())
+        );
+        assert_eq!(promote_secondaries(ns), before, "after exit (was {before})");
+    }
+}

@@ -385,6 +385,9 @@ pub struct Instance {
     /// them. `None`: 255 over IPv4, the kernel's default hop limit over IPv6, as
     /// keepalived sends.
     pub unicast_ttl: Option<u8>,
+    /// `promote_secondaries` (not with `use_vmac`): set the interface's IPv4
+    /// `promote_secondaries` while running.
+    pub promote_secondaries: bool,
     /// `state`; without it, MASTER for an address owner (priority 255), else BACKUP.
     pub state: InitialState,
     pub interface: Option<String>,
@@ -447,6 +450,7 @@ impl Instance {
             loc,
             fault_no_peer: false,
             unicast_ttl: None,
+            promote_secondaries: false,
             state: InitialState::Backup,
             interface: None,
             vrid: 0,

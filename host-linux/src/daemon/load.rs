@@ -375,6 +375,7 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
             check_unicast_src: inst.is_unicast()
                 && (inst.check_unicast_src || conf.global.check_unicast_src),
             unicast_ttl: inst.unicast_ttl.filter(|_| inst.is_unicast()),
+            promote_secondaries: inst.promote_secondaries,
             mcast_group,
             track_interfaces,
             track_scripts,

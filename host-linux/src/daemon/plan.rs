@@ -46,6 +46,8 @@ pub struct Instance {
     /// `unicast_ttl`: the TTL / hop limit of adverts to unicast peers (`None`: the
     /// socket's, 255 over IPv4 and the kernel's default over IPv6, as keepalived).
     pub unicast_ttl: Option<u8>,
+    /// `promote_secondaries`: set on [`Instance::interface`] while vigild runs.
+    pub promote_secondaries: bool,
     /// The multicast group (`vrrp_mcast_group4/6`).
     pub mcast_group: IpAddr,
     pub track_interfaces: Vec<(String, Weight)>,

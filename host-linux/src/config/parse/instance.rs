@@ -343,8 +343,9 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
             garp_extra_if(p, b, n);
         }),
         Keyword::read("promote_secondaries", |p, b, n| {
-            p.ignored(n, PLACE);
+            p.no_block(n);
             b.promote_secondaries = true;
+            b.inst.promote_secondaries = true;
         }),
         Keyword::read("debug", |p, b, n| {
             p.ignored(n, PLACE);
@@ -488,6 +489,7 @@ impl Parser<'_> {
                 n.end(),
                 format!("({name}) promote_secondaries is automatically set for vmacs - ignoring"),
             );
+            b.inst.promote_secondaries = false;
         }
         if b.unicast_ttl && b.inst.unicast_peers.is_empty() {
             self.d.warn(
