@@ -237,14 +237,8 @@ fn unknown_keywords_are_warnings_and_their_block_belongs_to_the_enclosing_one() 
     assert!(c.instances[0].vips.is_empty());
     assert_eq!(config::test_exit_code(&l), exit::CONFIG_TEST);
     // Known keepalived keywords vigild does not implement: a warning, exit code 0.
-    let (l, _p, _d) = load(&inst("    promote_secondaries"));
-    assert!(
-        find(
-            &l,
-            "`promote_secondaries` in vrrp_instance is not implemented"
-        )
-        .ka == KaClass::Silent
-    );
+    let (l, _p, _d) = load(&inst("    track_src_ip"));
+    assert!(find(&l, "`track_src_ip` in vrrp_instance is not implemented").ka == KaClass::Silent);
     assert_eq!(config::test_exit_code(&l), exit::OK);
 }
 

@@ -444,16 +444,6 @@ vrrp_instance VI_1 {
             22,
         ),
         (
-            "`min_ttl` of unicast peer 10.0.0.3 is not implemented by vigild",
-            12,
-            18,
-        ),
-        (
-            "`max_ttl` of unicast peer 10.0.0.3 is not implemented by vigild",
-            12,
-            30,
-        ),
-        (
             "`no_track` of address 10.0.0.1 is not implemented by vigild",
             15,
             18,

@@ -205,3 +205,42 @@ fn promote_secondaries_is_set_while_running_and_restored() {
         assert_eq!(promote_secondaries(ns), before, "after exit (was {before})");
     }
 }
+
+/// keepalived's `unicast_peer { ADDR min_ttl N max_ttl N }` with `check_unicast_src`:
+/// that peer's adverts must arrive with a TTL in the range.
+#[test]
+fn unicast_peer_ttl_range_is_checked_with_check_unicast_src() {
+    if !privileged_or_skip("unicast_peer_ttl_range_is_checked_with_check_unicast_src") {
+        return;
+    }
+    let lan = lan("vpr", 2);
+    let dir = workdir("peer-ttl");
+    let (me, peer) = (host_ip(0), host_ip(1));
+    let inst = Inst::v2_pass("VI_U", 51, "BACKUP", 100, "pw")
+        .unicast(me, &[peer])
+        .with_extra("    check_unicast_src");
+    let conf = (global_defs("lb1", "") + &inst.render()).replace(
+        &format!("        {peer}\n"),
+        &format!("        {peer} min_ttl 60 max_ttl 70\n"),
+    );
+    let v = Vigild::start(&lan.host(0).ns, dir.path(), "lb1", &conf);
+    v.expect_state("VI_U", "BACKUP", Duration::from_secs(3));
+    let advert = advert_v4(Version::V2, 51, 150, "pw", VIP, (peer, me), 100);
+    for ttl in [64, 255, 64, 59] {
+        send_vrrp(&lan.host(1).ns, peer, me, ttl, &advert);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let got = wait_for(Duration::from_secs(3), Duration::from_millis(20), || {
+        let u = v.instance("VI_U")?;
+        (counter(&u, "adverts_rx") + drops(&u, "ttl") >= 4).then_some(u)
+    });
+    let u = got.unwrap_or_else(|| panic!("adverts not all seen:\n{}", v.status_cli()));
+    assert_eq!(counter(&u, "adverts_rx"), 2, "{u}");
+    assert_eq!(drops(&u, "ttl"), 2, "{u}");
+    assert!(
+        v.log_text()
+            .contains("(VI_U) TTL/HL 255 not in range 60 - 70"),
+        "{}",
+        v.log_text()
+    );
+}

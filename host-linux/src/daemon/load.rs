@@ -376,6 +376,17 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
                 && (inst.check_unicast_src || conf.global.check_unicast_src),
             unicast_ttl: inst.unicast_ttl.filter(|_| inst.is_unicast()),
             promote_secondaries: inst.promote_secondaries,
+            peer_ttl: if inst.is_unicast()
+                && (inst.check_unicast_src || conf.global.check_unicast_src)
+            {
+                inst.unicast_peers
+                    .iter()
+                    .filter(|p| p.min_ttl.is_some() || p.max_ttl.is_some())
+                    .map(|p| (p.addr, p.min_ttl.unwrap_or(0), p.max_ttl.unwrap_or(255)))
+                    .collect()
+            } else {
+                Vec::new()
+            },
             mcast_group,
             track_interfaces,
             track_scripts,

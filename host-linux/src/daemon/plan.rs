@@ -46,6 +46,9 @@ pub struct Instance {
     /// `unicast_ttl`: the TTL / hop limit of adverts to unicast peers (`None`: the
     /// socket's, 255 over IPv4 and the kernel's default over IPv6, as keepalived).
     pub unicast_ttl: Option<u8>,
+    /// With `check_unicast_src`: the unicast peers given a `min_ttl` / `max_ttl`, with
+    /// the TTL range their adverts must arrive with.
+    pub peer_ttl: Vec<(IpAddr, u8, u8)>,
     /// `promote_secondaries`: set on [`Instance::interface`] while vigild runs.
     pub promote_secondaries: bool,
     /// The multicast group (`vrrp_mcast_group4/6`).
