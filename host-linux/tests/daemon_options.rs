@@ -244,3 +244,63 @@ fn unicast_peer_ttl_range_is_checked_with_check_unicast_src() {
         v.log_text()
     );
 }
+
+/// keepalived sends IPv6 unicast adverts with the kernel's default hop limit (64): a
+/// vigild backup follows such a keepalived master (it used to drop every advert as a
+/// TTL error and take over).
+#[test]
+fn vigild_backup_follows_a_keepalived_ipv6_unicast_master() {
+    if !privileged_or_skip("vigild_backup_follows_a_keepalived_ipv6_unicast_master") {
+        return;
+    }
+    use vigil_tests::netns::{HostSpec, Lan};
+    let v6 = |i: u8| -> std::net::Ipv6Addr { format!("fd77::{}", 11 + i).parse().unwrap() };
+    let specs: Vec<HostSpec> = (0..2u8)
+        .map(|i| {
+            HostSpec::v4([0x02, 0x77, 0, 0, 0, 0x11 + i], host_ip(i.into()), 24).with_v6(v6(i), 64)
+        })
+        .collect();
+    let lan = Lan::new("vu6", &specs).expect("building the LAN");
+    let dir = workdir("unicast-v6");
+    let conf = |state: &str, prio: u8, me: u8, peer: u8| {
+        global_defs(&format!("lb{me}"), "")
+            + &format!(
+                "vrrp_instance VI_1 {{\n    state {state}\n    interface eth0\n    \
+                 virtual_router_id 51\n    priority {prio}\n    advert_int 0.5\n    \
+                 unicast_src_ip {}\n    unicast_peer {{\n        {}\n    }}\n    \
+                 virtual_ipaddress {{\n        fd77::50/64\n    }}\n}}\n",
+                v6(me),
+                v6(peer)
+            )
+    };
+    let k = Keepalived::start(
+        &lan.host(0).ns,
+        dir.path(),
+        "ka",
+        &conf("MASTER", 150, 0, 1),
+    );
+    assert!(
+        k.wait_state("VI_1", "MASTER", Duration::from_secs(8))
+            .is_some(),
+        "{}",
+        k.log_text()
+    );
+    let v = Vigild::start(
+        &lan.host(1).ns,
+        dir.path(),
+        "vg",
+        &conf("BACKUP", 100, 1, 0),
+    );
+    v.expect_state("VI_1", "BACKUP", Duration::from_secs(3));
+    // Longer than vigild's master-down interval (3 × 0.5 s + skew).
+    std::thread::sleep(Duration::from_millis(2500));
+    let i = v.instance("VI_1").unwrap();
+    assert_eq!(
+        v.state("VI_1").as_deref(),
+        Some("BACKUP"),
+        "{i}\n{}",
+        v.log_text()
+    );
+    assert!(counter(&i, "adverts_rx") >= 3, "{i}");
+    assert_eq!(drops(&i, "ttl"), 0, "{i}");
+}
