@@ -449,16 +449,6 @@ vrrp_instance VI_1 {
             22,
         ),
         (
-            "`min_ttl` of unicast peer 10.0.0.3 is not implemented by vigild",
-            12,
-            18,
-        ),
-        (
-            "`max_ttl` of unicast peer 10.0.0.3 is not implemented by vigild",
-            12,
-            30,
-        ),
-        (
             "`no_track` of address 10.0.0.1 is not implemented by vigild",
             15,
             18,
@@ -864,4 +854,25 @@ fn repeated_keywords_as_keepalived() {
         find(&l, "(VI_1) duplicate track_interface eth2 - ignoring").line(),
         30
     );
+}
+
+/// `native_ipv6` makes the instance IPv6 (keepalived sets the family and VRRPv3, and
+/// does nothing else with it); after an IPv4 address it is refused with keepalived's
+/// line.
+#[test]
+fn native_ipv6_sets_the_family() {
+    let text = "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    \
+                native_ipv6\n    virtual_ipaddress {\n        fd00::1\n    }\n}\n";
+    let (l, _p, _d) = load(text);
+    assert!(
+        !l.diagnostics
+            .iter()
+            .any(|d| d.message.contains("native_ipv6")),
+        "{:?}",
+        l.diagnostics
+    );
+    let c = l.config.unwrap();
+    assert_eq!(c.instances[0].family, Family::V6);
+    let (l, _p, _d) = load(&inst("    mcast_src_ip 10.0.0.2\n    native_ipv6"));
+    find(&l, "(VI_1) Cannot specify native_ipv6 with IPv4 addresses");
 }

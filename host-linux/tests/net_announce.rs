@@ -188,3 +188,48 @@ fn unsolicited_na_is_accepted_by_the_neighbour() {
         "B's neighbour entry: {neigh}"
     );
 }
+
+/// The R flag follows the interface's IPv6 `forwarding` setting, read when sending and
+/// trusted for 5 s (keepalived 2.2.7 `ndisc_send_unsolicited_na_immediate`).
+#[test]
+fn na_router_flag_follows_ipv6_forwarding() {
+    if !privileged_or_skip("na_router_flag_follows_ipv6_forwarding") {
+        return;
+    }
+    let lan = lan("var");
+    let (a, b) = (lan.host(0), lan.host(1));
+    let vip: Ipv6Addr = VIP6.parse().unwrap();
+    let rt = runtime();
+    let ai = eth0_index(&a.ns);
+    let capture = run_in(&b.ns, || Capture::open("eth0")).unwrap();
+    let is_na = |f: &[u8]| {
+        f.get(12..14) == Some(&[0x86, 0xdd]) && f.get(20) == Some(&58) && f.get(54) == Some(&136)
+    };
+    // Sent from inside A's namespace: the interface name and its sysctl are read there.
+    let flags_of_next_na = |announcer: &Announcer| {
+        run_in(&a.ns, || announcer.announce(ai, LB2_MAC, vip.into())).unwrap();
+        let frame = capture
+            .wait_for(WAIT, is_na)
+            .unwrap()
+            .expect("no NA captured");
+        frame[58]
+    };
+
+    a.ns.sysctl("net.ipv6.conf.eth0.forwarding", "0").unwrap();
+    let off = in_ns(&a.ns, &rt, Announcer::new).unwrap();
+    assert_eq!(
+        flags_of_next_na(&off),
+        0x20,
+        "override only, no router flag"
+    );
+
+    a.ns.sysctl("net.ipv6.conf.eth0.forwarding", "1").unwrap();
+    // Read less than 5 s ago: the old reading still stands, as in keepalived.
+    assert_eq!(flags_of_next_na(&off), 0x20, "cached reading");
+    let on = in_ns(&a.ns, &rt, Announcer::new).unwrap();
+    assert_eq!(flags_of_next_na(&on), 0xa0, "router and override");
+
+    a.ns.sysctl("net.ipv6.conf.eth0.forwarding", "0").unwrap();
+    let off_again = in_ns(&a.ns, &rt, Announcer::new).unwrap();
+    assert_eq!(flags_of_next_na(&off_again), 0x20);
+}

@@ -264,6 +264,93 @@ fn keepalived_preempt_delay_starts_at_first_lower_priority_advert() {
     assert_eq!(i.poll_at(), Some(ms(11_000) + i.master_down_interval()));
 }
 
+/// keepalived 2.2.7 run in namespaces (a VRRPv2 backup of priority 150 with
+/// `preempt_delay 5` starting beside a master of priority 100, adverts every second):
+/// the delay starts at the first lower-priority advert, the adverts up to one second
+/// before its end reset the master-down timer, and the one arriving as it ends is
+/// discarded in 5 runs of 6; the master-down interval (3.414 s) then runs from the last
+/// accepted advert. Exact times, as the core sees them.
+#[test]
+fn keepalived_preempt_delay_takes_over_a_master_down_interval_after_the_last_accepted_advert() {
+    let mut c = cfg(Version::V2, 150);
+    c.preempt_delay = Duration::from_secs(5);
+    let mut i = started_backup(c, ms(0));
+    assert_eq!(i.master_down_interval(), Duration::from_micros(3_414_062));
+    let low = advert_from(PEER, c, 100);
+    let first = ms(840);
+    for k in 0..5 {
+        accept(&mut i, first + Duration::from_secs(k), &low);
+    }
+    let last_accepted = first + Duration::from_secs(4);
+    let takeover = last_accepted + i.master_down_interval();
+    assert_eq!(i.poll_at(), Some(takeover));
+    // keepalived: `preempt_time > time_now` accepts; at the very end it discards.
+    accept(&mut i, first + Duration::from_secs(5), &low);
+    accept(&mut i, first + Duration::from_secs(6), &low);
+    accept(&mut i, first + Duration::from_secs(7), &low);
+    assert_eq!(i.poll_at(), Some(takeover));
+    assert!(step(|o| i.on_timeout(takeover - Duration::from_micros(1), o)).is_empty());
+    let out = step(|o| i.on_timeout(takeover, o));
+    assert!(out.iter().any(changed(State::Master, Reason::MasterDown)));
+    assert_eq!(takeover, ms(8254) + Duration::from_micros(62));
+}
+
+/// The other outcome keepalived shows (1 run in 6): the advert that ends the delay is
+/// processed a hair before `preempt_time`, so it is still accepted and the takeover
+/// comes one advert interval later. The rule is the same; only the arrival differs.
+#[test]
+fn keepalived_preempt_delay_accepts_an_advert_just_before_the_delay_ends() {
+    let mut c = cfg(Version::V2, 150);
+    c.preempt_delay = Duration::from_secs(5);
+    let mut i = started_backup(c, ms(0));
+    let low = advert_from(PEER, c, 100);
+    let first = ms(840);
+    accept(&mut i, first, &low);
+    let just_before = first + Duration::from_secs(5) - Duration::from_micros(1);
+    accept(&mut i, just_before, &low);
+    assert_eq!(i.poll_at(), Some(just_before + i.master_down_interval()));
+}
+
+/// keepalived: an advert of equal or higher priority stops the delay ("stop preempt
+/// delay"); the next lower-priority advert starts a fresh one.
+#[test]
+fn keepalived_preempt_delay_restarts_after_a_higher_priority_advert() {
+    let mut c = cfg(Version::V3, 100);
+    c.preempt_delay = Duration::from_secs(3);
+    let mut i = started_backup(c, ms(0));
+    let low = advert_from(PEER, c, 50);
+    let high = advert_from(PEER, c, 200);
+    accept(&mut i, ms(1000), &low);
+    accept(&mut i, ms(2000), &high);
+    accept(&mut i, ms(3000), &low);
+    // The delay now ends at 6 s, not 4 s.
+    accept(&mut i, ms(5999), &low);
+    assert_eq!(i.poll_at(), Some(ms(5999) + i.master_down_interval()));
+    let before = i.poll_at();
+    accept(&mut i, ms(6000), &low);
+    assert_eq!(i.poll_at(), before, "discarded once the delay has run out");
+}
+
+/// keepalived clears `preempt_time` on entering BACKUP (from MASTER or FAULT): a backup
+/// that was master starts a new delay at the first lower-priority advert.
+#[test]
+fn keepalived_preempt_delay_starts_afresh_after_leaving_master() {
+    let mut c = cfg(Version::V3, 100);
+    c.preempt_delay = Duration::from_secs(2);
+    let mut i = started_master(c);
+    let t = ms(20_000);
+    let (r, _) = deliver(&mut i, t, &advert_from(PEER, c, 200));
+    assert_eq!(r, Ok(()));
+    assert_eq!(i.state(), State::Backup);
+    let low = advert_from(PEER, c, 50);
+    accept(&mut i, t + Duration::from_secs(10), &low);
+    accept(&mut i, t + Duration::from_millis(11_999), &low);
+    assert_eq!(
+        i.poll_at(),
+        Some(t + Duration::from_millis(11_999) + i.master_down_interval())
+    );
+}
+
 #[test]
 fn rfc5798_6_4_3_master_sends_advert_every_interval() {
     let mut i = started_master(cfg(Version::V3, 100));

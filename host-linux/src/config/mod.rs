@@ -67,7 +67,7 @@
 //!
 //! Each gets a warning at its line (keepalived is silent, so `-t`'s exit code does not
 //! change): `peer`, `no_track`, `preferred_lft` and the `ip address` flags of a VIP,
-//! `min_ttl` / `max_ttl` of a unicast peer, `garp_lower_prio_delay`, `no_accept`, the MAC
+//! `garp_lower_prio_delay`, `no_accept`, the MAC
 //! of `use_vmac`, and the keywords the parser's tables mark ignored (`keywords`).
 //! `virtual_routes`, `virtual_rules`, `static_ipaddress`, `static_routes`, `static_rules`
 //! and `track_group` are read and checked as keepalived does (its warnings, drops and exit

@@ -302,6 +302,9 @@ pub struct Notify {
     pub stop: Option<Command>,
     /// `notify`: called on every transition with keepalived's four extra arguments.
     pub any: Option<Command>,
+    /// `notify_master_rx_lower_pri` (instances only): run, without arguments, each time
+    /// the master hears a lower-priority advert.
+    pub master_rx_lower_pri: Option<Command>,
 }
 
 impl Notify {
@@ -312,6 +315,7 @@ impl Notify {
             &self.fault,
             &self.stop,
             &self.any,
+            &self.master_rx_lower_pri,
         ]
         .into_iter()
         .flatten()
@@ -406,6 +410,13 @@ pub struct Instance {
     /// `unicast_fault_no_peer` without unicast peers: keepalived holds the instance in
     /// FAULT for good.
     pub fault_no_peer: bool,
+    /// `unicast_ttl` (with unicast peers): the TTL / hop limit of the adverts sent to
+    /// them. `None`: 255 over IPv4, the kernel's default hop limit over IPv6, as
+    /// keepalived sends.
+    pub unicast_ttl: Option<u8>,
+    /// `promote_secondaries` (not with `use_vmac`): set the interface's IPv4
+    /// `promote_secondaries` while running.
+    pub promote_secondaries: bool,
     /// `state`; without it, MASTER for an address owner (priority 255), else BACKUP.
     pub state: InitialState,
     pub interface: Option<String>,
@@ -471,6 +482,8 @@ impl Instance {
             name,
             loc,
             fault_no_peer: false,
+            unicast_ttl: None,
+            promote_secondaries: false,
             state: InitialState::Backup,
             interface: None,
             vrid: 0,

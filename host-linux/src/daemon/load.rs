@@ -170,24 +170,32 @@ impl Users {
 
 /// The notify scripts of an instance or group (`owner`), each with its user; a script
 /// whose user is unknown or that fails the security check is left out, with an error.
-fn notify_scripts(n: &Notify, owner: &str, users: &Users) -> Scripts {
-    let one = |keyword: &str, c: &Option<config::Command>| -> Option<Script> {
-        let c = c.as_ref()?;
-        let what = format!("{keyword} script {}", c.text);
-        let checked = users
-            .of(c.user.as_ref(), &what)
-            .and_then(|who| Ok((users.checked(c.argv.clone(), who)?, who)));
-        match checked {
-            Ok((argv, who)) => Some(Script {
-                argv,
-                run_as: Some(who),
-            }),
-            Err(e) => {
-                error!("({owner}) {keyword}: {e}");
-                None
-            }
+/// One notify command with its user resolved and checked (`None`, logged: unsafe).
+fn notify_script(
+    keyword: &str,
+    c: &Option<config::Command>,
+    owner: &str,
+    users: &Users,
+) -> Option<Script> {
+    let c = c.as_ref()?;
+    let what = format!("{keyword} script {}", c.text);
+    let checked = users
+        .of(c.user.as_ref(), &what)
+        .and_then(|who| Ok((users.checked(c.argv.clone(), who)?, who)));
+    match checked {
+        Ok((argv, who)) => Some(Script {
+            argv,
+            run_as: Some(who),
+        }),
+        Err(e) => {
+            error!("({owner}) {keyword}: {e}");
+            None
         }
-    };
+    }
+}
+
+fn notify_scripts(n: &Notify, owner: &str, users: &Users) -> Scripts {
+    let one = |keyword: &str, c: &Option<config::Command>| notify_script(keyword, c, owner, users);
     Scripts {
         master: one("notify_master", &n.master),
         backup: one("notify_backup", &n.backup),
@@ -425,6 +433,19 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
             fault_no_peer: inst.fault_no_peer,
             check_unicast_src: inst.is_unicast()
                 && (inst.check_unicast_src || conf.global.check_unicast_src),
+            unicast_ttl: inst.unicast_ttl.filter(|_| inst.is_unicast()),
+            promote_secondaries: inst.promote_secondaries,
+            peer_ttl: if inst.is_unicast()
+                && (inst.check_unicast_src || conf.global.check_unicast_src)
+            {
+                inst.unicast_peers
+                    .iter()
+                    .filter(|p| p.min_ttl.is_some() || p.max_ttl.is_some())
+                    .map(|p| (p.addr, p.min_ttl.unwrap_or(0), p.max_ttl.unwrap_or(255)))
+                    .collect()
+            } else {
+                Vec::new()
+            },
             mcast_group,
             track_interfaces,
             track_scripts,
@@ -442,6 +463,12 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
                     g.notify_priority_changes
                 })
                 .unwrap_or(conf.global.notify_priority_changes),
+            notify_master_rx_lower_pri: notify_script(
+                "notify_master_rx_lower_pri",
+                &inst.notify.master_rx_lower_pri,
+                &inst.name,
+                &users,
+            ),
             use_vmac: inst.use_vmac.as_ref().map(|v| {
                 v.name
                     .clone()

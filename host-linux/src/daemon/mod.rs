@@ -23,6 +23,7 @@ mod engine;
 pub mod installed;
 mod load;
 pub mod plan;
+mod promote;
 mod reactor;
 mod route_state;
 mod waiting;
@@ -298,6 +299,8 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
             return 4;
         }
     };
+    // Restored when dropped, whichever way the daemon ends.
+    let _promoted = promote::PromoteSecondaries::apply(&plan);
     let Some(announcer) = needed(Announcer::new(), GARP_SOCKET) else {
         return 3;
     };

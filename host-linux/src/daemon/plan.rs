@@ -43,6 +43,14 @@ pub struct Instance {
     /// Adverts from other sources than `unicast_peers` are dropped
     /// (`check_unicast_src`, `vrrp_check_unicast_src`; unicast only).
     pub check_unicast_src: bool,
+    /// `unicast_ttl`: the TTL / hop limit of adverts to unicast peers (`None`: the
+    /// socket's, 255 over IPv4 and the kernel's default over IPv6, as keepalived).
+    pub unicast_ttl: Option<u8>,
+    /// With `check_unicast_src`: the unicast peers given a `min_ttl` / `max_ttl`, with
+    /// the TTL range their adverts must arrive with.
+    pub peer_ttl: Vec<(IpAddr, u8, u8)>,
+    /// `promote_secondaries`: set on [`Instance::interface`] while vigild runs.
+    pub promote_secondaries: bool,
     /// The multicast group (`vrrp_mcast_group4/6`).
     pub mcast_group: IpAddr,
     pub track_interfaces: Vec<(String, Weight)>,
@@ -58,6 +66,9 @@ pub struct Instance {
     /// `notify_priority_changes` (its own, else its sync group's, else the global one):
     /// priority changes go to the notify FIFOs.
     pub notify_priority_changes: bool,
+    /// `notify_master_rx_lower_pri`: run (without arguments) each time this instance,
+    /// as master, hears a lower-priority advert.
+    pub notify_master_rx_lower_pri: Option<notify::Script>,
     /// `use_vmac`: the macvlan's name.
     pub use_vmac: Option<String>,
     /// `virtual_routes` and `virtual_rules`: installed after the VIPs by a master,

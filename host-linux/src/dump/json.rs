@@ -141,6 +141,11 @@ fn data(out: &mut String, plan: &Plan, s: &InstanceStatus, p: &Instance) {
     script(&mut o, "script_fault", &p.notify.fault);
     script(&mut o, "script_stop", &p.notify.stop);
     script(&mut o, "script", &p.notify.any);
+    script(
+        &mut o,
+        "script_master_rx_lower_pri",
+        &p.notify_master_rx_lower_pri,
+    );
     let set = s.state == "MASTER";
     let array = |o: &mut Object, k: &'static str, items: Vec<String>| {
         if !items.is_empty() {

@@ -7,15 +7,20 @@
 //!   interface MAC (or the virtual MAC with `use_vmac`), target MAC ff:ff:ff:ff:ff:ff,
 //!   broadcast destination; 42 bytes (the driver pads to 60 on a real wire);
 //! - unsolicited NA: ICMPv6 type 136 from the VIP to ff02::1 (Ethernet 33:33:00:00:00:01),
-//!   hop limit 255, override flag set (router flag if the interface forwards IPv6), target
+//!   hop limit 255, override flag set (router flag if the interface forwards IPv6, read
+//!   from `/proc/sys/net/ipv6/conf/IF/forwarding` when sending and kept for 5 s, as
+//!   keepalived's `set_ipv6_forwarding` does), target
 //!   = VIP, target link-layer address option = the MAC, checksum computed here. Building it
 //!   ourselves (as keepalived does) rather than on a raw ICMPv6 socket means it goes out
 //!   even while the VIP is still tentative and needs no route to ff02::1.
 
+use std::collections::HashMap;
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 use vigil_core::wire::arp;
@@ -103,14 +108,23 @@ pub fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, message: &[u8]) -> u16 {
 #[derive(Debug)]
 pub struct Announcer {
     socket: Socket,
+    /// Per interface index: whether it forwarded IPv6 when last read, and when.
+    forwarding: Mutex<HashMap<u32, (Instant, bool)>>,
 }
+
+/// How long a read of an interface's IPv6 `forwarding` setting is trusted
+/// (keepalived 2.2.7 `ndisc_send_unsolicited_na_immediate`: rechecked when older than 5 s).
+const FORWARDING_RECHECK: Duration = Duration::from_secs(5);
 
 impl Announcer {
     /// Opens the socket (needs `CAP_NET_RAW`). Protocol 0: it receives nothing.
     pub fn new() -> io::Result<Self> {
         let socket = Socket::new(Domain::PACKET, Type::RAW, None)?;
         socket.set_nonblocking(true)?;
-        Ok(Announcer { socket })
+        Ok(Announcer {
+            socket,
+            forwarding: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Sends one gratuitous ARP for `vip` on interface `ifindex`, from `mac` (the
@@ -130,13 +144,29 @@ impl Announcer {
         self.send_frame(ifindex, &na_frame(mac, vip, router))
     }
 
-    /// Sends one announcement of `vip` (a gratuitous ARP or an unsolicited neighbour
-    /// advertisement with the router flag, as keepalived sends for a VIP).
+    /// Sends one announcement of `vip` (a gratuitous ARP, or an unsolicited neighbour
+    /// advertisement with the router flag when the interface forwards IPv6, as keepalived
+    /// sends for a VIP).
     pub fn announce(&self, ifindex: u32, mac: [u8; 6], vip: IpAddr) -> io::Result<()> {
         match vip {
             IpAddr::V4(a) => self.send_garp(ifindex, mac, a),
-            IpAddr::V6(a) => self.send_na(ifindex, mac, a, true),
+            IpAddr::V6(a) => self.send_na(ifindex, mac, a, self.forwards_ipv6(ifindex)),
         }
+    }
+
+    /// Whether interface `ifindex` forwards IPv6, read at most every 5 s per interface.
+    fn forwards_ipv6(&self, ifindex: u32) -> bool {
+        let now = Instant::now();
+        // A poisoned lock only means another sender panicked mid-insert: the map is intact.
+        let mut cache = self.forwarding.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&(at, on)) = cache.get(&ifindex)
+            && now.duration_since(at) <= FORWARDING_RECHECK
+        {
+            return on;
+        }
+        let on = ipv6_forwarding(ifindex);
+        cache.insert(ifindex, (now, on));
+        on
     }
 
     /// Sends a whole Ethernet frame (destination, source and EtherType included).
@@ -148,6 +178,27 @@ impl Announcer {
 impl AsFd for Announcer {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.socket.as_fd()
+    }
+}
+
+/// Reads `/proc/sys/net/ipv6/conf/IF/forwarding` for interface `ifindex` as keepalived's
+/// `get_sysctl` does: only the first byte counts, and a setting that cannot be read (or
+/// does not start with a digit) counts as on, as keepalived's `UINT_MAX` does.
+pub fn ipv6_forwarding(ifindex: u32) -> bool {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `buf` holds IF_NAMESIZE bytes, as if_indextoname requires.
+    let name = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };
+    if name.is_null() {
+        return true;
+    }
+    // SAFETY: on success if_indextoname wrote a NUL-terminated name into `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    let Ok(name) = name.to_str() else {
+        return true;
+    };
+    match std::fs::read(format!("/proc/sys/net/ipv6/conf/{name}/forwarding")) {
+        Ok(v) => v.first() != Some(&b'0'),
+        Err(_) => true,
     }
 }
 

@@ -291,7 +291,12 @@ impl VrrpSocket {
             Family::V6 => {
                 setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
                 setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
-                socket.set_unicast_hops_v6(u32::from(TTL))?;
+                // keepalived leaves the unicast hop limit to the kernel (sysctl
+                // hop_limit, 64 by default) unless `unicast_ttl` says otherwise; a
+                // multicast socket sends to the group only.
+                if group.is_some() {
+                    socket.set_unicast_hops_v6(u32::from(TTL))?;
+                }
                 socket.set_multicast_hops_v6(u32::from(TTL))?;
                 socket.set_multicast_loop_v6(false)?;
                 socket.set_multicast_if_v6(ifindex)?;
@@ -585,7 +590,7 @@ impl VrrpSocket {
         // SAFETY: all-zero is a valid `msghdr` and socket address.
         let mut msg: libc::msghdr = unsafe { zeroed() };
         let mut name: libc::sockaddr_in6 = unsafe { zeroed() };
-        self.address(&mut msg, &mut iov, &mut name, &mut cmsg, src, dst)?;
+        self.address(&mut msg, &mut iov, &mut name, &mut cmsg, src, dst, None)?;
         // SAFETY: every pointer in `msg` refers to a live buffer of the length given.
         let n = unsafe { libc::sendmsg(self.raw(), &msg, libc::MSG_DONTWAIT) };
         if n < 0 {
@@ -602,7 +607,7 @@ impl VrrpSocket {
     pub fn send_batch(&self, batch: &mut SendBatch) -> io::Result<usize> {
         let n = batch.meta.len();
         let raw = &mut *batch.raw;
-        for (i, &(len, src, dst)) in batch.meta.iter().enumerate() {
+        for (i, &(len, src, dst, ttl)) in batch.meta.iter().enumerate() {
             raw.iovs[i] = libc::iovec {
                 iov_base: raw.bufs[i].as_mut_ptr().cast(),
                 iov_len: len,
@@ -621,6 +626,7 @@ impl VrrpSocket {
                 &mut cmsgs[i],
                 src,
                 dst,
+                ttl,
             )?;
             hdrs[i].msg_len = 0;
         }
@@ -641,7 +647,9 @@ impl VrrpSocket {
     }
 
     /// Points `msg` at the payload in `iov`, addressed to `dst` (in `name`) with `src`
-    /// and this interface in an IP_PKTINFO / IPV6_PKTINFO control message (in `cmsg`).
+    /// and this interface in an IP_PKTINFO / IPV6_PKTINFO control message (in `cmsg`),
+    /// and `ttl` (if any) in an IP_TTL / IPV6_HOPLIMIT one.
+    #[allow(clippy::too_many_arguments)]
     fn address(
         &self,
         msg: &mut libc::msghdr,
@@ -650,6 +658,7 @@ impl VrrpSocket {
         cmsg: &mut CmsgBuf,
         src: IpAddr,
         dst: IpAddr,
+        ttl: Option<u8>,
     ) -> io::Result<()> {
         msg.msg_iov = iov;
         msg.msg_iovlen = 1;
@@ -672,6 +681,10 @@ impl VrrpSocket {
                     ipi_addr: libc::in_addr { s_addr: 0 },
                 };
                 unsafe { put_cmsg(msg, libc::IPPROTO_IP, libc::IP_PKTINFO, &info) };
+                if let Some(ttl) = ttl {
+                    let ttl = libc::c_int::from(ttl);
+                    unsafe { append_cmsg(msg, libc::IPPROTO_IP, libc::IP_TTL, &ttl) };
+                }
             }
             (Family::V6, IpAddr::V6(src), IpAddr::V6(dst)) => {
                 name.sin6_family = libc::AF_INET6 as libc::sa_family_t;
@@ -688,6 +701,10 @@ impl VrrpSocket {
                     ipi6_ifindex: ifindex,
                 };
                 unsafe { put_cmsg(msg, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info) };
+                if let Some(ttl) = ttl {
+                    let hops = libc::c_int::from(ttl);
+                    unsafe { append_cmsg(msg, libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT, &hops) };
+                }
             }
             _ => {
                 return Err(io::Error::new(
@@ -704,8 +721,9 @@ impl VrrpSocket {
 /// written into, allocated once.
 pub struct SendBatch {
     raw: Box<RawBatch>,
-    /// (length, source, destination) of each message queued.
-    meta: Vec<(usize, IpAddr, IpAddr)>,
+    /// (length, source, destination, TTL / hop limit if not the socket's) of each
+    /// message queued.
+    meta: Vec<(usize, IpAddr, IpAddr, Option<u8>)>,
 }
 
 /// The C side of a batch: all-zero is a valid value of it.
@@ -737,13 +755,25 @@ impl SendBatch {
     /// Queues a copy of `bytes` (at most [`SendBatch::BUF`]); `false` when the batch is
     /// full.
     pub fn push(&mut self, bytes: &[u8], src: IpAddr, dst: IpAddr) -> bool {
+        self.push_with_ttl(bytes, src, dst, None)
+    }
+
+    /// [`SendBatch::push`] with the IPv4 TTL / IPv6 hop limit of this message
+    /// (`unicast_ttl`); `None`: the socket's.
+    pub fn push_with_ttl(
+        &mut self,
+        bytes: &[u8],
+        src: IpAddr,
+        dst: IpAddr,
+        ttl: Option<u8>,
+    ) -> bool {
         let i = self.meta.len();
         let Some(buf) = self.raw.bufs.get_mut(i) else {
             return false;
         };
         let len = bytes.len().min(Self::BUF);
         buf[..len].copy_from_slice(&bytes[..len]);
-        self.meta.push((len, src, dst));
+        self.meta.push((len, src, dst, ttl));
         true
     }
 
@@ -761,7 +791,7 @@ impl SendBatch {
 
     /// Message `i`: its bytes, source and destination.
     pub fn message(&self, i: usize) -> Option<(&[u8], IpAddr, IpAddr)> {
-        let (len, src, dst) = *self.meta.get(i)?;
+        let (len, src, dst, _) = *self.meta.get(i)?;
         Some((&self.raw.bufs[i][..len], src, dst))
     }
 
@@ -806,6 +836,28 @@ unsafe fn put_cmsg<T: Copy>(msg: &mut libc::msghdr, level: libc::c_int, ty: libc
         (*c).cmsg_type = ty;
         (*c).cmsg_len = libc::CMSG_LEN(size_of::<T>() as u32) as usize;
         std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<T>(), *v);
+    }
+}
+
+/// Adds a control message after those already in `msg` (set by [`put_cmsg`]).
+///
+/// # Safety
+/// As [`put_cmsg`], with room in the buffer for both messages.
+unsafe fn append_cmsg<T: Copy>(msg: &mut libc::msghdr, level: libc::c_int, ty: libc::c_int, v: &T) {
+    // SAFETY: guaranteed by the caller; CMSG_SPACE keeps the offset aligned.
+    unsafe {
+        let used = msg.msg_controllen;
+        let space = libc::CMSG_SPACE(size_of::<T>() as u32) as usize;
+        let c = msg
+            .msg_control
+            .cast::<u8>()
+            .add(used)
+            .cast::<libc::cmsghdr>();
+        (*c).cmsg_level = level;
+        (*c).cmsg_type = ty;
+        (*c).cmsg_len = libc::CMSG_LEN(size_of::<T>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<T>(), *v);
+        msg.msg_controllen = used + space;
     }
 }
 

@@ -137,11 +137,6 @@ impl Parser<'_> {
                         break;
                     }
                 }
-                self.not_implemented(
-                    &pair[0].loc,
-                    &format!("{ctx}`{opt}` of unicast peer {addr}"),
-                    " (vigild accepts only adverts that arrive with TTL / hop limit 255)",
-                );
             }
             let (lo, hi) = (peer.min_ttl.unwrap_or(0), peer.max_ttl.unwrap_or(255));
             if lo > hi {

@@ -287,8 +287,9 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
             b.xmit_base = true;
         }),
         Keyword::ignored("use_ipvlan"),
+        // keepalived's whole effect: the instance is IPv6 (and so VRRPv3).
         Keyword::read("native_ipv6", |p, b, n| {
-            p.ignored(n, PLACE);
+            p.no_block(n);
             match b.family {
                 Some(Family::V4) => p.d.warn(
                     n.loc(),
@@ -305,14 +306,16 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
             b.inst.given.fault_no_peer = Some(n.loc().clone());
         }),
         Keyword::read("unicast_ttl", |p, b, n| {
-            p.ignored(n, PLACE);
             if let Some(t) = p.need(n, 0) {
                 let then = format!(
                     "({}): TTL '{}' not valid - must be between 0 & 255",
                     b.inst.name,
                     t.word().unwrap_or("")
                 );
-                b.unicast_ttl |= p.ka_uint(t, 0, 255, &then).is_some();
+                if let Some(ttl) = p.ka_uint(t, 0, 255, &then) {
+                    b.unicast_ttl = true;
+                    b.inst.unicast_ttl = Some(ttl as u8);
+                }
             }
         }),
         Keyword::read("old_unicast_checksum", |p, b, n| {
@@ -340,8 +343,9 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
             garp_extra_if(p, b, n);
         }),
         Keyword::read("promote_secondaries", |p, b, n| {
-            p.ignored(n, PLACE);
+            p.no_block(n);
             b.promote_secondaries = true;
+            b.inst.promote_secondaries = true;
         }),
         Keyword::read("debug", |p, b, n| {
             p.ignored(n, PLACE);
@@ -354,7 +358,9 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
                 p.ka_uint(t, 0, 4, &then);
             }
         }),
-        Keyword::ignored("notify_master_rx_lower_pri"),
+        Keyword::read("notify_master_rx_lower_pri", |p, b, n| {
+            p.notify(&mut b.inst.notify.master_rx_lower_pri, n, &b.ctx)
+        }),
         Keyword::read("notify_priority_changes", |p, b, n| {
             // keepalived: no value means true; an invalid one is an error and leaves it unset.
             let value = n.args.first().map_or(Some(true), ka_bool);
@@ -483,12 +489,16 @@ impl Parser<'_> {
                 n.end(),
                 format!("({name}) promote_secondaries is automatically set for vmacs - ignoring"),
             );
+            b.inst.promote_secondaries = false;
         }
         if b.unicast_ttl && b.inst.unicast_peers.is_empty() {
             self.d.warn(
                 n.end(),
                 format!("({name}): Cannot use unicast_ttl without unicast peers - resetting"),
             );
+            // keepalived then sends its IPv4 multicast adverts with TTL 0 (its reset
+            // value), which every receiver drops; vigild keeps 255.
+            b.inst.unicast_ttl = None;
         }
     }
 

@@ -218,7 +218,9 @@ impl Engine {
             self.flush();
             self.batch_socket = Some(socket);
         }
-        self.tx_batch.push(&self.tx_buf[..n], t.src, t.dst);
+        let ttl = self.slots[t.instance].plan.unicast_ttl;
+        self.tx_batch
+            .push_with_ttl(&self.tx_buf[..n], t.src, t.dst, ttl);
         self.batch_from.push(t.instance);
     }
 

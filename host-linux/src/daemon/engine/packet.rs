@@ -68,7 +68,16 @@ impl Engine {
             }
         }
         let rx = &rx;
-        let meta = rx.meta();
+        let mut meta = rx.meta();
+        if group.is_none() && !self.peer_ttl_ok(si, rx) {
+            return;
+        }
+        if group.is_none() {
+            // keepalived checks the TTL / hop limit (255) of multicast adverts only:
+            // unicast ones may have crossed routers, or been sent with `unicast_ttl`
+            // or the kernel's default IPv6 hop limit (keepalived's, without it).
+            meta.ttl = wire::TTL;
+        }
         match self.router.on_datagram(now(), si as u32, rx.payload, &meta) {
             Ok(a) => {
                 // Counted once accepted: every packet lands in exactly one counter (a
@@ -94,6 +103,23 @@ impl Engine {
                         "({}) Received advert from {} with lower priority {}, ours {}",
                         s.plan.name, rx.src, a.priority, a.ours
                     );
+                    // keepalived's `send_event_notify`: the script alone, no
+                    // arguments, on every such advert. Queued as a MASTER-state
+                    // script of its own so it keeps the instance's notify order.
+                    if let Some(script) = s.plan.notify_master_rx_lower_pri.clone() {
+                        let name = s.plan.name.clone();
+                        let scripts = crate::notify::Scripts {
+                            master: Some(script),
+                            ..Default::default()
+                        };
+                        self.note(
+                            crate::notify::Kind::Instance,
+                            name,
+                            scripts,
+                            "MASTER",
+                            a.ours,
+                        );
+                    }
                 }
             }
             Err(d) => self.dropped(si, d, rx),
@@ -102,6 +128,32 @@ impl Engine {
             self.drain();
         }
         // The reactor re-arms the timer once per turn, not here per packet.
+    }
+
+    /// keepalived's `min_ttl` / `max_ttl` of a unicast peer (with `check_unicast_src`):
+    /// an advert from that peer to an instance on socket `si` must arrive with a TTL /
+    /// hop limit in the range. `false`: dropped (counted and logged here).
+    fn peer_ttl_ok(&mut self, si: usize, rx: &Received<'_>) -> bool {
+        let Some(&vrid) = rx.payload.get(1) else {
+            return true;
+        };
+        let refused = self.slots.iter().enumerate().find_map(|(i, s)| {
+            if s.socket != si || s.plan.core.vrid != vrid {
+                return None;
+            }
+            let &(_, lo, hi) = s.plan.peer_ttl.iter().find(|p| p.0 == rx.src)?;
+            (rx.ttl < lo || rx.ttl > hi).then_some((i, lo, hi))
+        });
+        let Some((i, lo, hi)) = refused else {
+            return true;
+        };
+        self.slots[i].counters.drop("ttl");
+        let name = &self.slots[i].plan.name;
+        let ttl = rx.ttl;
+        self.drop_log.dropped("ttl", Some(rx.src), || {
+            format!("({name}) TTL/HL {ttl} not in range {lo} - {hi}")
+        });
+        false
     }
 
     /// Counts a refused datagram under its reason (the instance's counters once it was

@@ -18,7 +18,7 @@
 //! message and reads the IPv6 header through `SKF_NET_OFF`), in user space's order:
 //! shorter than 2 bytes of VRRP → `truncated`; destination not the socket's group (or
 //! a multicast one on a unicast socket) → `wrong_destination`; VRID not configured →
-//! `unknown_vrid`; TTL/hop limit not 255 → `ttl`; shorter than the 8-byte header →
+//! `unknown_vrid`; TTL/hop limit not 255 (multicast sockets only) → `ttl`; shorter than the 8-byte header →
 //! `truncated`; version neither 2 nor 3 → `version`; type not advertisement → `type`;
 //! VRID configured for the other version → `version` (IPv6: v2 → `v2_over_ipv6`); on
 //! a unicast socket whose instances all have `check_unicast_src`, a source that is none

@@ -83,9 +83,12 @@ pub(super) fn program_at(spec: &FilterSpec, map: libc::c_int, v6_payload: i32) -
     a.op(ALU64 | MOV | X, R9, R0, 0, 0);
     bit_test(&mut a, &spec.any(), drops[UNKNOWN_VRID as usize]);
 
-    // TTL / hop limit.
-    a.ld_abs(B, if v6 { SKF_NET_OFF + 7 } else { 8 });
-    a.drop_if(JMP | JNE | K, R0, 0, 255, TTL, &drops);
+    // TTL / hop limit: 255 on multicast adverts only, as keepalived checks (a unicast
+    // advert may have crossed routers, or carry `unicast_ttl`).
+    if spec.group.is_some() {
+        a.ld_abs(B, if v6 { SKF_NET_OFF + 7 } else { 8 });
+        a.drop_if(JMP | JNE | K, R0, 0, 255, TTL, &drops);
+    }
 
     // Source: one of the unicast peers (`check_unicast_src`).
     if !spec.sources.is_empty() {

@@ -1,0 +1,306 @@
+//! keepalived options of issue 13 that vigild used to ignore, run in namespaces:
+//! `notify_master_rx_lower_pri` and (unicast) the TTL of adverts.
+//!
+//! Every test skips (or fails under `VIGIL_REQUIRE_PRIVILEGED=1`) when not root.
+
+mod common;
+
+use common::*;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::Path;
+use std::time::Duration;
+use vigil_core::wire::Version;
+use vigil_tests::netns::{Netns, privileged_or_skip, run_in};
+
+const GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+
+/// A script that appends its arguments (and a marker) to `log`, mode 0755.
+fn logging_script(dir: &Path, log: &Path) -> String {
+    let script = dir.join("log.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"ran $*\" >> {}\n", log.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script.display().to_string()
+}
+
+/// Sends `payload` (a VRRP message) from `src` to `dst` with IP TTL `ttl`, from a raw
+/// `IP_HDRINCL` socket in `ns`.
+fn send_vrrp(ns: &Netns, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8]) {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let packet = ipv4_vrrp_packet(src, dst, ttl, payload);
+    run_in(ns, || {
+        let sock = Socket::new(
+            Domain::IPV4,
+            Type::RAW,
+            Some(Protocol::from(libc::IPPROTO_RAW)),
+        )
+        .expect("raw socket");
+        sock.send_to(&packet, &SockAddr::from(SocketAddrV4::new(dst, 0)))
+            .expect("sending an advert");
+    });
+}
+
+fn lines(log: &Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+/// keepalived's `send_event_notify`: a master runs `notify_master_rx_lower_pri` (no
+/// arguments) for each lower-priority advert it hears.
+#[test]
+fn master_runs_notify_master_rx_lower_pri_on_a_lower_priority_advert() {
+    if !privileged_or_skip("master_runs_notify_master_rx_lower_pri_on_a_lower_priority_advert") {
+        return;
+    }
+    let lan = lan("vrl", 2);
+    let dir = workdir("rx-lower-pri");
+    let log = dir.path().join("lower.log");
+    let script = logging_script(dir.path(), &log);
+    let inst = Inst::v2_pass("VI_1", 51, "MASTER", 150, "pw").with_extra(&format!(
+        "    notify_master_rx_lower_pri \"{script} lower\""
+    ));
+    let conf = global_defs("lb1", "") + &inst.render();
+    let v = Vigild::start(&lan.host(0).ns, dir.path(), "lb1", &conf);
+    v.expect_state("VI_1", "MASTER", Duration::from_secs(6));
+    assert_eq!(lines(&log), 0, "ran before any lower advert");
+
+    lan.host(1)
+        .ns
+        .exec_ok(&["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])
+        .unwrap();
+    let peer = host_ip(1);
+    let low = advert_v4(Version::V2, 51, 100, "pw", VIP, (peer, GROUP), 100);
+    for _ in 0..2 {
+        send_vrrp(&lan.host(1).ns, peer, GROUP, 255, &low);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ran = wait_for(Duration::from_secs(3), Duration::from_millis(20), || {
+        (lines(&log) >= 2).then_some(())
+    });
+    assert!(
+        ran.is_some(),
+        "script ran {} times:\n{}",
+        lines(&log),
+        v.log_text()
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().all(|l| l == "ran lower"), "{text}");
+    assert_eq!(v.state("VI_1").as_deref(), Some("MASTER"));
+}
+
+/// keepalived checks the TTL (255) of multicast adverts only: a unicast advert is
+/// accepted whatever its TTL (routed peers, `unicast_ttl`, or keepalived's IPv6
+/// default hop limit), a multicast one with TTL 64 is not.
+#[test]
+fn unicast_adverts_are_accepted_whatever_their_ttl_multicast_ones_need_255() {
+    if !privileged_or_skip(
+        "unicast_adverts_are_accepted_whatever_their_ttl_multicast_ones_need_255",
+    ) {
+        return;
+    }
+    let lan = lan("vut", 2);
+    let dir = workdir("unicast-ttl-rx");
+    let (me, peer) = (host_ip(0), host_ip(1));
+    let uni = Inst::v2_pass("VI_U", 51, "BACKUP", 100, "pw").unicast(me, &[peer]);
+    let mut multi = Inst::v2_pass("VI_M", 52, "BACKUP", 100, "pw");
+    multi.vips = vec![format!("{VIP2}/24")];
+    let conf = global_defs("lb1", "") + &uni.render() + &multi.render();
+    let v = Vigild::start(&lan.host(0).ns, dir.path(), "lb1", &conf);
+    v.expect_state("VI_U", "BACKUP", Duration::from_secs(3));
+    lan.host(1)
+        .ns
+        .exec_ok(&["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])
+        .unwrap();
+    let to_me = advert_v4(Version::V2, 51, 150, "pw", VIP, (peer, me), 100);
+    let to_group = advert_v4(Version::V2, 52, 150, "pw", VIP2, (peer, GROUP), 100);
+    for _ in 0..3 {
+        send_vrrp(&lan.host(1).ns, peer, me, 64, &to_me);
+        send_vrrp(&lan.host(1).ns, peer, GROUP, 64, &to_group);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let got = wait_for(Duration::from_secs(3), Duration::from_millis(20), || {
+        let u = v.instance("VI_U")?;
+        (counter(&u, "adverts_rx") >= 3).then_some(u)
+    });
+    assert!(
+        got.is_some(),
+        "unicast adverts with TTL 64 refused:\n{}",
+        v.status_cli()
+    );
+    let m = v.instance("VI_M").unwrap();
+    assert_eq!(
+        counter(&m, "adverts_rx"),
+        0,
+        "multicast TTL 64 accepted: {m}"
+    );
+}
+
+/// `unicast_ttl`: the TTL of the adverts a master sends to its unicast peers.
+#[test]
+fn unicast_ttl_sets_the_ttl_of_adverts_to_peers() {
+    if !privileged_or_skip("unicast_ttl_sets_the_ttl_of_adverts_to_peers") {
+        return;
+    }
+    let lan = lan("vus", 2);
+    let dir = workdir("unicast-ttl-tx");
+    let (me, peer) = (host_ip(0), host_ip(1));
+    let inst = Inst::v3("VI_1", 51, "MASTER", 150, "0.2")
+        .unicast(me, &[peer])
+        .with_extra("    unicast_ttl 7");
+    let conf = global_defs("lb1", "") + &inst.render();
+    let v = Vigild::start(&lan.host(0).ns, dir.path(), "lb1", &conf);
+    v.expect_state("VI_1", "MASTER", Duration::from_secs(3));
+    let frames = capture_vrrp(&lan.host(1).ns, Duration::from_millis(800));
+    let to_peer: Vec<_> = frames
+        .iter()
+        .filter(|(_, f)| f[30..34] == peer.octets())
+        .collect();
+    assert!(!to_peer.is_empty(), "no advert to the peer captured");
+    for (_, f) in to_peer {
+        assert_eq!(f[22], 7, "IP TTL of {f:02x?}");
+    }
+}
+
+fn promote_secondaries(ns: &Netns) -> String {
+    ns.exec_ok(&["cat", "/proc/sys/net/ipv4/conf/eth0/promote_secondaries"])
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// `promote_secondaries`: set on the instance's interface while vigild runs, turned
+/// off again at exit when vigild turned it on, left on when it was on before.
+#[test]
+fn promote_secondaries_is_set_while_running_and_restored() {
+    if !privileged_or_skip("promote_secondaries_is_set_while_running_and_restored") {
+        return;
+    }
+    let lan = lan("vps", 1);
+    let dir = workdir("promote-secondaries");
+    let ns = &lan.host(0).ns;
+    let inst = Inst::v3("VI_1", 51, "BACKUP", 100, "1").with_extra("    promote_secondaries");
+    let conf = global_defs("lb1", "") + &inst.render();
+    for before in ["0", "1"] {
+        ns.sysctl("net.ipv4.conf.eth0.promote_secondaries", before)
+            .unwrap();
+        let mut v = Vigild::start(ns, dir.path(), "lb1", &conf);
+        v.expect_state("VI_1", "BACKUP", Duration::from_secs(3));
+        assert_eq!(
+            promote_secondaries(ns),
+            "1",
+            "while running:\n{}",
+            v.log_text()
+        );
+        v.signal(nix::sys::signal::Signal::SIGTERM);
+        assert!(
+            v.terminate(Duration::from_secs(5))
+                .is_some_and(|s| s.success())
+        );
+        assert_eq!(promote_secondaries(ns), before, "after exit (was {before})");
+    }
+}
+
+/// keepalived's `unicast_peer { ADDR min_ttl N max_ttl N }` with `check_unicast_src`:
+/// that peer's adverts must arrive with a TTL in the range.
+#[test]
+fn unicast_peer_ttl_range_is_checked_with_check_unicast_src() {
+    if !privileged_or_skip("unicast_peer_ttl_range_is_checked_with_check_unicast_src") {
+        return;
+    }
+    let lan = lan("vpr", 2);
+    let dir = workdir("peer-ttl");
+    let (me, peer) = (host_ip(0), host_ip(1));
+    let inst = Inst::v2_pass("VI_U", 51, "BACKUP", 100, "pw")
+        .unicast(me, &[peer])
+        .with_extra("    check_unicast_src");
+    let conf = (global_defs("lb1", "") + &inst.render()).replace(
+        &format!("        {peer}\n"),
+        &format!("        {peer} min_ttl 60 max_ttl 70\n"),
+    );
+    let v = Vigild::start(&lan.host(0).ns, dir.path(), "lb1", &conf);
+    v.expect_state("VI_U", "BACKUP", Duration::from_secs(3));
+    let advert = advert_v4(Version::V2, 51, 150, "pw", VIP, (peer, me), 100);
+    for ttl in [64, 255, 64, 59] {
+        send_vrrp(&lan.host(1).ns, peer, me, ttl, &advert);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let got = wait_for(Duration::from_secs(3), Duration::from_millis(20), || {
+        let u = v.instance("VI_U")?;
+        (counter(&u, "adverts_rx") + drops(&u, "ttl") >= 4).then_some(u)
+    });
+    let u = got.unwrap_or_else(|| panic!("adverts not all seen:\n{}", v.status_cli()));
+    assert_eq!(counter(&u, "adverts_rx"), 2, "{u}");
+    assert_eq!(drops(&u, "ttl"), 2, "{u}");
+    assert!(
+        v.log_text()
+            .contains("(VI_U) TTL/HL 255 not in range 60 - 70"),
+        "{}",
+        v.log_text()
+    );
+}
+
+/// keepalived sends IPv6 unicast adverts with the kernel's default hop limit (64): a
+/// vigild backup follows such a keepalived master (it used to drop every advert as a
+/// TTL error and take over).
+#[test]
+fn vigild_backup_follows_a_keepalived_ipv6_unicast_master() {
+    if !privileged_or_skip("vigild_backup_follows_a_keepalived_ipv6_unicast_master") {
+        return;
+    }
+    use vigil_tests::netns::{HostSpec, Lan};
+    let v6 = |i: u8| -> std::net::Ipv6Addr { format!("fd77::{}", 11 + i).parse().unwrap() };
+    let specs: Vec<HostSpec> = (0..2u8)
+        .map(|i| {
+            HostSpec::v4([0x02, 0x77, 0, 0, 0, 0x11 + i], host_ip(i.into()), 24).with_v6(v6(i), 64)
+        })
+        .collect();
+    let lan = Lan::new("vu6", &specs).expect("building the LAN");
+    let dir = workdir("unicast-v6");
+    let conf = |state: &str, prio: u8, me: u8, peer: u8| {
+        global_defs(&format!("lb{me}"), "")
+            + &format!(
+                "vrrp_instance VI_1 {{\n    state {state}\n    interface eth0\n    \
+                 virtual_router_id 51\n    priority {prio}\n    advert_int 0.5\n    \
+                 unicast_src_ip {}\n    unicast_peer {{\n        {}\n    }}\n    \
+                 virtual_ipaddress {{\n        fd77::50/64\n    }}\n}}\n",
+                v6(me),
+                v6(peer)
+            )
+    };
+    let k = Keepalived::start(
+        &lan.host(0).ns,
+        dir.path(),
+        "ka",
+        &conf("MASTER", 150, 0, 1),
+    );
+    assert!(
+        k.wait_state("VI_1", "MASTER", Duration::from_secs(8))
+            .is_some(),
+        "{}",
+        k.log_text()
+    );
+    let v = Vigild::start(
+        &lan.host(1).ns,
+        dir.path(),
+        "vg",
+        &conf("BACKUP", 100, 1, 0),
+    );
+    v.expect_state("VI_1", "BACKUP", Duration::from_secs(3));
+    // Longer than vigild's master-down interval (3 × 0.5 s + skew).
+    std::thread::sleep(Duration::from_millis(2500));
+    let i = v.instance("VI_1").unwrap();
+    assert_eq!(
+        v.state("VI_1").as_deref(),
+        Some("BACKUP"),
+        "{i}\n{}",
+        v.log_text()
+    );
+    assert!(counter(&i, "adverts_rx") >= 3, "{i}");
+    assert_eq!(drops(&i, "ttl"), 0, "{i}");
+}
