@@ -285,6 +285,22 @@ pub fn parse_directives(text: &str) -> Result<Directives, String> {
 }
 
 /// The entries: every top-level `*.conf` of the corpus, sorted by name.
+/// The corpus directory, canonical, after checking that neither it nor vigild lies
+/// under one of `trees` (the tmpfs the test mounts there would hide them).
+pub fn corpus_dir_outside(trees: &[&str]) -> PathBuf {
+    let dir = corpus_dir()
+        .canonicalize()
+        .expect("tests/config-corpus exists");
+    for place in [dir.as_path(), Path::new(super::common::VIGILD)] {
+        assert!(
+            !trees.iter().any(|t| place.starts_with(t)),
+            "{} is under a tree the test covers with a tmpfs",
+            place.display()
+        );
+    }
+    dir
+}
+
 pub fn entries(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("corpus directory {}: {e}", dir.display()))
