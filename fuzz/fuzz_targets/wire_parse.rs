@@ -74,14 +74,23 @@ fuzz_target!(init: oracle::self_test(), |data: &[u8]| {
     assert_eq!(n, repr.buffer_len());
     assert!(out[n..].iter().all(|&b| b == 0xa5), "emit wrote past its length");
     let emitted = &out[..n];
-    assert_eq!(Repr::parse(emitted, meta, mode), Ok(repr));
+    // AH's authentication data is sent as zero (the AH header authenticates): what was
+    // carried does not come back.
+    let reparsed = match repr.auth {
+        Auth::Ah(_) => Repr {
+            auth: Auth::Ah([0; 8]),
+            ..repr
+        },
+        _ => repr,
+    };
+    assert_eq!(Repr::parse(emitted, meta, mode), Ok(reparsed));
     assert!(oracle::checksum_verifies(emitted, meta.src, meta.dst, mode));
 
     // Byte for byte, once the fields the codec does not keep are put in canonical form.
     let mut canonical = m.to_vec();
     match repr.version {
         Version::V3 => canonical[4] &= 0x0f,
-        Version::V2 if repr.auth == Auth::None => {
+        Version::V2 if matches!(repr.auth, Auth::None | Auth::Ah(_)) => {
             let start = n - 8;
             canonical[start..].fill(0);
         }

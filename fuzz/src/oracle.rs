@@ -138,7 +138,13 @@ pub fn reference_parse(m: &[u8], meta: &RxMeta, mode: ChecksumMode) -> Result<Fi
                 p.copy_from_slice(&m[addresses_end..]);
                 Auth::Password(p)
             }
-            2 => return Err(Error::AuthAh),
+            2 => {
+                // IPsec AH (keepalived's `auth_type AH`): the host verified the AH
+                // header; the message carries 8 bytes of authentication data.
+                let mut p = [0u8; 8];
+                p.copy_from_slice(&m[addresses_end..]);
+                Auth::Ah(p)
+            }
             t => return Err(Error::AuthType(t)),
         };
         (u16::from(m[5]) * 100, auth)
@@ -160,16 +166,20 @@ pub fn reference_parse(m: &[u8], meta: &RxMeta, mode: ChecksumMode) -> Result<Fi
 }
 
 /// keepalived's authentication check: the types must match, and so must all 8 bytes of
-/// a password.
+/// a password; an AH advert reaches the check only once the host verified its header,
+/// and an AH advert for an instance without AH is keepalived's AH error.
 pub fn reference_check_auth(configured: &Auth, received: &Auth) -> Result<(), Error> {
     let number = |a: &Auth| match a {
         Auth::None => 0,
         Auth::Password(_) => 1,
+        Auth::Ah(_) => 2,
     };
     match (configured, received) {
         (Auth::None, Auth::None) => Ok(()),
         (Auth::Password(a), Auth::Password(b)) if a == b => Ok(()),
         (Auth::Password(_), Auth::Password(_)) => Err(Error::Password),
+        (Auth::Ah(_), Auth::Ah(_)) => Ok(()),
+        (_, Auth::Ah(_)) => Err(Error::AuthAh),
         (c, r) => Err(Error::AuthMismatch {
             expected: number(c),
             found: number(r),
@@ -191,6 +201,7 @@ pub fn reference_emit(
         let (auth_type, data) = match f.auth {
             Auth::None => (0, [0u8; 8]),
             Auth::Password(p) => (1, p),
+            Auth::Ah(_) => (2, [0u8; 8]),
         };
         m.extend_from_slice(&[auth_type, (f.interval_centis / 100) as u8, 0, 0]);
         m.extend_from_slice(&f.addresses);

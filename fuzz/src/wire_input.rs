@@ -8,7 +8,7 @@
 //! byte 1      TTL / hop limit, used when FLAG_RAW_TTL is set (else 255)
 //! bytes 2..18 IP source (IPv4: the first 4 bytes)
 //! bytes 18..34 IP destination, used unless FLAG_MCAST_DST (then 224.0.0.18 / ff02::12)
-//! bytes 34..42 configured password, for CONFIG_PASSWORD
+//! bytes 34..42 configured password, for CONFIG_PASSWORD and CONFIG_AH
 //! bytes 42..  the VRRP message (the IP payload)
 //! ```
 //! Flag bits: FLAG_V6, FLAG_AS_V2, FLAG_MCAST_DST, FLAG_RAW_TTL, two bits of configured
@@ -34,6 +34,8 @@ pub const CONFIG_NONE: u8 = 0;
 pub const CONFIG_PASSWORD: u8 = 1;
 /// The packet's own authentication (so that a match is reached, not only mismatches).
 pub const CONFIG_SAME_AS_PACKET: u8 = 2;
+/// IPsec AH keyed by the password of bytes 34..42.
+pub const CONFIG_AH: u8 = 3;
 /// The destination is of the other family than the source (mixed families).
 pub const FLAG_MIXED: u8 = 1 << 6;
 /// The target writes the right checksum (by the oracle) into the message before parsing,
@@ -89,6 +91,7 @@ impl<'a> WireInput<'a> {
         let configured = match (flags >> CONFIG_SHIFT) & 3 {
             CONFIG_PASSWORD => Some(Auth::Password(password)),
             CONFIG_SAME_AS_PACKET => None,
+            CONFIG_AH => Some(Auth::Ah(password)),
             _ => Some(Auth::None),
         };
         WireInput {
@@ -141,6 +144,10 @@ impl<'a> WireInput<'a> {
             Some(Auth::Password(p)) => {
                 h[34..42].copy_from_slice(&p);
                 CONFIG_PASSWORD
+            }
+            Some(Auth::Ah(p)) => {
+                h[34..42].copy_from_slice(&p);
+                CONFIG_AH
             }
             None => CONFIG_SAME_AS_PACKET,
         };
