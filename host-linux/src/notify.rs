@@ -248,6 +248,10 @@ mod tests {
         if me.uid == 0 {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+            // The two scripts run at once: whichever creates the log, the other (root or
+            // nobody) must be able to append to it.
+            std::fs::write(&log, "").unwrap();
+            std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
         }
         let record = format!("/bin/sh -c 'id -u >> {}'", log.display());
         let s = Scripts {
