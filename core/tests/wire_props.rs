@@ -254,7 +254,13 @@ proptest! {
             let mut out = vec![0u8; repr.buffer_len()];
             let n = repr.emit(&mut out, meta.src, meta.dst, mode);
             prop_assert_eq!(n, Ok(out.len()));
-            prop_assert_eq!(Repr::parse(&out, &meta, mode), Ok(repr));
+            // AH's authentication data is sent as zero (the AH header authenticates):
+            // what was carried does not come back.
+            let reparsed = match repr.auth {
+                Auth::Ah(_) => Repr { auth: Auth::Ah([0; 8]), ..repr },
+                _ => repr,
+            };
+            prop_assert_eq!(Repr::parse(&out, &meta, mode), Ok(reparsed));
         }
         for family in [Family::V4, Family::V6] {
             if let Ok(p) = Packet::new_checked(&bytes[..], family) {
