@@ -304,34 +304,22 @@ fn vigild_t_agrees_with_keepalived_t_on_every_corpus_entry() {
     let mut full = String::new();
     let (mut agreed, mut excused) = (0, 0);
     for o in &outcomes {
-        let listed = known
-            .iter()
-            .any(|k| o.name.strip_suffix(".conf") == Some(k));
-        let verdict = match (o.agrees(), listed, &o.broken) {
-            (_, _, Some(b)) => {
-                failures.push(format!("{}: could not run it: {b}", o.name));
-                "BROKEN"
-            }
-            (true, false, None) => {
-                agreed += 1;
-                "ok"
-            }
-            (true, true, None) => {
-                failures.push(format!(
-                    "{}: now agrees with keepalived: remove it from KNOWN-MISMATCHES",
-                    o.name
-                ));
-                "FIXED"
-            }
-            (false, true, None) => {
-                excused += 1;
-                "known"
-            }
-            (false, false, None) => {
-                failures.push(format!("{}: differs from keepalived", o.name));
-                "MISMATCH"
-            }
-        };
+        let verdict = verdict(
+            &o.name,
+            o.agrees(),
+            o.broken.as_deref(),
+            &known,
+            (
+                "now agrees with keepalived: remove it from KNOWN-MISMATCHES",
+                "differs from keepalived",
+            ),
+            &mut failures,
+        );
+        match verdict {
+            "ok" => agreed += 1,
+            "known" => excused += 1,
+            _ => {}
+        }
         if verdict != "ok" {
             let _ = writeln!(table, "{}", o.row(verdict));
         }

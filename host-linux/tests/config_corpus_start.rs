@@ -536,38 +536,22 @@ fn vigild_starts_where_keepalived_starts_on_every_corpus_entry() {
     let mut slowest = Duration::ZERO;
     for (_, o) in &outcomes {
         slowest = slowest.max(o.took);
-        let listed = known
-            .iter()
-            .any(|k| o.name.strip_suffix(".conf") == Some(k));
-        let verdict = match (o.agrees(), listed, &o.broken) {
-            (_, _, Some(b)) => {
-                failures.push(format!("{}: could not run it: {b}", o.name));
-                "BROKEN"
-            }
-            (true, false, None) => {
-                agreed += 1;
-                "ok"
-            }
-            (true, true, None) => {
-                failures.push(format!(
-                    "{}: vigild now starts as keepalived does: remove it from \
-                     KNOWN-START-MISMATCHES",
-                    o.name
-                ));
-                "FIXED"
-            }
-            (false, true, None) => {
-                excused += 1;
-                "known"
-            }
-            (false, false, None) => {
-                failures.push(format!(
-                    "{}: vigild does not start as keepalived does",
-                    o.name
-                ));
-                "MISMATCH"
-            }
-        };
+        let verdict = verdict(
+            &o.name,
+            o.agrees(),
+            o.broken.as_deref(),
+            &known,
+            (
+                "vigild now starts as keepalived does: remove it from KNOWN-START-MISMATCHES",
+                "vigild does not start as keepalived does",
+            ),
+            &mut failures,
+        );
+        match verdict {
+            "ok" => agreed += 1,
+            "known" => excused += 1,
+            _ => {}
+        }
         if o.vigild_hung() {
             failures.push(format!(
                 "{}: vigild did not stop within {STOP_TIMEOUT:?} of SIGTERM",

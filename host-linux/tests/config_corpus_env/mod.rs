@@ -518,6 +518,36 @@ pub fn known_list(dir: &Path, file: &str, failures: &mut Vec<String>) -> Vec<Str
     known
 }
 
+/// One entry's verdict against its known list: `ok`, `known` (listed and still
+/// differing), `FIXED` (listed but agreeing now), `MISMATCH` or `BROKEN`. Every verdict
+/// but `ok` and `known` adds its failure (`fixed` and `differs` say what happened).
+pub fn verdict(
+    name: &str,
+    agrees: bool,
+    broken: Option<&str>,
+    known: &[String],
+    (fixed, differs): (&str, &str),
+    failures: &mut Vec<String>,
+) -> &'static str {
+    let listed = known.iter().any(|k| name.strip_suffix(".conf") == Some(k));
+    match (agrees, listed, broken) {
+        (_, _, Some(b)) => {
+            failures.push(format!("{name}: could not run it: {b}"));
+            "BROKEN"
+        }
+        (true, false, None) => "ok",
+        (true, true, None) => {
+            failures.push(format!("{name}: {fixed}"));
+            "FIXED"
+        }
+        (false, true, None) => "known",
+        (false, false, None) => {
+            failures.push(format!("{name}: {differs}"));
+            "MISMATCH"
+        }
+    }
+}
+
 /// Runs `f` on every entry, `jobs` at a time; the results sorted by entry name.
 pub fn run_all<T: Send>(
     todo: &[Entry],
