@@ -69,10 +69,10 @@ impl Engine {
         }
         let rx = &rx;
         let mut meta = rx.meta();
-        if group.is_none() && !self.peer_ttl_ok(si, rx) {
-            return;
-        }
         if group.is_none() {
+            if !self.peer_ttl_ok(si, rx) {
+                return;
+            }
             // keepalived checks the TTL / hop limit (255) of multicast adverts only:
             // unicast ones may have crossed routers, or been sent with `unicast_ttl`
             // or the kernel's default IPv6 hop limit (keepalived's, without it).
