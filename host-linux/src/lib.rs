@@ -7,6 +7,7 @@ pub mod control;
 pub mod daemon;
 pub mod dump;
 pub mod exec;
+pub mod lvs;
 pub mod mail;
 pub mod metrics;
 pub mod net;

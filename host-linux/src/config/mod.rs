@@ -85,6 +85,7 @@ pub mod diag;
 pub mod include;
 mod keywords;
 pub mod lexer;
+pub mod lvs;
 pub mod machine;
 pub mod model;
 pub mod parse;

@@ -26,6 +26,8 @@ pub struct KeepalivedConf {
     pub sync_groups: Vec<SyncGroup>,
     /// LVS `virtual_server` / `virtual_server_group` blocks: parsed and skipped.
     pub lvs_blocks: Vec<Loc>,
+    /// The LVS half (`virtual_server`, `virtual_server_group`, `SSL`), typed.
+    pub lvs: super::lvs::LvsConf,
     /// `static_ipaddress`: addresses kept whatever the VRRP state.
     pub static_addresses: Vec<StaticAddress>,
     /// `static_routes`.
