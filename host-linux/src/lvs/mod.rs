@@ -11,3 +11,15 @@
 //! The configuration comes typed from [`crate::config::lvs`].
 
 pub mod ipvs;
+
+/// The result of one attempt of one health checker against one real server (the engine
+/// counts attempts against `retry` and turns them into up/down transitions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// The check passed. `weight` is a new weight the check asked for (`misc_dynamic`
+    /// exit codes 2..=255, a `FILE_CHECK` value), `None` to keep the configured one.
+    Success { weight: Option<u32> },
+    /// The check failed; the text is keepalived's log phrase for why (it is logged as
+    /// is, e.g. `HTTP status code error to [10.0.0.2]:tcp:80 url(/), status_code [404].`).
+    Failure(String),
+}
