@@ -14,68 +14,6 @@ use std::path::Path;
 use std::time::Duration;
 use vigil_tests::netns::privileged_or_skip;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Impl {
-    Vigil,
-    Keepalived,
-}
-
-#[derive(Debug)]
-enum Daemon {
-    Vigil(Vigild),
-    Ka(Keepalived),
-}
-
-impl Daemon {
-    fn start(
-        which: Impl,
-        ns: &vigil_tests::netns::Netns,
-        dir: &Path,
-        name: &str,
-        conf: &str,
-    ) -> Self {
-        match which {
-            Impl::Vigil => Daemon::Vigil(Vigild::start(ns, dir, name, conf)),
-            Impl::Keepalived => Daemon::Ka(Keepalived::start(ns, dir, name, conf)),
-        }
-    }
-
-    fn expect_state(&self, state: &str, timeout: Duration) {
-        match self {
-            Daemon::Vigil(v) => {
-                v.expect_state("VI_1", state, timeout);
-            }
-            Daemon::Ka(k) => {
-                k.expect_state("VI_1", state, timeout);
-            }
-        }
-    }
-
-    /// SIGTERM and wait for a clean exit.
-    fn terminate(&mut self) -> bool {
-        match self {
-            Daemon::Vigil(v) => v
-                .terminate(Duration::from_secs(10))
-                .is_some_and(|s| s.success()),
-            Daemon::Ka(k) => k.terminate(Duration::from_secs(10)),
-        }
-    }
-
-    fn sighup(&self) {
-        match self {
-            Daemon::Vigil(v) => v.signal(nix::sys::signal::Signal::SIGHUP),
-            Daemon::Ka(k) => k.signal(nix::sys::signal::Signal::SIGHUP),
-        }
-    }
-
-    fn log(&self) -> String {
-        match self {
-            Daemon::Vigil(v) => v.log_text(),
-            Daemon::Ka(k) => k.log_text(),
-        }
-    }
-}
-
 /// The reader every node's `vrrp_notify_fifo_script` runs: `$1` the copy, `$2` the FIFO
 /// (keepalived appends its name).
 const READER: &str = "#!/bin/sh\nexec cat \"$2\" >> \"$1\"\n";
@@ -140,22 +78,22 @@ fn reload_scenario(which: Impl, prefix: &str) -> (String, String) {
     let settle = Duration::from_secs(8);
     let conf1 = conf_with(dir.path(), "lb1", "MASTER", 150, false, on_reload);
     let mut lb1 = Daemon::start(which, &lan.host(0).ns, dir.path(), "lb1", &conf1);
-    lb1.expect_state("MASTER", settle);
+    lb1.expect_state("VI_1", "MASTER", settle);
     let conf2 = conf_with(dir.path(), "lb2", "BACKUP", 100, false, on_reload);
     let mut lb2 = Daemon::start(which, &lan.host(1).ns, dir.path(), "lb2", &conf2);
-    lb2.expect_state("BACKUP", settle);
+    lb2.expect_state("VI_1", "BACKUP", settle);
     std::thread::sleep(Duration::from_millis(1200));
     let (l1, l2) = (dir.path().join("lb1.lines"), dir.path().join("lb2.lines"));
     assert_eq!(wait_lines(&l1, 2).lines().count(), 2, "{which:?}");
     assert_eq!(wait_lines(&l2, 1).lines().count(), 1, "{which:?}");
-    lb1.sighup();
-    lb2.sighup();
+    lb1.signal(nix::sys::signal::Signal::SIGHUP);
+    lb2.signal(nix::sys::signal::Signal::SIGHUP);
     let text2 = wait_lines(&l2, 2);
     // lb1 writes nothing (a master stays silent): give it as long as lb2 took, and more.
     std::thread::sleep(Duration::from_millis(500));
     let text1 = std::fs::read_to_string(&l1).unwrap_or_default();
-    lb1.expect_state("MASTER", settle);
-    lb2.expect_state("BACKUP", settle);
+    lb1.expect_state("VI_1", "MASTER", settle);
+    lb2.expect_state("VI_1", "BACKUP", settle);
     assert!(
         lb2.terminate(),
         "lb2 ({which:?}) did not stop:\n{}",
@@ -201,7 +139,7 @@ fn priority_scenario(which: Impl, prefix: &str) -> (String, String) {
         "lb1",
         &node_conf("lb1", "MASTER", 150),
     );
-    lb1.expect_state("MASTER", settle);
+    lb1.expect_state("VI_1", "MASTER", settle);
     let mut lb2 = Daemon::start(
         which,
         &lan.host(1).ns,
@@ -209,14 +147,14 @@ fn priority_scenario(which: Impl, prefix: &str) -> (String, String) {
         "lb2",
         &node_conf("lb2", "BACKUP", 100),
     );
-    lb2.expect_state("BACKUP", settle);
+    lb2.expect_state("VI_1", "BACKUP", settle);
     std::thread::sleep(Duration::from_millis(1200));
     let (l1, l2) = (dir.path().join("lb1.lines"), dir.path().join("lb2.lines"));
     std::fs::write(dir.path().join("lb1.weight"), "-10\n").unwrap();
     let text1 = wait_lines(&l1, 3);
     std::fs::write(dir.path().join("lb2.weight"), "-5\n").unwrap();
     let text2 = wait_lines(&l2, 2);
-    lb1.expect_state("MASTER", settle);
+    lb1.expect_state("VI_1", "MASTER", settle);
     assert!(
         lb2.terminate(),
         "lb2 ({which:?}) did not stop:\n{}",
@@ -245,7 +183,7 @@ fn scenario(which: Impl, prefix: &str, group: bool) -> (String, String) {
         "lb1",
         &conf(dir.path(), "lb1", "MASTER", 150, group),
     );
-    lb1.expect_state("MASTER", settle);
+    lb1.expect_state("VI_1", "MASTER", settle);
     let mut lb2 = Daemon::start(
         which,
         &lan.host(1).ns,
@@ -253,7 +191,7 @@ fn scenario(which: Impl, prefix: &str, group: bool) -> (String, String) {
         "lb2",
         &conf(dir.path(), "lb2", "BACKUP", 100, group),
     );
-    lb2.expect_state("BACKUP", settle);
+    lb2.expect_state("VI_1", "BACKUP", settle);
     // Longer than a master-down interval: lb2 has heard lb1 and stays backup.
     std::thread::sleep(Duration::from_millis(1200));
 
@@ -263,7 +201,7 @@ fn scenario(which: Impl, prefix: &str, group: bool) -> (String, String) {
         "lb1 ({which:?}) did not stop:\n{}",
         lb1.log()
     );
-    lb2.expect_state("MASTER", settle);
+    lb2.expect_state("VI_1", "MASTER", settle);
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         lb2.terminate(),

@@ -12,77 +12,8 @@ mod common;
 
 use common::*;
 use std::net::Ipv4Addr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 use vigil_tests::netns::{Lan, Netns, privileged_or_skip};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Impl {
-    Vigil,
-    Keepalived,
-}
-
-#[derive(Debug)]
-enum Daemon {
-    Vigil(Vigild),
-    Ka(Keepalived),
-}
-
-impl Daemon {
-    fn start(which: Impl, ns: &Netns, dir: &Path, name: &str, conf: &str) -> Daemon {
-        match which {
-            Impl::Vigil => Daemon::Vigil(Vigild::start(ns, dir, name, conf)),
-            Impl::Keepalived => Daemon::Ka(Keepalived::start(ns, dir, name, conf)),
-        }
-    }
-
-    fn wait_state(&self, state: &str, timeout: Duration) -> Option<Duration> {
-        match self {
-            Daemon::Vigil(v) => v.wait_state("VI_1", state, timeout),
-            Daemon::Ka(k) => k.wait_state("VI_1", state, timeout),
-        }
-    }
-
-    fn state(&self) -> Option<String> {
-        match self {
-            Daemon::Vigil(v) => v.state("VI_1"),
-            Daemon::Ka(k) => k.state("VI_1"),
-        }
-    }
-
-    fn kill(&mut self) {
-        match self {
-            Daemon::Vigil(v) => v.kill(),
-            Daemon::Ka(k) => k.kill(),
-        }
-    }
-
-    /// Sends SIGTERM (keepalived: to its parent, which stops the VRRP child).
-    fn sigterm(&self) {
-        match self {
-            Daemon::Vigil(v) => v.signal(nix::sys::signal::Signal::SIGTERM),
-            Daemon::Ka(k) => k.signal(nix::sys::signal::Signal::SIGTERM),
-        }
-    }
-
-    /// Waits for the daemon to exit after [`sigterm`](Self::sigterm); whether it
-    /// exited with status 0 in time.
-    fn terminate(&mut self) -> bool {
-        match self {
-            Daemon::Vigil(v) => v
-                .terminate(Duration::from_secs(5))
-                .is_some_and(|s| s.success()),
-            Daemon::Ka(k) => k.terminate(Duration::from_secs(5)),
-        }
-    }
-
-    fn log(&self) -> String {
-        match self {
-            Daemon::Vigil(v) => v.log_text(),
-            Daemon::Ka(k) => k.log_text(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Mode {
@@ -159,11 +90,11 @@ impl Group {
         let conf2 = global_defs("lb2", "") + &inst(mode, "BACKUP", 100, ip2, ip1).render();
         let master = Daemon::start(first, &lan.host(0).ns, dir.path(), "lb1", &conf1);
         let g0 = Duration::from_secs(8);
-        if master.wait_state("MASTER", g0).is_none() {
+        if master.wait_state("VI_1", "MASTER", g0).is_none() {
             panic!("lb1 ({first:?}) not master:\n{}", master.log());
         }
         let backup = Daemon::start(second, &lan.host(1).ns, dir.path(), "lb2", &conf2);
-        if backup.wait_state("BACKUP", g0).is_none() {
+        if backup.wait_state("VI_1", "BACKUP", g0).is_none() {
             panic!("lb2 ({second:?}) not backup:\n{}", backup.log());
         }
         let g = Group {
@@ -200,8 +131,18 @@ impl Group {
 
     /// Both states as expected and the VIP only on the master's interface.
     fn expect(&self, lb1: &str, lb2: &str) {
-        assert_eq!(self.master.state().as_deref(), Some(lb1), "{}", self.logs());
-        assert_eq!(self.backup.state().as_deref(), Some(lb2), "{}", self.logs());
+        assert_eq!(
+            self.master.state("VI_1").as_deref(),
+            Some(lb1),
+            "{}",
+            self.logs()
+        );
+        assert_eq!(
+            self.backup.state("VI_1").as_deref(),
+            Some(lb2),
+            "{}",
+            self.logs()
+        );
         let on = |i: usize| has_addr(self.ns(i), "eth0", VIP);
         assert_eq!(
             (on(0), on(1)),
@@ -233,7 +174,7 @@ impl Group {
                 .exec_ok(&["ip", "link", "set", "eth0", "down"])
                 .unwrap();
         } else {
-            self.master.sigterm();
+            self.master.signal(nix::sys::signal::Signal::SIGTERM);
         }
         let bound = Duration::from_millis(if crash {
             // The last advert came at most one interval before the crash.
@@ -244,7 +185,7 @@ impl Group {
         });
         if self
             .backup
-            .wait_state("MASTER", bound + Duration::from_secs(3))
+            .wait_state("VI_1", "MASTER", bound + Duration::from_secs(3))
             .is_none()
         {
             panic!(
@@ -264,7 +205,7 @@ impl Group {
         wait_addr(self.ns(1), "eth0", VIP, true, Duration::from_secs(1)).expect("VIP on lb2");
         if !crash {
             assert!(
-                self.master.terminate(),
+                self.master.terminate_within(Duration::from_secs(5)),
                 "lb1 did not stop:\n{}",
                 self.logs()
             );
@@ -280,10 +221,10 @@ impl Group {
         let conf = std::fs::read_to_string(self.dir.path().join("lb1.conf")).unwrap();
         self.master = Daemon::start(self.first, self.ns(0), self.dir.path(), "lb1", &conf);
         let g = Duration::from_secs(8);
-        if self.master.wait_state("MASTER", g).is_none() {
+        if self.master.wait_state("VI_1", "MASTER", g).is_none() {
             panic!("lb1 did not return as master:\n{}", self.logs());
         }
-        if self.backup.wait_state("BACKUP", g).is_none() {
+        if self.backup.wait_state("VI_1", "BACKUP", g).is_none() {
             panic!("lb2 did not give the VIP back:\n{}", self.logs());
         }
         wait_addr(self.ns(1), "eth0", VIP, false, Duration::from_secs(2)).expect("VIP off lb2");

@@ -9,12 +9,12 @@
 mod common;
 
 use common::*;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 use vigil_tests::netns::{KillOnDrop, Lan, Netns, privileged_or_skip};
 
-/// The SMTP server's port on host 2 of the LAN.
-const SMTP_PORT: u16 = 2525;
+/// How long a state change may take (keepalived's mails at 1 s adverts).
+const STATE_TIMEOUT: Duration = Duration::from_secs(15);
 
 fn conf(router_id: &str, from: Option<&str>, state: &'static str, prio: u8) -> String {
     let from = from.map_or(String::new(), |f| {
@@ -43,114 +43,6 @@ fn conf_sync(router_id: &str, from: Option<&str>, state: &'static str, prio: u8)
         + "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n    smtp_alert\n}\n"
 }
 
-/// Debian's aiosmtpd storing each message in a maildir (`DIR/new`), started on host 2.
-fn smtp_server(ns: &Netns, maildir: &Path) -> KillOnDrop {
-    // (Mailbox makes the maildir with its subdirectories; an existing empty directory
-    // would fail every delivery.)
-    let listen = format!("{}:{SMTP_PORT}", host_ip(2));
-    let child = ns
-        .command("/usr/bin/python3")
-        .args(["-m", "aiosmtpd", "-n", "-l", &listen, "-c"])
-        .args(["aiosmtpd.handlers.Mailbox"])
-        .arg(maildir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("python3 -m aiosmtpd (apt-get install python3-aiosmtpd)");
-    let server = KillOnDrop(child);
-    listening(ns, SMTP_PORT);
-    server
-}
-
-/// Waits (bounded) until something listens on `port` in `ns`.
-fn listening(ns: &Netns, port: u16) {
-    let up = wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
-        let out = ns.exec_ok(&["ss", "-ltnH"]).unwrap_or_default();
-        out.contains(&format!(":{port} ")).then_some(())
-    });
-    assert!(up.is_some(), "nothing listens on port {port}");
-}
-
-/// The messages in `maildir/new`, each normalised: its headers but Date and X-Peer (in
-/// order), then the body.
-fn mails(maildir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(maildir.join("new")) else {
-        return Vec::new();
-    };
-    let mut out: Vec<String> = entries
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-        .map(|m| {
-            let m = m.replace("\r\n", "\n");
-            let (head, body) = m.split_once("\n\n").unwrap_or((&m, ""));
-            let kept: Vec<&str> = head
-                .lines()
-                .filter(|l| !l.starts_with("Date:") && !l.starts_with("X-Peer:"))
-                .collect();
-            format!("{}\n\n{body}", kept.join("\n"))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// Waits until no new mail arrived for 2 s (bounded: 15 s).
-fn settle(maildir: &Path) -> usize {
-    let mut last = (mails(maildir).len(), Instant::now());
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(15) {
-        std::thread::sleep(Duration::from_millis(100));
-        let n = mails(maildir).len();
-        if n != last.0 {
-            last = (n, Instant::now());
-        } else if last.1.elapsed() >= Duration::from_secs(2) {
-            break;
-        }
-    }
-    last.0
-}
-
-#[derive(Debug)]
-enum Daemon {
-    Vigil(Vigild),
-    Ka(Keepalived),
-}
-
-impl Daemon {
-    fn start(keepalived: bool, ns: &Netns, dir: &Path, name: &str, conf: &str) -> Daemon {
-        if keepalived {
-            Daemon::Ka(Keepalived::start(ns, dir, name, conf))
-        } else {
-            Daemon::Vigil(Vigild::start(ns, dir, name, conf))
-        }
-    }
-
-    fn expect_state(&self, state: &str) -> Duration {
-        let t = Duration::from_secs(15);
-        match self {
-            Daemon::Vigil(v) => v.expect_state("VI_1", state, t),
-            Daemon::Ka(k) => k.expect_state("VI_1", state, t),
-        }
-    }
-
-    fn kill(&mut self) {
-        match self {
-            Daemon::Vigil(v) => v.kill(),
-            Daemon::Ka(k) => k.kill(),
-        }
-    }
-
-    fn terminate(&mut self) {
-        match self {
-            Daemon::Vigil(v) => {
-                v.terminate(Duration::from_secs(10));
-            }
-            Daemon::Ka(k) => {
-                k.terminate(Duration::from_secs(10));
-            }
-        }
-    }
-}
-
 /// The scenario with keepalived or vigild: lb1 (MASTER, 150) starts, then lb2 (BACKUP,
 /// 100); lb1 crashes (SIGKILL) and lb2 takes over; lb2 stops (SIGTERM). The mails the
 /// server received, normalised, and how many arrived after each step.
@@ -164,28 +56,33 @@ fn scenario(
     let maildir: PathBuf = dir.path().join("maildir");
     let _smtp = smtp_server(&lan.host(2).ns, &maildir);
     let mut counts = Vec::new();
+    let which = if keepalived {
+        Impl::Keepalived
+    } else {
+        Impl::Vigil
+    };
     let mut lb1 = Daemon::start(
-        keepalived,
+        which,
         &lan.host(0).ns,
         dir.path(),
         "lb1",
         &conf("lb1", Some("vrrp-lb1@example.com"), "MASTER", 150),
     );
-    lb1.expect_state("MASTER");
+    lb1.expect_state("VI_1", "MASTER", STATE_TIMEOUT);
     let mut lb2 = Daemon::start(
-        keepalived,
+        which,
         &lan.host(1).ns,
         dir.path(),
         "lb2",
         &conf("lb2", None, "BACKUP", 100),
     );
-    lb2.expect_state("BACKUP");
-    counts.push(settle(&maildir));
+    lb2.expect_state("VI_1", "BACKUP", STATE_TIMEOUT);
+    counts.push(settle_mails(&maildir));
     lb1.kill();
-    lb2.expect_state("MASTER");
-    counts.push(settle(&maildir));
+    lb2.expect_state("VI_1", "MASTER", STATE_TIMEOUT);
+    counts.push(settle_mails(&maildir));
     lb2.terminate();
-    counts.push(settle(&maildir));
+    counts.push(settle_mails(&maildir));
     (mails(&maildir), counts)
 }
 

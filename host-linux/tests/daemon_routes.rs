@@ -62,39 +62,6 @@ fn conf(name: &str, state: &'static str, priority: u8) -> String {
     global_defs(name, "") + STATICS + &inst.render()
 }
 
-/// What vigild or keepalived put there: every route of every table but the kernel's own
-/// (`proto kernel`, local/broadcast), and the rules but the three defaults.
-fn routes_and_rules(ns: &Netns) -> String {
-    let mut out = String::new();
-    for family in ["-4", "-6"] {
-        let routes = ns
-            .exec_ok(&["ip", family, "-d", "route", "show", "table", "all"])
-            .unwrap_or_default();
-        for l in routes.lines() {
-            if l.contains("proto kernel") || l.starts_with("local ") || l.starts_with("broadcast ")
-            {
-                continue;
-            }
-            if l.starts_with("multicast ") || l.contains("fe80::") {
-                continue;
-            }
-            out += l.trim_end();
-            out.push('\n');
-        }
-        let rules = ns
-            .exec_ok(&["ip", family, "rule", "show"])
-            .unwrap_or_default();
-        for l in rules.lines() {
-            let default = ["0:", "32766:", "32767:"].iter().any(|p| l.starts_with(p));
-            if !default {
-                out += l.trim_end();
-                out.push('\n');
-            }
-        }
-    }
-    out
-}
-
 fn wait_routes(ns: &Netns, want: impl Fn(&str) -> bool) -> Option<String> {
     wait_for(Duration::from_secs(3), Duration::from_millis(20), || {
         let now = routes_and_rules(ns);

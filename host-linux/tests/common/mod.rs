@@ -96,8 +96,11 @@ pub fn log_file(path: &Path) -> File {
 }
 
 mod conf;
+mod daemon;
 mod http;
 mod keepalived;
+mod known;
+mod mail;
 mod net;
 mod packets;
 mod pair;
@@ -105,4 +108,7 @@ mod vigild;
 
 // Each test binary uses a different part of these.
 #[allow(unused_imports)]
-pub use self::{conf::*, http::*, keepalived::*, net::*, packets::*, pair::*, vigild::*};
+pub use self::{
+    conf::*, daemon::*, http::*, keepalived::*, known::*, mail::*, net::*, packets::*, pair::*,
+    vigild::*,
+};

@@ -12,10 +12,11 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use vigil_tests::netns::{Netns, REQUIRE_PRIVILEGED_ENV};
+
+pub use crate::common::{known_mismatches, run_parallel, verdict};
 
 /// The interfaces every entry's namespace has (besides `lo`), up, without addresses.
 pub const BASE_INTERFACES: &[&str] = &[
@@ -311,15 +312,6 @@ pub fn entries(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// The entry names in KNOWN-MISMATCHES (`.conf` optional; `#` starts a comment).
-pub fn known_mismatches(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty())
-        .map(|l| l.strip_suffix(".conf").unwrap_or(l).to_owned())
-        .collect()
-}
-
 // ---------------------------------------------------------------------------------------
 // The namespaces
 
@@ -518,57 +510,17 @@ pub fn known_list(dir: &Path, file: &str, failures: &mut Vec<String>) -> Vec<Str
     known
 }
 
-/// One entry's verdict against its known list: `ok`, `known` (listed and still
-/// differing), `FIXED` (listed but agreeing now), `MISMATCH` or `BROKEN`. Every verdict
-/// but `ok` and `known` adds its failure (`fixed` and `differs` say what happened).
-pub fn verdict(
-    name: &str,
-    agrees: bool,
-    broken: Option<&str>,
-    known: &[String],
-    (fixed, differs): (&str, &str),
-    failures: &mut Vec<String>,
-) -> &'static str {
-    let listed = known.iter().any(|k| name.strip_suffix(".conf") == Some(k));
-    match (agrees, listed, broken) {
-        (_, _, Some(b)) => {
-            failures.push(format!("{name}: could not run it: {b}"));
-            "BROKEN"
-        }
-        (true, false, None) => "ok",
-        (true, true, None) => {
-            failures.push(format!("{name}: {fixed}"));
-            "FIXED"
-        }
-        (false, true, None) => "known",
-        (false, false, None) => {
-            failures.push(format!("{name}: {differs}"));
-            "MISMATCH"
-        }
-    }
-}
-
 /// Runs `f` on every entry, `jobs` at a time; the results sorted by entry name.
 pub fn run_all<T: Send>(
     todo: &[Entry],
     jobs: usize,
     f: impl Fn(&Entry) -> T + Sync,
 ) -> Vec<(String, T)> {
-    let next = AtomicUsize::new(0);
-    let results = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..jobs.min(todo.len()) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(entry) = todo.get(i) else { break };
-                    let r = f(entry);
-                    results.lock().unwrap().push((entry.name.clone(), r));
-                }
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap();
+    let mut results: Vec<(String, T)> = todo
+        .iter()
+        .map(|e| e.name.clone())
+        .zip(run_parallel(todo, jobs, f))
+        .collect();
     results.sort_by(|a, b| a.0.cmp(&b.0));
     results
 }
