@@ -123,15 +123,18 @@ pub fn agree(a: &Timeline, b: &Timeline, slack: Slack) -> bool {
         })
 }
 
-fn event_cell(e: Option<&&Event>, slack: Slack) -> String {
+/// An event as a cell: a mail by its subject only, unless `whole` (it differs).
+fn event_cell(e: Option<&&Event>, slack: Slack, whole: bool) -> String {
     e.map_or(String::new(), |e| {
-        format!(
-            "{} {} {} {}",
-            slack.show(e.t),
-            e.node,
-            e.source.word(),
-            e.text
-        )
+        let text = match e.source {
+            Source::Mail if !whole => e
+                .text
+                .split(" / ")
+                .find(|l| l.starts_with("Subject: "))
+                .unwrap_or(&e.text),
+            _ => &e.text,
+        };
+        format!("{} {} {} {text}", slack.show(e.t), e.node, e.source.word())
     })
 }
 
@@ -162,7 +165,11 @@ pub fn side_by_side(
             for j in 0..gx.len().max(gy.len()) {
                 let (e, f) = (gx.get(j), gy.get(j));
                 let same = matches!((e, f), (Some(e), Some(f)) if e.text == f.text && slack.allows(e.t, f.t));
-                rows.push((!same, event_cell(e, slack), event_cell(f, slack)));
+                rows.push((
+                    !same,
+                    event_cell(e, slack, !same),
+                    event_cell(f, slack, !same),
+                ));
             }
         }
         let nodes: Vec<&String> = {

@@ -4,5 +4,6 @@
 //! `docs/timelines.md`.
 
 pub mod compare;
+pub mod known;
 pub mod run;
 pub mod scenario;

@@ -11,6 +11,23 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use vigil_tests::netns::{HostSpec, KillOnDrop, Lan, Netns};
 
+/// The variables every template may use besides the node's own (`docs/timelines.md`).
+pub const BUILTIN_VARS: &[&str] = &[
+    "NODE",
+    "DIR",
+    "NOTIFY",
+    "CHECK",
+    "FIFO",
+    "FIFO_READER",
+    "SMTP",
+    "IP",
+    "PEER",
+    "IP6",
+    "PEER6",
+    "LL",
+    "PEER_LL",
+];
+
 /// The generic notify script: the time and its arguments, one line per call.
 const NOTIFY: &str = "#!/bin/sh\necho \"$(date +%s.%N) $*\" >> \"$0.lines\"\n";
 /// The FIFO reader (`vrrp_notify_fifo_script`): `$1` the copy, `$2` the FIFO (the
@@ -139,6 +156,7 @@ pub fn run(s: &Scenario, which: Impl, tag: &str) -> Result<(Timeline, String), S
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        debug_assert!(BUILTIN_VARS.iter().all(|k| v.contains_key(*k)));
         v.extend(node_vars.clone());
         vars.insert(node.clone(), v);
         let mut mine = vec![format!("{}/24", host_ip(i))];
@@ -163,9 +181,15 @@ pub fn run(s: &Scenario, which: Impl, tag: &str) -> Result<(Timeline, String), S
             }
         }
     };
+    // A section's snapshot is taken when its time is up, if it waited at all: right
+    // after an action (two reloads in a row) what is installed is a race.
+    let mut waited = false;
     for step in &s.steps {
         if step.acts() {
-            take_snapshot(&mut sections);
+            if waited {
+                take_snapshot(&mut sections);
+            }
+            waited = false;
             sections.push((
                 epoch(SystemTime::now()),
                 Section {
@@ -220,13 +244,17 @@ pub fn run(s: &Scenario, which: Impl, tag: &str) -> Result<(Timeline, String), S
             }
             Step::Write { file, text } => std::fs::write(d.join(file), format!("{text}\n"))
                 .map_err(|e| format!("write {file}: {e}"))?,
-            Step::Wait { secs } => std::thread::sleep(Duration::from_secs_f64(*secs)),
+            Step::Wait { secs } => {
+                waited = true;
+                std::thread::sleep(Duration::from_secs_f64(*secs));
+            }
             Step::Until {
                 node,
                 inst,
                 state,
                 secs,
             } => {
+                waited = true;
                 // Not reaching it is no error: the timeline shows what happened.
                 if let Some(daemon) = daemons.get(node) {
                     daemon.wait_logged_state(inst, state, Duration::from_secs_f64(*secs));
@@ -234,7 +262,9 @@ pub fn run(s: &Scenario, which: Impl, tag: &str) -> Result<(Timeline, String), S
             }
         }
     }
-    take_snapshot(&mut sections);
+    if waited {
+        take_snapshot(&mut sections);
+    }
     // The last scripts and mails land.
     std::thread::sleep(Duration::from_millis(300));
     if s.smtp {
