@@ -9,7 +9,7 @@
 //! Scenarios listed in `tests/timelines/KNOWN-DIFFERENCES` may differ (reported, not a
 //! failure) and must not agree: the list only shrinks. `VIGIL_TIMELINE_ONLY=TEXT` runs
 //! only the scenarios whose name contains TEXT, `VIGIL_TIMELINE_JOBS=N` sets how many
-//! runs go at once (default 6). Every timeline, side by side, goes to
+//! runs go at once (default 10). Every timeline, side by side, goes to
 //! `target/tmp/timelines-report.txt`. How to write a scenario: `docs/timelines.md`.
 
 mod common;
@@ -93,7 +93,7 @@ fn vigild_and_keepalived_timelines_agree_on_every_scenario() {
     let jobs = std::env::var("VIGIL_TIMELINE_JOBS")
         .ok()
         .and_then(|j| j.parse().ok())
-        .unwrap_or(6);
+        .unwrap_or(10);
     let mut failures: Vec<String> = Vec::new();
     let known_text =
         std::fs::read_to_string(timelines_dir().join("KNOWN-DIFFERENCES")).unwrap_or_default();
