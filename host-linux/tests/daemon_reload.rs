@@ -182,70 +182,20 @@ fn sighup_reloads_without_a_failed_request() {
 /// A third VIP, added by a reload.
 const VIP3: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 77, 0, 52);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Impl {
-    Vigild,
-    Keepalived,
+/// "(VI_1) Entering ..." lines so far: both daemons log every transition so.
+fn transitions(d: &Daemon) -> usize {
+    d.log()
+        .lines()
+        .filter(|l| l.contains("(VI_1) Entering "))
+        .count()
 }
 
-enum Node {
-    V(Vigild),
-    K(Keepalived),
-}
-
-impl Node {
-    fn start(
-        which: Impl,
-        ns: &vigil_tests::netns::Netns,
-        dir: &std::path::Path,
-        name: &str,
-        conf: &str,
-    ) -> Node {
-        match which {
-            Impl::Vigild => Node::V(Vigild::start(ns, dir, name, conf)),
-            Impl::Keepalived => Node::K(Keepalived::start(ns, dir, name, conf)),
-        }
-    }
-
-    fn log(&self) -> String {
-        match self {
-            Node::V(v) => v.log_text(),
-            Node::K(k) => k.log_text(),
-        }
-    }
-
-    /// "(VI_1) Entering ..." lines so far: both daemons log every transition so.
-    fn transitions(&self) -> usize {
-        self.log()
-            .lines()
-            .filter(|l| l.contains("(VI_1) Entering "))
-            .count()
-    }
-
-    fn last_state(&self) -> Option<String> {
-        let log = self.log();
-        log.lines().rev().find_map(|l| {
-            let rest = &l[l.find("(VI_1) Entering ")? + "(VI_1) Entering ".len()..];
-            Some(rest.split_whitespace().next()?.to_owned())
-        })
-    }
-
-    fn expect_state(&self, state: &str, timeout: Duration) {
-        let ok = wait_for(timeout, Duration::from_millis(10), || {
-            (self.last_state().as_deref() == Some(state)).then_some(())
-        });
-        assert!(ok.is_some(), "(VI_1) not {state}:\n{}", self.log());
-    }
-
-    /// Writes the configuration and sends SIGHUP; the reload is given a second.
-    fn reload(&self, conf: &str) {
-        let (path, pid_signal): (&std::path::Path, Box<dyn Fn()>) = match self {
-            Node::V(v) => (&v.conf, Box::new(|| v.signal(Signal::SIGHUP))),
-            Node::K(k) => (&k.conf, Box::new(|| k.signal(Signal::SIGHUP))),
-        };
-        std::fs::write(path, conf).unwrap();
-        pid_signal();
-    }
+fn expect_logged(d: &Daemon, state: &str, timeout: Duration) {
+    assert!(
+        d.wait_logged_state("VI_1", state, timeout),
+        "(VI_1) not {state}:\n{}",
+        d.log()
+    );
 }
 
 fn notify_lines(path: &std::path::Path) -> Vec<String> {
@@ -309,7 +259,7 @@ struct Timeline {
 
 fn scenario(which: Impl) -> Timeline {
     let prefix = match which {
-        Impl::Vigild => "vrv",
+        Impl::Vigil => "vrv",
         Impl::Keepalived => "vrk",
     };
     let lan = lan(prefix, 3);
@@ -329,29 +279,29 @@ fn scenario(which: Impl) -> Timeline {
         i.vips = vips.iter().map(|v| format!("{v}/24")).collect();
         global_defs(router, "") + &i.render()
     };
-    let lb1 = Node::start(
+    let lb1 = Daemon::start(
         which,
         &lan.host(0).ns,
         dir.path(),
         "lb1",
         &conf("lb1", 51, 150, &[VIP]),
     );
-    lb1.expect_state("MASTER", SETTLE);
-    let lb2 = Node::start(
+    expect_logged(&lb1, "MASTER", SETTLE);
+    let lb2 = Daemon::start(
         which,
         &lan.host(1).ns,
         dir.path(),
         "lb2",
         &conf("lb2", 51, 100, &[VIP]),
     );
-    lb2.expect_state("BACKUP", SETTLE);
+    expect_logged(&lb2, "BACKUP", SETTLE);
     std::thread::sleep(Duration::from_millis(500));
     let client = &lan.host(2).ns;
 
     // 1. Add VIP3 on both.
     let (t1, t2, n0) = (
-        lb1.transitions(),
-        lb2.transitions(),
+        transitions(&lb1),
+        transitions(&lb2),
         notify_lines(&notify).len(),
     );
     let cap = vigil_tests::netns::run_in(client, || {
@@ -362,8 +312,8 @@ fn scenario(which: Impl) -> Timeline {
     let seen = garps(&cap, VIP3, Duration::from_secs(2));
     drop(cap);
     let add_vip = (
-        lb1.transitions() - t1,
-        lb2.transitions() - t2,
+        transitions(&lb1) - t1,
+        transitions(&lb2) - t2,
         has_addr(&lan.host(0).ns, "eth0", VIP3),
         has_addr(&lan.host(1).ns, "eth0", VIP3),
         seen > 0,
@@ -372,8 +322,8 @@ fn scenario(which: Impl) -> Timeline {
 
     // 2. lb1's priority down to 120, still above lb2's.
     let (t1, t2, n0) = (
-        lb1.transitions(),
-        lb2.transitions(),
+        transitions(&lb1),
+        transitions(&lb2),
         notify_lines(&notify).len(),
     );
     lb1.reload(&conf("lb1", 51, 120, &[VIP]));
@@ -382,8 +332,8 @@ fn scenario(which: Impl) -> Timeline {
     std::thread::sleep(Duration::from_secs(1));
     let prios = advertised_priorities(client, 51, Duration::from_secs(1));
     let priority = (
-        lb1.transitions() - t1,
-        lb2.transitions() - t2,
+        transitions(&lb1) - t1,
+        transitions(&lb2) - t2,
         prios.last().copied(),
         notify_lines(&notify).len() - n0,
         has_addr(&lan.host(0).ns, "eth0", VIP3),
@@ -391,30 +341,31 @@ fn scenario(which: Impl) -> Timeline {
     );
 
     // 3. The VRID changes on both: a new instance.
-    let t1 = lb1.transitions();
+    let t1 = transitions(&lb1);
     lb1.reload(&conf("lb1", 61, 120, &[VIP]));
     lb2.reload(&conf("lb2", 61, 100, &[VIP]));
     let restarted = wait_for(SETTLE, Duration::from_millis(10), || {
-        (lb1.transitions() > t1 && lb1.last_state().as_deref() == Some("MASTER")).then_some(())
+        (transitions(&lb1) > t1 && lb1.logged_state("VI_1").as_deref() == Some("MASTER"))
+            .then_some(())
     })
     .is_some();
     std::thread::sleep(Duration::from_secs(1));
     let vrid = (
         restarted,
-        lb1.last_state(),
-        lb2.last_state(),
+        lb1.logged_state("VI_1"),
+        lb2.logged_state("VI_1"),
         has_addr(&lan.host(0).ns, "eth0", VIP),
     );
 
     // 4. lb2's priority above lb1's.
     lb2.reload(&conf("lb2", 61, 200, &[VIP]));
     let _ = wait_for(SETTLE, Duration::from_millis(10), || {
-        (lb2.last_state().as_deref() == Some("MASTER")).then_some(())
+        (lb2.logged_state("VI_1").as_deref() == Some("MASTER")).then_some(())
     });
     std::thread::sleep(Duration::from_secs(1));
     let raise = (
-        lb1.last_state(),
-        lb2.last_state(),
+        lb1.logged_state("VI_1"),
+        lb2.logged_state("VI_1"),
         has_addr(&lan.host(0).ns, "eth0", VIP),
         has_addr(&lan.host(1).ns, "eth0", VIP),
     );
@@ -442,7 +393,7 @@ fn reload_updates_instances_in_place_as_keepalived_does() {
     if !privileged_or_skip("reload_updates_instances_in_place_as_keepalived_does") {
         return;
     }
-    let t = scenario(Impl::Vigild);
+    let t = scenario(Impl::Vigil);
     assert_eq!(t.add_vip, (0, 0, true, false, true, 0));
     assert_eq!(t.priority, (0, 0, Some(120), 0, false, true));
     assert_eq!(
