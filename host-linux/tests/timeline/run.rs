@@ -172,6 +172,9 @@ pub fn run(s: &Scenario, which: Impl, tag: &str) -> Result<(Timeline, String), S
     let conf_of = |node: &str, conf: &str| expand(&s.confs[conf], &vars[node]);
 
     let mut daemons: BTreeMap<String, Daemon> = BTreeMap::new();
+    // Where each node's log was when its daemon last started: `until` reads only the
+    // current run's lines (a restarted daemon's log follows the earlier one's).
+    let mut log_starts: BTreeMap<String, usize> = BTreeMap::new();
     let mut sections: Vec<(f64, Section)> = Vec::new();
     let take_snapshot = |sections: &mut Vec<(f64, Section)>| {
         if let Some((_, sec)) = sections.last_mut() {
@@ -205,6 +208,9 @@ pub fn run(s: &Scenario, which: Impl, tag: &str) -> Result<(Timeline, String), S
                 if let Some(mut old) = daemons.remove(node) {
                     old.kill();
                 }
+                let log = d.join(format!("{node}.log"));
+                let len = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
+                log_starts.insert(node.clone(), len);
                 daemons.insert(node.clone(), Daemon::start(which, ns, d, node, &text));
             }
             Step::Reload { node, conf } => {
@@ -257,7 +263,24 @@ pub fn run(s: &Scenario, which: Impl, tag: &str) -> Result<(Timeline, String), S
                 waited = true;
                 // Not reaching it is no error: the timeline shows what happened.
                 if let Some(daemon) = daemons.get(node) {
-                    daemon.wait_logged_state(inst, state, Duration::from_secs_f64(*secs));
+                    let from = log_starts.get(node).copied().unwrap_or(0);
+                    let prefix = format!("({inst}) Entering ");
+                    // The current run's last transition of the instance is to `state`.
+                    let last = |log: &str| -> Option<String> {
+                        log.lines().rev().find_map(|l| {
+                            let rest = &l[l.find(&prefix)? + prefix.len()..];
+                            Some(rest.split_whitespace().next()?.to_owned())
+                        })
+                    };
+                    wait_for(
+                        Duration::from_secs_f64(*secs),
+                        Duration::from_millis(10),
+                        || {
+                            let log = daemon.log();
+                            (last(log.get(from..)?).as_deref() == Some(state.as_str()))
+                                .then_some(())
+                        },
+                    );
                 }
             }
         }
