@@ -184,22 +184,30 @@ pub fn run(s: &Scenario, which: Impl, tag: &str) -> Result<(Timeline, String), S
             }
         }
     };
-    // A section's snapshot is taken when its time is up, if it waited at all: right
-    // after an action (two reloads in a row) what is installed is a race.
+    // A section's snapshot is taken when its time is up. Actions with no wait between
+    // them (two starts, two reloads in a row) form one section: which of them an event
+    // right at the second one's start belongs to is a race, and so is what is
+    // installed at that instant.
     let mut waited = false;
     for step in &s.steps {
         if step.acts() {
-            if waited {
-                take_snapshot(&mut sections);
+            match sections.last_mut() {
+                Some((_, sec)) if !waited => {
+                    sec.title.push_str("; ");
+                    sec.title.push_str(&step.describe());
+                }
+                _ => {
+                    take_snapshot(&mut sections);
+                    sections.push((
+                        epoch(SystemTime::now()),
+                        Section {
+                            title: step.describe(),
+                            ..Section::default()
+                        },
+                    ));
+                }
             }
             waited = false;
-            sections.push((
-                epoch(SystemTime::now()),
-                Section {
-                    title: step.describe(),
-                    ..Section::default()
-                },
-            ));
         }
         match step {
             Step::Start { node, conf } => {
@@ -285,9 +293,7 @@ pub fn run(s: &Scenario, which: Impl, tag: &str) -> Result<(Timeline, String), S
             }
         }
     }
-    if waited {
-        take_snapshot(&mut sections);
-    }
+    take_snapshot(&mut sections);
     // The last scripts and mails land.
     std::thread::sleep(Duration::from_millis(300));
     if s.smtp {

@@ -297,6 +297,9 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
     if !s.steps.first().is_some_and(Step::acts) {
         return Err("the first step must act (start a node), not wait".into());
     }
+    if s.steps.last().is_some_and(Step::acts) {
+        return Err("the last step must wait: what the last action causes takes time".into());
+    }
     let waited: f64 = s
         .steps
         .iter()
