@@ -9,7 +9,7 @@
 //! Scenarios listed in `tests/timelines/KNOWN-DIFFERENCES` may differ (reported, not a
 //! failure) and must not agree: the list only shrinks. `VIGIL_TIMELINE_ONLY=TEXT` runs
 //! only the scenarios whose name contains TEXT, `VIGIL_TIMELINE_JOBS=N` sets how many
-//! runs go at once (default 10), `VIGIL_TIMELINE_DIR=DIR` reads the scenarios (and
+//! runs go at once (default 12), `VIGIL_TIMELINE_DIR=DIR` reads the scenarios (and
 //! KNOWN-DIFFERENCES) of another directory. Every timeline, side by side, goes to
 //! `target/tmp/timelines-report.txt`. How to write a scenario: `docs/timelines.md`.
 
@@ -99,7 +99,7 @@ fn vigild_and_keepalived_timelines_agree_on_every_scenario() {
     let jobs = std::env::var("VIGIL_TIMELINE_JOBS")
         .ok()
         .and_then(|j| j.parse().ok())
-        .unwrap_or(10);
+        .unwrap_or(12);
     let mut failures: Vec<String> = Vec::new();
     let known_text =
         std::fs::read_to_string(timelines_dir().join("KNOWN-DIFFERENCES")).unwrap_or_default();
@@ -231,7 +231,16 @@ fn vigild_and_keepalived_timelines_agree_on_every_scenario() {
             agreed += 1;
         }
         let _ = writeln!(table, "  {verdict:<8} {name}");
-        let block = format!("===== {name}: {verdict} =====\n{text}\n");
+        let tolerance = s
+            .tolerance
+            .as_ref()
+            .map_or(String::new(), |(n, why)| format!(", tolerance {n} ({why})"));
+        let block = format!(
+            "===== {name}: {verdict} =====\n  times agree within {:.2} s: half the advert \
+             interval of {} s{tolerance}\n{text}\n",
+            s.advert * (0.5 + f64::from(slack.tolerance)),
+            s.advert
+        );
         if matches!(verdict, "MISMATCH" | "BROKEN" | "FIXED") {
             details.push_str(&block);
         }

@@ -289,6 +289,9 @@ pub fn run(s: &Scenario, which: Impl, tag: &str) -> Result<(Timeline, String), S
                                 .then_some(())
                         },
                     );
+                    // What the transition installs (other members' VIPs, routes) takes a
+                    // moment more: the section's snapshot may follow at once.
+                    std::thread::sleep(Duration::from_secs_f64(s.advert / 2.0));
                 }
             }
         }
