@@ -92,8 +92,8 @@ fn snapshot(ns: &Netns, own: &[String]) -> Vec<String> {
     out
 }
 
-/// The hosts' names and hostname, replaced in mails (keepalived's default sender is
-/// `keepalived@HOSTNAME`).
+/// The machine's host name (every namespace shares it), replaced by `HOST` in mails:
+/// without `notification_email_from` the sender is `USER@HOSTNAME`.
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .unwrap_or_default()
