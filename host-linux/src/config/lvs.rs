@@ -300,6 +300,8 @@ pub struct SmtpCheck {
 pub struct UdpCheck {
     pub payload: Vec<u8>,
     pub require_reply: Option<Vec<u8>>,
+    /// The wildcard nibbles (`x`) of `require_reply`: a set bit matches anything.
+    pub require_reply_mask: Option<Vec<u8>>,
     pub min_reply_length: u32,
     pub max_reply_length: u32,
 }

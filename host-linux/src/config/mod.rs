@@ -176,7 +176,7 @@ pub fn load_as(path: &Path, config_id: &str) -> Loaded {
             summary: d.summary,
         };
     }
-    finish(reader.parser.conf, d)
+    finish(reader.into_conf(), d)
 }
 
 /// [`load_str`] with the config id `config_id`.
@@ -185,7 +185,7 @@ pub fn load_str_as(name: &Path, text: &str, config_id: &str) -> Loaded {
     let start = Loc::new(Arc::from(name), 1, 1);
     let mut reader = parse::Reader::new(&start, &mut d);
     lexer::lex_str_into_as(name, text, config_id, &mut reader);
-    finish(reader.parser.conf, d)
+    finish(reader.into_conf(), d)
 }
 
 /// Reads `text` as if it were the file `name` (includes are relative to its directory).

@@ -23,6 +23,7 @@ mod global;
 mod instance;
 mod ip_rules;
 mod lists;
+mod lvs;
 mod named_interfaces;
 mod route_values;
 mod routes;
@@ -62,10 +63,13 @@ static TOP: Table<()> = Table {
         Keyword::read("vrrp_track_file", |p, _, n| p.track_file(n)).top_block(),
         Keyword::read("vrrp_instance", |p, _, n| p.instance(n)).top_block(),
         Keyword::read("vrrp_sync_group", |p, _, n| p.sync_group(n)).top_block(),
-        Keyword::read("virtual_server", |p, _, n| p.lvs(n, true)).top_block(),
-        Keyword::read("virtual_server_group", |p, _, n| p.lvs(n, true)).top_block(),
+        // keepalived's checker process reads these (`Pass::Lvs`, `lvs`); its VRRP
+        // process skips them.
+        Keyword::read("virtual_server", |_, _, _| {}).top_block(),
+        Keyword::read("virtual_server_group", |_, _, _| {}).top_block(),
+        Keyword::read("SSL", |_, _, _| {}).top_block(),
         // Not a top-level keyword: a `real_server` here lost its `virtual_server`.
-        Keyword::read("real_server", |p, _, n| p.lvs(n, false)),
+        Keyword::read("real_server", |p, _, n| p.lost_real_server(n)),
         Keyword::read("static_ipaddress", |p, _, n| p.static_addresses(n)).top_block(),
         Keyword::read("static_routes", |p, _, n| p.static_routes(n)).top_block(),
         Keyword::read("static_rules", |p, _, n| p.static_rules(n)).top_block(),
@@ -139,8 +143,21 @@ impl super::lexer::Sink for Reader<'_> {
                 Pass::Vrrp => self.parser.top(&n),
                 Pass::ParentOnly { in_global_defs } => self.parser.parent_only(&n, in_global_defs),
                 Pass::CheckerOnly => self.parser.checker_only(&n),
+                Pass::Lvs => self.parser.lvs_top(&n),
             }
         }
+    }
+}
+
+impl Reader<'_> {
+    /// The configuration read, once the input has ended: the LVS half goes through
+    /// keepalived's end-of-reading checks first.
+    pub(crate) fn into_conf(self) -> KeepalivedConf {
+        let Parser {
+            d, mut conf, lvs, ..
+        } = self.parser;
+        conf.lvs = lvs::validate(lvs, &conf.global.mail, d);
+        conf
     }
 }
 
@@ -163,6 +180,8 @@ pub(crate) struct Parser<'d> {
     rule_priority: [u32; 2],
     /// `garp_group` blocks with an `interfaces` block so far (keepalived numbers them).
     garp_aggregation_groups: u32,
+    /// The LVS half read so far (`lvs`), typed at the end.
+    lvs: lvs::Pending,
 }
 
 impl<'d> Parser<'d> {
@@ -177,6 +196,7 @@ impl<'d> Parser<'d> {
             entries: 0,
             rule_priority: [routes::RULE_START_PRIORITY; 2],
             garp_aggregation_groups: 0,
+            lvs: lvs::Pending::default(),
         }
     }
 
@@ -357,37 +377,15 @@ impl<'d> Parser<'d> {
 
     // ----- LVS -------------------------------------------------------------------------
 
-    fn lvs(&mut self, n: &Node, known: bool) {
-        let msg = format!(
-            "LVS {} is not handled by vigild; the VRRP part still runs",
-            n.title()
+    /// A `real_server` at the top level: it lost its `virtual_server` (a `}` too many
+    /// above?). keepalived's processes all report it as an unknown keyword.
+    fn lost_real_server(&mut self, n: &Node) {
+        self.d.warn(
+            n.loc(),
+            format!(
+                "unknown keyword `{}` at top level: a `real_server` belongs inside a `virtual_server` (a `}}` too many above?)",
+                n.name()
+            ),
         );
-        if known {
-            self.d.note(n.loc(), msg);
-        } else {
-            self.d.warn(
-                n.loc(),
-                format!("unknown keyword `{}` at top level: {msg}", n.name()),
-            );
-        }
-        if self.item(n.loc()) {
-            self.conf.lvs_blocks.push(n.loc().clone());
-        }
-        // keepalived's own complaint inside the checkers, which `-t` counts.
-        if let Some(b) = &n.block {
-            self.lvs_deprecations(&b.children);
-        }
-    }
-
-    fn lvs_deprecations(&mut self, nodes: &[Node]) {
-        for c in nodes {
-            if c.name() == "nb_get_retry" {
-                self.d
-                    .warn(c.loc(), "nb_get_retry is deprecated - please use 'retry'");
-            }
-            if let Some(b) = &c.block {
-                self.lvs_deprecations(&b.children);
-            }
-        }
     }
 }
