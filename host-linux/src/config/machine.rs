@@ -221,6 +221,7 @@ pub fn check(loaded: &mut Loaded, host: &dyn Host) {
     linkbeat(conf, host, &mut d);
     if interfaces(conf, host, &mut d) {
         scripts(conf, host, &mut d);
+        lvs_scripts(conf, host, &mut d);
     }
     if d.has_errors()
         && let Some(conf) = loaded.config.take()
@@ -611,6 +612,99 @@ fn scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
             );
         }
         refs.retain(|r| !disabled.contains(&r.name));
+    }
+}
+
+/// keepalived's checker process (`check_check_script_security`): MISC_CHECK scripts and
+/// the real servers' and services' notify scripts. A missing, unsafe or not executable
+/// one is dropped (keepalived only logs it); scripts that exist without
+/// `enable_script_security` are its own SECURITY VIOLATION (exit 6).
+fn lvs_scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
+    use super::lvs::CheckKind;
+    if conf.lvs.virtual_servers.is_empty() {
+        return;
+    }
+    let security = conf.global.enable_script_security;
+    let default = match &conf.global.script_user {
+        Some(u) => host.user(&u.user, u.group.as_deref()),
+        None => host
+            .keepalived_script_user()
+            .or_else(|| (!security).then(|| host.me())),
+    };
+    let mut flags = 0;
+    let mut first: Option<Loc> = None;
+    let mut judge = |c: &super::Command, user: Option<&super::User>, d: &mut Diags| -> bool {
+        let who = match user {
+            Some(u) => host.user(&u.user, u.group.as_deref()),
+            None => default,
+        };
+        let Some(who) = who else {
+            d.note(
+                &c.loc,
+                format!(
+                    "no user to run script {} - ignoring (keepalived only logs this)",
+                    c.text
+                ),
+            );
+            return false;
+        };
+        let argv0 = c.argv.first().map_or("", String::as_str);
+        let f = script_flags(host, argv0, who, security);
+        flags |= f;
+        if f & sc::ISSCRIPT != 0 && first.as_ref().is_none_or(|l| l.line > c.loc.line) {
+            first = Some(c.loc.clone());
+        }
+        let keep = f & (sc::INHIBIT | sc::NOTFOUND) == 0 && f & (sc::EXECUTABLE | sc::SYSTEM) != 0;
+        if !keep {
+            d.note(
+                &c.loc,
+                format!(
+                    "script {argv0} is {} - not run (keepalived only logs this)",
+                    why(f, who)
+                ),
+            );
+        }
+        keep
+    };
+    for vs in &mut conf.lvs.virtual_servers {
+        for rs in &mut vs.real_servers {
+            rs.checkers.retain(|c| match &c.kind {
+                CheckKind::Misc(m) => judge(&m.path, m.user.as_ref(), d),
+                _ => true,
+            });
+        }
+    }
+    for vs in &mut conf.lvs.virtual_servers {
+        let slots = [&mut vs.quorum_up, &mut vs.quorum_down].into_iter().chain(
+            vs.real_servers
+                .iter_mut()
+                .flat_map(|r| [&mut r.notify_up, &mut r.notify_down]),
+        );
+        for slot in slots {
+            if let Some(c) = slot.as_ref()
+                && !judge(c, c.user.as_ref(), d)
+            {
+                *slot = None;
+            }
+        }
+    }
+    if !security
+        && flags & sc::ISSCRIPT != 0
+        && let Some(loc) = first
+    {
+        let insecure = if flags & sc::INSECURE != 0 {
+            " There are insecure scripts."
+        } else {
+            ""
+        };
+        d.push(
+            Severity::Warning,
+            KaClass::Security,
+            &loc,
+            format!(
+                "SECURITY VIOLATION - check scripts are being executed but script_security not enabled.{insecure} (add `enable_script_security` to global_defs; keepalived -t exits 6)"
+            ),
+        );
     }
 }
 

@@ -21,6 +21,8 @@ pub(in crate::config::parse) struct CheckBlock {
     pub misc_path: bool,
     /// FILE_CHECK: its `track_file` was found.
     pub track_file: bool,
+    /// The real server's address (where the checker connects unless told otherwise).
+    pub rs_addr: IpAddr,
 }
 
 impl CheckBlock {
@@ -68,8 +70,11 @@ static CONNECTION: &[Keyword<CheckBlock>] = &[
                 p.d.warn(&t.loc, format!("Invalid bindto address {s} - ignoring"))
             }
             Ok((a, _)) => {
+                // keepalived compares with the connection's address, the real
+                // server's until connect_ip.
+                let rs_addr = b.rs_addr;
                 let co = b.co();
-                if co.ip.is_some_and(|f| f.is_ipv4() != a.is_ipv4()) {
+                if co.ip.unwrap_or(rs_addr).is_ipv4() != a.is_ipv4() {
                     p.d.warn(
                             &t.loc,
                             format!(
@@ -671,7 +676,13 @@ fn read_hex(s: &str, wildcards: bool) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
 }
 
 impl Parser<'_> {
-    fn new_checker(&mut self, n: &Node, kind: CheckKind, connection: bool) -> CheckBlock {
+    fn new_checker(
+        &mut self,
+        rs: &PendingRs,
+        n: &Node,
+        kind: CheckKind,
+        connection: bool,
+    ) -> CheckBlock {
         CheckBlock {
             c: PendingChecker {
                 loc: n.loc().clone(),
@@ -689,6 +700,7 @@ impl Parser<'_> {
             urls_read: 0,
             misc_path: false,
             track_file: false,
+            rs_addr: rs.addr,
         }
     }
 
@@ -734,7 +746,7 @@ impl Parser<'_> {
         } else {
             CheckKind::Http(get)
         };
-        let mut b = self.new_checker(n, kind, true);
+        let mut b = self.new_checker(rs, n, kind, true);
         b.c.default_delay_before_retry = Some(Duration::from_secs(3));
         self.read_checker(&HTTP, &mut b, n);
         let urls = match &b.c.kind {
@@ -788,7 +800,7 @@ impl Parser<'_> {
     }
 
     pub(super) fn tcp_check(&mut self, rs: &mut PendingRs, n: &Node) {
-        let mut b = self.new_checker(n, CheckKind::Tcp, true);
+        let mut b = self.new_checker(rs, n, CheckKind::Tcp, true);
         self.read_checker(&TCP, &mut b, n);
         if self.conn_ok(rs, &b, n) {
             rs.checkers.push(b.c);
@@ -796,7 +808,7 @@ impl Parser<'_> {
     }
 
     pub(super) fn ping_check(&mut self, rs: &mut PendingRs, n: &Node) {
-        let mut b = self.new_checker(n, CheckKind::Ping, true);
+        let mut b = self.new_checker(rs, n, CheckKind::Ping, true);
         self.read_checker(&PING, &mut b, n);
         if self.conn_ok(rs, &b, n) {
             rs.checkers.push(b.c);
@@ -815,7 +827,7 @@ impl Parser<'_> {
             dynamic: false,
             user: None,
         });
-        let mut b = self.new_checker(n, kind, false);
+        let mut b = self.new_checker(rs, n, kind, false);
         b.c.default_retry = 0;
         self.read_checker(&MISC, &mut b, n);
         if !b.misc_path {
@@ -833,7 +845,7 @@ impl Parser<'_> {
             qtype: 6,
             name: ".".to_string(),
         });
-        let mut b = self.new_checker(n, kind, true);
+        let mut b = self.new_checker(rs, n, kind, true);
         b.c.default_retry = 3;
         b.c.default_delay_before_retry = None;
         self.read_checker(&DNS, &mut b, n);
@@ -846,7 +858,7 @@ impl Parser<'_> {
         let kind = CheckKind::Smtp(SmtpCheck {
             helo_name: "smtpchecker.keepalived.org".to_string(),
         });
-        let mut b = self.new_checker(n, kind, true);
+        let mut b = self.new_checker(rs, n, kind, true);
         self.read_checker(&SMTP, &mut b, n);
         if self.conn_ok(rs, &b, n) {
             rs.checkers.push(b.c);
@@ -861,7 +873,7 @@ impl Parser<'_> {
             min_reply_length: 0,
             max_reply_length: 255,
         });
-        let mut b = self.new_checker(n, kind, true);
+        let mut b = self.new_checker(rs, n, kind, true);
         self.read_checker(&UDP, &mut b, n);
         if !self.conn_ok(rs, &b, n) {
             return;
@@ -886,7 +898,7 @@ impl Parser<'_> {
             weight: None,
             reverse: false,
         });
-        let mut b = self.new_checker(n, kind, false);
+        let mut b = self.new_checker(rs, n, kind, false);
         self.read_checker(&FILE, &mut b, n);
         if !b.track_file {
             self.d

@@ -148,6 +148,15 @@ pub(super) struct PendingChecker {
     pub default_delay_before_retry: Option<Duration>,
 }
 
+/// A decimal with more than 6 decimal places rounded to microseconds as keepalived
+/// rounds it (on the 7th digit).
+fn round_micros(s: &str) -> Option<u64> {
+    let (int, frac) = s.split_once('.')?;
+    let us = ka_decimal(&format!("{int}.{}", frac.get(..6)?), 0, u64::MAX - 1).ok()?;
+    let up = frac.as_bytes().get(6).is_some_and(|&d| d >= b'5');
+    Some(us + u64::from(up))
+}
+
 /// keepalived's default `delay_loop` (60 s) and `connect_timeout` (5 s).
 pub(super) const DEFAULT_DELAY_LOOP: Duration = Duration::from_secs(60);
 pub(super) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -238,8 +247,19 @@ impl Parser<'_> {
     fn lvs_timer(&mut self, n: &Node, min: u64, max: u64, then: &str) -> Option<Duration> {
         let t = self.need(n, 0)?;
         let max = if max == 0 { u64::MAX - 1 } else { max };
-        match ka_decimal(t.word().unwrap_or(""), min, max) {
+        let s = t.word().unwrap_or("");
+        match ka_decimal(s, min, max) {
             Ok(us) => Some(Duration::from_micros(us)),
+            // keepalived complains and rounds to the microsecond.
+            Err(why) if why.ends_with("too many decimal places") => {
+                let rounded = round_micros(s).filter(|us| (min..=max).contains(us));
+                let then = if rounded.is_some() { "" } else { then };
+                self.d.warn(
+                    &t.loc,
+                    format!("{why}{}{then}", if then.is_empty() { "" } else { ": " }),
+                );
+                rounded.map(Duration::from_micros)
+            }
             Err(why) => {
                 self.d.warn(&t.loc, format!("{why}: {then}"));
                 None

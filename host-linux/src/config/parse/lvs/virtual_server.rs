@@ -435,12 +435,12 @@ impl Parser<'_> {
         if let Some(b) = &n.block {
             self.read_block(&VIRTUAL_SERVER, &mut vs, &b.children, "virtual_server");
         }
-        self.vs_end(&mut vs);
+        self.vs_end(&mut vs, n.end());
         self.lvs.servers.push(vs);
     }
 
     /// keepalived's `vs_end_handler`: the sorry server's family against the service's.
-    fn vs_end(&mut self, vs: &mut PendingVs) {
+    fn vs_end(&mut self, vs: &mut PendingVs, end: &super::super::super::diag::Loc) {
         let tunnelled =
             |f: Option<super::ForwardMethod>| matches!(f, Some(super::ForwardMethod::Tun(_)));
         if let Some(s) = &vs.sorry
@@ -451,7 +451,7 @@ impl Parser<'_> {
                 None => vs.af = Some(fam),
                 Some(af) if af != fam => {
                     self.d.warn(
-                        &vs.loc,
+                        end,
                         format!(
                             "Address family of virtual server and sorry server {} don't match - skipping sorry server.",
                             s.addr
