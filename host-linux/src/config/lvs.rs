@@ -276,6 +276,8 @@ pub struct MiscCheck {
     /// `misc_dynamic`: exit codes 2..=255 set the weight to code - 2.
     pub dynamic: bool,
     pub user: Option<User>,
+    /// Where `user` was given (the machine check names it when the user is unknown).
+    pub user_at: Option<Loc>,
 }
 
 /// `DNS_CHECK`.

@@ -216,6 +216,7 @@ pub fn check(loaded: &mut Loaded, host: &dyn Host) {
     let mut d = Diags {
         items: std::mem::take(&mut loaded.diagnostics),
         summary: loaded.summary,
+        ..Diags::default()
     };
     smtp_server(conf, host, &mut d);
     linkbeat(conf, host, &mut d);
@@ -625,19 +626,63 @@ fn lvs_scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
         return;
     }
     let security = conf.global.enable_script_security;
-    let default = match &conf.global.script_user {
-        Some(u) => host.user(&u.user, u.group.as_deref()),
-        None => host
-            .keepalived_script_user()
-            .or_else(|| (!security).then(|| host.me())),
+    // The default user, resolved when a script first needs it (keepalived's checker
+    // process asks at the end of each MISC_CHECK without `user`).
+    let mut default: Option<Option<RunAs>> = None;
+    let script_user = conf.global.script_user.clone();
+    let script_user_at = conf.global.script_user_at.clone();
+    let reported_by_vrrp = !conf.instances.is_empty();
+    let mut default_for = |loc: &Loc, d: &mut Diags| -> Option<RunAs> {
+        *default.get_or_insert_with(|| match &script_user {
+            Some(u) => {
+                let r = host.user(&u.user, u.group.as_deref());
+                if r.is_none() && !reported_by_vrrp {
+                    d.warn(
+                        script_user_at.as_ref().unwrap_or(loc),
+                        "Error setting global script uid/gid",
+                    );
+                }
+                r
+            }
+            None => match host.keepalived_script_user() {
+                Some(r) => Some(r),
+                None if security => {
+                    d.warn(
+                        loc,
+                        format!(
+                            "Unable to set default user {} for script",
+                            crate::exec::DEFAULT_SCRIPT_USER
+                        ),
+                    );
+                    None
+                }
+                None => Some(host.me()),
+            },
+        })
     };
+    for vs in &mut conf.lvs.virtual_servers {
+        for rs in &mut vs.real_servers {
+            rs.checkers.retain(|c| match &c.kind {
+                CheckKind::Misc(m) if m.user.is_none() => {
+                    if default_for(&c.loc, d).is_none() {
+                        d.warn(
+                            &c.loc,
+                            format!(
+                                "Unable to set default user for misc script {} - removing",
+                                m.path.text
+                            ),
+                        );
+                        return false;
+                    }
+                    true
+                }
+                _ => true,
+            });
+        }
+    }
     let mut flags = 0;
     let mut first: Option<Loc> = None;
-    let mut judge = |c: &super::Command, user: Option<&super::User>, d: &mut Diags| -> bool {
-        let who = match user {
-            Some(u) => host.user(&u.user, u.group.as_deref()),
-            None => default,
-        };
+    let mut judge = |c: &super::Command, who: Option<RunAs>, d: &mut Diags| -> bool {
         let Some(who) = who else {
             d.note(
                 &c.loc,
@@ -669,7 +714,25 @@ fn lvs_scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
     for vs in &mut conf.lvs.virtual_servers {
         for rs in &mut vs.real_servers {
             rs.checkers.retain(|c| match &c.kind {
-                CheckKind::Misc(m) => judge(&m.path, m.user.as_ref(), d),
+                CheckKind::Misc(m) => {
+                    let who = match &m.user {
+                        Some(u) => host.user(&u.user, u.group.as_deref()),
+                        None => default_for(&c.loc, d),
+                    };
+                    if let (Some(_), Some(at)) = (&m.user, &m.user_at)
+                        && who.is_none()
+                    {
+                        d.warn(
+                            at,
+                            format!(
+                                "Failed to set uid/gid for misc checker script {} - removing",
+                                m.path.text
+                            ),
+                        );
+                        return false;
+                    }
+                    judge(&m.path, who, d)
+                }
                 _ => true,
             });
         }
@@ -681,9 +744,12 @@ fn lvs_scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
                 .flat_map(|r| [&mut r.notify_up, &mut r.notify_down]),
         );
         for slot in slots {
-            if let Some(c) = slot.as_ref()
-                && !judge(c, c.user.as_ref(), d)
-            {
+            let Some(c) = slot.as_ref() else { continue };
+            let who = match &c.user {
+                Some(u) => host.user(&u.user, u.group.as_deref()),
+                None => default_for(&c.loc, d),
+            };
+            if !judge(c, who, d) {
                 *slot = None;
             }
         }

@@ -15,8 +15,8 @@ use std::time::Duration;
 /// A checker being read.
 pub(in crate::config::parse) struct CheckBlock {
     pub c: PendingChecker,
-    /// HTTP_GET / SSL_GET: a `url` block without `path` was dropped.
-    pub urls_read: usize,
+    /// DNS_CHECK: `name` was given (a second one is refused).
+    pub dns_name_given: bool,
     /// MISC_CHECK: `misc_path` was given.
     pub misc_path: bool,
     /// FILE_CHECK: its `track_file` was found.
@@ -244,6 +244,10 @@ static HTTP_OWN: &[Keyword<CheckBlock>] = &[
 
 static MISC_OWN: &[Keyword<CheckBlock>] = &[
     Keyword::read("misc_path", |p, b, n| {
+        // Without a value keepalived sets no path (and says so at the block's end).
+        if n.args.is_empty() {
+            return;
+        }
         if let Some(cmd) = p.command(n, false)
             && let CheckKind::Misc(m) = &mut b.c.kind
         {
@@ -281,6 +285,7 @@ static MISC_OWN: &[Keyword<CheckBlock>] = &[
             && let CheckKind::Misc(m) = &mut b.c.kind
         {
             m.user = Some(u);
+            m.user_at = Some(n.loc().clone());
         }
     }),
 ];
@@ -309,14 +314,15 @@ static DNS_OWN: &[Keyword<CheckBlock>] = &[
         }
     }),
     Keyword::read("name", |p, b, n| {
+        // keepalived refuses a second name before it reads the value.
+        if b.dns_name_given {
+            p.d.warn(n.loc(), "DNS_CHECK name already specified - ignoring");
+            return;
+        }
         let Some(t) = p.need(n, 0) else { return };
         let CheckKind::Dns(d) = &mut b.c.kind else {
             return;
         };
-        if d.name != "." || b.urls_read > 0 {
-            p.d.warn(n.loc(), "DNS_CHECK name already specified - ignoring");
-            return;
-        }
         let name = t.word().unwrap_or("");
         let empty_label = (name.starts_with('.') && name.len() > 1) || name.contains("..");
         if empty_label {
@@ -327,8 +333,7 @@ static DNS_OWN: &[Keyword<CheckBlock>] = &[
             return;
         }
         d.name = name.to_string();
-        // Marks the name as given (a second one is refused even if it is `.`).
-        b.urls_read = 1;
+        b.dns_name_given = true;
     }),
 ];
 
@@ -505,17 +510,9 @@ static URL: Table<HttpUrl> = Table {
     place: "in url",
     keywords: &[
         Keyword::read("path", |p, u, n| {
-            // keepalived's set_value: the words after the keyword (none: an empty path,
-            // which it takes as a path all the same).
-            p.no_block(n);
-            u.path = n
-                .args
-                .iter()
-                .filter_map(|t| t.word())
-                .collect::<Vec<_>>()
-                .join(" ");
-            if n.args.is_empty() {
-                u.path.push('\0');
+            // keepalived's set_value: the first word (none: it stops reading).
+            if let Some(t) = p.need(n, 0) {
+                u.path = t.word().unwrap_or("").to_string();
             }
         }),
         Keyword::read("digest", |p, u, n| {
@@ -697,7 +694,7 @@ impl Parser<'_> {
                 default_retry: 1,
                 default_delay_before_retry: Some(Duration::from_secs(1)),
             },
-            urls_read: 0,
+            dns_name_given: false,
             misc_path: false,
             track_file: false,
             rs_addr: rs.addr,
@@ -788,9 +785,6 @@ impl Parser<'_> {
                 .warn(n.end(), "HTTP/SSL_GET checker url has no path - ignoring");
             return;
         }
-        if u.path.ends_with('\0') {
-            u.path.clear();
-        }
         if u.status_codes.is_empty() {
             u.status_codes.push((200, 299));
         }
@@ -826,6 +820,7 @@ impl Parser<'_> {
             timeout: None,
             dynamic: false,
             user: None,
+            user_at: None,
         });
         let mut b = self.new_checker(rs, n, kind, false);
         b.c.default_retry = 0;

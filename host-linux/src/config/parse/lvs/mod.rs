@@ -216,12 +216,14 @@ impl Parser<'_> {
                 ),
             );
         }
+        self.d.aborts_warn = true;
         match n.name() {
             "virtual_server" => self.virtual_server(n),
             "virtual_server_group" => self.virtual_server_group(n),
             "SSL" => self.ssl(n),
             _ => {}
         }
+        self.d.aborts_warn = false;
     }
 
     /// The argument at `i` of a block's keyword line, or keepalived's missing-parameter
@@ -294,20 +296,16 @@ impl Parser<'_> {
     }
 
     /// The value of a keyword whose handler checks for it first (keepalived's
-    /// `set_value`: the words after the keyword), or `missing` as a warning.
+    /// `set_value`: the first word after the keyword), or `missing` as a warning.
     fn lvs_string(&mut self, n: &Node, missing: &str) -> Option<String> {
         self.no_block(n);
-        if n.args.is_empty() {
-            self.d.warn(n.loc(), missing.to_string());
-            return None;
+        match n.arg(0) {
+            Some(v) => Some(v.to_string()),
+            None => {
+                self.d.warn(n.loc(), missing.to_string());
+                None
+            }
         }
-        Some(
-            n.args
-                .iter()
-                .filter_map(Token::word)
-                .collect::<Vec<_>>()
-                .join(" "),
-        )
     }
 }
 

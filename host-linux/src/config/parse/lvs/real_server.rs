@@ -160,7 +160,8 @@ impl Parser<'_> {
                 addr,
                 port,
                 weight: None,
-                forward: None,
+                // keepalived's alloc_rs copies the service's method as it is now.
+                forward: vs.forward,
                 uthreshold: 0,
                 lthreshold: 0,
                 inhibit: None,
@@ -216,7 +217,7 @@ impl Parser<'_> {
                 vs.sorry = Some(PendingSorry {
                     addr,
                     port,
-                    forward: None,
+                    forward: vs.forward,
                     inhibit: false,
                 })
             }

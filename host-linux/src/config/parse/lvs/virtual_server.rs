@@ -2,6 +2,7 @@
 //! (keepalived's `vs_handler` and friends, `alloc_vs`, `vsg_handler`, `alloc_vsg_entry`,
 //! `ssl_handler`).
 
+use super::super::super::diag::{KaClass, Severity};
 use super::super::super::keywords::{Keyword, Table};
 use super::super::super::lvs::{GroupMember, IpvsProtocol, SslClient};
 use super::super::values::ka_unsigned;
@@ -482,6 +483,25 @@ impl Parser<'_> {
         let Some(name) = self.need_name(n) else {
             return;
         };
+        // keepalived hands its value reader a line whose first word is missing: a word
+        // after the name, or a block without its `{`, ends in its missing-parameter exit
+        // (where it would print the block's name).
+        let no_open = n.block.as_ref().is_none_or(|b| b.open == *n.loc());
+        if n.args.len() > 1 || no_open {
+            self.d.push(
+                Severity::Error,
+                KaClass::Abort,
+                n.loc(),
+                format!(
+                    "`virtual_server_group {name}`: {}: keepalived stops reading here (its message names a missing parameter)",
+                    if no_open {
+                        "no `{` line after it"
+                    } else {
+                        "words after the group's name"
+                    }
+                ),
+            );
+        }
         let mut g = PendingGroup {
             name,
             loc: n.loc().clone(),
@@ -550,8 +570,8 @@ impl Parser<'_> {
         if first == "fwmark" {
             let Some(m) = words.get(1) else {
                 self.d.push(
-                    super::super::super::diag::Severity::Error,
-                    super::super::super::diag::KaClass::Abort,
+                    Severity::Error,
+                    KaClass::Abort,
                     &loc,
                     "`fwmark` in a virtual_server_group is missing its value: *** Configuration line starting `fwmark` is missing a parameter (keepalived stops reading here)",
                 );
