@@ -104,6 +104,10 @@ pub(crate) const TABLES: &[(&str, KeywordNames)] = &[
     ("vrrp_script", || names(&track::VRRP_SCRIPT)),
     ("vrrp_track_process", || names(&track::VRRP_TRACK_PROCESS)),
     ("track_file", || names(&track::TRACK_FILE)),
+    ("virtual_server", || names(&lvs::VIRTUAL_SERVER)),
+    ("real_server", || names(&lvs::REAL_SERVER)),
+    ("url", || names(&lvs::URL)),
+    ("SSL", || names(&lvs::SSL)),
 ];
 
 #[cfg(test)]

@@ -506,7 +506,7 @@ static PING: Own = Own {
     timing: true,
 };
 
-static URL: Table<HttpUrl> = Table {
+pub(in crate::config::parse) static URL: Table<HttpUrl> = Table {
     place: "in url",
     keywords: &[
         Keyword::read("path", |p, u, n| {

@@ -29,6 +29,10 @@ use std::time::Duration;
 use vigil_core::wire::Family;
 
 pub(super) use validate::validate;
+#[cfg(test)]
+pub(super) use {
+    checkers::URL, real_server::REAL_SERVER, virtual_server::SSL, virtual_server::VIRTUAL_SERVER,
+};
 
 /// What the checker process has read so far.
 #[derive(Debug, Default)]
@@ -211,8 +215,9 @@ impl Parser<'_> {
             self.d.note(
                 n.loc(),
                 format!(
-                    "LVS {} is not handled by vigild; the VRRP part still runs",
-                    n.title()
+                    "LVS {} {} is not handled by vigild; the VRRP part still runs",
+                    n.name(),
+                    n.raw_args()
                 ),
             );
         }
