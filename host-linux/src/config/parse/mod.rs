@@ -15,8 +15,11 @@
 //!   value readers.
 //! - `lists`: the `track_*` lists and `notify*` scripts instances and sync groups share.
 //!
-//! This module holds the top level: its table, the LVS blocks vigild skips, and the
-//! bounds on what a configuration may define.
+//! - `lvs`: the LVS half (`virtual_server`, `virtual_server_group`, `SSL`), as
+//!   keepalived's checker process reads it.
+//!
+//! This module holds the top level: its table and the bounds on what a configuration may
+//! define.
 
 mod addresses;
 mod global;
@@ -44,8 +47,9 @@ use std::collections::HashSet;
 
 /// The most list entries the parsed configuration may hold, all lists together:
 /// addresses, unicast peers, tracked scripts / files / processes / interfaces, sync group
-/// members, `track_file` and `vrrp_track_process` blocks, LVS blocks. Each costs 24 to
-/// 200 bytes from as little as 2 bytes of text; past this the configuration is refused.
+/// members, `track_file` and `vrrp_track_process` blocks, LVS blocks, real servers,
+/// checkers and group members. Each costs 24 bytes (a peer) to about 1 KB (a checker)
+/// from as little as 2 bytes of text; past this the configuration is refused.
 pub const MAX_LIST_ENTRIES: usize = 1 << 18;
 /// The most `vrrp_instance`, `vrrp_script` and `vrrp_sync_group` blocks (together) one
 /// configuration may define: each costs about 1 to 2.5 KB in the parsed configuration

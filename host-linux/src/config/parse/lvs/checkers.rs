@@ -713,6 +713,13 @@ impl Parser<'_> {
         }
     }
 
+    /// A checker read, within the bound on list entries.
+    fn push_checker(&mut self, rs: &mut PendingRs, b: CheckBlock) {
+        if self.lvs_item(&b.c.loc) {
+            rs.checkers.push(b.c);
+        }
+    }
+
     /// keepalived's `check_conn_opts`: an IPv6 link-local address needs `bind_if`.
     fn conn_ok(&mut self, rs: &PendingRs, b: &CheckBlock, n: &Node) -> bool {
         let Some(co) = &b.c.connect else { return true };
@@ -758,7 +765,7 @@ impl Parser<'_> {
             return;
         }
         if self.conn_ok(rs, &b, n) {
-            rs.checkers.push(b.c);
+            self.push_checker(rs, b);
         }
     }
 
@@ -797,7 +804,7 @@ impl Parser<'_> {
         let mut b = self.new_checker(rs, n, CheckKind::Tcp, true);
         self.read_checker(&TCP, &mut b, n);
         if self.conn_ok(rs, &b, n) {
-            rs.checkers.push(b.c);
+            self.push_checker(rs, b);
         }
     }
 
@@ -805,7 +812,7 @@ impl Parser<'_> {
         let mut b = self.new_checker(rs, n, CheckKind::Ping, true);
         self.read_checker(&PING, &mut b, n);
         if self.conn_ok(rs, &b, n) {
-            rs.checkers.push(b.c);
+            self.push_checker(rs, b);
         }
     }
 
@@ -832,7 +839,7 @@ impl Parser<'_> {
             );
             return;
         }
-        rs.checkers.push(b.c);
+        self.push_checker(rs, b);
     }
 
     pub(super) fn dns_check(&mut self, rs: &mut PendingRs, n: &Node) {
@@ -845,7 +852,7 @@ impl Parser<'_> {
         b.c.default_delay_before_retry = None;
         self.read_checker(&DNS, &mut b, n);
         if self.conn_ok(rs, &b, n) {
-            rs.checkers.push(b.c);
+            self.push_checker(rs, b);
         }
     }
 
@@ -856,7 +863,7 @@ impl Parser<'_> {
         let mut b = self.new_checker(rs, n, kind, true);
         self.read_checker(&SMTP, &mut b, n);
         if self.conn_ok(rs, &b, n) {
-            rs.checkers.push(b.c);
+            self.push_checker(rs, b);
         }
     }
 
@@ -884,7 +891,7 @@ impl Parser<'_> {
                 ),
             );
         }
-        rs.checkers.push(b.c);
+        self.push_checker(rs, b);
     }
 
     pub(super) fn file_check(&mut self, rs: &mut PendingRs, n: &Node) {
@@ -912,7 +919,7 @@ impl Parser<'_> {
             fc.weight = Some(f.weight);
             fc.reverse = f.reverse;
         }
-        rs.checkers.push(b.c);
+        self.push_checker(rs, b);
     }
 }
 

@@ -161,6 +161,9 @@ fn round_micros(s: &str) -> Option<u64> {
     Some(us + u64::from(up))
 }
 
+/// How many list entries a virtual server, real server or checker counts for.
+const LVS_ENTRY_WEIGHT: usize = 4;
+
 /// keepalived's default `delay_loop` (60 s) and `connect_timeout` (5 s).
 pub(super) const DEFAULT_DELAY_LOOP: Duration = Duration::from_secs(60);
 pub(super) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -204,9 +207,16 @@ pub(in crate::config::parse) fn refuses_block(n: &Node) -> Option<bool> {
 }
 
 impl Parser<'_> {
+    /// Whether one more virtual server, real server or checker fits within
+    /// [`super::MAX_LIST_ENTRIES`]: each counts [`LVS_ENTRY_WEIGHT`] entries (it costs 0.4
+    /// to 1 KB while read, about as much typed).
+    fn lvs_item(&mut self, loc: &Loc) -> bool {
+        (0..LVS_ENTRY_WEIGHT).all(|_| self.item(loc))
+    }
+
     /// A top-level LVS block as keepalived's checker process reads it.
     pub(super) fn lvs_top(&mut self, n: &Node) {
-        if !self.item(n.loc()) {
+        if !self.lvs_item(n.loc()) {
             return;
         }
         self.conf.lvs_blocks.push(n.loc().clone());

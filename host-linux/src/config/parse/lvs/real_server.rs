@@ -205,7 +205,9 @@ impl Parser<'_> {
                 _ => {}
             }
         }
-        vs.real_servers.push(rs);
+        if self.lvs_item(&rs.loc) {
+            vs.real_servers.push(rs);
+        }
     }
 
     /// `sorry_server IP [PORT]`.

@@ -512,7 +512,9 @@ impl Parser<'_> {
         let mut fwmark_no_family = false;
         if let Some(b) = &n.block {
             for line in &b.children {
-                if let Some(m) = self.group_entry(&g.name, line, &mut fwmark_no_family) {
+                if let Some(m) = self.group_entry(&g.name, line, &mut fwmark_no_family)
+                    && self.item(line.loc())
+                {
                     match &m {
                         GroupMember::Address { first, .. } => {
                             if first.is_ipv4() {
