@@ -51,8 +51,13 @@ pub enum GroupMember {
         port: u16,
         loc: Loc,
     },
-    /// `fwmark N`.
-    Fwmark { mark: u32, loc: Loc },
+    /// `fwmark N [inet|inet6]`.
+    Fwmark {
+        mark: u32,
+        /// The family written after the mark (`None`: the service's).
+        family: Option<vigil_core::wire::Family>,
+        loc: Loc,
+    },
 }
 
 /// What a `virtual_server` line names.

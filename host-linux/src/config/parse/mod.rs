@@ -242,7 +242,8 @@ impl<'d> Parser<'d> {
     /// A top-level statement only keepalived's checker process reads (see
     /// [`Pass::CheckerOnly`]): only an unknown keyword is reported.
     pub(crate) fn checker_only(&mut self, n: &Node) {
-        if TOP.find(n.name()).is_none() {
+        // `real_server` is in the top-level table only to explain it.
+        if TOP.find(n.name()).is_none() || n.name() == "real_server" {
             self.d.warn(
                 n.loc(),
                 format!(

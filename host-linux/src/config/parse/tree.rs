@@ -668,10 +668,18 @@ impl Reading {
         let mut level = self.stack.pop().expect("checked");
         if level.refused && matches!(level.kind, Kind::Keywords(_)) {
             // keepalived refused the block's keyword but read its lines (no `{`), into
-            // whatever it defined before: vigild does not guess, and says so.
+            // whatever it defined before: vigild does not guess, and says so. An LVS
+            // block keeps them: the parser reads them for keepalived's complaints only.
             let title = level.owner.as_ref().map(Node::title).unwrap_or_default();
             let mut said = HashSet::new();
-            refused_lines(&std::mem::take(&mut level.nodes), &title, &mut said, d);
+            refused_lines(&level.nodes, &title, &mut said, d);
+            let lvs = level
+                .owner
+                .as_ref()
+                .is_some_and(|o| matches!(o.name(), "virtual_server" | "real_server"));
+            if !lvs {
+                level.nodes.clear();
+            }
         }
         if let Some(mut owner) = level.owner {
             owner.block = Some(Block {

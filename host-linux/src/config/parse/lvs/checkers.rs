@@ -324,7 +324,11 @@ static DNS_OWN: &[Keyword<CheckBlock>] = &[
             return;
         };
         let name = t.word().unwrap_or("");
-        let empty_label = (name.starts_with('.') && name.len() > 1) || name.contains("..");
+        // keepalived's test also refuses any name whose second character is a dot
+        // (`a.b`: it looks at the character after the first, dot or not).
+        let empty_label = (name.starts_with('.') && name.len() > 1)
+            || name.as_bytes().get(1) == Some(&b'.')
+            || name.contains("..");
         if empty_label {
             p.d.warn(
                 &t.loc,
@@ -665,7 +669,9 @@ fn read_hex(s: &str, wildcards: bool) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
         data.push(v);
         mask.push(m);
     }
-    if data.is_empty() {
+    // keepalived tells a bad digit by the value 0xff, so a string ending with the octet
+    // ff is refused too (bug-compatible: docs/config-lvs.md).
+    if data.is_empty() || data.last() == Some(&0xff) {
         return None;
     }
     let mask = mask.iter().any(|&m| m != 0).then_some(mask);
@@ -950,6 +956,12 @@ mod tests {
         );
         assert_eq!(read_hex("a b", false), Some((vec![0x0a, 0x0b], None)));
         assert_eq!(read_hex("zz", false), None);
+        assert_eq!(
+            read_hex("00ff", true),
+            None,
+            "keepalived refuses a last octet ff"
+        );
+        assert_eq!(read_hex("ff00", false), Some((vec![0xff, 0], None)));
         assert_eq!(read_hex("", false), None);
         assert_eq!(read_hex("0x", true), Some((vec![0x00], Some(vec![0x0f]))));
         assert_eq!(read_hex("0x", false), None);

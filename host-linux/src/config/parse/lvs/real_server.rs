@@ -135,6 +135,58 @@ pub(in crate::config::parse) static REAL_SERVER: Table<RsBlock> = Table {
     ],
 };
 
+/// keepalived's `(%s)` for a service: its group name, or `(null)`.
+fn vs_name(vs: &PendingVs) -> String {
+    match &vs.key {
+        super::PendingKey::Group(g) => g.clone(),
+        _ => "(null)".to_string(),
+    }
+}
+
+impl PendingVs {
+    /// An address of the service's family (for a real server read only for its
+    /// diagnostics).
+    fn af_addr(&self) -> std::net::IpAddr {
+        match self.af {
+            Some(vigil_core::wire::Family::V6) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+            _ => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        }
+    }
+}
+
+impl PendingRs {
+    /// A real server as keepalived's `alloc_rs` starts it: `forward` is the service's
+    /// method as it is when the line is read (keepalived copies it then).
+    pub(super) fn new(
+        loc: super::super::super::diag::Loc,
+        addr: std::net::IpAddr,
+        port: u16,
+        forward: Option<ForwardMethod>,
+    ) -> Self {
+        PendingRs {
+            loc,
+            addr,
+            port,
+            weight: None,
+            forward,
+            uthreshold: 0,
+            lthreshold: 0,
+            inhibit: None,
+            notify_up: None,
+            notify_down: None,
+            alpha: None,
+            retry: None,
+            delay_before_retry: None,
+            warmup: None,
+            connect_timeout: None,
+            delay_loop: None,
+            smtp_alert: None,
+            virtualhost: None,
+            checkers: Vec::new(),
+        }
+    }
+}
+
 impl Parser<'_> {
     /// `real_server IP [PORT] { ... }` (a bad address or port has its block skipped by
     /// the tree, with keepalived's warning here).
@@ -152,35 +204,23 @@ impl Parser<'_> {
                     port.unwrap_or("(null)")
                 ),
             );
+            // Without its `{` keepalived reads the lines after it for the real server
+            // before (the tree warns that vigild ignores them): read for keepalived's
+            // complaints about their values only.
+            if let Some(bl) = &n.block
+                && bl.open == *n.loc()
+            {
+                let mut ignored = RsBlock {
+                    rs: PendingRs::new(n.loc().clone(), vs.af_addr(), 0, vs.forward),
+                    vs_name: vs_name(vs),
+                };
+                self.read_block(&REAL_SERVER, &mut ignored, &bl.children, "real_server");
+            }
             return;
         };
         let mut b = RsBlock {
-            rs: PendingRs {
-                loc: n.loc().clone(),
-                addr,
-                port,
-                weight: None,
-                // keepalived's alloc_rs copies the service's method as it is now.
-                forward: vs.forward,
-                uthreshold: 0,
-                lthreshold: 0,
-                inhibit: None,
-                notify_up: None,
-                notify_down: None,
-                alpha: None,
-                retry: None,
-                delay_before_retry: None,
-                warmup: None,
-                connect_timeout: None,
-                delay_loop: None,
-                smtp_alert: None,
-                virtualhost: None,
-                checkers: Vec::new(),
-            },
-            vs_name: match &vs.key {
-                super::PendingKey::Group(g) => g.clone(),
-                _ => "(null)".to_string(),
-            },
+            rs: PendingRs::new(n.loc().clone(), addr, port, vs.forward),
+            vs_name: vs_name(vs),
         };
         if let Some(bl) = &n.block {
             self.read_block(&REAL_SERVER, &mut b, &bl.children, "real_server");

@@ -350,6 +350,46 @@ fn inet_aton(s: &str) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(v | *last as u32))
 }
 
+impl PendingVs {
+    /// A service as keepalived's `alloc_vs` starts it.
+    pub(super) fn new(
+        loc: super::super::super::diag::Loc,
+        key: PendingKey,
+        af: Option<Family>,
+    ) -> Self {
+        PendingVs {
+            loc,
+            key,
+            af,
+            protocol: None,
+            scheduler: None,
+            flags: Default::default(),
+            forward: None,
+            persistence_timeout: 0,
+            granularity: None,
+            engine: None,
+            ha_suspend: false,
+            alpha: false,
+            omega: false,
+            quorum: 1,
+            hysteresis: 0,
+            quorum_up: None,
+            quorum_down: None,
+            virtualhost: None,
+            smtp_alert: None,
+            sorry: None,
+            real_servers: Vec::new(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            delay_loop: DEFAULT_DELAY_LOOP,
+            warmup: None,
+            retry: None,
+            delay_before_retry: None,
+            weight: 1,
+            inhibit: false,
+        }
+    }
+}
+
 impl Parser<'_> {
     /// `virtual_server IP PORT | fwmark N | group NAME { ... }` (keepalived's `alloc_vs`;
     /// a bad address or fwmark has its block skipped by the tree).
@@ -379,7 +419,7 @@ impl Parser<'_> {
                             u32::MAX
                         ),
                     );
-                    return;
+                    return self.refused_vs(n);
                 }
             },
             ip => match ka_sockaddr(ip, second) {
@@ -395,7 +435,7 @@ impl Parser<'_> {
                             port.unwrap_or("")
                         ),
                     );
-                    return;
+                    return self.refused_vs(n);
                 }
             },
         };
@@ -403,41 +443,25 @@ impl Parser<'_> {
             PendingKey::Address(a, _) => Some(super::super::fam(a)),
             _ => None,
         };
-        let mut vs = PendingVs {
-            loc: n.loc().clone(),
-            key,
-            af,
-            protocol: None,
-            scheduler: None,
-            flags: Default::default(),
-            forward: None,
-            persistence_timeout: 0,
-            granularity: None,
-            engine: None,
-            ha_suspend: false,
-            alpha: false,
-            omega: false,
-            quorum: 1,
-            hysteresis: 0,
-            quorum_up: None,
-            quorum_down: None,
-            virtualhost: None,
-            smtp_alert: None,
-            sorry: None,
-            real_servers: Vec::new(),
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            delay_loop: DEFAULT_DELAY_LOOP,
-            warmup: None,
-            retry: None,
-            delay_before_retry: None,
-            weight: 1,
-            inhibit: false,
-        };
+        let mut vs = PendingVs::new(n.loc().clone(), key, af);
         if let Some(b) = &n.block {
             self.read_block(&VIRTUAL_SERVER, &mut vs, &b.children, "virtual_server");
         }
         self.vs_end(&mut vs, n.end());
         self.lvs.servers.push(vs);
+    }
+
+    /// A `virtual_server` keepalived refused: its block is skipped, but without its `{`
+    /// keepalived reads the lines after it as keywords of the service read before (the
+    /// tree warns that vigild ignores them); they are read here for keepalived's
+    /// complaints about their values only.
+    fn refused_vs(&mut self, n: &Node) {
+        if let Some(b) = &n.block
+            && b.open == *n.loc()
+        {
+            let mut ignored = PendingVs::new(n.loc().clone(), PendingKey::Fwmark(0), None);
+            self.read_block(&VIRTUAL_SERVER, &mut ignored, &b.children, "virtual_server");
+        }
     }
 
     /// keepalived's `vs_end_handler`: the sorry server's family against the service's.
@@ -523,7 +547,11 @@ impl Parser<'_> {
                                 g.have_v6 = true
                             }
                         }
-                        GroupMember::Fwmark { .. } => {}
+                        GroupMember::Fwmark { family, .. } => match family {
+                            Some(Family::V4) => g.have_v4 = true,
+                            Some(Family::V6) => g.have_v6 = true,
+                            None => {}
+                        },
                     }
                     g.members.push(m);
                 }
@@ -592,9 +620,13 @@ impl Parser<'_> {
                     return None;
                 }
             };
-            match words.get(2) {
-                None => *fwmark_no_family = true,
-                Some(&"inet") | Some(&"inet6") => {}
+            let family = match words.get(2) {
+                None => {
+                    *fwmark_no_family = true;
+                    None
+                }
+                Some(&"inet") => Some(Family::V4),
+                Some(&"inet6") => Some(Family::V6),
                 Some(f) => {
                     self.d.warn(
                         &loc,
@@ -602,8 +634,8 @@ impl Parser<'_> {
                     );
                     return None;
                 }
-            }
-            return Some(GroupMember::Fwmark { mark, loc });
+            };
+            return Some(GroupMember::Fwmark { mark, family, loc });
         }
         let port = words.get(1).copied();
         let Ok((addr, port)) = ka_sockaddr(first, port) else {
