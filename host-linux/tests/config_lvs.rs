@@ -291,3 +291,41 @@ fn groups_ssl_and_bad_values() {
         );
     }
 }
+
+#[test]
+fn smtp_host_blocks_are_one_checker_each() {
+    let l = load(
+        "virtual_server 10.0.0.1 25 {\n lb_algo rr\n lb_kind DR\n protocol TCP\n\
+         real_server 10.0.0.2 25 {\n SMTP_CHECK {\n retry 4\n\
+         host {\n connect_ip 10.0.0.20\n }\n host {\n connect_port 587\n }\n }\n\
+         SMTP_CHECK {\n connect_timeout 2\n host {\n connect_ip 10.0.0.21\n }\n }\n }\n}\n",
+    );
+    let rs = &lvs_of(&l).virtual_servers[0].real_servers[0];
+    let to: Vec<SocketAddr> = rs
+        .checkers
+        .iter()
+        .map(|c| c.connect.as_ref().unwrap().addr)
+        .collect();
+    // Without options of its own the checker takes its first host's connection; with
+    // one (connect_timeout) it keeps its own and every host is one more checker.
+    assert_eq!(
+        to,
+        [
+            sa("10.0.0.20:25"),
+            sa("10.0.0.2:587"),
+            sa("10.0.0.2:25"),
+            sa("10.0.0.21:25")
+        ]
+    );
+    assert!(rs.checkers[..2].iter().all(|c| c.timing.retry == 4));
+    // A host without connect_timeout: the real server's (keepalived leaves it 0:
+    // docs/config-lvs.md).
+    assert_eq!(
+        rs.checkers[3].connect.as_ref().unwrap().timeout,
+        Duration::from_secs(5)
+    );
+    assert_eq!(
+        rs.checkers[2].connect.as_ref().unwrap().timeout,
+        Duration::from_secs(2)
+    );
+}

@@ -226,6 +226,13 @@ static HTTP_CHECK: Grammar = Grammar {
     skipped: &[],
 };
 
+/// An SMTP_CHECK: its deprecated `host` blocks (keepalived 2.2.7 still reads them).
+static SMTP_CHECK: Grammar = Grammar {
+    blocks: &[("host", &LINES)],
+    values: &[],
+    skipped: &[],
+};
+
 /// A `real_server` block: its checkers (keepalived's `install_checkers_keyword`).
 static REAL_SERVER: Grammar = Grammar {
     blocks: &[
@@ -234,7 +241,7 @@ static REAL_SERVER: Grammar = Grammar {
         ("TCP_CHECK", &LINES),
         ("MISC_CHECK", &LINES),
         ("DNS_CHECK", &LINES),
-        ("SMTP_CHECK", &LINES),
+        ("SMTP_CHECK", &SMTP_CHECK),
         ("UDP_CHECK", &LINES),
         ("PING_CHECK", &LINES),
         ("FILE_CHECK", &LINES),

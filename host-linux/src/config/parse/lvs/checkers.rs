@@ -21,8 +21,27 @@ pub(in crate::config::parse) struct CheckBlock {
     pub misc_path: bool,
     /// FILE_CHECK: its `track_file` was found.
     pub track_file: bool,
-    /// The real server's address (where the checker connects unless told otherwise).
-    pub rs_addr: IpAddr,
+    /// Where the checker connects unless told otherwise: the real server's address
+    /// (`None` for SMTP_CHECK, whose own connection starts unset).
+    pub rs_addr: Option<IpAddr>,
+    /// SMTP_CHECK: the connections of its (deprecated) `host` blocks.
+    pub smtp_hosts: Vec<PendingConnect>,
+    /// The real server's address.
+    pub server: IpAddr,
+}
+
+impl PendingConnect {
+    /// Whether any connection option was given (SMTP_CHECK then uses its own
+    /// connection besides its hosts').
+    fn any_set(&self) -> bool {
+        self.ip.is_some()
+            || self.port.is_some()
+            || self.bindto.is_some()
+            || self.bind_port.is_some()
+            || self.bind_if.is_some()
+            || self.fwmark.is_some()
+            || self.timeout.is_some()
+    }
 }
 
 impl CheckBlock {
@@ -74,7 +93,11 @@ static CONNECTION: &[Keyword<CheckBlock>] = &[
                 // server's until connect_ip.
                 let rs_addr = b.rs_addr;
                 let co = b.co();
-                if co.ip.unwrap_or(rs_addr).is_ipv4() != a.is_ipv4() {
+                if co
+                    .ip
+                    .or(rs_addr)
+                    .is_some_and(|d| d.is_ipv4() != a.is_ipv4())
+                {
                     p.d.warn(
                             &t.loc,
                             format!(
@@ -341,13 +364,24 @@ static DNS_OWN: &[Keyword<CheckBlock>] = &[
     }),
 ];
 
-static SMTP_OWN: &[Keyword<CheckBlock>] = &[Keyword::read("helo_name", |p, b, n| {
-    if let Some(v) = p.lvs_string(n, "SMTP_CHECK helo name missing")
-        && let CheckKind::Smtp(s) = &mut b.c.kind
-    {
-        s.helo_name = v;
-    }
-})];
+static SMTP_OWN: &[Keyword<CheckBlock>] = &[
+    Keyword::read("helo_name", |p, b, n| {
+        if let Some(v) = p.lvs_string(n, "SMTP_CHECK helo name missing")
+            && let CheckKind::Smtp(s) = &mut b.c.kind
+        {
+            s.helo_name = v;
+        }
+    }),
+    Keyword::read("host", |p, b, n| p.smtp_host(b, n)),
+];
+
+/// An SMTP_CHECK `host` block: the connection keywords (and the timing ones, which
+/// apply to the checker).
+static SMTP_HOST: Own = Own {
+    table: &[],
+    connection: true,
+    timing: true,
+};
 
 static UDP_OWN: &[Keyword<CheckBlock>] = &[
     Keyword::read("payload", |p, b, n| {
@@ -703,7 +737,9 @@ impl Parser<'_> {
             dns_name_given: false,
             misc_path: false,
             track_file: false,
-            rs_addr: rs.addr,
+            rs_addr: Some(rs.addr),
+            smtp_hosts: Vec::new(),
+            server: rs.addr,
         }
     }
 
@@ -867,10 +903,57 @@ impl Parser<'_> {
             helo_name: "smtpchecker.keepalived.org".to_string(),
         });
         let mut b = self.new_checker(rs, n, kind, true);
+        let rs_addr = b.rs_addr.take();
         self.read_checker(&SMTP, &mut b, n);
-        if self.conn_ok(rs, &b, n) {
-            self.push_checker(rs, b);
+        b.rs_addr = rs_addr;
+        // keepalived's smtp_check_end_handler: its own connection if any of it was
+        // given or there is no host, else the first host's; one more checker for each
+        // other host.
+        let mut hosts = std::mem::take(&mut b.smtp_hosts).into_iter();
+        let own = b.c.connect.as_ref().is_some_and(PendingConnect::any_set);
+        if own || hosts.len() == 0 {
+            if !self.conn_ok(rs, &b, n) {
+                return;
+            }
+        } else {
+            b.c.connect = hosts.next();
         }
+        let model = b.c.clone();
+        self.push_checker(rs, b);
+        for host in hosts {
+            let mut c = model.clone();
+            c.connect = Some(host);
+            if self.lvs_item(&c.loc) {
+                rs.checkers.push(c);
+            }
+        }
+    }
+
+    /// An SMTP_CHECK `host { ... }` block: a connection of its own, for one more checker.
+    fn smtp_host(&mut self, b: &mut CheckBlock, n: &Node) {
+        self.d.note(
+            n.loc(),
+            "The SMTP_CHECK host block is deprecated. Please define additional checkers. (keepalived only logs this)",
+        );
+        let own = b.c.connect.replace(PendingConnect::default());
+        let own_dst = b.rs_addr.replace(b.server);
+        self.read_checker(&SMTP_HOST, b, n);
+        let host = std::mem::replace(&mut b.c.connect, own);
+        b.rs_addr = own_dst;
+        let host = host.unwrap_or_default();
+        // keepalived's check_conn_opts at the host's end.
+        let dst = host.ip.unwrap_or(b.server);
+        if let IpAddr::V6(a) = dst
+            && a.segments()[0] & 0xffc0 == 0xfe80
+            && host.bind_if.is_none()
+        {
+            self.d.warn(
+                n.end(),
+                format!("Checker link local address {dst} requires a bind_if"),
+            );
+            return;
+        }
+        b.smtp_hosts.push(host);
     }
 
     pub(super) fn udp_check(&mut self, rs: &mut PendingRs, n: &Node) {

@@ -123,7 +123,7 @@ pub(super) struct PendingRs {
 }
 
 /// A checker's connection options as written (`None`: the real server's).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct PendingConnect {
     pub ip: Option<IpAddr>,
     pub port: Option<u16>,
@@ -134,7 +134,7 @@ pub(super) struct PendingConnect {
     pub timeout: Option<Duration>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct PendingChecker {
     pub loc: Loc,
     pub kind: CheckKind,
