@@ -141,10 +141,19 @@ impl KaClass {
 pub struct Diags {
     pub items: Vec<Diagnostic>,
     pub summary: Summary,
+    /// While set, keepalived's "missing a parameter" ([`KaClass::Abort`]) is a warning
+    /// for vigild: set while the LVS half is read, which only keepalived's checker
+    /// process reads (its VRRP process runs on) and vigild does not run yet.
+    pub aborts_warn: bool,
 }
 
 impl Diags {
     pub fn push(&mut self, severity: Severity, ka: KaClass, loc: &Loc, message: impl Into<String>) {
+        let severity = if self.aborts_warn && ka == KaClass::Abort {
+            Severity::Warning
+        } else {
+            severity
+        };
         let s = &mut self.summary;
         let first_error = severity == Severity::Error && s.errors == 0;
         match severity {

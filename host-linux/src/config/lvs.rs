@@ -51,8 +51,13 @@ pub enum GroupMember {
         port: u16,
         loc: Loc,
     },
-    /// `fwmark N`.
-    Fwmark { mark: u32, loc: Loc },
+    /// `fwmark N [inet|inet6]`.
+    Fwmark {
+        mark: u32,
+        /// The family written after the mark (`None`: the service's).
+        family: Option<vigil_core::wire::Family>,
+        loc: Loc,
+    },
 }
 
 /// What a `virtual_server` line names.
@@ -276,6 +281,8 @@ pub struct MiscCheck {
     /// `misc_dynamic`: exit codes 2..=255 set the weight to code - 2.
     pub dynamic: bool,
     pub user: Option<User>,
+    /// Where `user` was given (the machine check names it when the user is unknown).
+    pub user_at: Option<Loc>,
 }
 
 /// `DNS_CHECK`.
@@ -300,6 +307,8 @@ pub struct SmtpCheck {
 pub struct UdpCheck {
     pub payload: Vec<u8>,
     pub require_reply: Option<Vec<u8>>,
+    /// The wildcard nibbles (`x`) of `require_reply`: a set bit matches anything.
+    pub require_reply_mask: Option<Vec<u8>>,
     pub min_reply_length: u32,
     pub max_reply_length: u32,
 }

@@ -216,11 +216,13 @@ pub fn check(loaded: &mut Loaded, host: &dyn Host) {
     let mut d = Diags {
         items: std::mem::take(&mut loaded.diagnostics),
         summary: loaded.summary,
+        ..Diags::default()
     };
     smtp_server(conf, host, &mut d);
     linkbeat(conf, host, &mut d);
     if interfaces(conf, host, &mut d) {
         scripts(conf, host, &mut d);
+        lvs_scripts(conf, host, &mut d);
     }
     if d.has_errors()
         && let Some(conf) = loaded.config.take()
@@ -611,6 +613,164 @@ fn scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
             );
         }
         refs.retain(|r| !disabled.contains(&r.name));
+    }
+}
+
+/// keepalived's checker process (`check_check_script_security`): MISC_CHECK scripts and
+/// the real servers' and services' notify scripts. A missing, unsafe or not executable
+/// one is dropped (keepalived only logs it); scripts that exist without
+/// `enable_script_security` are its own SECURITY VIOLATION (exit 6).
+fn lvs_scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
+    use super::lvs::CheckKind;
+    if conf.lvs.virtual_servers.is_empty() {
+        return;
+    }
+    let security = conf.global.enable_script_security;
+    // The default user, resolved when a script first needs it (keepalived's checker
+    // process asks at the end of each MISC_CHECK without `user`).
+    let mut default: Option<Option<RunAs>> = None;
+    let script_user = conf.global.script_user.clone();
+    let script_user_at = conf.global.script_user_at.clone();
+    let reported_by_vrrp = !conf.instances.is_empty();
+    let mut default_for = |loc: &Loc, d: &mut Diags| -> Option<RunAs> {
+        *default.get_or_insert_with(|| match &script_user {
+            Some(u) => {
+                let r = host.user(&u.user, u.group.as_deref());
+                if r.is_none() && !reported_by_vrrp {
+                    d.warn(
+                        script_user_at.as_ref().unwrap_or(loc),
+                        "Error setting global script uid/gid",
+                    );
+                }
+                r
+            }
+            None => match host.keepalived_script_user() {
+                Some(r) => Some(r),
+                None if security => {
+                    d.warn(
+                        loc,
+                        format!(
+                            "Unable to set default user {} for script",
+                            crate::exec::DEFAULT_SCRIPT_USER
+                        ),
+                    );
+                    None
+                }
+                None => Some(host.me()),
+            },
+        })
+    };
+    for vs in &mut conf.lvs.virtual_servers {
+        for rs in &mut vs.real_servers {
+            rs.checkers.retain(|c| match &c.kind {
+                CheckKind::Misc(m) if m.user.is_none() => {
+                    if default_for(&c.loc, d).is_none() {
+                        d.warn(
+                            &c.loc,
+                            format!(
+                                "Unable to set default user for misc script {} - removing",
+                                m.path.text
+                            ),
+                        );
+                        return false;
+                    }
+                    true
+                }
+                _ => true,
+            });
+        }
+    }
+    let mut flags = 0;
+    let mut first: Option<Loc> = None;
+    let mut judge = |c: &super::Command, who: Option<RunAs>, d: &mut Diags| -> bool {
+        let Some(who) = who else {
+            d.note(
+                &c.loc,
+                format!(
+                    "no user to run script {} - ignoring (keepalived only logs this)",
+                    c.text
+                ),
+            );
+            return false;
+        };
+        let argv0 = c.argv.first().map_or("", String::as_str);
+        let f = script_flags(host, argv0, who, security);
+        flags |= f;
+        if f & sc::ISSCRIPT != 0 && first.as_ref().is_none_or(|l| l.line > c.loc.line) {
+            first = Some(c.loc.clone());
+        }
+        let keep = f & (sc::INHIBIT | sc::NOTFOUND) == 0 && f & (sc::EXECUTABLE | sc::SYSTEM) != 0;
+        if !keep {
+            d.note(
+                &c.loc,
+                format!(
+                    "script {argv0} is {} - not run (keepalived only logs this)",
+                    why(f, who)
+                ),
+            );
+        }
+        keep
+    };
+    for vs in &mut conf.lvs.virtual_servers {
+        for rs in &mut vs.real_servers {
+            rs.checkers.retain(|c| match &c.kind {
+                CheckKind::Misc(m) => {
+                    let who = match &m.user {
+                        Some(u) => host.user(&u.user, u.group.as_deref()),
+                        None => default_for(&c.loc, d),
+                    };
+                    if let (Some(_), Some(at)) = (&m.user, &m.user_at)
+                        && who.is_none()
+                    {
+                        d.warn(
+                            at,
+                            format!(
+                                "Failed to set uid/gid for misc checker script {} - removing",
+                                m.path.text
+                            ),
+                        );
+                        return false;
+                    }
+                    judge(&m.path, who, d)
+                }
+                _ => true,
+            });
+        }
+    }
+    for vs in &mut conf.lvs.virtual_servers {
+        let slots = [&mut vs.quorum_up, &mut vs.quorum_down].into_iter().chain(
+            vs.real_servers
+                .iter_mut()
+                .flat_map(|r| [&mut r.notify_up, &mut r.notify_down]),
+        );
+        for slot in slots {
+            let Some(c) = slot.as_ref() else { continue };
+            let who = match &c.user {
+                Some(u) => host.user(&u.user, u.group.as_deref()),
+                None => default_for(&c.loc, d),
+            };
+            if !judge(c, who, d) {
+                *slot = None;
+            }
+        }
+    }
+    if !security
+        && flags & sc::ISSCRIPT != 0
+        && let Some(loc) = first
+    {
+        let insecure = if flags & sc::INSECURE != 0 {
+            " There are insecure scripts."
+        } else {
+            ""
+        };
+        d.push(
+            Severity::Warning,
+            KaClass::Security,
+            &loc,
+            format!(
+                "SECURITY VIOLATION - check scripts are being executed but script_security not enabled.{insecure} (add `enable_script_security` to global_defs; keepalived -t exits 6)"
+            ),
+        );
     }
 }
 

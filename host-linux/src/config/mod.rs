@@ -65,6 +65,12 @@
 //!
 //! # What vigild reads but does not act on
 //!
+//! The LVS half (`virtual_server`, `virtual_server_group`, `SSL`) is read as keepalived's
+//! checker process reads it, into [`lvs`] with effective values, and checked as
+//! `keepalived -t` checks it (`docs/config-lvs.md`); the daemon does not run it yet (a
+//! note says so at each block), and a value missing there exits `-t` with 2 but leaves
+//! the VRRP part running.
+//!
 //! Each gets a warning at its line (keepalived is silent, so `-t`'s exit code does not
 //! change): `peer`, `no_track`, `preferred_lft` and the `ip address` flags of a VIP,
 //! `garp_lower_prio_delay`, `no_accept`, the MAC
@@ -176,7 +182,7 @@ pub fn load_as(path: &Path, config_id: &str) -> Loaded {
             summary: d.summary,
         };
     }
-    finish(reader.parser.conf, d)
+    finish(reader.into_conf(), d)
 }
 
 /// [`load_str`] with the config id `config_id`.
@@ -185,7 +191,7 @@ pub fn load_str_as(name: &Path, text: &str, config_id: &str) -> Loaded {
     let start = Loc::new(Arc::from(name), 1, 1);
     let mut reader = parse::Reader::new(&start, &mut d);
     lexer::lex_str_into_as(name, text, config_id, &mut reader);
-    finish(reader.parser.conf, d)
+    finish(reader.into_conf(), d)
 }
 
 /// Reads `text` as if it were the file `name` (includes are relative to its directory).

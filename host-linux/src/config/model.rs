@@ -24,7 +24,8 @@ pub struct KeepalivedConf {
     pub track_files: Vec<TrackFile>,
     pub instances: Vec<Instance>,
     pub sync_groups: Vec<SyncGroup>,
-    /// LVS `virtual_server` / `virtual_server_group` blocks: parsed and skipped.
+    /// Where each top-level LVS block (`virtual_server`, `virtual_server_group`, `SSL`)
+    /// is; what they say is in [`KeepalivedConf::lvs`].
     pub lvs_blocks: Vec<Loc>,
     /// The LVS half (`virtual_server`, `virtual_server_group`, `SSL`), typed.
     pub lvs: super::lvs::LvsConf,

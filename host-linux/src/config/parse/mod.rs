@@ -15,14 +15,18 @@
 //!   value readers.
 //! - `lists`: the `track_*` lists and `notify*` scripts instances and sync groups share.
 //!
-//! This module holds the top level: its table, the LVS blocks vigild skips, and the
-//! bounds on what a configuration may define.
+//! - `lvs`: the LVS half (`virtual_server`, `virtual_server_group`, `SSL`), as
+//!   keepalived's checker process reads it.
+//!
+//! This module holds the top level: its table and the bounds on what a configuration may
+//! define.
 
 mod addresses;
 mod global;
 mod instance;
 mod ip_rules;
 mod lists;
+mod lvs;
 mod named_interfaces;
 mod route_values;
 mod routes;
@@ -43,8 +47,9 @@ use std::collections::HashSet;
 
 /// The most list entries the parsed configuration may hold, all lists together:
 /// addresses, unicast peers, tracked scripts / files / processes / interfaces, sync group
-/// members, `track_file` and `vrrp_track_process` blocks, LVS blocks. Each costs 24 to
-/// 200 bytes from as little as 2 bytes of text; past this the configuration is refused.
+/// members, `track_file` and `vrrp_track_process` blocks, LVS blocks, real servers,
+/// checkers and group members. Each costs 24 bytes (a peer) to about 1 KB (a checker)
+/// from as little as 2 bytes of text; past this the configuration is refused.
 pub const MAX_LIST_ENTRIES: usize = 1 << 18;
 /// The most `vrrp_instance`, `vrrp_script` and `vrrp_sync_group` blocks (together) one
 /// configuration may define: each costs about 1 to 2.5 KB in the parsed configuration
@@ -62,10 +67,13 @@ static TOP: Table<()> = Table {
         Keyword::read("vrrp_track_file", |p, _, n| p.track_file(n)).top_block(),
         Keyword::read("vrrp_instance", |p, _, n| p.instance(n)).top_block(),
         Keyword::read("vrrp_sync_group", |p, _, n| p.sync_group(n)).top_block(),
-        Keyword::read("virtual_server", |p, _, n| p.lvs(n, true)).top_block(),
-        Keyword::read("virtual_server_group", |p, _, n| p.lvs(n, true)).top_block(),
+        // keepalived's checker process reads these (`Pass::Lvs`, `lvs`); its VRRP
+        // process skips them.
+        Keyword::read("virtual_server", |_, _, _| {}).top_block(),
+        Keyword::read("virtual_server_group", |_, _, _| {}).top_block(),
+        Keyword::read("SSL", |_, _, _| {}).top_block(),
         // Not a top-level keyword: a `real_server` here lost its `virtual_server`.
-        Keyword::read("real_server", |p, _, n| p.lvs(n, false)),
+        Keyword::read("real_server", |p, _, n| p.lost_real_server(n)),
         Keyword::read("static_ipaddress", |p, _, n| p.static_addresses(n)).top_block(),
         Keyword::read("static_routes", |p, _, n| p.static_routes(n)).top_block(),
         Keyword::read("static_rules", |p, _, n| p.static_rules(n)).top_block(),
@@ -100,6 +108,10 @@ pub(crate) const TABLES: &[(&str, KeywordNames)] = &[
     ("vrrp_script", || names(&track::VRRP_SCRIPT)),
     ("vrrp_track_process", || names(&track::VRRP_TRACK_PROCESS)),
     ("track_file", || names(&track::TRACK_FILE)),
+    ("virtual_server", || names(&lvs::VIRTUAL_SERVER)),
+    ("real_server", || names(&lvs::REAL_SERVER)),
+    ("url", || names(&lvs::URL)),
+    ("SSL", || names(&lvs::SSL)),
 ];
 
 #[cfg(test)]
@@ -139,8 +151,21 @@ impl super::lexer::Sink for Reader<'_> {
                 Pass::Vrrp => self.parser.top(&n),
                 Pass::ParentOnly { in_global_defs } => self.parser.parent_only(&n, in_global_defs),
                 Pass::CheckerOnly => self.parser.checker_only(&n),
+                Pass::Lvs => self.parser.lvs_top(&n),
             }
         }
+    }
+}
+
+impl Reader<'_> {
+    /// The configuration read, once the input has ended: the LVS half goes through
+    /// keepalived's end-of-reading checks first.
+    pub(crate) fn into_conf(self) -> KeepalivedConf {
+        let Parser {
+            d, mut conf, lvs, ..
+        } = self.parser;
+        conf.lvs = lvs::validate(lvs, &conf.global.mail, d);
+        conf
     }
 }
 
@@ -163,6 +188,8 @@ pub(crate) struct Parser<'d> {
     rule_priority: [u32; 2],
     /// `garp_group` blocks with an `interfaces` block so far (keepalived numbers them).
     garp_aggregation_groups: u32,
+    /// The LVS half read so far (`lvs`), typed at the end.
+    lvs: lvs::Pending,
 }
 
 impl<'d> Parser<'d> {
@@ -177,6 +204,7 @@ impl<'d> Parser<'d> {
             entries: 0,
             rule_priority: [routes::RULE_START_PRIORITY; 2],
             garp_aggregation_groups: 0,
+            lvs: lvs::Pending::default(),
         }
     }
 
@@ -214,7 +242,8 @@ impl<'d> Parser<'d> {
     /// A top-level statement only keepalived's checker process reads (see
     /// [`Pass::CheckerOnly`]): only an unknown keyword is reported.
     pub(crate) fn checker_only(&mut self, n: &Node) {
-        if TOP.find(n.name()).is_none() {
+        // `real_server` is in the top-level table only to explain it.
+        if TOP.find(n.name()).is_none() || n.name() == "real_server" {
             self.d.warn(
                 n.loc(),
                 format!(
@@ -357,37 +386,15 @@ impl<'d> Parser<'d> {
 
     // ----- LVS -------------------------------------------------------------------------
 
-    fn lvs(&mut self, n: &Node, known: bool) {
-        let msg = format!(
-            "LVS {} is not handled by vigild; the VRRP part still runs",
-            n.title()
+    /// A `real_server` at the top level: it lost its `virtual_server` (a `}` too many
+    /// above?). keepalived's processes all report it as an unknown keyword.
+    fn lost_real_server(&mut self, n: &Node) {
+        self.d.warn(
+            n.loc(),
+            format!(
+                "unknown keyword `{}` at top level: a `real_server` belongs inside a `virtual_server` (a `}}` too many above?)",
+                n.name()
+            ),
         );
-        if known {
-            self.d.note(n.loc(), msg);
-        } else {
-            self.d.warn(
-                n.loc(),
-                format!("unknown keyword `{}` at top level: {msg}", n.name()),
-            );
-        }
-        if self.item(n.loc()) {
-            self.conf.lvs_blocks.push(n.loc().clone());
-        }
-        // keepalived's own complaint inside the checkers, which `-t` counts.
-        if let Some(b) = &n.block {
-            self.lvs_deprecations(&b.children);
-        }
-    }
-
-    fn lvs_deprecations(&mut self, nodes: &[Node]) {
-        for c in nodes {
-            if c.name() == "nb_get_retry" {
-                self.d
-                    .warn(c.loc(), "nb_get_retry is deprecated - please use 'retry'");
-            }
-            if let Some(b) = &c.block {
-                self.lvs_deprecations(&b.children);
-            }
-        }
     }
 }

@@ -219,16 +219,59 @@ static VRRP_TOP: Grammar = Grammar {
     ],
 };
 
-/// The top level as keepalived's checker process reads it: the trackers it shares with
-/// the VRRP process, every other block skipped (its own LVS blocks too: vigild does not
-/// read them, see `docs/config-blocks.md`).
+/// An HTTP_GET / SSL_GET checker: its `url` blocks.
+static HTTP_CHECK: Grammar = Grammar {
+    blocks: &[("url", &LINES)],
+    values: &[],
+    skipped: &[],
+};
+
+/// An SMTP_CHECK: its deprecated `host` blocks (keepalived 2.2.7 still reads them).
+static SMTP_CHECK: Grammar = Grammar {
+    blocks: &[("host", &LINES)],
+    values: &[],
+    skipped: &[],
+};
+
+/// A `real_server` block: its checkers (keepalived's `install_checkers_keyword`).
+static REAL_SERVER: Grammar = Grammar {
+    blocks: &[
+        ("HTTP_GET", &HTTP_CHECK),
+        ("SSL_GET", &HTTP_CHECK),
+        ("TCP_CHECK", &LINES),
+        ("MISC_CHECK", &LINES),
+        ("DNS_CHECK", &LINES),
+        ("SMTP_CHECK", &SMTP_CHECK),
+        ("UDP_CHECK", &LINES),
+        ("PING_CHECK", &LINES),
+        ("FILE_CHECK", &LINES),
+        ("BFD_CHECK", &LINES),
+    ],
+    values: &[],
+    skipped: &[],
+};
+
+static VIRTUAL_SERVER: Grammar = Grammar {
+    blocks: &[("real_server", &REAL_SERVER)],
+    values: &[],
+    skipped: &[],
+};
+
+/// The top-level blocks only keepalived's checker process reads (the LVS half,
+/// `parse::lvs`): every one is handed over from the checker's reading.
+pub(crate) const LVS_ROOTS: [&str; 3] = ["virtual_server", "virtual_server_group", "SSL"];
+
+/// The top level as keepalived's checker process reads it: its LVS blocks, the trackers
+/// it shares with the VRRP process, every other block skipped.
 static CHECKER_TOP: Grammar = Grammar {
     blocks: &[
         ("track_file", &LINES),
         ("vrrp_track_file", &LINES),
         ("bfd_instance", &LINES),
+        ("virtual_server", &VIRTUAL_SERVER),
+        ("SSL", &LINES),
     ],
-    values: &[],
+    values: &["virtual_server_group"],
     skipped: &[
         GLOBAL_ROOTS[0],
         GLOBAL_ROOTS[1],
@@ -249,9 +292,6 @@ static CHECKER_TOP: Grammar = Grammar {
         "static_rules",
         "linkbeat_interfaces",
         "interface_up_down_delays",
-        "SSL",
-        "virtual_server_group",
-        "virtual_server",
     ],
 };
 
@@ -322,6 +362,9 @@ pub(crate) enum Pass {
     /// Only keepalived's checker process, at its top level, where neither the VRRP nor
     /// the parent process reads the line at theirs: it reports unknown keywords.
     CheckerOnly,
+    /// An LVS block (`virtual_server`, `virtual_server_group`, `SSL`) as keepalived's
+    /// checker process reads it (the others skip it).
+    Lvs,
 }
 
 /// The block keepalived's parent process reads, and its VRRP process skips.
@@ -331,8 +374,8 @@ const GLOBAL_DEFS_KEY: &str = GLOBAL_ROOTS[0];
 enum Kind {
     Keywords(&'static Grammar),
     Values,
-    /// Skipped with matched braces: kept as a tree (the LVS checks read it), or, for
-    /// `discard`, not kept (another reading builds it).
+    /// Skipped with matched braces: kept as a tree (a note names what vigild ignores),
+    /// or, for `discard`, not kept (another reading builds it).
     Skipped {
         discard: bool,
     },
@@ -462,7 +505,9 @@ impl Reading {
                 self.skip_next = true;
             }
             Shape::Values => {
-                if let Some(extra) = node.args.first() {
+                // A virtual_server_group's name comes before its values.
+                let first_value = usize::from(node.name() == "virtual_server_group");
+                if let Some(extra) = node.args.get(first_value) {
                     d.warn(
                         &extra.loc,
                         format!(
@@ -513,10 +558,12 @@ impl Reading {
             }
             Kind::Keywords(_) if skip_next => {
                 let owner = level.nodes.pop();
-                // Only the VRRP process's skipped blocks are kept (the LVS checks read
-                // them); global_defs is the parent's.
+                // Only the VRRP process's skipped blocks are kept; global_defs is the
+                // parent's, the LVS blocks the checker's.
                 let discard = !self.keeps_skipped
-                    || owner.as_ref().is_some_and(|o| o.name() == GLOBAL_DEFS_KEY);
+                    || owner.as_ref().is_some_and(|o| {
+                        o.name() == GLOBAL_DEFS_KEY || LVS_ROOTS.contains(&o.name())
+                    });
                 // Inside a block, keepalived's skip ends by leaving the block too (the
                 // `}` of the skipped block closes both).
                 let inside = self.stack.len() > 1;
@@ -628,10 +675,18 @@ impl Reading {
         let mut level = self.stack.pop().expect("checked");
         if level.refused && matches!(level.kind, Kind::Keywords(_)) {
             // keepalived refused the block's keyword but read its lines (no `{`), into
-            // whatever it defined before: vigild does not guess, and says so.
+            // whatever it defined before: vigild does not guess, and says so. An LVS
+            // block keeps them: the parser reads them for keepalived's complaints only.
             let title = level.owner.as_ref().map(Node::title).unwrap_or_default();
             let mut said = HashSet::new();
-            refused_lines(&std::mem::take(&mut level.nodes), &title, &mut said, d);
+            refused_lines(&level.nodes, &title, &mut said, d);
+            let lvs = level
+                .owner
+                .as_ref()
+                .is_some_and(|o| matches!(o.name(), "virtual_server" | "real_server"));
+            if !lvs {
+                level.nodes.clear();
+            }
         }
         if let Some(mut owner) = level.owner {
             owner.block = Some(Block {
@@ -737,6 +792,9 @@ struct Names {
 
 impl Names {
     fn skips_block(&mut self, n: &Node) -> bool {
+        if let Some(refused) = super::lvs::refuses_block(n) {
+            return refused;
+        }
         let kind = match n.name() {
             "vrrp_instance" => "vrrp_instance",
             "vrrp_sync_group" => "vrrp_sync_group",
@@ -758,10 +816,10 @@ impl Names {
 /// Builds the statement tree from tokens as they come, the way keepalived reads them, and
 /// hands over each top-level statement once it is complete.
 ///
-/// Two readings run side by side: keepalived's VRRP process (what vigild runs) and its
+/// Three readings run side by side: keepalived's VRRP process (what vigild runs), its
 /// parent process (which reads `global_defs` and the global top-level keywords, and skips
-/// every other block with matched braces). keepalived's checker process reads the top
-/// level as the parent does, but for the LVS blocks, which vigild does not read.
+/// every other block with matched braces) and its checker process, which reads the LVS
+/// blocks (handed over as [`Pass::Lvs`]) and skips the rest as the parent does.
 #[derive(Debug)]
 pub(crate) struct TreeBuilder {
     vrrp: Reading,
@@ -825,9 +883,19 @@ impl TreeBuilder {
         self.vrrp.stack.len() == 1 && self.parent.stack.len() == 1 && self.checker.stack.len() == 1
     }
 
-    /// The checker's complaints only where neither other reading is at its top level.
+    /// The checker's complaints only where neither other reading is at its top level, or
+    /// inside its own LVS blocks (which only it reads).
     fn checker_heard(&self) -> bool {
-        self.checker.stack.len() == 1 && self.vrrp.stack.len() > 1 && self.parent.stack.len() > 1
+        let in_lvs = self
+            .checker
+            .stack
+            .get(1)
+            .and_then(|l| l.owner.as_ref())
+            .is_some_and(|o| LVS_ROOTS.contains(&o.name()));
+        in_lvs
+            || self.checker.stack.len() == 1
+                && self.vrrp.stack.len() > 1
+                && self.parent.stack.len() > 1
     }
 
     /// Takes one token; top-level statements that are complete go to `ready`.
@@ -920,7 +988,9 @@ impl TreeBuilder {
         let nodes = &mut self.checker.stack[0].nodes;
         let n = nodes.len().saturating_sub(keep_checker);
         for node in nodes.drain(..n) {
-            if !self.checker_shared.contains(node.loc()) {
+            if LVS_ROOTS.contains(&node.name()) {
+                ready.push((node, Pass::Lvs));
+            } else if !self.checker_shared.contains(node.loc()) {
                 ready.push((node, Pass::CheckerOnly));
             }
         }
