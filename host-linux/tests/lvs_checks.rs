@@ -683,6 +683,16 @@ fn misc_check() {
     assert!(
         matches!(block_on(check::attempt(&c, &ctx)), Attempt::Failure(t) if t.ends_with("failed (due to signal 9)."))
     );
+    let mut c = misc("exit 0", false, None);
+    if let CheckKind::Misc(m) = &mut c.kind {
+        m.path.argv = vec!["/nonexistent/check.sh".to_owned()];
+    }
+    assert_eq!(
+        block_on(check::attempt(&c, &ctx)),
+        fail(
+            "Misc check for [[10.88.0.2]:tcp:80 VS [10.88.0.100]:tcp:80] by [/nonexistent/check.sh] failed (cannot be run)."
+        )
+    );
     let c = misc("exec sleep 30", false, Some(Duration::from_millis(300)));
     assert_eq!(
         block_on(check::attempt(&c, &ctx)),

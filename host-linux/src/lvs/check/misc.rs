@@ -53,7 +53,9 @@ pub fn judge(m: &MiscCheck, outcome: Outcome, ctx: &CheckContext) -> Attempt {
         Outcome::Exited(c) => fail(format!("failed (exited with status {c})")),
         Outcome::Signalled(s) => fail(format!("failed (due to signal {s})")),
         Outcome::TimedOut => fail("timed out".to_owned()),
-        // keepalived's child exits 127 when exec fails.
-        Outcome::SpawnFailed => fail("failed (exited with status 127)".to_owned()),
+        // keepalived's forked child exits 0 when exec fails ("script errors aren't
+        // server errors"), so a script that cannot run counts as up there; vigild says
+        // it failed rather than vouch for a server nothing checked.
+        Outcome::SpawnFailed => fail("failed (cannot be run)".to_owned()),
     }
 }
