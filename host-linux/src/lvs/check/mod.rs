@@ -164,3 +164,28 @@ pub async fn attempt(checker: &Checker, ctx: &CheckContext) -> Attempt {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The engine spawns attempts as tasks: they must be `Send`.
+    #[test]
+    fn attempts_are_send() {
+        fn send<T: Send>(_: &T) {}
+        let run = |c: &'static Checker, ctx: &'static CheckContext| {
+            let f = attempt(c, ctx);
+            send(&f);
+        };
+        let _ = run;
+    }
+
+    #[test]
+    fn formats_as_keepalived() {
+        let a4: SocketAddr = "10.0.0.2:80".parse().unwrap();
+        let a6: SocketAddr = "[fd00::2]:53".parse().unwrap();
+        assert_eq!(format_rs(a4, IpvsProtocol::Tcp), "[10.0.0.2]:tcp:80");
+        assert_eq!(format_rs(a6, IpvsProtocol::Udp), "[fd00::2]:udp:53");
+        assert_eq!(format_pair(a4), "[10.0.0.2]:80");
+    }
+}
