@@ -353,6 +353,91 @@ fn http_request_bytes_on_the_wire() {
     }
 }
 
+/// keepalived 2.2.7's own HTTP client, `genhash` (check_genhash.c drives check_http.c's
+/// request code), against the server that answers with the request: the digest it prints
+/// is the MD5 of the bytes keepalived sends. vigild's HTTP_GET, given that digest, must
+/// pass: it sent the same bytes. Also over TLS (`genhash -S`), on nginx's /ok.
+#[test]
+fn requests_match_keepalived_genhash() {
+    let Some(b) = bench("requests_match_keepalived_genhash") else {
+        return;
+    };
+    if Command::new("genhash").arg("-h").output().is_err() {
+        eprintln!("SKIPPED requests_match_keepalived_genhash: no genhash (keepalived)");
+        return;
+    }
+    let genhash = |args: &[&str]| -> [u8; 16] {
+        let out = b
+            .lan
+            .host(0)
+            .ns
+            .command("genhash")
+            .args(["-t", "2"])
+            .args(args)
+            .output()
+            .expect("genhash");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let hex = text
+            .lines()
+            .map(str::trim)
+            .find(|l| l.len() == 32 && l.bytes().all(|c| c.is_ascii_hexdigit()))
+            .unwrap_or_else(|| panic!("genhash {args:?}: {text}"));
+        let mut d = [0u8; 16];
+        for (i, byte) in d.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex");
+        }
+        d
+    };
+    let cases: [(&[&str], HttpProtocol, Option<&str>, SocketAddr); 4] = [
+        (&["-s", "10.88.0.2"], HttpProtocol::Http10, None, v4(8088)),
+        (
+            &["-s", "10.88.0.2", "-P", "1.0c"],
+            HttpProtocol::Http10Close,
+            None,
+            v4(8088),
+        ),
+        (
+            &["-s", "10.88.0.2", "-P", "1.1", "-V", "www.test"],
+            HttpProtocol::Http11,
+            Some("www.test"),
+            v4(8088),
+        ),
+        (
+            &["-s", "fd88::2"],
+            HttpProtocol::Http10,
+            None,
+            SocketAddr::new(IpAddr::V6(SERVER6), 8088),
+        ),
+    ];
+    for (args, protocol, vhost, addr) in cases {
+        let mut all = args.to_vec();
+        all.extend(["-p", "8088", "-u", "/x?y=1"]);
+        let mut u = url("/x?y=1");
+        u.digest = Some(genhash(&all));
+        let mut h = http(vec![u]);
+        h.protocol = protocol;
+        h.virtualhost = vhost.map(str::to_owned);
+        assert_eq!(run(&b, &checker(CheckKind::Http(h), addr)), OK, "{all:?}");
+    }
+    // The digest of a body as genhash computes it, over HTTP and HTTPS.
+    for (tls, port) in [(false, 80), (true, 443)] {
+        let mut args = vec!["-s", "10.88.0.2", "-p", if tls { "443" } else { "80" }];
+        args.extend(["-u", "/ok"]);
+        if tls {
+            args.push("-S");
+        }
+        let mut u = url("/ok");
+        u.digest = Some(genhash(&args));
+        let h = http(vec![u]);
+        let kind = if tls {
+            CheckKind::Ssl(h)
+        } else {
+            CheckKind::Http(h)
+        };
+        assert_eq!(run(&b, &checker(kind, v4(port))), OK, "{args:?}");
+    }
+}
+
 #[test]
 fn ssl_get() {
     let Some(b) = bench("ssl_get") else { return };
