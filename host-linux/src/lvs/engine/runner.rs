@@ -152,6 +152,27 @@ pub fn spawn(
     Handle { tx }
 }
 
+/// Without virtual servers to run: removes what a crashed run recorded in
+/// `record_path`, if anything, and the record with it.
+pub fn remove_leftovers(ipvs: &mut dyn Ipvs, record_path: &std::path::Path) {
+    let mut recorded = Owned::read(record_path);
+    for op in record::leftovers(&recorded.clone(), &[]) {
+        info!(
+            "removing what an earlier run left: {}",
+            table::describe(&op)
+        );
+        match table::apply(ipvs, &op) {
+            Ok(()) => {
+                recorded.note(&op);
+            }
+            Err(e) => error!("IPVS: {}: {e}", table::describe(&op)),
+        }
+    }
+    if let Err(e) = recorded.write(record_path) {
+        warn!("{}: {e}", record_path.display());
+    }
+}
+
 fn epoch_nanos() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -8,6 +8,7 @@ use crate::config::lvs::*;
 use crate::config::model::Command;
 use crate::lvs::ipvs::{Dest, DestStatus, Ipvs, Protocol, Service, ServiceKey};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -991,4 +992,222 @@ fn the_snapshot_shows_servers_weights_and_last_results() {
     assert!(table.contains("DOWN"), "{table}");
     let json = serde_json::to_string(&s).unwrap();
     assert!(json.contains("\"inhibit_on_failure\":true"), "{json}");
+}
+
+/// The fake table shared between a runner and the test.
+struct Shared(std::rc::Rc<std::cell::RefCell<Fake>>);
+
+impl Ipvs for Shared {
+    fn add_service(&mut self, s: &Service) -> io::Result<()> {
+        self.0.borrow_mut().add_service(s)
+    }
+    fn edit_service(&mut self, s: &Service) -> io::Result<()> {
+        self.0.borrow_mut().edit_service(s)
+    }
+    fn del_service(&mut self, k: &ServiceKey) -> io::Result<()> {
+        self.0.borrow_mut().del_service(k)
+    }
+    fn add_dest(&mut self, k: &ServiceKey, d: &Dest) -> io::Result<()> {
+        self.0.borrow_mut().add_dest(k, d)
+    }
+    fn edit_dest(&mut self, k: &ServiceKey, d: &Dest) -> io::Result<()> {
+        self.0.borrow_mut().edit_dest(k, d)
+    }
+    fn del_dest(&mut self, k: &ServiceKey, a: SocketAddr) -> io::Result<()> {
+        self.0.borrow_mut().del_dest(k, a)
+    }
+    fn services(&mut self) -> io::Result<Vec<Service>> {
+        self.0.borrow_mut().services()
+    }
+    fn dests(&mut self, k: &ServiceKey) -> io::Result<Vec<DestStatus>> {
+        self.0.borrow_mut().dests(k)
+    }
+}
+
+fn local_runtime<F: Future>(f: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio::task::LocalSet::new().block_on(&rt, f)
+}
+
+/// Polls `cond` every 20 ms for at most `secs`.
+async fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..secs * 50 {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond()
+}
+
+fn quiet_sinks(scripts: std::rc::Rc<std::cell::RefCell<Vec<String>>>) -> runner::Sinks {
+    runner::Sinks {
+        script: std::rc::Rc::new(move |c: &Command| scripts.borrow_mut().push(c.text.clone())),
+        mail: std::rc::Rc::new(|_: &str, _: &str| {}),
+    }
+}
+
+#[test]
+fn the_runner_applies_results_records_what_it_installed_and_cleans_up_at_exit() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = record::path_for(&dir.path().join("vigild.installed"));
+    let table = Rc::new(RefCell::new(Fake::default()));
+    let foreign = Service {
+        key: key("192.0.2.1:25"),
+        scheduler: "rr".into(),
+        flags: 0,
+        timeout: 0,
+        netmask: 0xffff_ffff,
+        pe_name: None,
+    };
+    table.borrow_mut().add_service(&foreign).unwrap();
+    let scripts = Rc::new(RefCell::new(Vec::new()));
+    // RS2 always fails, RS1 always passes.
+    let prober: Rc<dyn runner::Prober> = Rc::new(|id: CheckerId, _c: Arc<Checker>| {
+        Box::pin(async move {
+            if id.rs == 1 {
+                Attempt::Failure("refused".into())
+            } else {
+                Attempt::Success { weight: None }
+            }
+        }) as runner::ProbeFuture
+    });
+    let c = one(vec![
+        real(RS1, 1, vec![tcp(0, false)]),
+        real(RS2, 1, vec![tcp(0, false)]),
+    ]);
+    local_runtime(async {
+        let handle = runner::spawn(
+            &c,
+            Box::new(Shared(table.clone())),
+            prober,
+            quiet_sinks(scripts.clone()),
+            Some(path.clone()),
+        );
+        let has = |rs: &str| {
+            table
+                .borrow()
+                .table
+                .get(&key(VS))
+                .is_some_and(|s| s.1.contains_key(&sa(rs)))
+        };
+        assert!(
+            eventually(1, || has(RS1) && has(RS2)).await,
+            "installed at start"
+        );
+        assert!(
+            eventually(5, || !has(RS2)).await,
+            "RS2 removed after its check"
+        );
+        assert!(has(RS1));
+        let recorded = Owned::read(&path);
+        assert!(recorded.services.contains(&key(VS)));
+        assert!(recorded.dests.contains(&(key(VS), sa(RS1))));
+        assert!(!recorded.dests.contains(&(key(VS), sa(RS2))));
+        let status = handle.status().await.unwrap();
+        assert!(status.virtual_servers[0].real_servers[0].up);
+        assert!(!status.virtual_servers[0].real_servers[1].up);
+        handle.stop().await;
+    });
+    let t = table.borrow();
+    assert_eq!(t.table.len(), 1, "only the foreign service is left");
+    assert!(t.table.contains_key(&key("192.0.2.1:25")));
+    assert!(!path.exists(), "nothing installed, no record");
+    assert_eq!(
+        *scripts.borrow(),
+        vec!["/bin/quorum_up", "/bin/down 10.0.1.2:80"]
+    );
+}
+
+#[test]
+fn the_runner_runs_a_thousand_attempts_at_once() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    const N: usize = 1000;
+    let servers: Vec<RealServer> = (0..N)
+        .map(|i| {
+            real(
+                &format!("10.1.{}.{}:80", i / 250, i % 250 + 1),
+                1,
+                vec![tcp(0, false)],
+            )
+        })
+        .collect();
+    let c = one(servers);
+    let started = Rc::new(Cell::new(0usize));
+    let all_started = Rc::new(tokio::sync::Notify::new());
+    let prober: Rc<dyn runner::Prober> = {
+        let started = started.clone();
+        let all_started = all_started.clone();
+        Rc::new(move |_id: CheckerId, _c: Arc<Checker>| {
+            let started = started.clone();
+            let all_started = all_started.clone();
+            Box::pin(async move {
+                // No attempt ends before every one has begun: attempts run one after
+                // another would never get here.
+                started.set(started.get() + 1);
+                if started.get() == N {
+                    all_started.notify_waiters();
+                } else {
+                    let wait = all_started.notified();
+                    if started.get() < N {
+                        let _ = tokio::time::timeout(Duration::from_secs(20), wait).await;
+                    }
+                }
+                Attempt::Failure("refused".into())
+            }) as runner::ProbeFuture
+        })
+    };
+    let table = Rc::new(std::cell::RefCell::new(Fake::default()));
+    local_runtime(async {
+        let handle = runner::spawn(
+            &c,
+            Box::new(Shared(table.clone())),
+            prober,
+            quiet_sinks(Rc::default()),
+            None,
+        );
+        let gone = eventually(15, || {
+            table
+                .borrow()
+                .table
+                .get(&key(VS))
+                .is_some_and(|s| s.1.is_empty())
+        })
+        .await;
+        assert!(gone, "every server failed and was removed");
+        assert_eq!(started.get(), N);
+        handle.stop().await;
+    });
+}
+
+#[test]
+fn without_virtual_servers_a_crashed_runs_entries_still_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = record::path_for(&dir.path().join("vigild.installed"));
+    let mut fake = Fake::default();
+    let svc = Service {
+        key: key(VS),
+        scheduler: "rr".into(),
+        flags: 0,
+        timeout: 0,
+        netmask: 0xffff_ffff,
+        pe_name: None,
+    };
+    fake.add_service(&svc).unwrap();
+    let mut other = svc.clone();
+    other.key = key("192.0.2.1:25");
+    fake.add_service(&other).unwrap();
+    let mut o = Owned::default();
+    o.services.insert(key(VS));
+    o.write(&path).unwrap();
+    runner::remove_leftovers(&mut fake, &path);
+    assert_eq!(fake.table.len(), 1);
+    assert!(fake.table.contains_key(&key("192.0.2.1:25")));
+    assert!(!path.exists());
 }

@@ -1,0 +1,139 @@
+//! The LVS checker ([`crate::lvs::engine`]) in the daemon: started on the service
+//! thread when the configuration has virtual servers, given each reload's, stopped
+//! (its IPVS entries removed) at exit, and shown by `vigild status`.
+
+use super::plan::Plan;
+use crate::exec::{self, RunAs};
+use crate::lvs::engine::runner::{self, Handle, IpvsFactory, Prober, Sinks};
+use crate::lvs::engine::{record, status::LvsStatus};
+use crate::mail::Mailer;
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// What the checker needs from outside: the IPVS table and the health checks.
+#[derive(Clone)]
+pub struct LvsHooks {
+    pub ipvs: IpvsFactory,
+    pub prober: Rc<dyn Prober>,
+}
+
+impl std::fmt::Debug for LvsHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LvsHooks").finish_non_exhaustive()
+    }
+}
+
+/// The service thread's checker: its handle once started.
+pub(super) struct Lvs {
+    hooks: Option<LvsHooks>,
+    record: PathBuf,
+    mailer: Rc<RefCell<Mailer>>,
+    /// The default script user, from the plan last applied.
+    run_as: Rc<RefCell<RunAs>>,
+    pub(super) handle: Rc<RefCell<Option<Handle>>>,
+}
+
+impl Lvs {
+    pub(super) fn new(
+        hooks: Option<LvsHooks>,
+        state_file: &Path,
+        mailer: Rc<RefCell<Mailer>>,
+    ) -> Lvs {
+        Lvs {
+            hooks,
+            record: record::path_for(state_file),
+            mailer,
+            run_as: Rc::new(RefCell::new(RunAs::current())),
+            handle: Rc::default(),
+        }
+    }
+
+    /// The plan just applied (at start or reload): starts the checker for its virtual
+    /// servers, or hands it the new ones.
+    pub(super) async fn apply(&self, plan: &Plan) {
+        *self.run_as.borrow_mut() = plan.script_user;
+        let conf = &plan.lvs.0;
+        let running = self.handle.borrow().clone();
+        if let Some(h) = running {
+            h.reload((**conf).clone()).await;
+            return;
+        }
+        if conf.virtual_servers.is_empty() {
+            // A crashed run's entries still go.
+            if let Some(hooks) = &self.hooks
+                && self.record.exists()
+            {
+                match (hooks.ipvs)() {
+                    Ok(mut ipvs) => runner::remove_leftovers(ipvs.as_mut(), &self.record),
+                    Err(e) => warn!("IPVS: {e}; entries an earlier run left are not removed"),
+                }
+            }
+            return;
+        }
+        let Some(hooks) = &self.hooks else {
+            warn!(
+                "{} virtual servers configured, but this vigild has no IPVS: they are not run",
+                conf.virtual_servers.len()
+            );
+            return;
+        };
+        let ipvs = match (hooks.ipvs)() {
+            Ok(i) => i,
+            Err(e) => {
+                error!("IPVS: {e}; virtual servers are not run");
+                return;
+            }
+        };
+        let handle = runner::spawn(
+            conf,
+            ipvs,
+            hooks.prober.clone(),
+            self.sinks(),
+            Some(self.record.clone()),
+        );
+        *self.handle.borrow_mut() = Some(handle);
+    }
+
+    fn sinks(&self) -> Sinks {
+        let run_as = self.run_as.clone();
+        let mailer = self.mailer.clone();
+        Sinks {
+            script: Rc::new(move |cmd| {
+                let who = match &cmd.user {
+                    Some(u) => match RunAs::lookup(&u.user, u.group.as_deref()) {
+                        Ok(w) => w,
+                        Err(e) => {
+                            error!("script `{}`: {e}", cmd.text);
+                            return;
+                        }
+                    },
+                    None => *run_as.borrow(),
+                };
+                let args = cmd.argv.clone();
+                // keepalived forks the script and goes on.
+                tokio::task::spawn_local(async move {
+                    let outcome = exec::run(&args, who, crate::notify::TIMEOUT).await;
+                    if !outcome.success() {
+                        warn!("Notify script `{}` failed: {outcome:?}", args.join(" "));
+                    }
+                });
+            }),
+            mail: Rc::new(move |subject, body| mailer.borrow_mut().checker_alert(subject, body)),
+        }
+    }
+
+    /// At exit: the checker removes what it installed.
+    pub(super) async fn stop(&self) {
+        let running = self.handle.borrow_mut().take();
+        if let Some(h) = running {
+            h.stop().await;
+        }
+    }
+}
+
+/// The checker's status, when it runs.
+pub(super) async fn status(handle: &Rc<RefCell<Option<Handle>>>) -> Option<LvsStatus> {
+    let h = handle.borrow().clone()?;
+    h.status().await
+}
