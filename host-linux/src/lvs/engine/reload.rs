@@ -159,6 +159,13 @@ fn diff_real_servers(old_vs: &mut VsState, new_vs: &mut VsState, fx: &mut Vec<Ef
 /// keepalived's `migrate_checkers`: a checker that stays keeps its state; the real
 /// server's failed checkers are counted again and the server put in step.
 fn migrate_checkers(vs: &mut VsState, n: usize, old_rs: &RsState) {
+    // A reloaded server's checkers start as keepalived queues them (up, no retry
+    // counted), not as a fresh start sets them (alpha failed, one failure enough).
+    vs.rs[n].num_failed_checkers = 0;
+    for ck in &mut vs.rs[n].checkers {
+        ck.is_up = true;
+        ck.retry_it = 0;
+    }
     let mut used = vec![false; old_rs.checkers.len()];
     for c in 0..vs.rs[n].checkers.len() {
         let Some(o) = (0..old_rs.checkers.len()).find(|&o| {

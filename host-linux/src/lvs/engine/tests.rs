@@ -1211,3 +1211,101 @@ fn without_virtual_servers_a_crashed_runs_entries_still_go() {
     assert!(fake.table.contains_key(&key("192.0.2.1:25")));
     assert!(!path.exists());
 }
+
+#[test]
+fn a_reload_starts_new_alpha_servers_down_and_keeps_an_up_servers_checker_up() {
+    let mut w = World::started(one(vec![real(RS1, 1, vec![tcp(2, true)])]));
+    w.ok((0, 0, 0), 1.0);
+    assert_eq!(w.weight(VS, RS1), Some(1));
+    let new = one(vec![
+        real(RS1, 1, vec![tcp(2, true)]),
+        real(RS2, 1, vec![tcp(2, true)]),
+    ]);
+    let fx = w.core.reload(&new, w.at(2.0));
+    w.carry(fx);
+    assert_eq!(
+        w.weight(VS, RS1),
+        Some(1),
+        "stays up, no new success needed"
+    );
+    assert_eq!(w.core.vs[0].rs[0].num_failed_checkers, 0);
+    assert_eq!(w.weight(VS, RS2), None, "alpha: out until it passes");
+    // The kept checker counts its retries as before: two failures are retries.
+    w.fail((0, 0, 0), 3.0);
+    w.fail((0, 0, 0), 4.0);
+    assert_eq!(w.weight(VS, RS1), Some(1));
+    w.fail((0, 0, 0), 5.0);
+    assert_eq!(w.weight(VS, RS1), None);
+    w.ok((0, 1, 0), 3.0);
+    assert_eq!(w.weight(VS, RS2), Some(1));
+}
+
+#[test]
+fn a_reload_that_replaces_the_sorry_server_swaps_it_in_the_table() {
+    let mut c = quorum_conf(false);
+    for r in &mut c.virtual_servers[0].real_servers {
+        r.checkers = vec![tcp(0, true)];
+    }
+    let mut w = World::started(c.clone());
+    assert_eq!(w.weight(VS, "10.0.9.9:80"), Some(1));
+    c.virtual_servers[0].sorry_server.as_mut().unwrap().addr = sa("10.0.9.8:80");
+    let fx = w.core.reload(&c, w.at(2.0));
+    w.carry(fx);
+    assert_eq!(w.weight(VS, "10.0.9.9:80"), None);
+    assert_eq!(w.weight(VS, "10.0.9.8:80"), Some(1));
+}
+
+#[test]
+fn log_all_failures_logs_each_failed_attempt_while_up() {
+    let mut c = misc(false);
+    c.timing.retry = 2;
+    c.timing.log_all_failures = true;
+    let mut w = World::started(one(vec![real(RS1, 1, vec![c])]));
+    w.attempt((0, 0, 0), 1.0, Attempt::Success { weight: None });
+    w.take_logs();
+    let why = || Attempt::Failure("exited with status 1".into());
+    assert_eq!(w.attempt((0, 0, 0), 7.0, why()), 8.0);
+    assert_eq!(w.attempt((0, 0, 0), 8.0, why()), 9.0);
+    w.attempt((0, 0, 0), 9.0, why());
+    let logs = w.take_logs();
+    let p = "Misc check for [[10.0.1.1]:tcp:80 VS [10.0.0.1]:tcp:80] by [/bin/check]";
+    assert_eq!(
+        &logs[..3],
+        &[
+            format!("{p} failed, will do 2 retries (exited with status 1)."),
+            format!("{p} failed on retry 1/2 (exited with status 1)."),
+            format!("{p} failed after 2 retries (exited with status 1)."),
+        ]
+    );
+    // MISC_CHECK does not retry while its server is down: the next try is a full
+    // delay_loop later.
+    assert_eq!(w.attempt((0, 0, 0), 15.0, why()), 21.0);
+}
+
+#[test]
+fn udp_and_fwmark_services_are_named_as_keepalived_names_them() {
+    let mut v = virt(
+        "[2001:db8::1]:53",
+        vec![real("[2001:db8::2]:53", 1, vec![tcp(0, false)])],
+    );
+    v.protocol = IpvsProtocol::Udp;
+    assert_eq!(names::vs_name(&v), "[2001:db8::1]:udp:53");
+    assert_eq!(
+        names::rs_name(sa("[2001:db8::2]:53"), &v),
+        "[2001:db8::2]:udp:53"
+    );
+    assert_eq!(
+        table::service(&v, table::service_keys(&v, &[])[0]).netmask,
+        128
+    );
+    v.key = VsKey::Fwmark(3);
+    assert_eq!(names::vs_name(&v), "FWM 3");
+    assert_eq!(
+        table::service_keys(&v, &[]),
+        vec![ServiceKey::Fwmark {
+            family: crate::lvs::ipvs::AddrFamily::Inet6,
+            mark: 3
+        }],
+        "a fwmark service takes its real servers' family"
+    );
+}
