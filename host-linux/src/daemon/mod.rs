@@ -445,10 +445,12 @@ async fn main_loop(
     let exposition = {
         let engine = engine.clone();
         let waiting = running.waiting_status.clone();
+        let lvs_handle = lvs.handle.clone();
         Rc::new(metrics::http::Cache::new(
             move || {
                 let engine = engine.clone();
                 let waiting = waiting.clone();
+                let lvs_handle = lvs_handle.clone();
                 async move {
                     let (tx, rx) = oneshot::channel();
                     if !engine.send(Cmd::Status(tx)) {
@@ -456,7 +458,11 @@ async fn main_loop(
                     }
                     let mut status = rx.await.ok()?;
                     status.instances.extend(waiting.borrow().iter().cloned());
-                    Some(metrics::render(&status, &metrics::service::snapshot()))
+                    let mut text = metrics::render(&status, &metrics::service::snapshot());
+                    if let Some(checker) = lvs::status(&lvs_handle).await {
+                        text.push_str(&checker.metrics());
+                    }
+                    Some(text)
                 }
             },
             limits.max_age,

@@ -190,6 +190,8 @@ fn migrate_checkers(vs: &mut VsState, n: usize, old_rs: &RsState) {
         ck.cur_weight = old.cur_weight;
         ck.asked_weight = old.asked_weight;
         ck.last = old.last.clone();
+        ck.passed = old.passed;
+        ck.failed = old.failed;
     }
     let rs = &mut vs.rs[n];
     rs.num_failed_checkers = rs.checkers.iter().filter(|c| c.has_run && !c.is_up).count() as u32;

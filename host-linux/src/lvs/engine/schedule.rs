@@ -55,6 +55,11 @@ impl VsState {
         {
             let ck = &mut self.rs[i].checkers[c];
             ck.in_flight = false;
+            if success {
+                ck.passed += 1;
+            } else {
+                ck.failed += 1;
+            }
             ck.last = Some(LastResult {
                 ok: success,
                 reason: reason.to_string(),

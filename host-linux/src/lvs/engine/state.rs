@@ -54,6 +54,9 @@ pub struct CheckerState {
     /// `ha_suspend`: off while the service's address is absent.
     pub enabled: bool,
     pub last: Option<LastResult>,
+    /// Attempts that passed and failed since the checker started (kept over reloads).
+    pub passed: u64,
+    pub failed: u64,
 }
 
 impl CheckerState {
@@ -70,6 +73,8 @@ impl CheckerState {
             in_flight: false,
             enabled: true,
             last: None,
+            passed: 0,
+            failed: 0,
         }
     }
 }

@@ -21,6 +21,9 @@ pub struct CheckerStatus {
     pub last_age_secs: Option<u64>,
     /// `ha_suspend`: paused while the service's address is elsewhere.
     pub suspended: bool,
+    /// Attempts since the checker started.
+    pub passed: u64,
+    pub failed: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -117,6 +120,8 @@ impl Core {
                                     .as_ref()
                                     .map(|l| now.saturating_duration_since(l.at).as_secs()),
                                 suspended: !c.enabled,
+                                passed: c.passed,
+                                failed: c.failed,
                             })
                             .collect(),
                     })
@@ -128,6 +133,78 @@ impl Core {
 }
 
 impl LvsStatus {
+    /// The checker's Prometheus families (appended to the daemon's exposition).
+    pub fn metrics(&self) -> String {
+        use crate::metrics::{Exposition, Kind};
+        let mut e = Exposition::new();
+        if self.virtual_servers.is_empty() {
+            return String::new();
+        }
+        e.family(
+            "vigil_lvs_quorum_up",
+            Kind::Gauge,
+            "1 when the virtual server has its quorum",
+        );
+        for vs in &self.virtual_servers {
+            e.sample(
+                "vigil_lvs_quorum_up",
+                &[("virtual_server", &vs.name)],
+                vs.quorum_up as u8 as f64,
+            );
+        }
+        e.family(
+            "vigil_lvs_real_server_up",
+            Kind::Gauge,
+            "1 when every checker of the real server passes",
+        );
+        for vs in &self.virtual_servers {
+            for rs in &vs.real_servers {
+                let labels = [
+                    ("virtual_server", vs.name.as_str()),
+                    ("real_server", &rs.address),
+                ];
+                e.sample("vigil_lvs_real_server_up", &labels, rs.up as u8 as f64);
+            }
+        }
+        e.family(
+            "vigil_lvs_real_server_weight",
+            Kind::Gauge,
+            "The real server's weight in the IPVS table (0 when out of it or inhibited)",
+        );
+        for vs in &self.virtual_servers {
+            for rs in &vs.real_servers {
+                let labels = [
+                    ("virtual_server", vs.name.as_str()),
+                    ("real_server", &rs.address),
+                ];
+                e.sample("vigil_lvs_real_server_weight", &labels, rs.weight as f64);
+            }
+        }
+        e.family(
+            "vigil_lvs_checks_total",
+            Kind::Counter,
+            "Health-check attempts by result",
+        );
+        for vs in &self.virtual_servers {
+            for rs in &vs.real_servers {
+                for (i, c) in rs.checkers.iter().enumerate() {
+                    let index = i.to_string();
+                    for (result, n) in [("passed", c.passed), ("failed", c.failed)] {
+                        let labels = [
+                            ("virtual_server", vs.name.as_str()),
+                            ("real_server", &rs.address),
+                            ("checker", c.kind),
+                            ("index", &index),
+                            ("result", result),
+                        ];
+                        e.sample("vigil_lvs_checks_total", &labels, n as f64);
+                    }
+                }
+            }
+        }
+        e.finish()
+    }
+
     /// The human view: a line per service, one per real server below it.
     pub fn to_table(&self) -> String {
         let mut s = String::new();

@@ -1309,3 +1309,23 @@ fn udp_and_fwmark_services_are_named_as_keepalived_names_them() {
         "a fwmark service takes its real servers' family"
     );
 }
+
+#[test]
+fn the_metrics_show_quorum_servers_weights_and_attempts() {
+    let mut w = World::started(one(vec![real(RS1, 2, vec![tcp(0, false)])]));
+    w.ok((0, 0, 0), 1.0);
+    w.fail((0, 0, 0), 7.0);
+    let m = w.core.snapshot(w.at(8.0)).metrics();
+    for line in [
+        "vigil_lvs_quorum_up{virtual_server=\"[10.0.0.1]:tcp:80\"} 0",
+        "vigil_lvs_real_server_up{virtual_server=\"[10.0.0.1]:tcp:80\",real_server=\"[10.0.1.1]:tcp:80\"} 0",
+        "vigil_lvs_real_server_weight{virtual_server=\"[10.0.0.1]:tcp:80\",real_server=\"[10.0.1.1]:tcp:80\"} 0",
+        "vigil_lvs_checks_total{virtual_server=\"[10.0.0.1]:tcp:80\",real_server=\"[10.0.1.1]:tcp:80\",checker=\"TCP_CHECK\",index=\"0\",result=\"passed\"} 1",
+        "vigil_lvs_checks_total{virtual_server=\"[10.0.0.1]:tcp:80\",real_server=\"[10.0.1.1]:tcp:80\",checker=\"TCP_CHECK\",index=\"0\",result=\"failed\"} 1",
+    ] {
+        assert!(m.contains(line), "{line}\n{m}");
+    }
+    assert_eq!(LvsStatusAlias::default().metrics(), "");
+}
+
+type LvsStatusAlias = status::LvsStatus;
