@@ -32,7 +32,13 @@ pub(super) struct Lvs {
     /// The default script user, from the plan last applied.
     run_as: Rc<RefCell<RunAs>>,
     pub(super) handle: Rc<RefCell<Option<Handle>>>,
+    /// Scripts still running (waited for at exit: the omega scripts).
+    scripts: Rc<RefCell<Vec<tokio::task::JoinHandle<()>>>>,
 }
+
+/// How long the scripts run at exit get (keepalived gives its stop scripts one second,
+/// then kills them).
+const EXIT_SCRIPTS: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Lvs {
     pub(super) fn new(
@@ -46,6 +52,7 @@ impl Lvs {
             mailer,
             run_as: Rc::new(RefCell::new(RunAs::current())),
             handle: Rc::default(),
+            scripts: Rc::default(),
         }
     }
 
@@ -98,6 +105,7 @@ impl Lvs {
     fn sinks(&self) -> Sinks {
         let run_as = self.run_as.clone();
         let mailer = self.mailer.clone();
+        let scripts = self.scripts.clone();
         Sinks {
             script: Rc::new(move |cmd| {
                 let who = match &cmd.user {
@@ -112,12 +120,15 @@ impl Lvs {
                 };
                 let args = cmd.argv.clone();
                 // keepalived forks the script and goes on.
-                tokio::task::spawn_local(async move {
+                let task = tokio::task::spawn_local(async move {
                     let outcome = exec::run(&args, who, crate::notify::TIMEOUT).await;
                     if !outcome.success() {
                         warn!("Notify script `{}` failed: {outcome:?}", args.join(" "));
                     }
                 });
+                let mut running = scripts.borrow_mut();
+                running.retain(|t| !t.is_finished());
+                running.push(task);
             }),
             mail: Rc::new(move |subject, body| mailer.borrow_mut().checker_alert(subject, body)),
         }
@@ -129,6 +140,13 @@ impl Lvs {
         if let Some(h) = running {
             h.stop().await;
         }
+        let scripts = std::mem::take(&mut *self.scripts.borrow_mut());
+        let all = async {
+            for t in scripts {
+                let _ = t.await;
+            }
+        };
+        let _ = tokio::time::timeout(EXIT_SCRIPTS, all).await;
     }
 }
 

@@ -321,6 +321,17 @@ impl Runner {
     }
 
     fn carry_out(&mut self, fx: Vec<Effect>) {
+        // What is about to go in is recorded before it does: a crash in between
+        // leaves a record of something absent (harmless), never an unrecorded entry.
+        let mut grows = false;
+        for e in &fx {
+            if let Effect::Ipvs(op @ (Op::AddService(_) | Op::AddDest(..) | Op::EditDest(..))) = e {
+                grows |= self.owned.note(op);
+            }
+        }
+        if grows {
+            self.save();
+        }
         let mut changed = false;
         for e in fx {
             match e {
@@ -330,8 +341,13 @@ impl Runner {
                 Effect::Mail { subject, body } => (self.sinks.mail)(&subject, &body),
             }
         }
-        if changed
-            && let Some(path) = &self.record_path
+        if changed {
+            self.save();
+        }
+    }
+
+    fn save(&self) {
+        if let Some(path) = &self.record_path
             && let Err(e) = self.owned.write(path)
         {
             warn!(
