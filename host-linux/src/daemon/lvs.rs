@@ -155,3 +155,97 @@ pub(super) async fn status(handle: &Rc<RefCell<Option<Handle>>>) -> Option<LvsSt
     let h = handle.borrow().clone()?;
     h.status().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lvs::Attempt;
+    use crate::lvs::engine::tests::{
+        Fake, Shared, eventually, key, local_runtime, one, real, sa, script, tcp,
+    };
+    use crate::lvs::engine::{CheckerId, runner::ProbeFuture};
+    use std::sync::Arc;
+
+    fn plan(conf: crate::config::lvs::LvsConf) -> Plan {
+        Plan {
+            script_user: RunAs::current(),
+            lvs: super::super::plan::Lvs(Arc::new(conf)),
+            ..Plan::default()
+        }
+    }
+
+    #[test]
+    fn the_daemon_starts_reloads_shows_and_stops_the_checker_and_waits_for_omega_scripts() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("down-ran");
+        let table = Rc::new(RefCell::new(Fake::default()));
+        let ipvs: IpvsFactory = {
+            let table = table.clone();
+            Rc::new(move || Ok(Box::new(Shared(table.clone())) as Box<dyn crate::lvs::ipvs::Ipvs>))
+        };
+        let prober: Rc<dyn Prober> = Rc::new(|_: CheckerId, _| {
+            Box::pin(async { Attempt::Success { weight: None } }) as ProbeFuture
+        });
+        let mut c = one(vec![real("10.0.1.1:80", 1, vec![tcp(0, false)])]);
+        c.virtual_servers[0].omega = true;
+        let mut down = script("/bin/sh -c");
+        down.argv = vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            format!("echo down > {}", marker.display()),
+        ];
+        c.virtual_servers[0].real_servers[0].notify_down = Some(down);
+        c.virtual_servers[0].quorum_up = None;
+        c.virtual_servers[0].quorum_down = None;
+        let (mailer, _sender) = Mailer::new(None);
+        let lvs = Lvs::new(
+            Some(LvsHooks { ipvs, prober }),
+            &dir.path().join("vigild.installed"),
+            Rc::new(RefCell::new(mailer)),
+        );
+        let record = record::path_for(&dir.path().join("vigild.installed"));
+        local_runtime(async {
+            lvs.apply(&plan(c.clone())).await;
+            let status = status(&lvs.handle).await.expect("running");
+            assert_eq!(status.virtual_servers.len(), 1);
+            assert!(record.exists());
+            // A reload with a second real server.
+            c.virtual_servers[0]
+                .real_servers
+                .push(real("10.0.1.2:80", 1, vec![tcp(0, false)]));
+            lvs.apply(&plan(c.clone())).await;
+            let has2 = || {
+                table
+                    .borrow()
+                    .table
+                    .get(&key("10.0.0.1:80"))
+                    .is_some_and(|s| s.1.contains_key(&sa("10.0.1.2:80")))
+            };
+            assert!(eventually(1, has2).await);
+            lvs.stop().await;
+        });
+        assert!(table.borrow().table.is_empty());
+        assert!(!record.exists());
+        assert_eq!(
+            std::fs::read_to_string(&marker).unwrap_or_default(),
+            "down\n",
+            "omega's notify_down ran before the exit"
+        );
+    }
+
+    #[test]
+    fn without_ipvs_virtual_servers_are_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mailer, _sender) = Mailer::new(None);
+        let lvs = Lvs::new(
+            None,
+            &dir.path().join("vigild.installed"),
+            Rc::new(RefCell::new(mailer)),
+        );
+        local_runtime(async {
+            lvs.apply(&plan(one(vec![real("10.0.1.1:80", 1, vec![])])))
+                .await;
+            assert!(status(&lvs.handle).await.is_none());
+        });
+    }
+}

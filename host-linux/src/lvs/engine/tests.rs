@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// A small in-memory IPVS table with the kernel's errors.
 #[derive(Debug, Default, Clone)]
-pub(super) struct Fake {
+pub(crate) struct Fake {
     pub table: BTreeMap<ServiceKey, (Service, BTreeMap<SocketAddr, Dest>)>,
 }
 
@@ -81,11 +81,11 @@ fn loc() -> Loc {
     )
 }
 
-fn sa(s: &str) -> SocketAddr {
+pub(crate) fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-fn script(text: &str) -> Command {
+pub(crate) fn script(text: &str) -> Command {
     Command {
         text: text.into(),
         argv: text.split(' ').map(String::from).collect(),
@@ -105,7 +105,7 @@ fn timing(retry: u32, alpha: bool) -> CheckTiming {
     }
 }
 
-fn tcp(retry: u32, alpha: bool) -> Checker {
+pub(crate) fn tcp(retry: u32, alpha: bool) -> Checker {
     Checker {
         loc: loc(),
         timing: timing(retry, alpha),
@@ -128,7 +128,7 @@ fn misc(dynamic: bool) -> Checker {
     }
 }
 
-fn real(addr: &str, weight: u32, checkers: Vec<Checker>) -> RealServer {
+pub(crate) fn real(addr: &str, weight: u32, checkers: Vec<Checker>) -> RealServer {
     RealServer {
         loc: loc(),
         addr: sa(addr),
@@ -146,7 +146,7 @@ fn real(addr: &str, weight: u32, checkers: Vec<Checker>) -> RealServer {
     }
 }
 
-fn virt(addr: &str, rs: Vec<RealServer>) -> VirtualServer {
+pub(crate) fn virt(addr: &str, rs: Vec<RealServer>) -> VirtualServer {
     VirtualServer {
         loc: loc(),
         key: VsKey::Address(sa(addr)),
@@ -171,7 +171,7 @@ fn virt(addr: &str, rs: Vec<RealServer>) -> VirtualServer {
     }
 }
 
-fn conf(vs: Vec<VirtualServer>) -> LvsConf {
+pub(crate) fn conf(vs: Vec<VirtualServer>) -> LvsConf {
     LvsConf {
         groups: Vec::new(),
         virtual_servers: vs,
@@ -184,7 +184,7 @@ const RS1: &str = "10.0.1.1:80";
 const RS2: &str = "10.0.1.2:80";
 const RS3: &str = "10.0.1.3:80";
 
-fn key(addr: &str) -> ServiceKey {
+pub(crate) fn key(addr: &str) -> ServiceKey {
     ServiceKey::Addr {
         protocol: Protocol::Tcp,
         addr: sa(addr),
@@ -285,7 +285,7 @@ impl World {
     }
 }
 
-fn one(rs: Vec<RealServer>) -> LvsConf {
+pub(crate) fn one(rs: Vec<RealServer>) -> LvsConf {
     conf(vec![virt(VS, rs)])
 }
 
@@ -995,7 +995,7 @@ fn the_snapshot_shows_servers_weights_and_last_results() {
 }
 
 /// The fake table shared between a runner and the test.
-struct Shared(std::rc::Rc<std::cell::RefCell<Fake>>);
+pub(crate) struct Shared(pub(crate) std::rc::Rc<std::cell::RefCell<Fake>>);
 
 impl Ipvs for Shared {
     fn add_service(&mut self, s: &Service) -> io::Result<()> {
@@ -1024,7 +1024,7 @@ impl Ipvs for Shared {
     }
 }
 
-fn local_runtime<F: Future>(f: F) -> F::Output {
+pub(crate) fn local_runtime<F: Future>(f: F) -> F::Output {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -1033,7 +1033,7 @@ fn local_runtime<F: Future>(f: F) -> F::Output {
 }
 
 /// Polls `cond` every 20 ms for at most `secs`.
-async fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) async fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     for _ in 0..secs * 50 {
         if cond() {
             return true;
