@@ -173,6 +173,18 @@ pub fn remove_leftovers(ipvs: &mut dyn Ipvs, record_path: &std::path::Path) {
     }
 }
 
+/// How long an attempt may take before it counts as failed: a safety net behind the
+/// checks' own timeouts (`connect_timeout`, `misc_timeout`), so a check that never ends
+/// cannot stop its checker.
+fn attempt_bound(c: &Checker) -> Duration {
+    let connect = c.connect.as_ref().map_or(Duration::ZERO, |c| c.timeout);
+    let script = match &c.kind {
+        crate::config::lvs::CheckKind::Misc(m) => m.timeout.unwrap_or(c.timing.delay_loop),
+        _ => Duration::ZERO,
+    };
+    (connect * 4).max(script).max(c.timing.delay_loop) + Duration::from_secs(10)
+}
+
 fn epoch_nanos() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -298,11 +310,18 @@ impl Runner {
             let Some(checker) = self.core.checker(id) else {
                 continue;
             };
+            let bound = attempt_bound(&checker);
             let attempt = self.prober.attempt(id, checker);
             let results = self.results.clone();
             let generation = self.generation;
             let task = tokio::task::spawn_local(async move {
-                let a = attempt.await;
+                let a = match tokio::time::timeout(bound, attempt).await {
+                    Ok(a) => a,
+                    Err(_) => Attempt::Failure(format!(
+                        "attempt did not end within {} s",
+                        bound.as_secs()
+                    )),
+                };
                 let _ = results.send((generation, id, a, Instant::now()));
             });
             self.attempts.insert(id, task);

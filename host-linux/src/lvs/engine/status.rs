@@ -95,7 +95,11 @@ impl Core {
                         address: rs.name.clone(),
                         up: rs.alive,
                         in_table: rs.set,
-                        weight: if rs.set && (rs.alive || !rs.conf.inhibit_on_failure) {
+                        // In the pool: up, and not pushed out by the sorry server.
+                        weight: if rs.set
+                            && rs.alive
+                            && (vs.quorum_up || !vs.sorry.as_ref().is_some_and(|s| s.alive))
+                        {
                             real_weight(rs.effective_weight)
                         } else {
                             0
