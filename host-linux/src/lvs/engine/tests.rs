@@ -565,6 +565,10 @@ fn quorum_is_lost_and_gained_with_hysteresis_and_the_sorry_server_steps_in() {
         None,
         "not in the pool while the sorry server serves"
     );
+    let s = w.core.snapshot(w.at(7.0));
+    assert!(s.virtual_servers[0].sorry_server_active);
+    assert!(s.virtual_servers[0].real_servers[0].up);
+    assert_eq!(s.virtual_servers[0].real_servers[0].weight, 0);
     w.take_logs();
     w.ok((0, 2, 0), 7.0);
     assert!(w.core.vs[0].quorum_up);
