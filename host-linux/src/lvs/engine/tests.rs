@@ -1333,3 +1333,59 @@ fn the_metrics_show_quorum_servers_weights_and_attempts() {
 }
 
 type LvsStatusAlias = status::LvsStatus;
+
+#[test]
+fn http_get_logs_why_before_it_gives_up_as_in_the_lvs_dr_seed() {
+    // 001-ka67-lvs-dr.conf: delay_loop 3, nb_get_retry 3, delay_before_retry 1.
+    let http = Checker {
+        loc: loc(),
+        timing: CheckTiming {
+            delay_loop: Duration::from_secs(3),
+            retry: 3,
+            delay_before_retry: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            alpha: false,
+            log_all_failures: false,
+        },
+        connect: None,
+        kind: CheckKind::Http(HttpGet {
+            urls: Vec::new(),
+            virtualhost: None,
+            protocol: HttpProtocol::Http10,
+            enable_sni: false,
+            fast_recovery: false,
+        }),
+    };
+    let mut r = real("10.16.8.8:80", 1, vec![http]);
+    r.smtp_alert = Some(true);
+    let mut w = World::started(conf(vec![virt("10.16.8.100:80", vec![r])]));
+    assert_eq!(w.ok((0, 0, 0), 1.0), 4.0);
+    assert_eq!(
+        w.take_logs().last().unwrap(),
+        "Remote Web server [10.16.8.8]:tcp:80 succeed on service."
+    );
+    let why = "HTTP status code error to [10.16.8.8]:tcp:80 url(/), status_code [503].";
+    let mut t = 4.0;
+    for _ in 0..3 {
+        t = w.attempt((0, 0, 0), t, Attempt::Failure(why.into()));
+    }
+    assert_eq!(t, 7.0, "three retries a second apart");
+    assert_eq!(w.attempt((0, 0, 0), t, Attempt::Failure(why.into())), 10.0);
+    assert_eq!(
+        w.take_logs(),
+        vec![
+            why,
+            "HTTP_CHECK on service [10.16.8.8]:tcp:80 failed after 3 retries.",
+            "Removing service [10.16.8.8]:tcp:80 from VS [10.16.8.100]:tcp:80",
+            "Lost quorum 1-0=1 > 0 for VS [10.16.8.100]:tcp:80",
+        ]
+    );
+    assert_eq!(
+        w.mails.last().unwrap(),
+        &(
+            "Realserver [10.16.8.8]:tcp:80 of virtual server [10.16.8.100]:tcp:80 - DOWN"
+                .to_string(),
+            "=> CHECK failed on service : HTTP request failed <=".to_string()
+        )
+    );
+}
