@@ -102,6 +102,8 @@ impl Core {
             vs.init(&mut fx);
         }
         self.vs = new;
+        // keepalived registers every checker again, with its line.
+        self.announce_checkers(&mut fx);
         fx
     }
 }

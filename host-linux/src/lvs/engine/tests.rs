@@ -734,6 +734,9 @@ fn reload_keeps_unchanged_servers_state_adds_new_ones_and_removes_old_ones() {
             "service [10.0.1.2]:tcp:80 no longer exist",
             "Removing service [10.0.1.2]:tcp:80 from VS [10.0.0.1]:tcp:80",
             "Gained quorum 1+0=1 <= 1 for VS [10.0.0.2]:tcp:443",
+            "Activating healthchecker for service [10.0.1.1]:tcp:80 for VS [10.0.0.1]:tcp:80",
+            "Activating healthchecker for service [10.0.1.3]:tcp:80 for VS [10.0.0.1]:tcp:80",
+            "Activating healthchecker for service [10.0.2.1]:tcp:443 for VS [10.0.0.2]:tcp:443",
         ]
     );
     assert_eq!(
