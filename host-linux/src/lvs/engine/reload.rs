@@ -128,6 +128,7 @@ fn diff_real_servers(old_vs: &mut VsState, new_vs: &mut VsState, fx: &mut Vec<Ef
             new_rs.reloaded = true;
         }
         migrate_checkers(new_vs, n, old_rs);
+        new_vs.settle_reloaded(n, fx);
         let new_rs = &new_vs.rs[n];
         // The configured weight with what dynamic checkers add.
         let weight =

@@ -415,6 +415,19 @@ impl VsState {
         self.update_quorum(false, fx);
     }
 
+    /// After a reload (end of keepalived's `migrate_checkers`): a server none of whose
+    /// checkers fails any more is up; a failed one is in the table (weight 0) exactly
+    /// when it is now inhibited.
+    pub fn settle_reloaded(&mut self, i: usize, fx: &mut Vec<Effect>) {
+        let rs = &self.rs[i];
+        if rs.num_failed_checkers == 0 && !rs.alive {
+            self.perform_svr_state(true, i, fx);
+        } else if rs.num_failed_checkers > 0 && rs.set != rs.inhibit() {
+            let c = if rs.inhibit() { Cmd::Add } else { Cmd::Del };
+            self.cmd(Target::Real(i), c, fx);
+        }
+    }
+
     /// keepalived's `update_svr_wgt`: a new effective weight (`misc_dynamic`, reload).
     pub fn update_weight(
         &mut self,

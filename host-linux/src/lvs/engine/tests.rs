@@ -1392,3 +1392,31 @@ fn http_get_logs_why_before_it_gives_up_as_in_the_lvs_dr_seed() {
         )
     );
 }
+
+#[test]
+fn a_reload_that_drops_a_failing_checker_brings_its_server_up_and_inhibit_takes_effect() {
+    let mut w = World::started(one(vec![
+        real(RS1, 1, vec![tcp(0, false), tcp(0, false)]),
+        real(RS2, 1, vec![tcp(0, false)]),
+    ]));
+    w.fail((0, 0, 1), 1.0);
+    w.fail((0, 1, 0), 1.0);
+    assert_eq!(w.weight(VS, RS1), None);
+    assert_eq!(w.weight(VS, RS2), None);
+    w.take_logs();
+    // RS1 loses the failing checker; RS2 becomes inhibit_on_failure.
+    let mut rs2 = real(RS2, 1, vec![tcp(0, false)]);
+    rs2.inhibit_on_failure = true;
+    let fx = w.core.reload(
+        &one(vec![real(RS1, 1, vec![tcp(0, false)]), rs2]),
+        w.at(2.0),
+    );
+    w.carry(fx);
+    assert_eq!(w.weight(VS, RS1), Some(1));
+    assert!(
+        w.logs
+            .contains(&"Adding service [10.0.1.1]:tcp:80 to VS [10.0.0.1]:tcp:80".to_string())
+    );
+    assert_eq!(w.weight(VS, RS2), Some(0), "still failed, now inhibited");
+    assert!(!w.core.vs[0].rs[1].alive);
+}
