@@ -239,6 +239,27 @@ impl Mailer {
     }
 }
 
+impl Mailer {
+    /// A checker alert (the LVS checker's `smtp_alert`): `subject` without the
+    /// `[router_id] ` prefix keepalived puts before it.
+    pub fn checker_alert(&mut self, subject: &str, body: &str) {
+        let Some(s) = &self.settings else {
+            return;
+        };
+        let alert = Alert {
+            subject: truncate(format!("[{}] {subject}", s.router_id), MAX_SUBJECT),
+            body: truncate(body.to_owned(), MAX_BODY),
+        };
+        if self.queue.try_send((s.clone(), alert)).is_err() {
+            self.dropped += 1;
+            crate::warn!(
+                "mail alert ({subject}) dropped: {QUEUE} alerts already wait ({} dropped so far)",
+                self.dropped
+            );
+        }
+    }
+}
+
 /// Sends what is queued, [`IN_FLIGHT`] at a time, each on its own task.
 async fn send_all(mut rx: mpsc::Receiver<(Rc<Settings>, Alert)>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));

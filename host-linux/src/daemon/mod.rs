@@ -22,6 +22,7 @@ mod drops;
 mod engine;
 pub mod installed;
 mod load;
+mod lvs;
 pub mod plan;
 mod promote;
 mod reactor;
@@ -32,6 +33,7 @@ use apply::{apply_plan, release};
 
 pub use engine::{MAX_INSTANCES, MAX_PEERS, MAX_TRACKERS};
 pub use load::{load_plan, log_diagnostics, plan_from};
+pub use lvs::LvsHooks;
 
 use crate::control;
 use crate::mail;
@@ -115,6 +117,12 @@ pub struct Options {
 
 /// Runs the daemon until SIGTERM/SIGINT. Returns the process exit code.
 pub fn run(options: Options, loader: Loader) -> i32 {
+    run_with_lvs(options, loader, None)
+}
+
+/// [`run`], with what the LVS checker needs (the IPVS table, the health checks) to run
+/// the configuration's virtual servers.
+pub fn run_with_lvs(options: Options, loader: Loader, lvs: Option<LvsHooks>) -> i32 {
     // One malloc arena for both threads: glibc would give the protocol thread one of
     // its own, a megabyte of resident memory for the few allocations it makes (at
     // (re)load and in log lines), none on the packet path.
@@ -136,10 +144,9 @@ pub fn run(options: Options, loader: Loader) -> i32 {
         }
     };
     let local = tokio::task::LocalSet::new();
-    local.block_on(
-        &rt,
-        async move { main_loop(options, loader, signals).await },
-    )
+    local.block_on(&rt, async move {
+        main_loop(options, loader, signals, lvs).await
+    })
 }
 
 /// Blocks SIGTERM and SIGINT in every thread (called before a second one exists; the
@@ -258,7 +265,12 @@ impl Running {
     }
 }
 
-async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
+async fn main_loop(
+    options: Options,
+    loader: Loader,
+    signals: OwnedFd,
+    lvs_hooks: Option<LvsHooks>,
+) -> i32 {
     // Handlers first: a signal's default action would end the daemon without
     // resigning. SIGHUP during start-up reloads once started; the others are
     // keepalived's dump signals ([`crate::dump`]).
@@ -352,6 +364,7 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     let (mailer, mail_sender) = mail::Mailer::new(plan.mail.clone());
     let mailer = Rc::new(RefCell::new(mailer));
     let mail_sender = tokio::task::spawn_local(mail_sender);
+    let lvs = lvs::Lvs::new(lvs_hooks, &options.state_file, mailer.clone());
     let fifos = Rc::new(RefCell::new(notify_fifo::Fifos::open(&plan.fifos)));
     let notes = {
         let fifos = fifos.clone();
@@ -410,6 +423,7 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     let mut dump_plan = Arc::new(plan.clone());
     // A signal during the start stops the protocol thread, which fails the install.
     let mut stopping = false;
+    let first_plan = plan.clone();
     if let Err(e) = apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
         stopping = stopped.try_recv().is_ok();
         if !stopping {
@@ -418,6 +432,10 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
             return 4;
         }
     }
+    if !stopping {
+        lvs.apply(&first_plan).await;
+    }
+    drop(first_plan);
     release_free_memory();
 
     // Metrics: one exposition at most per `max_age`, however many ask (the endpoint and
@@ -427,10 +445,12 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     let exposition = {
         let engine = engine.clone();
         let waiting = running.waiting_status.clone();
+        let lvs_handle = lvs.handle.clone();
         Rc::new(metrics::http::Cache::new(
             move || {
                 let engine = engine.clone();
                 let waiting = waiting.clone();
+                let lvs_handle = lvs_handle.clone();
                 async move {
                     let (tx, rx) = oneshot::channel();
                     if !engine.send(Cmd::Status(tx)) {
@@ -438,7 +458,11 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
                     }
                     let mut status = rx.await.ok()?;
                     status.instances.extend(waiting.borrow().iter().cloned());
-                    Some(metrics::render(&status, &metrics::service::snapshot()))
+                    let mut text = metrics::render(&status, &metrics::service::snapshot());
+                    if let Some(checker) = lvs::status(&lvs_handle).await {
+                        text.push_str(&checker.metrics());
+                    }
+                    Some(text)
                 }
             },
             limits.max_age,
@@ -463,11 +487,13 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
         Ok(listener) => {
             let engine = engine.clone();
             let waiting = running.waiting_status.clone();
+            let lvs_handle = lvs.handle.clone();
             tokio::task::spawn_local(async move {
                 while let Ok((stream, _)) = listener.accept().await {
                     let engine = engine.clone();
                     let exposition = exposition.clone();
                     let waiting = waiting.clone();
+                    let lvs_handle = lvs_handle.clone();
                     tokio::task::spawn_local(async move {
                         let _ = control::serve_async(stream, |req| async move {
                             if req.ends_with("prometheus") {
@@ -479,10 +505,15 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
                             }
                             let mut status = rx.await.ok()?;
                             status.instances.extend(waiting.borrow().iter().cloned());
+                            let checker = lvs::status(&lvs_handle).await;
                             Some(if req.ends_with("json") {
-                                status.to_json()
+                                with_lvs_json(&status, checker.as_ref())
                             } else {
-                                status.to_table()
+                                let mut t = status.to_table();
+                                if let Some(c) = &checker {
+                                    t.push_str(&c.to_table());
+                                }
+                                t
                             })
                         })
                         .await;
@@ -536,6 +567,7 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
                         let before = if write_states { status_of(&engine).await } else { None };
                         match apply_plan(&engine, &netlink, &reports_tx, &mut running, plan).await {
                             Ok(()) => {
+                                lvs.apply(&installing).await;
                                 metrics::service::reloaded("ok");
                                 mailer.borrow_mut().reconfigure(installing.mail.clone());
                                 dump_plan = installing;
@@ -583,11 +615,31 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     // Mails still on their way are dropped, as keepalived's exit drops them.
     drop(mailer);
     mail_sender.abort();
+    // The checker's IPVS entries go (keepalived's checker process clears them at its
+    // exit), with the omega scripts.
+    lvs.stop().await;
     let _ = std::fs::remove_file(&options.control_socket);
     running.routes.finish();
     running.finish();
     info!("Stopped");
     0
+}
+
+/// The status as JSON, with the checker's under `lvs` when it runs.
+fn with_lvs_json(
+    status: &control::Status,
+    checker: Option<&crate::lvs::engine::status::LvsStatus>,
+) -> String {
+    let Some(checker) = checker else {
+        return status.to_json();
+    };
+    match (serde_json::to_value(status), serde_json::to_value(checker)) {
+        (Ok(serde_json::Value::Object(mut m)), Ok(c)) => {
+            m.insert("lvs".into(), c);
+            serde_json::to_string_pretty(&m).unwrap_or_else(|_| status.to_json())
+        }
+        _ => status.to_json(),
+    }
 }
 
 /// The FIFOs of `plan` in place of the open ones.

@@ -129,7 +129,23 @@ pub struct Plan {
     pub fifo_write_states_on_reload: bool,
     /// Mail alerts (`None`: no recipient or no server, as keepalived sends none).
     pub mail: Option<crate::mail::Settings>,
+    /// The LVS half: what the checker engine runs ([`crate::lvs::engine`]).
+    pub lvs: Lvs,
 }
+
+/// The typed LVS configuration, shared (it is large and only read).
+#[derive(Debug, Clone, Default)]
+pub struct Lvs(pub std::sync::Arc<crate::config::lvs::LvsConf>);
+
+impl PartialEq for Lvs {
+    fn eq(&self, other: &Self) -> bool {
+        // The configuration has no equality of its own; its rendering is exact.
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+            || format!("{:?}", self.0) == format!("{:?}", other.0)
+    }
+}
+
+impl Eq for Lvs {}
 
 /// What keepalived installs at start whatever the VRRP states.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

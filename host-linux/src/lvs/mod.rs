@@ -11,6 +11,7 @@
 //! The configuration comes typed from [`crate::config::lvs`].
 
 pub mod check;
+pub mod engine;
 pub mod ipvs;
 
 /// The result of one attempt of one health checker against one real server (the engine
