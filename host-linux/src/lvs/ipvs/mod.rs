@@ -19,6 +19,8 @@ mod convert;
 pub mod installed;
 pub mod memory;
 pub mod netlink;
+#[cfg(test)]
+mod tests;
 pub mod wire;
 
 /// `IP_VS_SVC_F_PERSISTENT`: persistent port.

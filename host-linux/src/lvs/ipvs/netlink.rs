@@ -410,3 +410,25 @@ impl Ipvs for NetlinkIpvs {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+pub(super) mod tests_support {
+    use super::*;
+
+    /// [`walk`](super::walk): `None` while the answer goes on.
+    pub fn walk(
+        data: &[u8],
+        seq: u32,
+        reply_type: u16,
+        each: &mut dyn FnMut(&[u8]),
+    ) -> io::Result<Option<io::Result<()>>> {
+        Ok(match super::walk(data, seq, reply_type, each)? {
+            Walk::More => None,
+            Walk::Finished(result) => Some(result),
+        })
+    }
+
+    pub fn errno_result(payload: &[u8], what: &str) -> io::Result<()> {
+        super::errno_result(payload, what)
+    }
+}
