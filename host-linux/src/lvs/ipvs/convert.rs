@@ -6,7 +6,8 @@
 //! `FWD_METHOD`, `WEIGHT`, the tunnel attributes for a tunnel, `U_THRESH`, `L_THRESH`.
 //! Commands that only name a service or a destination (delete, the destination
 //! commands' service, the destination dump) send only what identifies it: the kernel
-//! reads nothing else there.
+//! reads nothing else there (ipvsadm and keepalived fill in the rest, a difference of
+//! bytes the kernel does not look at).
 
 use super::wire::{
     AF_INET, AF_INET6, DestAttr, NAME_MAXLEN, StatsAttr, SvcAttr, fwd, stats_attr, tun,

@@ -142,9 +142,10 @@ pub struct DestStatus {
     pub active_conns: u32,
     pub inactive_conns: u32,
     pub persistent_conns: u32,
-    /// The kernel found the address local and forwards to this host itself
-    /// (`IP_VS_CONN_F_LOCALNODE`, `ipvsadm`'s `Local`): it replaced the method asked for,
-    /// so `dest.forward` then reads `Nat` whatever was sent (a `sorry_server 127.0.0.1`).
+    /// The kernel reports the destination as this host itself (`IP_VS_CONN_F_LOCALNODE`,
+    /// `ipvsadm`'s `Local`): older kernels replace the method asked for by it for a local
+    /// address, so `dest.forward` then reads `Nat` whatever was sent. (Linux 6.1 keeps the
+    /// method: a `127.0.0.1` destination added as NAT lists as `Masq` in the VM test.)
     pub local_node: bool,
     pub stats: Stats,
 }

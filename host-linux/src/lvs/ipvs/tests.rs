@@ -4,6 +4,7 @@
 //! The expected bytes are written out from `include/uapi/linux/ip_vs.h` and libipvs's
 //! `ipvs_nl_fill_service_attr`/`ipvs_nl_fill_dest_attr` (keepalived 2.2.7, ipvsadm):
 //! netlink header, `genlmsghdr`, then the nests. `nlmsg_pid` is 0 and the family id 0x1c.
+//! One vector is ipvsadm's own message, captured with strace in the Debian 12 VM.
 
 use super::convert::{dest_attrs, parse_dest, parse_service, service_attrs};
 use super::installed::Installed;
@@ -66,7 +67,7 @@ fn new_service_is_byte_exact() {
     let expected = hex("
         68000000 1c00 0500 01000000 00000000
         01 01 0000
-        5400 0100
+        5400 0180
           0600 0100 0200 0000
           0600 0200 0600 0000
           1400 0300 c0a8010a 00000000 00000000 00000000
@@ -77,6 +78,31 @@ fn new_service_is_byte_exact() {
           0800 0900 ffffffff
     ");
     assert_eq!(bytes, expected);
+}
+
+/// `ipvsadm -A -t 192.168.1.10:80 -s wlc` (ipvsadm 1.31, libnl 3.7, Debian 12), as
+/// `strace -e sendmsg -xx` showed it in the VM: family 0x20, flags REQUEST|ACK; its
+/// sequence number and port set to ours (1, 0).
+#[test]
+fn new_service_equals_what_ipvsadm_sends() {
+    let captured = b"\x68\x00\x00\x00\x20\x00\x05\x00\x01\x00\x00\x00\x00\x00\x00\x00\
+        \x01\x01\x00\x00\x54\x00\x01\x80\x06\x00\x01\x00\x02\x00\x00\x00\x06\x00\x02\x00\
+        \x06\x00\x00\x00\x14\x00\x03\x00\xc0\xa8\x01\x0a\x00\x00\x00\x00\x00\x00\x00\x00\
+        \x00\x00\x00\x00\x06\x00\x04\x00\x00\x50\x00\x00\x08\x00\x06\x00\x77\x6c\x63\x00\
+        \x0c\x00\x07\x00\x00\x00\x00\x00\xff\xff\xff\xff\x08\x00\x08\x00\x00\x00\x00\x00\
+        \x08\x00\x09\x00\xff\xff\xff\xff";
+    let ours = encode(
+        ipvs_request(
+            0x20,
+            IpvsMessage {
+                cmd: cmd::NEW_SERVICE,
+                attrs: vec![CmdAttr::Service(service_attrs(&tcp_service()).unwrap())],
+            },
+        ),
+        NLM_F_REQUEST | NLM_F_ACK,
+        1,
+    );
+    assert_eq!(ours, captured.to_vec());
 }
 
 #[test]
@@ -101,7 +127,7 @@ fn fwmark_v6_persistent_service_is_byte_exact() {
     let expected = hex("
         54000000 1c00 0500 01000000 00000000
         02 01 0000
-        4000 0100
+        4000 0180
           0600 0100 0a00 0000
           0800 0500 07000000
           0700 0600 736800 00
@@ -127,12 +153,12 @@ fn new_dest_is_byte_exact() {
     let expected = hex("
         8c000000 1c00 0500 01000000 00000000
         05 01 0000
-        3000 0100
+        3000 0180
           0600 0100 0200 0000
           0600 0200 0600 0000
           1400 0300 c0a8010a 00000000 00000000 00000000
           0600 0400 0050 0000
-        4800 0200
+        4800 0280
           0600 0b00 0200 0000
           1400 0100 0a000002 00000000 00000000 00000000
           0600 0200 0050 0000
@@ -195,7 +221,7 @@ fn dumps_and_deletes_send_only_the_key() {
         NLM_F_REQUEST | NLM_F_ACK,
     );
     let dest_nest = hex("
-        2800 0200
+        2800 0280
           0600 0b00 0200 0000
           1400 0100 0a000002 00000000 00000000 00000000
           0600 0200 0050 0000

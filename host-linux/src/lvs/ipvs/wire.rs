@@ -9,7 +9,7 @@
 //! attributes it does not know are kept as [`DefaultNla`] (newer kernels add some).
 
 use netlink_packet_core::{
-    DecodeError, DefaultNla, Emitable, Nla, NlaBuffer, NlasIterator, Parseable,
+    DecodeError, DefaultNla, Emitable, NLA_F_NESTED, Nla, NlaBuffer, NlasIterator, Parseable,
     ParseableParametrized,
 };
 use netlink_packet_generic::{GenlFamily, GenlHeader};
@@ -378,12 +378,12 @@ impl Nla for CmdAttr {
         }
     }
 
-    // Nests go out without NLA_F_NESTED, as libnl's nla_nest_start (ipvsadm, keepalived)
-    // sends them; the kernel's IPVS parser takes both.
+    // Nests go out with NLA_F_NESTED, as libnl 3.7's nla_nest_start marks them
+    // (captured from ipvsadm in the VM); the kernel's IPVS parser takes both.
     fn kind(&self) -> u16 {
         match self {
-            CmdAttr::Service(_) => cmd_attr::SERVICE,
-            CmdAttr::Dest(_) => cmd_attr::DEST,
+            CmdAttr::Service(_) => cmd_attr::SERVICE | NLA_F_NESTED,
+            CmdAttr::Dest(_) => cmd_attr::DEST | NLA_F_NESTED,
             CmdAttr::Other(nla) => nla.kind(),
         }
     }
