@@ -432,3 +432,59 @@ pub(super) mod tests_support {
         super::errno_result(payload, what)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The generic-netlink controller answers a `GETFAMILY` sent without `NLM_F_ACK` with
+    /// its reply and nothing after it: waiting for the acknowledgement must end at the
+    /// receive timeout, and the next exchange must not be confused by what was left.
+    #[test]
+    fn a_reply_that_never_completes_times_out_and_the_socket_is_replaced() {
+        let timeout = Duration::from_millis(50);
+        let mut nl = NetlinkIpvs {
+            socket: Some(new_socket(timeout).unwrap()),
+            family: GENL_ID_CTRL,
+            seq: 0,
+            timeout,
+            rx: Vec::with_capacity(RECEIVE_BUFFER),
+        };
+        let get_nlctrl = || {
+            let mut m = GenlMessage::from_payload(GenlCtrl {
+                cmd: GenlCtrlCmd::GetFamily,
+                nlas: vec![GenlCtrlAttrs::FamilyName("nlctrl".into())],
+            });
+            m.finalize();
+            m
+        };
+        let started = Instant::now();
+        let mut replies = 0;
+        let e = nl
+            .transact(get_nlctrl(), NLM_F_REQUEST, GENL_ID_CTRL, |_| {
+                replies += 1;
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert_eq!(replies, 1);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            nl.socket.is_none(),
+            "the socket is replaced after a timeout"
+        );
+
+        let mut id = None;
+        nl.transact(
+            get_nlctrl(),
+            NLM_F_REQUEST | NLM_F_ACK,
+            GENL_ID_CTRL,
+            |genl| {
+                id = family_id_of(genl)?;
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(id, Some(GENL_ID_CTRL));
+    }
+}
