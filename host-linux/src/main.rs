@@ -282,7 +282,7 @@ fn main() -> ExitCode {
     let state_file = args
         .state
         .unwrap_or_else(|| daemon::installed::default_path(&args.control));
-    let code = daemon::run(
+    let code = daemon::run_with_lvs(
         daemon::Options {
             config_path: args.config,
             control_socket: args.control,
@@ -290,9 +290,27 @@ fn main() -> ExitCode {
             metrics_listen: args.metrics_listen,
         },
         loader,
+        Some(lvs_hooks()),
     );
     if code != 0 {
         error!("exiting with status {code}");
     }
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// The LVS checker's outside world: the kernel's IPVS table (generic netlink) and the
+/// health checks.
+fn lvs_hooks() -> daemon::LvsHooks {
+    use vigil_linux::lvs::{check::Checks, ipvs};
+    let checks = Rc::new(Checks::default());
+    let configured = checks.clone();
+    daemon::LvsHooks {
+        ipvs: Rc::new(|| {
+            ipvs::netlink::NetlinkIpvs::open().map(|t| Box::new(t) as Box<dyn ipvs::Ipvs>)
+        }),
+        prober: checks,
+        configure: Rc::new(move |plan: &daemon::plan::Plan| {
+            configured.configure(&plan.lvs.0, plan.lvs.1.clone(), plan.script_user)
+        }),
+    }
 }

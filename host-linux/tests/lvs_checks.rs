@@ -551,6 +551,7 @@ fn udp_check() {
         CheckKind::Udp(UdpCheck {
             payload: b"PING".to_vec(),
             require_reply: require.map(<[u8]>::to_vec),
+            require_reply_mask: None,
             min_reply_length: min,
             max_reply_length: max,
         })
@@ -730,6 +731,7 @@ fn misc_check() {
                 },
                 timeout,
                 dynamic,
+                user_at: None,
                 user: None,
             }),
             ..checker(CheckKind::Tcp, v4(0))

@@ -319,7 +319,12 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
         fifos: fifo_specs(conf, &users),
         fifo_write_states_on_reload: conf.global.fifo_write_vrrp_states_on_reload,
         mail: crate::mail::Settings::from_config(conf, &dump_config(conf).router_id),
-        lvs: plan::Lvs(std::sync::Arc::new(conf.lvs.clone())),
+        lvs: plan::Lvs(
+            std::sync::Arc::new(conf.lvs.clone()),
+            std::sync::Arc::new(crate::lvs::check::TrackFileMap::from_conf(
+                &conf.track_files,
+            )),
+        ),
         ..Plan::default()
     };
     let mut disabled: Vec<&str> = Vec::new();

@@ -16,6 +16,9 @@ use std::rc::Rc;
 pub struct LvsHooks {
     pub ipvs: IpvsFactory,
     pub prober: Rc<dyn Prober>,
+    /// Given each (re)loaded plan before the checker sees it (the checks' `SSL` client,
+    /// `track_file`s and script user).
+    pub configure: Rc<dyn Fn(&Plan)>,
 }
 
 impl std::fmt::Debug for LvsHooks {
@@ -60,6 +63,9 @@ impl Lvs {
     /// servers, or hands it the new ones.
     pub(super) async fn apply(&self, plan: &Plan) {
         *self.run_as.borrow_mut() = plan.script_user;
+        if let Some(hooks) = &self.hooks {
+            (hooks.configure)(plan);
+        }
         let conf = &plan.lvs.0;
         let running = self.handle.borrow().clone();
         if let Some(h) = running {
@@ -169,7 +175,7 @@ mod tests {
     fn plan(conf: crate::config::lvs::LvsConf) -> Plan {
         Plan {
             script_user: RunAs::current(),
-            lvs: super::super::plan::Lvs(Arc::new(conf)),
+            lvs: super::super::plan::Lvs(Arc::new(conf), Arc::default()),
             ..Plan::default()
         }
     }
@@ -199,7 +205,11 @@ mod tests {
         c.virtual_servers[0].quorum_down = None;
         let (mailer, _sender) = Mailer::new(None);
         let lvs = Lvs::new(
-            Some(LvsHooks { ipvs, prober }),
+            Some(LvsHooks {
+                ipvs,
+                prober,
+                configure: Rc::new(|_: &Plan| {}),
+            }),
             &dir.path().join("vigild.installed"),
             Rc::new(RefCell::new(mailer)),
         );

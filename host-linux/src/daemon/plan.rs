@@ -133,15 +133,20 @@ pub struct Plan {
     pub lvs: Lvs,
 }
 
-/// The typed LVS configuration, shared (it is large and only read).
+/// The typed LVS configuration, shared (it is large and only read), with the
+/// `track_file`s its `FILE_CHECK`s read.
 #[derive(Debug, Clone, Default)]
-pub struct Lvs(pub std::sync::Arc<crate::config::lvs::LvsConf>);
+pub struct Lvs(
+    pub std::sync::Arc<crate::config::lvs::LvsConf>,
+    pub std::sync::Arc<crate::lvs::check::TrackFileMap>,
+);
 
 impl PartialEq for Lvs {
     fn eq(&self, other: &Self) -> bool {
         // The configuration has no equality of its own; its rendering is exact.
-        std::sync::Arc::ptr_eq(&self.0, &other.0)
-            || format!("{:?}", self.0) == format!("{:?}", other.0)
+        (std::sync::Arc::ptr_eq(&self.0, &other.0)
+            || format!("{:?}", self.0) == format!("{:?}", other.0))
+            && self.1.files == other.1.files
     }
 }
 

@@ -22,9 +22,13 @@ pub mod ssl;
 pub mod tcp;
 pub mod udp;
 
-use crate::config::lvs::{CheckKind, Checker, IpvsProtocol, VirtualServer, VsKey};
+use crate::config::lvs::{
+    CheckKind, Checker, IpvsProtocol, LvsConf, RealServer, VirtualServer, VsKey,
+};
 use crate::exec::RunAs;
 use crate::lvs::Attempt;
+use crate::lvs::engine::CheckerId;
+use crate::lvs::engine::runner::{ProbeFuture, Prober};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -109,6 +113,24 @@ pub struct TrackFileSpec {
     pub reverse: bool,
 }
 
+impl TrackFileMap {
+    /// The configuration's `track_file` blocks.
+    pub fn from_conf(files: &[crate::config::model::TrackFile]) -> Self {
+        let files = files
+            .iter()
+            .map(|f| {
+                let spec = TrackFileSpec {
+                    path: PathBuf::from(&f.file),
+                    weight: f.weight,
+                    reverse: f.reverse,
+                };
+                (f.name.clone(), spec)
+            })
+            .collect();
+        TrackFileMap { files }
+    }
+}
+
 impl TrackFiles for TrackFileMap {
     fn value(&self, name: &str) -> Option<TrackFileValue> {
         let spec = self.files.get(name)?;
@@ -187,5 +209,59 @@ mod tests {
         assert_eq!(format_rs(a4, IpvsProtocol::Tcp), "[10.0.0.2]:tcp:80");
         assert_eq!(format_rs(a6, IpvsProtocol::Udp), "[fd00::2]:udp:53");
         assert_eq!(format_pair(a4), "[10.0.0.2]:80");
+    }
+}
+
+/// The health checks as the engine's [`Prober`]: each attempt gets a [`CheckContext`]
+/// built from its service and real server and from what the last (re)load said (the
+/// `SSL` block, the `track_file`s, `script_user`).
+#[derive(Debug, Default)]
+pub struct Checks {
+    settings: std::cell::RefCell<Settings>,
+}
+
+#[derive(Debug, Default)]
+struct Settings {
+    tls: Option<Arc<ssl::TlsClient>>,
+    track_files: Arc<TrackFileMap>,
+    script_user: Option<RunAs>,
+}
+
+impl Checks {
+    /// Takes a (re)loaded configuration's settings.
+    pub fn configure(&self, conf: &LvsConf, track_files: Arc<TrackFileMap>, script_user: RunAs) {
+        let tls = match conf.ssl.as_ref() {
+            // Without an `SSL` block, SSL_GET builds keepalived's default client itself.
+            None => None,
+            Some(c) => match ssl::TlsClient::new(Some(c)) {
+                Ok(t) => Some(Arc::new(t)),
+                Err(e) => {
+                    error!("{e}");
+                    None
+                }
+            },
+        };
+        *self.settings.borrow_mut() = Settings {
+            tls,
+            track_files,
+            script_user: Some(script_user),
+        };
+    }
+}
+
+impl Prober for Checks {
+    fn attempt(
+        &self,
+        _: CheckerId,
+        checker: Arc<Checker>,
+        vs: &VirtualServer,
+        rs: &RealServer,
+    ) -> ProbeFuture {
+        let s = self.settings.borrow();
+        let who = s.script_user.unwrap_or_else(RunAs::current);
+        let mut ctx = CheckContext::new(vs, rs.addr, rs.weight, who);
+        ctx.tls = s.tls.clone();
+        ctx.track_files = s.track_files.clone();
+        Box::pin(async move { attempt(&checker, &ctx).await })
     }
 }

@@ -64,8 +64,12 @@ pub fn reply_matches(got: &[u8], want: &[u8], u: &UdpCheck) -> bool {
     if len < u64::from(u.min_reply_length) || len > u64::from(u.max_reply_length) {
         return false;
     }
-    let n = got.len().min(want.len());
-    got[..n] == want[..n]
+    // A set mask bit is a wildcard nibble (`x` in `require_reply`).
+    let mask = u.require_reply_mask.as_deref().unwrap_or(&[]);
+    got.iter()
+        .zip(want)
+        .enumerate()
+        .all(|(i, (g, w))| (g ^ w) & !mask.get(i).copied().unwrap_or(0) == 0)
 }
 
 #[cfg(test)]
@@ -76,6 +80,7 @@ mod tests {
         UdpCheck {
             payload: Vec::new(),
             require_reply: Some(b"PONG".to_vec()),
+            require_reply_mask: None,
             min_reply_length: min,
             max_reply_length: max,
         }

@@ -8,7 +8,7 @@ use super::record::{self, Owned};
 use super::status::LvsStatus;
 use super::table::{self, Op};
 use super::{CheckerId, Core, Effect};
-use crate::config::lvs::{Checker, LvsConf};
+use crate::config::lvs::{Checker, LvsConf, RealServer, VirtualServer};
 use crate::config::model::Command as Script;
 use crate::lvs::Attempt;
 use crate::lvs::ipvs::Ipvs;
@@ -29,14 +29,28 @@ pub type ProbeFuture = Pin<Box<dyn Future<Output = Attempt>>>;
 /// Runs one attempt of a checker (the health checks, `lvs::check`, at merge; scripted
 /// results in tests).
 pub trait Prober {
-    fn attempt(&self, id: CheckerId, checker: Arc<Checker>) -> ProbeFuture;
+    /// One attempt of `checker`, a checker of real server `rs` of service `vs`.
+    fn attempt(
+        &self,
+        id: CheckerId,
+        checker: Arc<Checker>,
+        vs: &VirtualServer,
+        rs: &RealServer,
+    ) -> ProbeFuture;
 }
 
+/// Scripted probers (tests) need only the checker.
 impl<F> Prober for F
 where
     F: Fn(CheckerId, Arc<Checker>) -> ProbeFuture,
 {
-    fn attempt(&self, id: CheckerId, checker: Arc<Checker>) -> ProbeFuture {
+    fn attempt(
+        &self,
+        id: CheckerId,
+        checker: Arc<Checker>,
+        _: &VirtualServer,
+        _: &RealServer,
+    ) -> ProbeFuture {
         self(id, checker)
     }
 }
@@ -310,8 +324,14 @@ impl Runner {
             let Some(checker) = self.core.checker(id) else {
                 continue;
             };
+            let Some(vs) = self.core.vs.get(id.vs) else {
+                continue;
+            };
+            let Some(rs) = vs.rs.get(id.rs) else {
+                continue;
+            };
             let bound = attempt_bound(&checker);
-            let attempt = self.prober.attempt(id, checker);
+            let attempt = self.prober.attempt(id, checker, &vs.conf, &rs.conf);
             let results = self.results.clone();
             let generation = self.generation;
             let task = tokio::task::spawn_local(async move {

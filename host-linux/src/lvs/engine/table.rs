@@ -89,9 +89,9 @@ pub fn service_keys(vs: &VirtualServer, groups: &[VirtualServerGroup]) -> Vec<Se
                             }
                         }
                     }
-                    GroupMember::Fwmark { mark, .. } => {
+                    GroupMember::Fwmark { mark, family, .. } => {
                         let key = ServiceKey::Fwmark {
-                            family: vs_family(vs),
+                            family: family.map_or_else(|| vs_family(vs), AddrFamily::from),
                             mark: *mark,
                         };
                         if !keys.contains(&key) {

@@ -68,6 +68,9 @@ impl Ipvs for Fake {
                 dest: d.clone(),
                 active_conns: 0,
                 inactive_conns: 0,
+                persistent_conns: 0,
+                local_node: false,
+                stats: Default::default(),
             })
             .collect())
     }
@@ -124,6 +127,7 @@ fn misc(dynamic: bool) -> Checker {
             timeout: None,
             dynamic,
             user: None,
+            user_at: None,
         }),
     }
 }
@@ -882,6 +886,7 @@ fn a_group_expands_to_one_service_per_address_and_fwmark() {
             },
             GroupMember::Fwmark {
                 mark: 9,
+                family: None,
                 loc: loc(),
             },
         ],

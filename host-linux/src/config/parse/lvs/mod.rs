@@ -220,17 +220,6 @@ impl Parser<'_> {
             return;
         }
         self.conf.lvs_blocks.push(n.loc().clone());
-        if n.name() != "SSL" {
-            // The checker engine lands separately.
-            self.d.note(
-                n.loc(),
-                format!(
-                    "LVS {} {} is not handled by vigild; the VRRP part still runs",
-                    n.name(),
-                    n.raw_args()
-                ),
-            );
-        }
         self.d.aborts_warn = true;
         match n.name() {
             "virtual_server" => self.virtual_server(n),
