@@ -315,3 +315,113 @@ fn sorted(text: &str) -> Vec<&str> {
     v.sort_unstable();
     v
 }
+
+// ----- a reload that changes only the routes and rules ------------------------------
+
+/// The routes and rules before the reload, and after it: one route kept, one dropped,
+/// one changed (another `via`), one added; one rule kept, one dropped, one added.
+const ROUTES_BEFORE: &str = "    virtual_routes {
+        10.90.0.0/16 via 10.77.0.1 dev eth0
+        blackhole 10.92.0.0/16
+        10.96.0.0/16 via 10.77.0.1 dev eth0
+    }
+    virtual_rules {
+        from 10.77.0.50 table 100 priority 100
+        to 10.93.0.0/16 lookup 101 priority 101
+    }
+";
+const ROUTES_AFTER: &str = "    virtual_routes {
+        10.90.0.0/16 via 10.77.0.1 dev eth0
+        10.96.0.0/16 via 10.77.0.2 dev eth0
+        10.94.0.0/16 via 10.77.0.1 dev eth0
+    }
+    virtual_rules {
+        from 10.77.0.50 table 100 priority 100
+        from all fwmark 0x10/0xff table 100 priority 102
+    }
+";
+
+fn routes_conf(routes: &str) -> String {
+    let inst = Inst::v3("VI_1", 51, "MASTER", 150, ADVERT).with_extra(routes);
+    global_defs("lb1", "") + &inst.render()
+}
+
+fn before_reload(t: &str) -> bool {
+    t.contains("10.90.0.0/16 via 10.77.0.1")
+        && t.contains("blackhole 10.92.0.0/16")
+        && t.contains("10.96.0.0/16 via 10.77.0.1")
+        && t.contains("100:\tfrom 10.77.0.50 lookup 100")
+        && t.contains("101:\tfrom all to 10.93.0.0/16 lookup 101")
+}
+
+fn after_reload(t: &str) -> bool {
+    t.contains("10.90.0.0/16 via 10.77.0.1")
+        && !t.contains("10.92.0.0/16")
+        && t.contains("10.96.0.0/16 via 10.77.0.2")
+        && !t.contains("10.96.0.0/16 via 10.77.0.1")
+        && t.contains("10.94.0.0/16 via 10.77.0.1")
+        && t.contains("100:\tfrom 10.77.0.50 lookup 100")
+        && !t.contains("101:")
+        && t.contains("102:\tfrom all fwmark 0x10/0xff lookup 100")
+}
+
+/// "(VI_1) Entering " lines: both daemons log every transition so.
+fn transitions(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("(VI_1) Entering "))
+        .count()
+}
+
+/// A master reloaded with other `virtual_routes` and `virtual_rules` (nothing else
+/// changed) adds the new ones and removes the dropped ones, without a transition; and
+/// keepalived, reloaded the same way in the same namespace, ends with the same routes
+/// and rules.
+#[test]
+fn a_reload_applies_changed_routes_and_rules_as_keepalived_does() {
+    if !privileged_or_skip("a_reload_applies_changed_routes_and_rules_as_keepalived_does") {
+        return;
+    }
+    let lan = lan(&format!("vrr{}", std::process::id()), 1);
+    let ns = &lan.host(0).ns;
+    let dir = workdir("routes-reload");
+
+    let mut v = Vigild::start(ns, dir.path(), "lb1", &routes_conf(ROUTES_BEFORE));
+    v.expect_state("VI_1", "MASTER", SETTLE);
+    wait_routes(ns, before_reload)
+        .unwrap_or_else(|| panic!("vigild before:\n{}", routes_and_rules(ns)));
+    let before = transitions(&v.log_text());
+    std::fs::write(&v.conf, routes_conf(ROUTES_AFTER)).unwrap();
+    v.signal(nix::sys::signal::Signal::SIGHUP);
+    let ours = wait_routes(ns, after_reload).unwrap_or_else(|| {
+        panic!(
+            "vigild after the reload:\n{}\n{}",
+            routes_and_rules(ns),
+            v.log_text()
+        )
+    });
+    assert_eq!(v.state("VI_1").as_deref(), Some("MASTER"));
+    assert_eq!(transitions(&v.log_text()), before, "{}", v.log_text());
+    assert!(v.terminate(SETTLE).is_some_and(|s| s.success()));
+    assert!(has_none(&routes_and_rules(ns)), "{}", routes_and_rules(ns));
+
+    let mut k = Keepalived::start(ns, dir.path(), "ka1", &routes_conf(ROUTES_BEFORE));
+    k.expect_state("VI_1", "MASTER", SETTLE);
+    wait_routes(ns, before_reload)
+        .unwrap_or_else(|| panic!("keepalived before:\n{}", routes_and_rules(ns)));
+    let before = transitions(&k.log_text());
+    std::fs::write(&k.conf, routes_conf(ROUTES_AFTER)).unwrap();
+    k.signal(nix::sys::signal::Signal::SIGHUP);
+    let theirs = wait_routes(ns, after_reload).unwrap_or_else(|| {
+        panic!(
+            "keepalived after the reload:\n{}\n{}",
+            routes_and_rules(ns),
+            k.log_text()
+        )
+    });
+    // Given time to carry out anything else the reload would do.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(transitions(&k.log_text()), before, "{}", k.log_text());
+    assert!(after_reload(&routes_and_rules(ns)));
+    assert!(k.terminate(SETTLE));
+    assert_eq!(sorted(&ours), sorted(&theirs));
+}

@@ -193,6 +193,8 @@ impl Engine {
         self.drain();
         for p in &prepared {
             if let Prepared::Reconfigured(k, inst, ..) = p {
+                // keepalived's order: rules, routes, then addresses.
+                self.remove_dropped_routes(*k, inst);
                 self.remove_dropped_vips(*k, inst);
             }
         }
@@ -311,6 +313,11 @@ impl Engine {
                             spacing: g.spacing,
                         },
                     );
+                } else if master && !had_vips_added {
+                    // keepalived's restore_vrrp_state: a master adds all its virtual
+                    // routes and rules again (the new ones, and any the kernel dropped
+                    // with a removed VIP); added VIPs bring them after themselves.
+                    self.carry_out_routes(i, true);
                 }
             } else if !is_kept {
                 self.router.set_tracking(i, now, status);

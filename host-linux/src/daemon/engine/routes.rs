@@ -66,4 +66,36 @@ impl Engine {
             started.elapsed().as_micros()
         );
     }
+
+    /// A reconfigured master (old slot `k`) removes the virtual rules and routes its
+    /// new plan `new` no longer has (keepalived's `clear_diff_rules` and
+    /// `clear_diff_routes`), before its dropped VIPs. One that changed in any detail is
+    /// removed here and added afresh after the update (keepalived replaces it).
+    pub(super) fn remove_dropped_routes(&mut self, k: usize, new: &crate::daemon::plan::Instance) {
+        let old = &self.slots[k].plan;
+        if (old.routes.is_empty() && old.rules.is_empty())
+            || (old.routes == new.routes && old.rules == new.rules)
+            || self.router.instance(k).map(|c| c.state())
+                != Some(vigil_core::machine::State::Master)
+        {
+            return;
+        }
+        let Some(socket) = self.routes.as_mut() else {
+            return;
+        };
+        let kept = virtual_work(new);
+        let gone = virtual_work(old)
+            .into_iter()
+            .rev()
+            .filter(|o| !kept.iter().any(|n| n.add == o.add));
+        for item in gone {
+            info!(
+                "({}) removing {}, no longer configured",
+                old.name, item.what
+            );
+            if let Err(e) = socket.del(&item.del) {
+                error!("({}) removing {}: {e}", old.name, item.what);
+            }
+        }
+    }
 }
