@@ -425,3 +425,111 @@ fn a_reload_applies_changed_routes_and_rules_as_keepalived_does() {
     assert!(k.terminate(SETTLE));
     assert_eq!(sorted(&ours), sorted(&theirs));
 }
+
+// ----- a tracked virtual route or rule deleted behind the master's back -------------
+
+const TRACKED: &str = "    virtual_routes {
+        10.90.0.0/16 via 10.77.0.1 dev eth0
+        10.91.0.0/24 dev eth0 no_track
+    }
+    virtual_rules {
+        from 10.77.0.50 table 100 priority 100
+    }
+";
+
+/// The states "(VI_1) Entering X STATE" names in `log`, in order.
+fn states_in(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| {
+            let rest = &l[l.find("(VI_1) Entering ")? + "(VI_1) Entering ".len()..];
+            Some(rest.split_whitespace().next()?.to_owned())
+        })
+        .collect()
+}
+
+/// Runs the deletions against a master whose log `log` returns: a `no_track` route
+/// (nothing happens), a tracked route, then a tracked rule (each: BACKUP, then MASTER
+/// again after the skew time with the route or rule back). Returns the states each
+/// step added.
+fn deletions(ns: &Netns, log: &dyn Fn() -> String) -> Vec<Vec<String>> {
+    let mut seen = states_in(&log()).len();
+    ns.exec_ok(&["ip", "route", "del", "10.91.0.0/24", "dev", "eth0"])
+        .expect("deleting the no_track route");
+    let mut steps = vec![states_after(ns, log, &mut seen, None)];
+    ns.exec_ok(&["ip", "route", "del", "10.90.0.0/16"])
+        .expect("deleting the tracked route");
+    let back = |t: &str| t.contains("10.90.0.0/16 via 10.77.0.1");
+    steps.push(states_after(ns, log, &mut seen, Some(&back)));
+    ns.exec_ok(&["ip", "rule", "del", "priority", "100"])
+        .expect("deleting the rule");
+    let back = |t: &str| t.contains("100:\tfrom 10.77.0.50 lookup 100");
+    steps.push(states_after(ns, log, &mut seen, Some(&back)));
+    steps
+}
+
+/// The states logged after the first `seen`: with `back`, once two more are there and
+/// `back` holds for the routes and rules (at most 3 s), then whatever else a second
+/// brings.
+fn states_after(
+    ns: &Netns,
+    log: &dyn Fn() -> String,
+    seen: &mut usize,
+    back: Option<&dyn Fn(&str) -> bool>,
+) -> Vec<String> {
+    let done = back.is_none_or(|back| {
+        wait_for(Duration::from_secs(3), Duration::from_millis(20), || {
+            (states_in(&log()).len() >= *seen + 2 && back(&routes_and_rules(ns))).then_some(())
+        })
+        .is_some()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let all = states_in(&log());
+    let added = all[*seen..].to_vec();
+    *seen = all.len();
+    assert!(done, "{added:?}\n{}\n{}", routes_and_rules(ns), log());
+    added
+}
+
+/// keepalived 2.2.7 (`netlink_route_filter`, `set_vrrp_backup`): a master whose
+/// tracked virtual route or rule is deleted goes to BACKUP without resigning and, with
+/// no better master about, back to MASTER after the skew time, which adds the route
+/// again; a `no_track` route may go. vigild does the same.
+#[test]
+fn a_deleted_tracked_route_sends_the_master_to_backup_as_keepalived_does() {
+    if !privileged_or_skip("a_deleted_tracked_route_sends_the_master_to_backup_as_keepalived_does")
+    {
+        return;
+    }
+    let lan = lan(&format!("vrd{}", std::process::id()), 1);
+    let ns = &lan.host(0).ns;
+    let dir = workdir("routes-deleted");
+    let inst = Inst::v3("VI_1", 51, "MASTER", 150, ADVERT).with_extra(TRACKED);
+    let config = global_defs("lb1", "") + &inst.render();
+    let has_all = |t: &str| {
+        t.contains("10.90.0.0/16 via 10.77.0.1")
+            && t.contains("10.91.0.0/24 dev eth0")
+            && t.contains("100:\tfrom 10.77.0.50 lookup 100")
+    };
+
+    let mut v = Vigild::start(ns, dir.path(), "lb1", &config);
+    v.expect_state("VI_1", "MASTER", SETTLE);
+    wait_routes(ns, has_all).expect("vigild's routes");
+    let ours = deletions(ns, &|| v.log_text());
+    assert!(
+        v.log_text()
+            .contains("(VI_1) virtual route 10.90.0.0/16 was deleted"),
+        "{}",
+        v.log_text()
+    );
+    assert!(v.terminate(SETTLE).is_some_and(|s| s.success()));
+
+    let mut k = Keepalived::start(ns, dir.path(), "ka1", &config);
+    k.expect_state("VI_1", "MASTER", SETTLE);
+    wait_routes(ns, has_all).expect("keepalived's routes");
+    let theirs = deletions(ns, &|| k.log_text());
+    assert!(k.terminate(SETTLE));
+
+    let flap = vec!["BACKUP".to_string(), "MASTER".to_string()];
+    assert_eq!(theirs, [vec![], flap.clone(), flap]);
+    assert_eq!(ours, theirs);
+}

@@ -633,6 +633,21 @@ impl<const V: usize> Instance<V> {
         }
     }
 
+    /// A master steps down to BACKUP because something it installed was deleted
+    /// behind its back (keepalived's `set_vrrp_backup`): no priority-0 advert, its VIPs
+    /// removed, and a master-down timer of the skew time only, so that it takes over
+    /// again at once unless a better master speaks first.
+    pub(crate) fn step_down(&mut self, now: Instant, out: &mut impl Sink) {
+        if !matches!(self.phase, Phase::Master { .. }) {
+            return;
+        }
+        self.become_backup(now, Reason::Withdrawn, out);
+        let skew = self.skew();
+        if let Phase::Backup { down_at, .. } = &mut self.phase {
+            *down_at = now + skew;
+        }
+    }
+
     fn become_master(&mut self, now: Instant, reason: Reason, out: &mut impl Sink) {
         let from = self.state();
         let g = self.config.garp;

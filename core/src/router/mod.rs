@@ -570,6 +570,25 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         }
     }
 
+    /// Master `index` steps down to BACKUP, something it installed having been deleted
+    /// behind its back (keepalived's `set_vrrp_backup`), and takes over again after the
+    /// skew time unless a better master speaks. The masters of its sync group step
+    /// down with it, the same way.
+    pub fn step_down(&mut self, index: usize, now: Instant) {
+        let Some(group) = self.members.get(index).map(|m| m.group) else {
+            return;
+        };
+        if group.is_none() {
+            self.with(index, now, |inst, now, out| inst.step_down(now, out));
+            return;
+        }
+        if self.members[index].instance.state() != State::Master {
+            return;
+        }
+        self.each_member(group, |inst, out| inst.step_down(now, out));
+        self.settle(usize::from(group.unwrap_or_default()), now);
+    }
+
     /// Stops instance `index`: a master resigns (priority 0) and removes its VIPs.
     pub fn stop(&mut self, index: usize, now: Instant) {
         self.with(index, now, |inst, now, out| inst.shutdown(now, out));

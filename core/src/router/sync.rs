@@ -72,7 +72,7 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         }
     }
 
-    fn each_member(
+    pub(super) fn each_member(
         &mut self,
         tag: Option<u16>,
         mut f: impl FnMut(&mut Instance<V>, &mut Deposit<'_, N>),

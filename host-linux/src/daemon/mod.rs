@@ -405,6 +405,35 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
         Err(e) => warn!("link monitor unavailable, interface tracking disabled: {e}"),
     }
 
+    // Route and rule deletions: a master whose tracked virtual route or rule goes
+    // steps down (the statics' own watcher puts those back).
+    match crate::net::routes::DeletionMonitor::new() {
+        Ok(mut mon) => {
+            let engine = engine.clone();
+            tokio::task::spawn_local(async move {
+                loop {
+                    match mon.next().await {
+                        Ok(ids) if ids.is_empty() => {}
+                        Ok(ids) => {
+                            if !engine.send(Cmd::RoutesDeleted(ids)) {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            warn!(
+                                "route monitor: {e}; deleted virtual routes and rules go unnoticed"
+                            );
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+        Err(e) => {
+            warn!("route monitor: {e}; deleted virtual routes and rules go unnoticed")
+        }
+    }
+
     running.jobs = Some(service_jobs);
     // What the dumps show of the configuration: the plan last installed.
     let mut dump_plan = Arc::new(plan.clone());

@@ -78,6 +78,9 @@ struct Slot {
     master_priority: u8,
     /// `auth_type AH`: the sequence counter and IP identification.
     ah: ah::AhState,
+    /// The tracked virtual routes and rules a master installed, by what identifies
+    /// their deletion, with their names for the log.
+    watched: Vec<(crate::net::routes::Identity, String)>,
 }
 
 pub struct Engine {
@@ -118,6 +121,9 @@ pub struct Engine {
     /// Adds and removes `virtual_routes` and `virtual_rules` after the VIPs (`None`:
     /// the socket could not be opened, logged once).
     routes: Option<crate::net::routes::RouteSocket>,
+    /// Routes and rules this engine deleted itself, and when: their deletion
+    /// notifications are not somebody else's.
+    own_deletions: Vec<(crate::net::routes::Identity, std::time::Instant)>,
     armed: Option<vigil_core::Instant>,
     tx_buf: [u8; 1500],
     /// Adverts waiting for one `sendmmsg`, all for `batch_socket`, from these instances.
@@ -160,6 +166,7 @@ impl Engine {
             announcer,
             addresses,
             routes: routes::open_socket(),
+            own_deletions: Vec::new(),
             armed: None,
             tx_buf: [0; 1500],
             tx_batch: SendBatch::new(),

@@ -474,6 +474,7 @@ impl Engine {
                 last_transition: std::time::SystemTime::now(),
                 master_priority: 0,
                 ah: Default::default(),
+                watched: Vec::new(),
             };
             prepared.push(Prepared::New(slot, core, dest));
         }
