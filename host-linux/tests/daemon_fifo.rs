@@ -453,3 +453,110 @@ fn a_full_fifo_never_delays_a_failover() {
     drop(lb2);
     assert!(fifo.exists());
 }
+
+/// Appends its arguments, one call a line, to `$NOTIFY_LOG`'s neighbour `notify.log`.
+const NOTIFY: &str = "#!/bin/sh\necho \"$@\" >> \"$(dirname \"$0\")/notify.log\"\n";
+
+/// One node, five instances, then a reload that keeps only VI_1: VI_2 (MASTER, with a
+/// `notify_fault`), VI_3 (MASTER, `notify_deleted SCRIPT`), VI_4 (in FAULT: a
+/// `track_file` of weight 0 reads 1) and VI_5 (MASTER, `notify_deleted` alone) are
+/// removed. Returns the FIFO lines and the notify calls (sorted: an instance's scripts
+/// run at once) written after the reload.
+fn removal_scenario(which: Impl, prefix: &str) -> (String, Vec<String>) {
+    let lan = lan(prefix, 1);
+    let dir = workdir(&format!("fifo-removed-{which:?}"));
+    install_reader(dir.path());
+    let d = dir.path().display();
+    let notify = dir.path().join("notify.sh");
+    std::fs::write(&notify, NOTIFY).unwrap();
+    std::fs::set_permissions(&notify, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.path().join("bad"), "1\n").unwrap();
+    let n = notify.display();
+    let inst = |name: &str, vrid: u8, last: u8, extra: &str| {
+        let mut i = Inst::v3(name, vrid, "MASTER", 150, "0.2")
+            .with_extra(&format!("    notify \"{n}\"\n{extra}"));
+        i.vips = vec![format!("10.77.0.{last}/24")];
+        i.render()
+    };
+    let global = format!(
+        "    vrrp_notify_fifo {d}/lb1.fifo\n    vrrp_notify_fifo_script \"{d}/reader.sh {d}/lb1.lines\"\n"
+    );
+    let head = global_defs("lb1", &global)
+        + &format!("vrrp_track_file bad {{\n    file {d}/bad\n    weight 0\n}}\n");
+    let kept = inst("VI_1", 51, 50, "");
+    let all = head.clone()
+        + &kept
+        + &inst(
+            "VI_2",
+            52,
+            51,
+            &format!("    notify_fault \"{n} fault-script\"\n"),
+        )
+        + &inst(
+            "VI_3",
+            53,
+            52,
+            &format!("    notify_deleted \"{n} deleted-script\"\n"),
+        )
+        + &inst("VI_4", 54, 53, "    track_file {\n        bad\n    }\n")
+        + &inst("VI_5", 55, 54, "    notify_deleted\n");
+    let node = Daemon::start(which, &lan.host(0).ns, dir.path(), "lb1", &all);
+    node.expect_state("MASTER", Duration::from_secs(8));
+    // Every instance settled (MASTER, VI_4 FAULT), its notify calls made.
+    let lines = dir.path().join("lb1.lines");
+    let log = dir.path().join("notify.log");
+    let before = wait_lines(&lines, 5).lines().count();
+    wait_lines(&log, 5);
+    std::thread::sleep(Duration::from_millis(1500));
+    let calls = std::fs::read_to_string(&log).unwrap().lines().count();
+    assert_eq!(
+        std::fs::read_to_string(&lines).unwrap().lines().count(),
+        before,
+        "{which:?}: not settled:\n{}",
+        node.log()
+    );
+    let conf = match &node {
+        Daemon::Vigil(v) => v.conf.clone(),
+        Daemon::Ka(k) => k.conf.clone(),
+    };
+    std::fs::write(&conf, head + &kept).unwrap();
+    node.sighup();
+    let text = wait_lines(&lines, before + 4);
+    std::thread::sleep(Duration::from_millis(1000));
+    let text = std::fs::read_to_string(&lines).unwrap_or(text);
+    let after: String = text
+        .lines()
+        .skip(before)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut called: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .skip(calls)
+        .map(str::to_owned)
+        .collect();
+    called.sort();
+    node.expect_state("MASTER", Duration::from_secs(2));
+    eprintln!("{which:?} removal:\n{after}{called:#?}");
+    (after, called)
+}
+
+/// Instances a reload removes notify as keepalived 2.2.7's `clear_diff_vrrp`: FAULT
+/// (the generic script alone: keepalived picks the state's script while the state is
+/// still DELETED, so `notify_fault` does not run), DELETED with `notify_deleted` (its
+/// script if it has one), nothing for one already in FAULT.
+#[test]
+fn removed_instances_notify_as_keepalived() {
+    if !privileged_or_skip("removed_instances_notify_as_keepalived") {
+        return;
+    }
+    let ka = removal_scenario(Impl::Keepalived, "fdk");
+    let vigil = removal_scenario(Impl::Vigil, "fdv");
+    assert_eq!(
+        ka.0,
+        "INSTANCE \"VI_2\" FAULT 150\nINSTANCE \"VI_3\" DELETED 150\nINSTANCE \"VI_5\" DELETED 150\n",
+        "keepalived's FIFO lines"
+    );
+    assert_eq!(vigil.0, ka.0, "FIFO lines: left vigild, right keepalived");
+    assert_eq!(vigil.1, ka.1, "notify calls: left vigild, right keepalived");
+}

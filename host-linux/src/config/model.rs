@@ -307,6 +307,8 @@ pub struct Notify {
     /// `notify_master_rx_lower_pri` (instances only): run, without arguments, each time
     /// the master hears a lower-priority advert.
     pub master_rx_lower_pri: Option<Command>,
+    /// `notify_deleted SCRIPT` (instances only): run when a reload removes the instance.
+    pub deleted: Option<Command>,
 }
 
 impl Notify {
@@ -318,6 +320,7 @@ impl Notify {
             &self.stop,
             &self.any,
             &self.master_rx_lower_pri,
+            &self.deleted,
         ]
         .into_iter()
         .flatten()
@@ -452,6 +455,9 @@ pub struct Instance {
     pub track_files: Vec<TrackRef>,
     pub track_processes: Vec<TrackRef>,
     pub notify: Notify,
+    /// `notify_deleted` (with or without a script): a reload that removes the instance
+    /// notifies DELETED, not keepalived's default FAULT.
+    pub notify_deleted: bool,
     pub garp: GarpSettings,
     pub lower_prio_no_advert: bool,
     pub higher_prio_send_advert: bool,
@@ -508,6 +514,7 @@ impl Instance {
             track_files: Vec::new(),
             track_processes: Vec::new(),
             notify: Notify::default(),
+            notify_deleted: false,
             notify_priority_changes: None,
             garp: GarpSettings::default(),
             lower_prio_no_advert: false,

@@ -201,6 +201,7 @@ fn notify_scripts(n: &Notify, owner: &str, users: &Users) -> Scripts {
         backup: one("notify_backup", &n.backup),
         fault: one("notify_fault", &n.fault),
         stop: one("notify_stop", &n.stop),
+        deleted: one("notify_deleted", &n.deleted),
         any: one("notify", &n.any),
     }
 }
@@ -453,6 +454,7 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
             track_processes,
             track_own_interface: !inst.dont_track_primary,
             notify: notify_scripts(&inst.notify, &inst.name, &users),
+            notify_deleted: inst.notify_deleted,
             notify_priority_changes: inst
                 .notify_priority_changes
                 .or_else(|| {

@@ -63,6 +63,9 @@ pub struct Instance {
     /// `dont_track_primary`.
     pub track_own_interface: bool,
     pub notify: notify::Scripts,
+    /// `notify_deleted`: a reload that removes the instance notifies DELETED (else
+    /// FAULT, unless it was in FAULT already).
+    pub notify_deleted: bool,
     /// `notify_priority_changes` (its own, else its sync group's, else the global one):
     /// priority changes go to the notify FIFOs.
     pub notify_priority_changes: bool,

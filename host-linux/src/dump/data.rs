@@ -368,7 +368,10 @@ fn instance(out: &mut String, status: &Status, plan: &Plan, s: &InstanceStatus, 
     tracked(&mut lines, "Tracked files", &p.track_files);
     tracked(&mut lines, "Tracked processes", &p.track_processes);
     lines.push("Using smtp notification = no".into());
-    lines.push("Notify deleted = Fault".into());
+    lines.push(format!(
+        "Notify deleted = {}",
+        if p.notify_deleted { "Deleted" } else { "Fault" }
+    ));
     notify_scripts(&mut lines, &p.notify, plan);
     lines.push(format!(
         "Notify priority changes = {}",
@@ -388,6 +391,7 @@ fn notify_scripts(lines: &mut Vec<String>, scripts: &notify::Scripts, plan: &Pla
         (&scripts.master, "Master"),
         (&scripts.fault, "Fault"),
         (&scripts.stop, "Stop"),
+        (&scripts.deleted, "Deleted"),
         (&scripts.any, "Generic"),
     ] {
         if let Some(sc) = script {

@@ -377,7 +377,23 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
                 );
             }
         }),
-        Keyword::ignored("notify_deleted"),
+        Keyword::read("notify_deleted", |p, b, n| {
+            if b.inst.notify_deleted {
+                p.d.warn(
+                    n.loc(),
+                    format!(
+                        "({}) notify_deleted already specified - ignoring {}",
+                        b.inst.name,
+                        n.raw_args()
+                    ),
+                );
+                return;
+            }
+            if !n.args.is_empty() {
+                b.inst.notify.deleted = p.command(n, true);
+            }
+            b.inst.notify_deleted = true;
+        }),
         Keyword::read("smtp_alert", |p, b, n| match n.args.first() {
             None => b.inst.smtp_alert = Some(true),
             Some(t) => match ka_bool(t) {

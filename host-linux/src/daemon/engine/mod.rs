@@ -81,6 +81,9 @@ struct Slot {
     /// The tracked virtual routes and rules a master installed, by what identifies
     /// their deletion, with their names for the log.
     watched: Vec<(crate::net::routes::Identity, String)>,
+    /// A reload removed the instance (or changed its identity): it is stopping, and
+    /// notifies as keepalived's `clear_diff_vrrp` does, not STOP.
+    deleted: bool,
 }
 
 pub struct Engine {
@@ -334,16 +337,34 @@ impl Engine {
                 if from == VrrpState::Master {
                     c.left_master += 1;
                 }
-                let state = if to == VrrpState::Initialize {
-                    "STOP"
-                } else {
-                    to.as_str()
+                let state = match to {
+                    VrrpState::Initialize if self.slots[i].deleted => {
+                        // keepalived: DELETED with `notify_deleted`, else FAULT as it
+                        // always did, except for an instance already in FAULT.
+                        if self.slots[i].plan.notify_deleted {
+                            "DELETED"
+                        } else if from == VrrpState::Fault {
+                            return;
+                        } else {
+                            "FAULT"
+                        }
+                    }
+                    VrrpState::Initialize => "STOP",
+                    _ => to.as_str(),
                 };
                 let prio = self
                     .router
                     .instance(i)
                     .map_or(0, |x| x.effective_priority());
-                let scripts = self.slots[i].plan.notify.clone();
+                let mut scripts = self.slots[i].plan.notify.clone();
+                if state == "FAULT" && to == VrrpState::Initialize {
+                    // keepalived picks the state's script before it turns DELETED into
+                    // FAULT: the generic script alone runs.
+                    scripts = notify::Scripts {
+                        any: scripts.any,
+                        ..Default::default()
+                    };
+                }
                 self.note(notify::Kind::Instance, name, scripts, state, prio);
             }
             Event::PriorityChanged { from, to } => {

@@ -188,6 +188,7 @@ impl Engine {
             } else {
                 info!("({name}) removed from the configuration, stopping it");
             }
+            self.slots[i].deleted = true;
             self.router.stop(i, now);
         }
         self.drain();
@@ -475,6 +476,7 @@ impl Engine {
                 master_priority: 0,
                 ah: Default::default(),
                 watched: Vec::new(),
+                deleted: false,
             };
             prepared.push(Prepared::New(slot, core, dest));
         }
