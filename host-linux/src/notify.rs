@@ -63,6 +63,9 @@ pub struct Scripts {
     pub stop: Option<Script>,
     /// `notify_deleted SCRIPT`: a reload removed the instance.
     pub deleted: Option<Script>,
+    /// `notify_master_rx_lower_pri`: a master heard a lower-priority advert (the
+    /// instance's notes for that event carry this one alone).
+    pub master_rx_lower_pri: Option<Script>,
     /// `notify`: called with the four arguments after the state's own script.
     pub any: Option<Script>,
 }
@@ -87,6 +90,7 @@ impl Scripts {
             "FAULT" => &self.fault,
             "STOP" => &self.stop,
             "DELETED" => &self.deleted,
+            "MASTER_RX_LOWER_PRI" => &self.master_rx_lower_pri,
             _ => &None,
         };
         let mut out: Vec<(Vec<String>, Option<RunAs>)> = own

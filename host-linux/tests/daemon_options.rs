@@ -6,11 +6,11 @@
 mod common;
 
 use common::*;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 use vigil_core::wire::Version;
-use vigil_tests::netns::{Netns, privileged_or_skip, run_in};
+use vigil_tests::netns::{Netns, privileged_or_skip};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 
@@ -25,23 +25,6 @@ fn logging_script(dir: &Path, log: &Path) -> String {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     script.display().to_string()
-}
-
-/// Sends `payload` (a VRRP message) from `src` to `dst` with IP TTL `ttl`, from a raw
-/// `IP_HDRINCL` socket in `ns`.
-fn send_vrrp(ns: &Netns, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8]) {
-    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-    let packet = ipv4_vrrp_packet(src, dst, ttl, payload);
-    run_in(ns, || {
-        let sock = Socket::new(
-            Domain::IPV4,
-            Type::RAW,
-            Some(Protocol::from(libc::IPPROTO_RAW)),
-        )
-        .expect("raw socket");
-        sock.send_to(&packet, &SockAddr::from(SocketAddrV4::new(dst, 0)))
-            .expect("sending an advert");
-    });
 }
 
 fn lines(log: &Path) -> usize {

@@ -566,7 +566,7 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
             }
         }
         for g in 0..self.groups.len() {
-            self.settle(g, now);
+            self.settle(g, now, None);
         }
     }
 
@@ -585,8 +585,8 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         if self.members[index].instance.state() != State::Master {
             return;
         }
-        self.each_member(group, |inst, out| inst.step_down(now, out));
-        self.settle(usize::from(group.unwrap_or_default()), now);
+        self.each_member(group, Some(index), |inst, out| inst.step_down(now, out));
+        self.settle(usize::from(group.unwrap_or_default()), now, Some(index));
     }
 
     /// Stops instance `index`: a master resigns (priority 0) and removes its VIPs.
@@ -721,7 +721,7 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         if let Some(g) = m.group
             && snapshot(&m.instance) != was
         {
-            self.settle(usize::from(g), now);
+            self.settle(usize::from(g), now, Some(index));
         }
     }
 

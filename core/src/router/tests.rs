@@ -412,6 +412,22 @@ fn keepalived_sync_group_goes_master_only_when_every_member_wants_it() {
     let (tx, ev) = drain(&mut r);
     assert_eq!(states(&r), [State::Master; 2]);
     assert_eq!(tx.len(), 2);
+    // keepalived's vrrp_sync_master: the member that completed the group goes first
+    // (its notifications come first), then the others.
+    let masters: std::vec::Vec<usize> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Output::Instance {
+                instance,
+                event:
+                    Event::StateChanged {
+                        to: State::Master, ..
+                    },
+            } => Some(*instance),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(masters, [1, 0]);
     assert_eq!(group_events(&ev), [State::Master]);
     assert_eq!(r.group_state(0), Some(State::Master));
 }

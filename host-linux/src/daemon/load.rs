@@ -202,6 +202,9 @@ fn notify_scripts(n: &Notify, owner: &str, users: &Users) -> Scripts {
         fault: one("notify_fault", &n.fault),
         stop: one("notify_stop", &n.stop),
         deleted: one("notify_deleted", &n.deleted),
+        // The instance's own field ([`plan::Instance::notify_master_rx_lower_pri`]):
+        // its notes carry it alone.
+        master_rx_lower_pri: None,
         any: one("notify", &n.any),
     }
 }

@@ -137,6 +137,9 @@ pub struct Engine {
     /// a takeover among them is timed from it to its VIPs installed.
     due: Vec<(usize, vigil_core::Instant)>,
     failover_latency: crate::metrics::Histogram,
+    /// Notes queued while [`Engine::drain`] runs, each with whether it is an
+    /// instance's first state after Initialize.
+    held_notes: Option<Vec<(Note, bool)>>,
 }
 
 impl Engine {
@@ -177,6 +180,7 @@ impl Engine {
             batch_from: Vec::with_capacity(SendBatch::LEN),
             due: Vec::new(),
             failover_latency: crate::metrics::failover_histogram(),
+            held_notes: None,
         }
     }
 
@@ -188,10 +192,21 @@ impl Engine {
             self.transmit(t);
         }
         self.flush();
+        // Notes are held until the end, so that a sync group's can go before its
+        // members' where keepalived sends it first.
+        let outermost = self.held_notes.is_none();
+        if outermost {
+            self.held_notes = Some(Vec::new());
+        }
         while let Some(out) = self.router.poll_event() {
             match out {
                 Output::Instance { instance, event } => self.carry_out(instance, event),
                 Output::Group { group, state } => self.group_changed(group, state),
+            }
+        }
+        if outermost {
+            for (note, _) in self.held_notes.take().unwrap_or_default() {
+                let _ = self.notes.send(note);
             }
         }
     }
@@ -357,6 +372,7 @@ impl Engine {
                     .instance(i)
                     .map_or(0, |x| x.effective_priority());
                 let mut scripts = self.slots[i].plan.notify.clone();
+                let leaving_init = from == VrrpState::Initialize;
                 if state == "FAULT" && to == VrrpState::Initialize {
                     // keepalived picks the state's script before it turns DELETED into
                     // FAULT: the generic script alone runs.
@@ -365,7 +381,14 @@ impl Engine {
                         ..Default::default()
                     };
                 }
-                self.note(notify::Kind::Instance, name, scripts, state, prio);
+                self.note_from(
+                    notify::Kind::Instance,
+                    name,
+                    scripts,
+                    state,
+                    prio,
+                    leaving_init,
+                );
             }
             Event::PriorityChanged { from, to } => {
                 let name = &self.slots[i].plan.name;
@@ -448,26 +471,68 @@ impl Engine {
             );
             (group.notify.clone(), state.as_str())
         };
-        self.note(notify::Kind::Group, group.name.clone(), scripts, word, 0);
+        let note = Note::State {
+            kind: notify::Kind::Group,
+            name: group.name.clone(),
+            scripts: Box::new(scripts),
+            state: word,
+            priority: 0,
+        };
+        // keepalived's `vrrp_init_state` notifies a starting group (BACKUP or FAULT)
+        // before its members; on any later change the members come first (the one that
+        // moved the group, then the others) and the group last.
+        let members = &group.members;
+        if let Some(held) = self.held_notes.as_mut() {
+            let first_member = held.iter().position(|(n, leaving_init)| {
+                *leaving_init
+                    && matches!(n, Note::State { kind: notify::Kind::Instance, name, .. } if members.contains(name))
+            });
+            match first_member {
+                Some(at) if state != VrrpState::Initialize => held.insert(at, (note, false)),
+                _ => held.push((note, false)),
+            }
+        } else {
+            let _ = self.notes.send(note);
+        }
     }
 
     fn note(
-        &self,
+        &mut self,
         kind: notify::Kind,
         name: String,
         scripts: notify::Scripts,
         state: &'static str,
         priority: u8,
     ) {
+        self.note_from(kind, name, scripts, state, priority, false);
+    }
+
+    /// Queues a note (held while [`Engine::drain`] runs); `leaving_init`: an
+    /// instance's first state after Initialize.
+    fn note_from(
+        &mut self,
+        kind: notify::Kind,
+        name: String,
+        scripts: notify::Scripts,
+        state: &'static str,
+        priority: u8,
+        leaving_init: bool,
+    ) {
         // Sent even without scripts: the service thread also writes the notify FIFOs
         // and mails transitions (`mail`).
-        let _ = self.notes.send(Note::State {
+        let note = Note::State {
             kind,
             name,
             scripts: Box::new(scripts),
             state,
             priority,
-        });
+        };
+        match self.held_notes.as_mut() {
+            Some(held) => held.push((note, leaving_init)),
+            None => {
+                let _ = self.notes.send(note);
+            }
+        }
     }
 
     /// Runs every expired deadline.
