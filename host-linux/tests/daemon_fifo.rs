@@ -636,3 +636,107 @@ fn master_rx_lower_pri_lines_as_keepalived() {
         assert_eq!(vigil, ka, "left vigild, right keepalived (script {script})");
     }
 }
+
+/// One node: VI_1 runs on eth0; VI_2's interface (a veth without an address) has no
+/// IPv4 address and VI_3 has `unicast_fault_no_peer` without peers, so both start in
+/// FAULT and stay there. Returns the FIFO lines once VI_1 is master, the notify calls
+/// then (sorted), and those after SIGTERM.
+fn waiting_scenario(which: Impl, prefix: &str) -> (String, Vec<String>, Vec<String>) {
+    let lan = lan(prefix, 1);
+    let ns = &lan.host(0).ns;
+    ns.exec_ok(&[
+        "ip", "link", "add", "nad0", "type", "veth", "peer", "name", "nad0p",
+    ])
+    .expect("a veth pair");
+    for l in ["nad0", "nad0p"] {
+        ns.exec_ok(&["ip", "link", "set", l, "up"]).unwrap();
+    }
+    let dir = workdir(&format!("fifo-waiting-{which:?}"));
+    install_reader(dir.path());
+    let d = dir.path().display();
+    let notify = dir.path().join("notify.sh");
+    std::fs::write(&notify, NOTIFY).unwrap();
+    std::fs::set_permissions(&notify, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let n = notify.display();
+    let scripts = |tag: &str| format!("    notify \"{n}\"\n    notify_fault \"{n} fault-{tag}\"");
+    let one = Inst::v3("VI_1", 51, "MASTER", 150, "0.2").with_extra(&scripts("1"));
+    let mut two = Inst::v3("VI_2", 52, "BACKUP", 100, "0.2").with_extra(&scripts("2"));
+    two.iface = "nad0".into();
+    two.vips = vec!["10.77.0.60/24".into()];
+    let mut three = Inst::v3("VI_3", 53, "BACKUP", 90, "0.2").with_extra(&format!(
+        "{}\n    unicast_fault_no_peer\n    unicast_src_ip {}",
+        scripts("3"),
+        host_ip(0)
+    ));
+    three.vips = vec!["10.77.0.61/24".into()];
+    let global = format!(
+        "    vrrp_notify_fifo {d}/lb1.fifo\n    vrrp_notify_fifo_script \"{d}/reader.sh {d}/lb1.lines\"\n"
+    );
+    let conf = global_defs("lb1", &global) + &one.render() + &two.render() + &three.render();
+    let mut node = Daemon::start(which, ns, dir.path(), "lb1", &conf);
+    node.expect_state("MASTER", Duration::from_secs(8));
+    let lines = dir.path().join("lb1.lines");
+    let log = dir.path().join("notify.log");
+    settled(&lines, 4);
+    let calls = settled(&log, 6);
+    let text = std::fs::read_to_string(&lines).unwrap_or_default();
+    let all: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut running = all[..calls].to_vec();
+    running.sort();
+    assert!(node.terminate(), "{which:?}:\n{}", node.log());
+    settled(&log, calls + 1);
+    let mut stopping: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .skip(calls)
+        .map(str::to_owned)
+        .collect();
+    stopping.sort();
+    eprintln!("{which:?} waiting:\n{text}{running:#?}\n{stopping:#?}");
+    (text, running, stopping)
+}
+
+/// keepalived runs an instance that cannot run (no address of its family on its
+/// interface, or `unicast_fault_no_peer` without peers) in FAULT from the start, and
+/// notifies it so (`notify_fault`, the generic script, the FIFO line), and STOP at exit.
+/// vigild, which keeps such an instance waiting, notifies it the same way.
+#[test]
+fn instances_that_start_in_fault_notify_as_keepalived() {
+    if !privileged_or_skip("instances_that_start_in_fault_notify_as_keepalived") {
+        return;
+    }
+    let ka = waiting_scenario(Impl::Keepalived, "fwk");
+    let vigil = waiting_scenario(Impl::Vigil, "fwv");
+    assert!(
+        ka.1.contains(&"fault-2".to_string())
+            && ka.1.contains(&"INSTANCE VI_3 FAULT 90".to_string()),
+        "keepalived: {:?}",
+        ka.1
+    );
+    // Between instances the order differs: keepalived notifies an instance without
+    // an address while it reads the interfaces, before the others start.
+    assert_eq!(
+        per_instance(&vigil.0),
+        per_instance(&ka.0),
+        "FIFO lines: left vigild, right keepalived"
+    );
+    assert_eq!(vigil.1, ka.1, "notify calls: left vigild, right keepalived");
+    assert_eq!(
+        vigil.2, ka.2,
+        "calls at exit: left vigild, right keepalived"
+    );
+}
+
+/// The lines of `text` by the name they carry, each name's in their order.
+fn per_instance(text: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for l in text.lines() {
+        let name = l.split_whitespace().nth(1).unwrap_or_default().to_owned();
+        out.entry(name).or_default().push(l.to_owned());
+    }
+    out
+}

@@ -79,10 +79,17 @@ pub(super) async fn apply_plan(
     running.installed = record;
     running.stale.retain(|r| !wanted_keys.contains(&r.key()));
     running.save(&[]);
-    running.names = names;
     running.remove_vmacs(&plan_vmacs);
     *running.waiting_status.borrow_mut() = waiting.shown.clone();
+    // keepalived notifies an instance that starts in FAULT (its `notify_fault`, the
+    // generic script, the FIFO line). One that ran before was notified when the
+    // protocol thread stopped it, and one that waited already, before.
+    let was_waiting = running.waiting.names();
+    waiting.notify(running.notes.as_ref(), "FAULT", |name| {
+        !was_waiting.contains(name) && !running.names.contains(name)
+    });
     running.waiting = waiting;
+    running.names = names;
     for t in running.trackers.drain(..) {
         t.abort();
     }

@@ -192,6 +192,9 @@ struct Running {
     waiting_status: Rc<RefCell<Vec<control::InstanceStatus>>>,
     /// Static addresses, routes and rules, and the record of routes and rules.
     routes: route_state::RouteState,
+    /// The service's own way to the notify scripts and FIFOs: for the instances that
+    /// wait (FAULT when they start waiting, STOP at exit, as keepalived notifies them).
+    notes: Option<mpsc::UnboundedSender<Note>>,
 }
 
 impl Running {
@@ -290,6 +293,7 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
         waiting: waiting::Waiting::default(),
         waiting_status: Rc::default(),
         routes: route_state::RouteState::new(&options.state_file),
+        notes: None,
     };
     let plan = match loader() {
         Ok(p) => p,
@@ -312,6 +316,7 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     // The service's own sender, for link removals.
     let service_jobs = jobs_tx.clone();
     let (notes_tx, mut notes_rx) = mpsc::unbounded_channel::<Note>();
+    running.notes = Some(notes_tx.clone());
     let (reports_tx, mut reports_rx) = mpsc::unbounded_channel();
     let config_path = options.config_path.display().to_string();
     // The protocol thread's own: it installs VIPs and announces them itself.
@@ -602,6 +607,11 @@ async fn main_loop(options: Options, loader: Loader, signals: OwnedFd) -> i32 {
     if engine.send(Cmd::Shutdown(tx)) {
         let _ = rx.await;
     }
+    // keepalived notifies STOP for every instance, those in FAULT too.
+    running
+        .waiting
+        .notify(running.notes.as_ref(), "STOP", |_| true);
+    running.notes = None;
     running.remove_vmacs(&HashSet::new());
     running.jobs = None;
     // The protocol thread has resigned every instance (VIPs removed) and is ending: its

@@ -136,6 +136,34 @@ impl Waiting {
     pub(super) fn is_waiting(&self) -> bool {
         !self.instances.is_empty()
     }
+
+    /// The names of the waiting instances.
+    pub(super) fn names(&self) -> HashSet<String> {
+        self.instances.iter().map(|i| i.name.clone()).collect()
+    }
+
+    /// Notifies `state` for the waiting instances `which` picks, in configuration order,
+    /// with their base priority (keepalived's effective priority of an instance that
+    /// never ran).
+    pub(super) fn notify(
+        &self,
+        notes: Option<&mpsc::UnboundedSender<Note>>,
+        state: &'static str,
+        which: impl Fn(&str) -> bool,
+    ) {
+        let Some(notes) = notes else {
+            return;
+        };
+        for inst in self.instances.iter().filter(|i| which(&i.name)) {
+            let _ = notes.send(Note::State {
+                kind: notify::Kind::Instance,
+                name: inst.name.clone(),
+                scripts: Box::new(inst.notify.clone()),
+                state,
+                priority: inst.core.priority,
+            });
+        }
+    }
 }
 
 /// What keeps an instance from being installed.
