@@ -309,6 +309,13 @@ fn dump_config(conf: &KeepalivedConf) -> plan::DumpConfig {
 
 pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
     let users = Users::new(conf);
+    // keepalived's default for instances and groups without their own.
+    let mail = &conf.global.mail;
+    let smtp_alert = |own: Option<bool>| {
+        own.or(mail.smtp_alert_vrrp)
+            .or(mail.smtp_alert)
+            .unwrap_or(false)
+    };
     let mut plan = Plan {
         // Every notify script carries its user; this default only covers scripts built
         // elsewhere.
@@ -458,6 +465,7 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
             track_own_interface: !inst.dont_track_primary,
             notify: notify_scripts(&inst.notify, &inst.name, &users),
             notify_deleted: inst.notify_deleted,
+            smtp_alert: smtp_alert(inst.smtp_alert),
             notify_priority_changes: inst
                 .notify_priority_changes
                 .or_else(|| {
@@ -488,6 +496,7 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
             name: g.name.clone(),
             members: g.members.iter().map(|(m, _)| m.clone()).collect(),
             notify: notify_scripts(&g.notify, &g.name, &users),
+            smtp_alert: smtp_alert(g.smtp_alert),
         });
     }
     Ok(plan)

@@ -63,6 +63,9 @@ pub struct Instance {
     /// `dont_track_primary`.
     pub track_own_interface: bool,
     pub notify: notify::Scripts,
+    /// `smtp_alert`, resolved as keepalived does (its own, else `smtp_alert_vrrp`, else
+    /// `smtp_alert`, else off), whether or not mail can be sent.
+    pub smtp_alert: bool,
     /// `notify_deleted`: a reload that removes the instance notifies DELETED (else
     /// FAULT, unless it was in FAULT already).
     pub notify_deleted: bool,
@@ -104,6 +107,9 @@ pub struct Group {
     pub name: String,
     pub members: Vec<String>,
     pub notify: notify::Scripts,
+    /// `smtp_alert`, resolved as keepalived does (its own, else `smtp_alert_vrrp`, else
+    /// `smtp_alert`, else off), whether or not mail can be sent.
+    pub smtp_alert: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

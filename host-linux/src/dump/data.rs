@@ -337,15 +337,20 @@ fn instance(out: &mut String, status: &Status, plan: &Plan, s: &InstanceStatus, 
         }
     }
     if unicast {
-        // vigild always sends with TTL 255 and has no checksum compatibility option.
-        lines.push("Unicast TTL = 255".into());
+        // keepalived shows the configured `unicast_ttl`, else 255.
+        lines.push(format!("Unicast TTL = {}", p.unicast_ttl.unwrap_or(255)));
         lines.push(format!(
             "Check unicast src : {}",
             if p.check_unicast_src { "yes" } else { "no" }
         ));
         lines.push("Unicast Peer :".into());
         for peer in &p.unicast_peers {
-            lines.push(format!("  {peer} min_ttl 0 max_ttl 255"));
+            let (min, max) = p
+                .peer_ttl
+                .iter()
+                .find(|(a, ..)| a == peer)
+                .map_or((0, 255), |&(_, min, max)| (min, max));
+            lines.push(format!("  {peer} min_ttl {min} max_ttl {max}"));
         }
         lines.push("Unicast checksum compatibility = no".into());
     }
@@ -367,12 +372,24 @@ fn instance(out: &mut String, status: &Status, plan: &Plan, s: &InstanceStatus, 
     tracked(&mut lines, "Tracked scripts", &p.track_scripts);
     tracked(&mut lines, "Tracked files", &p.track_files);
     tracked(&mut lines, "Tracked processes", &p.track_processes);
-    lines.push("Using smtp notification = no".into());
+    lines.push(format!(
+        "Using smtp notification = {}",
+        yes_no(p.smtp_alert)
+    ));
     lines.push(format!(
         "Notify deleted = {}",
         if p.notify_deleted { "Deleted" } else { "Fault" }
     ));
     notify_scripts(&mut lines, &p.notify, plan);
+    if let Some(sc) = &p.notify_master_rx_lower_pri {
+        let who = sc.run_as.unwrap_or(plan.script_user);
+        lines.push(format!(
+            "Master rx lower pri state transition script = {}, uid:gid {}:{}",
+            command_line(&sc.argv),
+            who.uid,
+            who.gid
+        ));
+    }
     lines.push(format!(
         "Notify priority changes = {}",
         p.notify_priority_changes
@@ -382,6 +399,10 @@ fn instance(out: &mut String, status: &Status, plan: &Plan, s: &InstanceStatus, 
     for l in lines {
         let _ = writeln!(out, "   {l}");
     }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
 }
 
 /// keepalived's `dump_notify_script` lines, in its order.
@@ -439,7 +460,7 @@ fn groups(out: &mut String, status: &Status, plan: &Plan) {
         for m in &g.members {
             let _ = writeln!(out, "     {m}");
         }
-        let _ = writeln!(out, "   Using smtp notification = no");
+        let _ = writeln!(out, "   Using smtp notification = {}", yes_no(g.smtp_alert));
         let mut lines = Vec::new();
         notify_scripts(&mut lines, &g.notify, plan);
         for l in lines {

@@ -129,7 +129,7 @@ fn data(out: &mut String, plan: &Plan, s: &InstanceStatus, p: &Instance) {
     o.raw("state", state_number(s.state));
     o.raw("wantstate", state_number(s.state));
     o.raw("version", s.version);
-    o.raw("smtp_alert", "false");
+    o.raw("smtp_alert", b(p.smtp_alert));
     o.raw("notify_deleted", b(p.notify_deleted));
     let script = |o: &mut Object, k: &'static str, sc: &Option<crate::notify::Script>| {
         if let Some(sc) = sc {
