@@ -287,3 +287,97 @@ fn vigild_backup_follows_a_keepalived_ipv6_unicast_master() {
     assert!(counter(&i, "adverts_rx") >= 3, "{i}");
     assert_eq!(drops(&i, "ttl"), 0, "{i}");
 }
+
+/// A VRRPv3 unicast instance of lb`me` (host `me`, peer host `peer`), with `extra`.
+fn unicast_v3(me: usize, peer: usize, state: &'static str, prio: u8, extra: &str) -> String {
+    let inst = Inst::v3("VI_1", 51, state, prio, "0.5")
+        .unicast(host_ip(me), &[host_ip(peer)])
+        .with_extra(extra);
+    global_defs(&format!("lb{me}"), "") + &inst.render()
+}
+
+/// `old_unicast_checksum`: keepalived ≤ 1.3.6's VRRPv3 unicast checksum (the
+/// pseudo-header names 224.0.0.18, not the peer). Against keepalived 2.2.7 (Debian's
+/// build, with its automatic compatibility): a keepalived master sending the old
+/// checksum keeps a default vigild backup (which switches, logging keepalived's line);
+/// a vigild master sending it keeps a default keepalived backup (which switches); with
+/// `old_unicast_checksum never` vigild drops the old checksum and takes over.
+#[test]
+fn old_unicast_checksum_interoperates_with_keepalived() {
+    if !privileged_or_skip("old_unicast_checksum_interoperates_with_keepalived") {
+        return;
+    }
+    const SWITCHED: &str = "(VI_1) Setting unicast VRRPv3 checksum to old version";
+    // Longer than a master-down interval (3 × 0.5 s + skew).
+    let settle = Duration::from_millis(2500);
+    let lan = lan("voc", 2);
+    let (ns0, ns1) = (&lan.host(0).ns, &lan.host(1).ns);
+    let dir = workdir("old-checksum");
+
+    // keepalived sends the old checksum; vigild follows it.
+    let old = "    old_unicast_checksum";
+    let mut k = Keepalived::start(ns0, dir.path(), "ka", &unicast_v3(0, 1, "MASTER", 150, old));
+    k.expect_state("VI_1", "MASTER", Duration::from_secs(8));
+    let mut v = Vigild::start(ns1, dir.path(), "vg", &unicast_v3(1, 0, "BACKUP", 100, ""));
+    v.expect_state("VI_1", "BACKUP", Duration::from_secs(3));
+    std::thread::sleep(settle);
+    assert_eq!(
+        v.state("VI_1").as_deref(),
+        Some("BACKUP"),
+        "{}",
+        v.log_text()
+    );
+    assert_eq!(
+        v.log_text().matches(SWITCHED).count(),
+        1,
+        "{}",
+        v.log_text()
+    );
+    assert_eq!(
+        k.state("VI_1").as_deref(),
+        Some("MASTER"),
+        "{}",
+        k.log_text()
+    );
+    v.terminate(Duration::from_secs(5));
+
+    // With `never`, vigild drops them and takes over, as keepalived would.
+    let never = "    old_unicast_checksum never";
+    let mut v = Vigild::start(
+        ns1,
+        dir.path(),
+        "vgn",
+        &unicast_v3(1, 0, "BACKUP", 100, never),
+    );
+    v.expect_state("VI_1", "MASTER", Duration::from_secs(4));
+    // Dropped as `checksum` errors, by the socket filter or by the daemon.
+    let st = v.status().unwrap();
+    let i = v.instance("VI_1").unwrap();
+    let filtered = st["filtered"]["checksum"].as_u64().unwrap_or(0);
+    assert!(filtered + drops(&i, "checksum") > 0, "{st}");
+    assert!(!v.log_text().contains(SWITCHED));
+    v.terminate(Duration::from_secs(5));
+    assert!(k.terminate(Duration::from_secs(5)));
+
+    // vigild sends the old checksum; a default keepalived follows it.
+    let mut v = Vigild::start(
+        ns0,
+        dir.path(),
+        "vg0",
+        &unicast_v3(0, 1, "MASTER", 150, old),
+    );
+    v.expect_state("VI_1", "MASTER", Duration::from_secs(4));
+    let mut k = Keepalived::start(ns1, dir.path(), "ka1", &unicast_v3(1, 0, "BACKUP", 100, ""));
+    k.expect_state("VI_1", "BACKUP", Duration::from_secs(8));
+    std::thread::sleep(settle);
+    assert_eq!(
+        k.state("VI_1").as_deref(),
+        Some("BACKUP"),
+        "{}",
+        k.log_text()
+    );
+    assert_eq!(k.count(SWITCHED), 1, "{}", k.log_text());
+    assert_eq!(v.state("VI_1").as_deref(), Some("MASTER"));
+    assert!(k.terminate(Duration::from_secs(5)));
+    v.terminate(Duration::from_secs(5));
+}

@@ -149,6 +149,13 @@ impl<const V: usize> Instance<V> {
         )
     }
 
+    /// From now on checks and writes keepalived ≤ 1.3.6's unicast checksum (the router
+    /// found a peer using it).
+    pub(crate) fn use_old_unicast_checksum(&mut self) {
+        self.config.checksum = wire::ChecksumMode::OldUnicast;
+        self.config.old_checksum_auto = false;
+    }
+
     /// Marks the instance as a sync-group member (see [`crate::router`]).
     pub(crate) fn set_sync_member(&mut self, member: bool) {
         self.sync_member = member;

@@ -240,12 +240,7 @@ fn the_advert_written_is_the_one_peers_parse() {
         dst: t.dst,
         ttl: 255,
     };
-    let repr = Repr::parse(
-        &buf[..t.len.unwrap()],
-        &meta,
-        wire::ChecksumMode::PseudoHeader,
-    )
-    .unwrap();
+    let repr = Repr::parse(&buf[..t.len.unwrap()], &meta, ChecksumMode::PseudoHeader).unwrap();
     assert_eq!((repr.vrid, repr.priority), (51, 100));
 }
 

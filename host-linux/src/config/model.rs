@@ -407,6 +407,19 @@ impl Default for GarpSettings {
     }
 }
 
+/// keepalived's `unicast_chksum_compat` (`old_unicast_checksum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OldUnicastChecksum {
+    /// Not written: the new checksum, switching to the old one for good when a unicast
+    /// peer's advert has it (Debian's build).
+    #[default]
+    Auto,
+    /// `old_unicast_checksum`: the old one from the start.
+    Config,
+    /// `old_unicast_checksum never`: the new one only.
+    Never,
+}
+
 /// `vrrp_instance NAME { ... }`, with effective values.
 #[derive(Debug, Clone)]
 pub struct Instance {
@@ -464,6 +477,8 @@ pub struct Instance {
     pub dont_track_primary: bool,
     pub use_vmac: Option<UseVmac>,
     pub down_timer_adverts: u8,
+    /// `old_unicast_checksum [never]`: keepalived ≤ 1.3.6's VRRPv3 unicast checksum.
+    pub old_unicast_checksum: OldUnicastChecksum,
     pub skip_check_adv_addr: bool,
     /// `check_unicast_src` (an instance) / `vrrp_check_unicast_src` (global): a unicast
     /// instance accepts adverts from its peers only.
@@ -522,6 +537,7 @@ impl Instance {
             dont_track_primary: false,
             use_vmac: None,
             down_timer_adverts: 3,
+            old_unicast_checksum: OldUnicastChecksum::Auto,
             skip_check_adv_addr: false,
             check_unicast_src: false,
             strict: false,

@@ -352,7 +352,14 @@ fn instance(out: &mut String, status: &Status, plan: &Plan, s: &InstanceStatus, 
                 .map_or((0, 255), |&(_, min, max)| (min, max));
             lines.push(format!("  {peer} min_ttl {min} max_ttl {max}"));
         }
-        lines.push("Unicast checksum compatibility = no".into());
+        // keepalived's `unicast_chksum_compat` as configured (its `auto`, after a switch
+        // at run time, is not shown).
+        let compat = match (p.core.checksum, p.core.old_checksum_auto) {
+            (vigil_core::wire::ChecksumMode::OldUnicast, _) => "config",
+            (_, true) => "no",
+            _ => "never",
+        };
+        lines.push(format!("Unicast checksum compatibility = {compat}"));
     }
     let tracked =
         |lines: &mut Vec<String>, title: &str, list: &[(String, vigil_core::priority::Weight)]| {

@@ -5,7 +5,7 @@
 
 use super::super::keywords::{Keyword, Table};
 use super::super::lexer::Token;
-use super::super::model::{Instance, Written};
+use super::super::model::{Instance, OldUnicastChecksum, Written};
 use super::global::LOWER_PRIO_DELAY;
 use super::lists::TrackKind;
 use super::values::{DEFAULT_PRIORITY, ka_bool, ka_decimal, ka_unsigned};
@@ -320,7 +320,11 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
         }),
         Keyword::read("old_unicast_checksum", |p, b, n| {
             unicast_keyword(b, n);
-            p.ignored(n, PLACE);
+            match n.args.first().map(|t| t.word()) {
+                None => b.inst.old_unicast_checksum = OldUnicastChecksum::Config,
+                Some(Some("never")) => b.inst.old_unicast_checksum = OldUnicastChecksum::Never,
+                Some(_) => {}
+            }
             if let Some(t) = n.args.first()
                 && t.word() != Some("never")
             {

@@ -91,6 +91,12 @@ impl Engine {
                     s.deferred = false;
                     s.master_priority = a.priority;
                 }
+                if a.old_checksum {
+                    info!(
+                        "({}) Setting unicast VRRPv3 checksum to old version",
+                        s.plan.name
+                    );
+                }
                 s.counters.adverts_rx += 1;
                 if a.priority == 0 {
                     s.counters.priority_zero_rx += 1;
