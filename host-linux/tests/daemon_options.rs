@@ -381,3 +381,117 @@ fn old_unicast_checksum_interoperates_with_keepalived() {
     assert!(k.terminate(Duration::from_secs(5)));
     v.terminate(Duration::from_secs(5));
 }
+
+/// A configured `unicast_src_ip` that is not an address of the host: keepalived 2.2.7
+/// cannot bind to it and holds the instance in FAULT ("(VI_1): entering FAULT state
+/// (src address not configured)"), `track_src_ip` or not; vigild too. Once the address
+/// is added, vigild runs the instance (within its 1 s look); keepalived stays in FAULT
+/// until restarted (docs/ignored-options.md).
+#[test]
+fn a_missing_unicast_src_ip_holds_the_instance_in_fault_as_keepalived() {
+    if !privileged_or_skip("a_missing_unicast_src_ip_holds_the_instance_in_fault_as_keepalived") {
+        return;
+    }
+    let lan = lan("vsr", 2);
+    let ns = &lan.host(0).ns;
+    let dir = workdir("missing-src");
+    let src: Ipv4Addr = "10.77.0.99".parse().unwrap();
+    let inst = Inst::v3("VI_1", 51, "BACKUP", 100, "0.5")
+        .unicast(src, &[host_ip(1)])
+        .with_extra("    track_src_ip");
+    let conf = global_defs("lb1", "") + &inst.render();
+
+    let k = Keepalived::start(ns, dir.path(), "ka", &conf);
+    k.expect_state("VI_1", "FAULT", Duration::from_secs(8));
+    assert!(
+        k.log_text()
+            .contains("(VI_1): entering FAULT state (src address not configured)"),
+        "{}",
+        k.log_text()
+    );
+    drop(k);
+
+    let v = Vigild::start(ns, dir.path(), "vg", &conf);
+    v.expect_state("VI_1", "FAULT", Duration::from_secs(3));
+    assert!(
+        v.log_text()
+            .contains("(VI_1): entering FAULT state (src address not configured)"),
+        "{}",
+        v.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(v.state("VI_1").as_deref(), Some("FAULT"));
+    ns.exec_ok(&["ip", "addr", "add", "10.77.0.99/24", "dev", "eth0"])
+        .expect("adding the source");
+    v.expect_state("VI_1", "MASTER", Duration::from_secs(5));
+}
+
+/// Gratuitous ARPs for `addr` that `cap` sees within `window`.
+fn garps_seen(cap: &vigil_tests::netns::Capture, addr: Ipv4Addr, window: Duration) -> usize {
+    let end = std::time::Instant::now() + window;
+    let mut buf = vec![0u8; 2048];
+    let mut n = 0;
+    for _ in 0..20_000 {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match cap.next_frame(&mut buf, left).expect("capture") {
+            Some(len) if len >= 42 && buf[12..14] == [0x08, 0x06] => {
+                if buf[28..32] == addr.octets() && buf[38..42] == addr.octets() {
+                    n += 1;
+                }
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    n
+}
+
+/// `garp_extra_if all SECS`: a master sends one gratuitous ARP every SECS on each
+/// interface of its VIPs other than its own (keepalived's `vrrp_send_vmac_update`),
+/// between its usual bursts. Counted on that interface from 1.2 s to 4.5 s after the
+/// master took over (before the second burst at 5 s), for keepalived and for vigild.
+#[test]
+fn garp_extra_if_announces_on_the_other_interfaces_as_keepalived() {
+    if !privileged_or_skip("garp_extra_if_announces_on_the_other_interfaces_as_keepalived") {
+        return;
+    }
+    let lan = lan("vgx", 1);
+    let ns = &lan.host(0).ns;
+    ns.exec_ok(&[
+        "ip", "link", "add", "nad0", "type", "veth", "peer", "name", "nad0p",
+    ])
+    .expect("a veth pair");
+    for l in ["nad0", "nad0p"] {
+        ns.exec_ok(&["ip", "link", "set", l, "up"]).unwrap();
+    }
+    let dir = workdir("garp-extra-if");
+    let other: Ipv4Addr = "10.77.9.1".parse().unwrap();
+    let mut inst =
+        Inst::v2_pass("VI_1", 51, "MASTER", 150, "pw").with_extra("    garp_extra_if all 1");
+    inst.vips.push(format!("{other}/24 dev nad0"));
+    let conf = global_defs("lb1", "") + &inst.render();
+    let count = |started: std::time::Instant| {
+        let cap = vigil_tests::netns::run_in(ns, || {
+            vigil_tests::netns::Capture::open("nad0").expect("capture")
+        });
+        std::thread::sleep(Duration::from_millis(1200).saturating_sub(started.elapsed()));
+        garps_seen(&cap, other, Duration::from_millis(3300))
+    };
+
+    let k = Keepalived::start(ns, dir.path(), "ka", &conf);
+    k.expect_state("VI_1", "MASTER", Duration::from_secs(8));
+    let theirs = count(std::time::Instant::now());
+    drop(k);
+    let v = Vigild::start(ns, dir.path(), "vg", &conf);
+    v.expect_state("VI_1", "MASTER", Duration::from_secs(8));
+    let ours = count(std::time::Instant::now());
+    // One a second: 3 (or 4, by where the window falls) in 3.3 s.
+    assert!((3..=4).contains(&theirs), "keepalived sent {theirs}");
+    assert!(
+        (3..=4).contains(&ours),
+        "vigild sent {ours} (keepalived {theirs})"
+    );
+}

@@ -90,6 +90,8 @@ pub struct Global {
     /// instance accepts adverts from its peers only.
     pub check_unicast_src: bool,
     /// `vrrp_garp_interval`: delay between the gratuitous ARPs of one burst.
+    /// `vrrp_garp_extra_if [all] SECS`: the default of the instances' `garp_extra_if`.
+    pub garp_extra_if: Option<GarpExtraIf>,
     pub garp_interval: Duration,
     /// `vrrp_gna_interval`: the same for unsolicited neighbour advertisements.
     pub gna_interval: Duration,
@@ -141,6 +143,7 @@ impl Default for Global {
             strict: false,
             skip_check_adv_addr: false,
             check_unicast_src: false,
+            garp_extra_if: None,
             garp_interval: Duration::ZERO,
             gna_interval: Duration::ZERO,
             garp_master_delay: Duration::from_secs(5),
@@ -407,6 +410,17 @@ impl Default for GarpSettings {
     }
 }
 
+/// `garp_extra_if [all] SECS`: periodic gratuitous ARPs / NAs on the interfaces of VIPs
+/// that are not the instance's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GarpExtraIf {
+    /// Seconds between them (0: off).
+    pub every: u64,
+    /// `all`: every such interface; without it, only the VMAC interfaces keepalived
+    /// creates for addresses (`use_vmac_addr`), which vigild does not.
+    pub all: bool,
+}
+
 /// keepalived's `unicast_chksum_compat` (`old_unicast_checksum`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OldUnicastChecksum {
@@ -471,6 +485,8 @@ pub struct Instance {
     /// `notify_deleted` (with or without a script): a reload that removes the instance
     /// notifies DELETED, not keepalived's default FAULT.
     pub notify_deleted: bool,
+    /// `garp_extra_if [all] SECS` (unset: the global `vrrp_garp_extra_if`).
+    pub garp_extra_if: Option<GarpExtraIf>,
     pub garp: GarpSettings,
     pub lower_prio_no_advert: bool,
     pub higher_prio_send_advert: bool,
@@ -531,6 +547,7 @@ impl Instance {
             notify: Notify::default(),
             notify_deleted: false,
             notify_priority_changes: None,
+            garp_extra_if: None,
             garp: GarpSettings::default(),
             lower_prio_no_advert: false,
             higher_prio_send_advert: false,

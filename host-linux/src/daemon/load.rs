@@ -466,6 +466,13 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
             notify: notify_scripts(&inst.notify, &inst.name, &users),
             notify_deleted: inst.notify_deleted,
             smtp_alert: smtp_alert(inst.smtp_alert),
+            // Without `all` only keepalived's own per-address VMACs, which vigild does
+            // not create: nothing to send.
+            garp_extra_if: inst
+                .garp_extra_if
+                .or(conf.global.garp_extra_if)
+                .filter(|x| x.all && x.every > 0)
+                .map(|x| std::time::Duration::from_secs(x.every)),
             notify_priority_changes: inst
                 .notify_priority_changes
                 .or_else(|| {

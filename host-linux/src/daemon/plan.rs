@@ -66,6 +66,10 @@ pub struct Instance {
     /// `smtp_alert`, resolved as keepalived does (its own, else `smtp_alert_vrrp`, else
     /// `smtp_alert`, else off), whether or not mail can be sent.
     pub smtp_alert: bool,
+    /// `garp_extra_if all SECS` (else the global `vrrp_garp_extra_if all SECS`): a
+    /// master sends one gratuitous ARP / NA this often on each interface of its VIPs
+    /// other than its own.
+    pub garp_extra_if: Option<std::time::Duration>,
     /// `notify_deleted`: a reload that removes the instance notifies DELETED (else
     /// FAULT, unless it was in FAULT already).
     pub notify_deleted: bool,

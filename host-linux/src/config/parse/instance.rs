@@ -5,7 +5,7 @@
 
 use super::super::keywords::{Keyword, Table};
 use super::super::lexer::Token;
-use super::super::model::{Instance, OldUnicastChecksum, Written};
+use super::super::model::{GarpExtraIf, Instance, OldUnicastChecksum, Written};
 use super::global::LOWER_PRIO_DELAY;
 use super::lists::TrackKind;
 use super::values::{DEFAULT_PRIORITY, ka_bool, ka_decimal, ka_unsigned};
@@ -600,11 +600,12 @@ fn state(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
 
 /// `garp_extra_if [all] SECONDS` (vigild sends no extra garps; keepalived's checks).
 fn garp_extra_if(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
-    p.ignored(n, PLACE);
     let mut delay = None;
+    let mut all = false;
     for t in &n.args {
         let w = t.word().unwrap_or("");
         if w == "all" {
+            all = true;
             continue;
         }
         match ka_unsigned(w, 0, 86_400) {
@@ -621,14 +622,17 @@ fn garp_extra_if(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
             }
         }
     }
-    if delay.is_none() {
-        p.d.warn(
+    match delay {
+        None => p.d.warn(
             n.loc(),
             format!(
                 "({}): garp_extra_if specified without time - ignoring",
                 b.inst.name
             ),
-        );
+        ),
+        Some(every) => {
+            b.inst.garp_extra_if = Some(GarpExtraIf { every, all });
+        }
     }
 }
 

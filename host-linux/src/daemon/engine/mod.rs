@@ -84,6 +84,9 @@ struct Slot {
     /// A reload removed the instance (or changed its identity): it is stopping, and
     /// notifies as keepalived's `clear_diff_vrrp` does, not STOP.
     deleted: bool,
+    /// `garp_extra_if`: when a master next announces its VIPs on their other
+    /// interfaces (checked as it sends an advert, as keepalived does).
+    extra_garp_at: Option<std::time::Instant>,
 }
 
 pub struct Engine {
@@ -221,6 +224,18 @@ impl Engine {
                 slot.counters.priority_zero_tx += 1;
             }
         }
+        if t.first
+            && t.priority != 0
+            && let Some(at) = slot.extra_garp_at
+            && let Some(every) = slot.plan.garp_extra_if
+        {
+            let now = std::time::Instant::now();
+            if now >= at {
+                slot.extra_garp_at = Some(now + every);
+                self.announce_extra(t.instance);
+            }
+        }
+        let slot = &mut self.slots[t.instance];
         let socket = slot.socket;
         let mut n = match t.len {
             Ok(n) => n,
@@ -340,6 +355,10 @@ impl Engine {
                     );
                 }
                 self.slots[i].last_transition = std::time::SystemTime::now();
+                self.slots[i].extra_garp_at = match (to, self.slots[i].plan.garp_extra_if) {
+                    (VrrpState::Master, Some(every)) => Some(std::time::Instant::now() + every),
+                    _ => None,
+                };
                 let c = &mut self.slots[i].counters;
                 *c.transitions
                     .entry(to.as_str())
@@ -446,6 +465,24 @@ impl Engine {
                 if let Err(e) = self.announcer.announce(ifindex, mac, addr) {
                     debug!("({}) announcing {addr}: {e}", slot.plan.name);
                 }
+            }
+        }
+    }
+
+    /// `garp_extra_if`: one gratuitous ARP / NA on each interface of instance `i`'s VIPs
+    /// other than its own, for the first VIP there (keepalived's
+    /// `vrrp_send_vmac_update`).
+    fn announce_extra(&mut self, i: usize) {
+        let slot = &self.slots[i];
+        let mut done: Vec<u32> = Vec::new();
+        for (ifindex, spec) in self.vip_work(i) {
+            if ifindex == slot.ifindex || done.contains(&ifindex) {
+                continue;
+            }
+            done.push(ifindex);
+            let mac = self.dev_mac.get(&ifindex).copied().unwrap_or(slot.mac);
+            if let Err(e) = self.announcer.announce(ifindex, mac, spec.addr) {
+                debug!("({}) announcing {}: {e}", slot.plan.name, spec.addr);
             }
         }
     }

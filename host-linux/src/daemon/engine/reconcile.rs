@@ -477,6 +477,7 @@ impl Engine {
                 ah: Default::default(),
                 watched: Vec::new(),
                 deleted: false,
+                extra_garp_at: None,
             };
             prepared.push(Prepared::New(slot, core, dest));
         }
