@@ -495,3 +495,57 @@ fn garp_extra_if_announces_on_the_other_interfaces_as_keepalived() {
         "vigild sent {ours} (keepalived {theirs})"
     );
 }
+
+/// With `use_vmac` and `vmac_xmit_base`: the master's adverts leave from the base
+/// interface (its own MAC as source), its VIP is on the macvlan. What a second host
+/// sees and where the VIP is, for keepalived and for vigild.
+fn xmit_base_run(which: &str) -> (Vec<[u8; 6]>, bool) {
+    let lan = lan(&format!("vxb{which}"), 2);
+    let ns = &lan.host(0).ns;
+    let dir = workdir("vmac-xmit-base");
+    let inst = Inst::v2_pass("VI_1", 51, "MASTER", 150, "pw")
+        .with_extra("    use_vmac\n    vmac_xmit_base");
+    let conf = global_defs("lb1", "") + &inst.render();
+    let on_vmac = || {
+        ns.exec_ok(&["ip", "-4", "addr", "show", "dev", "vrrp.51"])
+            .unwrap_or_default()
+            .contains(&format!(" {VIP}/24 "))
+    };
+    let seen = |frames: Vec<(std::time::Instant, Vec<u8>)>| {
+        let mut macs: Vec<[u8; 6]> = frames
+            .iter()
+            .map(|(_, f)| f[6..12].try_into().unwrap())
+            .collect();
+        macs.sort();
+        macs.dedup();
+        macs
+    };
+    if which == "k" {
+        let k = Keepalived::start(ns, dir.path(), "ka", &conf);
+        k.expect_state("VI_1", "MASTER", Duration::from_secs(8));
+        let macs = seen(capture_vrrp(&lan.host(1).ns, Duration::from_millis(2500)));
+        (macs, on_vmac())
+    } else {
+        let v = Vigild::start(ns, dir.path(), "vg", &conf);
+        v.expect_state("VI_1", "MASTER", Duration::from_secs(8));
+        let macs = seen(capture_vrrp(&lan.host(1).ns, Duration::from_millis(2500)));
+        (macs, on_vmac())
+    }
+}
+
+/// `vmac_xmit_base` as keepalived: adverts from the base interface's MAC, VIPs on the
+/// macvlan (`use_vmac`).
+#[test]
+fn vmac_xmit_base_sends_from_the_base_interface_as_keepalived() {
+    if !privileged_or_skip("vmac_xmit_base_sends_from_the_base_interface_as_keepalived") {
+        return;
+    }
+    let theirs = xmit_base_run("k");
+    let ours = xmit_base_run("v");
+    assert_eq!(
+        theirs,
+        (vec![[0x02, 0x77, 0, 0, 0, 0x11]], true),
+        "keepalived"
+    );
+    assert_eq!(ours, theirs, "left vigild, right keepalived");
+}

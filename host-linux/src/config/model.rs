@@ -492,6 +492,9 @@ pub struct Instance {
     pub higher_prio_send_advert: bool,
     pub dont_track_primary: bool,
     pub use_vmac: Option<UseVmac>,
+    /// `vmac_xmit_base` (forced with unicast peers): with `use_vmac`, adverts are sent
+    /// and received on the base interface; the VIPs stay on the macvlan.
+    pub vmac_xmit_base: bool,
     pub down_timer_adverts: u8,
     /// `old_unicast_checksum [never]`: keepalived ≤ 1.3.6's VRRPv3 unicast checksum.
     pub old_unicast_checksum: OldUnicastChecksum,
@@ -552,6 +555,7 @@ impl Instance {
             lower_prio_no_advert: false,
             higher_prio_send_advert: false,
             dont_track_primary: false,
+            vmac_xmit_base: false,
             use_vmac: None,
             down_timer_adverts: 3,
             old_unicast_checksum: OldUnicastChecksum::Auto,

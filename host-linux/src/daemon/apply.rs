@@ -156,10 +156,20 @@ pub(super) async fn resolve(
             vmacs.insert(vmac.clone(), vlink.index);
             let _ = netlink.set_link_up(vlink.index, true).await;
         }
-        let link = netlink
+        let mut link = netlink
             .link_by_name(ifname)
             .await
             .map_err(|e| format!("({}) interface {ifname}: {e}", inst.name))?;
+        if inst.vmac_xmit_base
+            && let Some(vmac) = &inst.use_vmac
+        {
+            // keepalived's `vmac_xmit_base`: the VRRP socket on the base interface, the
+            // VIPs (and their announcements, from the virtual MAC) on the macvlan.
+            r.dev_links.insert(vmac.clone(), link.index);
+            r.dev_macs
+                .insert(link.index, virtual_mac(inst.core.vrid, inst.core.family()));
+            link = parent.clone();
+        }
         // A macvlan has no address of its own: adverts carry the parent's, as
         // keepalived's do.
         let primary = match inst.source {

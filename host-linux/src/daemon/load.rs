@@ -494,6 +494,7 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
                     .clone()
                     .unwrap_or_else(|| format!("vrrp.{}", inst.vrid))
             }),
+            vmac_xmit_base: inst.vmac_xmit_base,
             routes: inst.vroutes.clone(),
             rules: inst.vrules.clone(),
         });

@@ -81,6 +81,9 @@ pub struct Instance {
     pub notify_master_rx_lower_pri: Option<notify::Script>,
     /// `use_vmac`: the macvlan's name.
     pub use_vmac: Option<String>,
+    /// `vmac_xmit_base` (with `use_vmac`): adverts go and come on [`Instance::interface`],
+    /// the VIPs without a `dev` on the macvlan.
+    pub vmac_xmit_base: bool,
     /// `virtual_routes` and `virtual_rules`: installed after the VIPs by a master,
     /// removed (rules first) before them ([`crate::net::routes`]).
     pub routes: Vec<crate::config::Route>,

@@ -283,7 +283,7 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
         Keyword::ignored("vrf"),
         Keyword::ignored("use_vmac_addr"),
         Keyword::read("vmac_xmit_base", |p, b, n| {
-            p.ignored(n, PLACE);
+            p.no_block(n);
             b.xmit_base = true;
         }),
         Keyword::ignored("use_ipvlan"),
@@ -489,6 +489,11 @@ impl Parser<'_> {
 
     /// keepalived's checks at the `}` of an instance (its `vrrp_end_handler`).
     fn instance_end(&mut self, b: &mut InstanceBlock, n: &Node) {
+        self.vmac_checks(b, n);
+        b.inst.vmac_xmit_base = b.xmit_base && b.inst.use_vmac.is_some();
+    }
+
+    fn vmac_checks(&mut self, b: &mut InstanceBlock, n: &Node) {
         let name = &b.inst.name;
         if b.inst.given.unicast_keyword.is_some() && b.inst.use_vmac.is_some() {
             if b.inst.interface.is_none() {
@@ -502,6 +507,7 @@ impl Parser<'_> {
                     n.end(),
                     format!("({name}) unicast with use_vmac requires vmac_xmit_base - setting"),
                 );
+                b.xmit_base = true;
             }
         }
         if b.promote_secondaries && b.inst.use_vmac.is_some() {

@@ -655,6 +655,18 @@ impl Engine {
         let _ = self.timer.arm(None);
     }
 
+    /// The interface of `slot`'s address `v`: its `dev`, else the instance's (with
+    /// `vmac_xmit_base`, the macvlan's).
+    fn vip_ifindex(&self, slot: &Slot, v: &plan::Vip) -> u32 {
+        let dev = v.dev.as_ref().or(slot
+            .plan
+            .use_vmac
+            .as_ref()
+            .filter(|_| slot.plan.vmac_xmit_base));
+        dev.and_then(|d| self.dev_index.get(d).copied())
+            .unwrap_or(slot.ifindex)
+    }
+
     /// The addresses instance `i` installs (VIPs and excluded ones) with their
     /// interfaces.
     fn vip_work(&self, i: usize) -> VipWork {
@@ -664,11 +676,7 @@ impl Engine {
             .iter()
             .chain(&slot.plan.excluded)
             .map(|v| {
-                let ifindex = v
-                    .dev
-                    .as_ref()
-                    .and_then(|d| self.dev_index.get(d).copied())
-                    .unwrap_or(slot.ifindex);
+                let ifindex = self.vip_ifindex(slot, v);
                 let spec = AddressSpec {
                     addr: v.addr,
                     prefix_len: v.prefix_len,

@@ -574,14 +574,7 @@ impl Engine {
             .iter()
             .chain(&self.slots[k].plan.excluded)
             .filter(|v| !kept.contains(&(v.addr, v.prefix_len, v.dev.as_ref())))
-            .map(|v| {
-                let ifindex = v
-                    .dev
-                    .as_ref()
-                    .and_then(|d| self.dev_index.get(d).copied())
-                    .unwrap_or(self.slots[k].ifindex);
-                (ifindex, v.addr, v.prefix_len)
-            })
+            .map(|v| (self.vip_ifindex(&self.slots[k], v), v.addr, v.prefix_len))
             .collect();
         for (ifindex, addr, prefix_len) in gone {
             info!("({name}) removing VIP {addr}, no longer configured");
