@@ -168,6 +168,9 @@ pub async fn run(args: &[String], who: RunAs, timeout: Duration) -> Outcome {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        // Its own process group, as keepalived's `system_call` (`setpgid(0, 0)`): at
+        // its timeout the whole group goes, whatever the script started.
+        .process_group(0)
         .kill_on_drop(true);
     unblock_signals(&mut cmd);
     // Switch only to another user; an unprivileged vigild (tests) asked for root runs
@@ -190,14 +193,18 @@ pub async fn run(args: &[String], who: RunAs, timeout: Duration) -> Outcome {
         }
         Ok(Err(_)) => Outcome::SpawnFailed,
         Err(_) => {
-            // keepalived sends SIGTERM, then SIGKILL; kill_on_drop covers the second.
-            if let Some(pid) = child.id() {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
+            // keepalived (`vrrp_script_child_thread`) sends SIGTERM to the script's
+            // process group, then SIGKILL to the group: what the script forked goes
+            // with it, also when the script itself ended on the SIGTERM.
+            use nix::sys::signal::{Signal, killpg};
+            let group = child.id().map(|pid| nix::unistd::Pid::from_raw(pid as i32));
+            if let Some(g) = group {
+                let _ = killpg(g, Signal::SIGTERM);
             }
             let _ = tokio::time::timeout(Duration::from_millis(200), child.wait()).await;
+            if let Some(g) = group {
+                let _ = killpg(g, Signal::SIGKILL);
+            }
             let _ = child.start_kill();
             let _ = child.wait().await;
             Outcome::TimedOut
@@ -483,6 +490,44 @@ mod tests {
         );
         let slow = run(&split_args("sleep 5"), me, Duration::from_millis(50)).await;
         assert_eq!(slow, Outcome::TimedOut);
+    }
+
+    /// A script killed at its timeout takes what it forked with it (keepalived kills
+    /// the script's process group): a sleeper that would end on SIGTERM, and one that
+    /// ignores SIGTERM (so does the script itself, which then needs the SIGKILL).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_timeout_kills_what_the_script_forked() {
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        let script = format!(
+            "sleep 30 & echo $! > {p}; trap '' TERM; sleep 31 & echo $! >> {p}; wait",
+            p = pids.display()
+        );
+        let args = vec!["/bin/sh".to_string(), "-c".to_string(), script];
+        let started = std::time::Instant::now();
+        let out = run(&args, RunAs::current(), Duration::from_millis(300)).await;
+        assert_eq!(out, Outcome::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let text = std::fs::read_to_string(&pids).unwrap();
+        let sleepers: Vec<i32> = text.lines().map(|l| l.trim().parse().unwrap()).collect();
+        assert_eq!(sleepers.len(), 2, "{text}");
+        // Gone, or a zombie waiting for init to reap it (bounded: 2 s).
+        let dead = |pid: i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+        };
+        for _ in 0..200 {
+            if sleepers.iter().all(|&p| dead(p)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for p in sleepers {
+            assert!(dead(p), "sleeper {p} outlived its script");
+        }
     }
 
     fn exe(path: &Path, mode: u32) {

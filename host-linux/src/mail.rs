@@ -112,6 +112,7 @@ pub fn alert_text(kind: Kind, state: &str) -> Option<(&'static str, &'static str
             "=> VRRP Instance is no longer owning VRRP VIPs <=",
         ),
         (Kind::Instance, "STOP") => ("Stopping", "=> VRRP Instance stopping <="),
+        (Kind::Instance, "DELETED") => ("Deleted", "=> VRRP Deleted at reload <="),
         (Kind::Group, "MASTER") => (
             "Entering MASTER state",
             "=> All VRRP group instances are now in MASTER state <=",

@@ -1,5 +1,6 @@
-//! Notify scripts: `notify_master/backup/fault/stop` and `notify` with keepalived's four
-//! arguments (`INSTANCE|GROUP`, name, `MASTER|BACKUP|FAULT|STOP`, priority). The
+//! Notify scripts: `notify_master/backup/fault/stop/deleted` and `notify` with
+//! keepalived's four arguments (`INSTANCE|GROUP`, name, `MASTER|BACKUP|FAULT|STOP|DELETED`,
+//! priority). The
 //! state's script and the generic one of one notification run at the same time, as
 //! keepalived forks them; each instance or group has its own queue, so its
 //! notifications run in order while the event loop goes on; each run has a timeout.
@@ -60,6 +61,11 @@ pub struct Scripts {
     pub backup: Option<Script>,
     pub fault: Option<Script>,
     pub stop: Option<Script>,
+    /// `notify_deleted SCRIPT`: a reload removed the instance.
+    pub deleted: Option<Script>,
+    /// `notify_master_rx_lower_pri`: a master heard a lower-priority advert (the
+    /// instance's notes for that event carry this one alone).
+    pub master_rx_lower_pri: Option<Script>,
     /// `notify`: called with the four arguments after the state's own script.
     pub any: Option<Script>,
 }
@@ -83,6 +89,8 @@ impl Scripts {
             "BACKUP" => &self.backup,
             "FAULT" => &self.fault,
             "STOP" => &self.stop,
+            "DELETED" => &self.deleted,
+            "MASTER_RX_LOWER_PRI" => &self.master_rx_lower_pri,
             _ => &None,
         };
         let mut out: Vec<(Vec<String>, Option<RunAs>)> = own

@@ -73,8 +73,9 @@ const NOT_VRRP_GLOBALS: &[&str] = &[
 const LEFT_OUT_SECTIONS: &[&str] = &["VRRP Sockpool", "Interfaces"];
 
 /// The dumped host's configuration: a sync group of two masters (one with a
-/// password), a backup of the peer with a tracked script and nopreempt, a VRRPv3
-/// master at 500 ms tracking an interface, a unicast instance with a notify script
+/// password) with `smtp_alert`, a backup of the peer with a tracked script and
+/// nopreempt, a VRRPv3 master at 500 ms tracking an interface (with `smtp_alert`,
+/// `notify_master_rx_lower_pri` and `notify_deleted` scripts), a unicast instance with a notify script
 /// (its peer does not run it: master) and an IPv6 instance.
 fn conf() -> String {
     format!(
@@ -94,6 +95,7 @@ vrrp_sync_group G1 {{
         VI_1
         VI_2
     }}
+    smtp_alert
 }}
 vrrp_instance VI_1 {{
     state MASTER
@@ -128,6 +130,9 @@ vrrp_instance VI_4 {{
     virtual_router_id 54
     priority 120
     advert_int 0.5
+    smtp_alert
+    notify_master_rx_lower_pri "/bin/true"
+    notify_deleted "/bin/true"
     track_interface {{
         lo weight 5
     }}

@@ -266,9 +266,9 @@ fn fifo_lines_as_keepalived() {
     );
 }
 
-/// A sync group: the same lines; within one group change (its members' lines and the
-/// group's), keepalived's order follows which member completed the group, vigild's the
-/// group's order (docs/notify.md), so each change is compared as a set.
+/// A sync group: the same lines in the same order. keepalived notifies a starting
+/// group before its members; on a later change the member whose timer completed the
+/// group first, then the others, then the group (`vrrp_sync_master`).
 #[test]
 fn fifo_lines_of_a_sync_group_as_keepalived() {
     if !privileged_or_skip("fifo_lines_of_a_sync_group_as_keepalived") {
@@ -277,27 +277,9 @@ fn fifo_lines_of_a_sync_group_as_keepalived() {
     let ka = scenario(Impl::Keepalived, "fgk", true);
     let vigil = scenario(Impl::Vigil, "fgv", true);
     assert_eq!(ka.0.lines().count(), 6, "keepalived's lb1:\n{}", ka.0);
-    assert_eq!(by_change(&vigil.0), by_change(&ka.0), "lb1 (left vigild)");
-    assert_eq!(by_change(&vigil.1), by_change(&ka.1), "lb2 (left vigild)");
-}
-
-/// The lines cut after each state change of the group (all its lines for one state:
-/// its members' and its own), each change sorted.
-fn by_change(lines: &str) -> Vec<Vec<String>> {
-    let mut out: Vec<Vec<String>> = Vec::new();
-    let mut last_state = String::new();
-    for l in lines.lines() {
-        let state = l.split_whitespace().nth(2).unwrap_or_default().to_owned();
-        if state != last_state || out.is_empty() {
-            out.push(Vec::new());
-            last_state = state;
-        }
-        out.last_mut().unwrap().push(l.to_owned());
-    }
-    for change in &mut out {
-        change.sort();
-    }
-    out
+    assert!(ka.0.starts_with("GROUP \"G\" BACKUP 0\n"), "{}", ka.0);
+    assert_eq!(vigil.0, ka.0, "lb1 (left vigild)");
+    assert_eq!(vigil.1, ka.1, "lb2 (left vigild)");
 }
 
 /// `fifo_write_vrrp_states_on_reload`: after SIGHUP the unchanged backup's state is
@@ -390,4 +372,309 @@ fn a_full_fifo_never_delays_a_failover() {
     // The existing FIFO is left in place.
     drop(lb2);
     assert!(fifo.exists());
+}
+
+/// Appends its arguments, one call a line, to `$NOTIFY_LOG`'s neighbour `notify.log`.
+const NOTIFY: &str = "#!/bin/sh\necho \"$@\" >> \"$(dirname \"$0\")/notify.log\"\n";
+
+/// How many lines `path` has once it has at least `n` and one more second brings no
+/// more (bounded: 10 s).
+fn settled(path: &Path, n: usize) -> usize {
+    let count = || {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let mut last = count();
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = count();
+        if now == last && now >= n {
+            break;
+        }
+        last = now;
+    }
+    last
+}
+
+/// One node, five instances, then a reload that keeps only VI_1: VI_2 (MASTER, with a
+/// `notify_fault`), VI_3 (MASTER, `notify_deleted SCRIPT`), VI_4 (in FAULT: a
+/// `track_file` of weight 0 reads 1) and VI_5 (MASTER, `notify_deleted` alone) are
+/// removed. Returns the FIFO lines and the notify calls (sorted: an instance's scripts
+/// run at once) written after the reload.
+fn removal_scenario(which: Impl, prefix: &str) -> (String, Vec<String>) {
+    let lan = lan(prefix, 1);
+    let dir = workdir(&format!("fifo-removed-{which:?}"));
+    install_reader(dir.path());
+    let d = dir.path().display();
+    let notify = dir.path().join("notify.sh");
+    std::fs::write(&notify, NOTIFY).unwrap();
+    std::fs::set_permissions(&notify, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.path().join("bad"), "1\n").unwrap();
+    let n = notify.display();
+    let inst = |name: &str, vrid: u8, last: u8, extra: &str| {
+        let mut i = Inst::v3(name, vrid, "MASTER", 150, "0.2")
+            .with_extra(&format!("    notify \"{n}\"\n{extra}"));
+        i.vips = vec![format!("10.77.0.{last}/24")];
+        i.render()
+    };
+    let global = format!(
+        "    vrrp_notify_fifo {d}/lb1.fifo\n    vrrp_notify_fifo_script \"{d}/reader.sh {d}/lb1.lines\"\n"
+    );
+    let head = global_defs("lb1", &global)
+        + &format!("vrrp_track_file bad {{\n    file {d}/bad\n    weight 0\n}}\n");
+    let kept = inst("VI_1", 51, 50, "");
+    let all = head.clone()
+        + &kept
+        + &inst(
+            "VI_2",
+            52,
+            51,
+            &format!("    notify_fault \"{n} fault-script\"\n"),
+        )
+        + &inst(
+            "VI_3",
+            53,
+            52,
+            &format!("    notify_deleted \"{n} deleted-script\"\n"),
+        )
+        + &inst("VI_4", 54, 53, "    track_file {\n        bad\n    }\n")
+        + &inst("VI_5", 55, 54, "    notify_deleted\n");
+    let node = Daemon::start(which, &lan.host(0).ns, dir.path(), "lb1", &all);
+    node.expect_state("MASTER", Duration::from_secs(8));
+    // Every instance settled (MASTER, VI_4 FAULT), its notify calls made.
+    let lines = dir.path().join("lb1.lines");
+    let log = dir.path().join("notify.log");
+    let before = settled(&lines, 8);
+    let calls = settled(&log, 8);
+    assert!(
+        before >= 8 && calls >= 8,
+        "{which:?}: not settled ({before} lines, {calls} calls):\n{}",
+        node.log()
+    );
+    let conf = match &node {
+        Daemon::Vigil(v) => v.conf.clone(),
+        Daemon::Ka(k) => k.conf.clone(),
+    };
+    std::fs::write(&conf, head + &kept).unwrap();
+    node.sighup();
+    let text = wait_lines(&lines, before + 4);
+    std::thread::sleep(Duration::from_millis(1000));
+    let text = std::fs::read_to_string(&lines).unwrap_or(text);
+    let after: String = text
+        .lines()
+        .skip(before)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut called: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .skip(calls)
+        .map(str::to_owned)
+        .collect();
+    called.sort();
+    node.expect_state("MASTER", Duration::from_secs(2));
+    eprintln!("{which:?} removal:\n{after}{called:#?}");
+    (after, called)
+}
+
+/// Instances a reload removes notify as keepalived 2.2.7's `clear_diff_vrrp`: FAULT
+/// (the generic script alone: keepalived picks the state's script while the state is
+/// still DELETED, so `notify_fault` does not run), DELETED with `notify_deleted` (its
+/// script if it has one), nothing for one already in FAULT.
+#[test]
+fn removed_instances_notify_as_keepalived() {
+    if !privileged_or_skip("removed_instances_notify_as_keepalived") {
+        return;
+    }
+    let ka = removal_scenario(Impl::Keepalived, "fdk");
+    let vigil = removal_scenario(Impl::Vigil, "fdv");
+    assert_eq!(
+        ka.0,
+        "INSTANCE \"VI_2\" FAULT 150\nINSTANCE \"VI_3\" DELETED 150\nINSTANCE \"VI_5\" DELETED 150\n",
+        "keepalived's FIFO lines"
+    );
+    assert_eq!(vigil.0, ka.0, "FIFO lines: left vigild, right keepalived");
+    assert_eq!(vigil.1, ka.1, "notify calls: left vigild, right keepalived");
+}
+
+/// A master (VRRPv2, 1 s, password) hears three crafted adverts: priority 100, then
+/// its own priority 150 from a lower address (10.77.0.5), then priority 0 (a
+/// resignation, not a lower one). `script`: with `notify_master_rx_lower_pri`.
+/// Returns the FIFO lines written after the master's own, and how often the script ran.
+fn rx_lower_scenario(which: Impl, prefix: &str, script: bool) -> (String, usize) {
+    use vigil_core::wire::Version;
+    let lan = lan(prefix, 2);
+    let dir = workdir(&format!("fifo-rx-lower-{which:?}"));
+    install_reader(dir.path());
+    let d = dir.path().display();
+    let notify = dir.path().join("notify.sh");
+    std::fs::write(&notify, NOTIFY).unwrap();
+    std::fs::set_permissions(&notify, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let extra = if script {
+        format!(
+            "    notify_master_rx_lower_pri \"{} lower\"",
+            notify.display()
+        )
+    } else {
+        String::new()
+    };
+    let inst = Inst::v2_pass("VI_1", 51, "MASTER", 150, "pw").with_extra(&extra);
+    let global = format!(
+        "    vrrp_notify_fifo {d}/lb1.fifo\n    vrrp_notify_fifo_script \"{d}/reader.sh {d}/lb1.lines\"\n"
+    );
+    let conf = global_defs("lb1", &global) + &inst.render();
+    let node = Daemon::start(which, &lan.host(0).ns, dir.path(), "lb1", &conf);
+    node.expect_state("MASTER", Duration::from_secs(8));
+    let lines = dir.path().join("lb1.lines");
+    assert_eq!(wait_lines(&lines, 2).lines().count(), 2, "{which:?}");
+
+    let ns = &lan.host(1).ns;
+    ns.exec_ok(&["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])
+        .unwrap();
+    let group = std::net::Ipv4Addr::new(224, 0, 0, 18);
+    let low_address = std::net::Ipv4Addr::new(10, 77, 0, 5);
+    for (src, prio) in [(host_ip(1), 100), (low_address, 150), (host_ip(1), 0)] {
+        let advert = advert_v4(Version::V2, 51, prio, "pw", VIP, (src, group), 100);
+        send_vrrp(ns, src, group, 255, &advert);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let text = wait_lines(&lines, 4);
+    std::thread::sleep(Duration::from_millis(500));
+    let text = std::fs::read_to_string(&lines).unwrap_or(text);
+    let after: String = text.lines().skip(2).map(|l| format!("{l}\n")).collect();
+    let ran = std::fs::read_to_string(dir.path().join("notify.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| *l == "lower")
+        .count();
+    node.expect_state("MASTER", Duration::from_secs(1));
+    eprintln!("{which:?} rx lower (script {script}):\n{after}ran {ran}");
+    (after, ran)
+}
+
+/// keepalived's `send_event_notify`: a master that hears a lower-priority advert (or
+/// its own priority from a lower address) writes `MASTER_RX_LOWER_PRI` with its
+/// priority to the FIFOs, with or without `notify_master_rx_lower_pri`, and runs that
+/// script if there is one.
+#[test]
+fn master_rx_lower_pri_lines_as_keepalived() {
+    if !privileged_or_skip("master_rx_lower_pri_lines_as_keepalived") {
+        return;
+    }
+    for script in [true, false] {
+        let ka = rx_lower_scenario(Impl::Keepalived, "fxk", script);
+        let vigil = rx_lower_scenario(Impl::Vigil, "fxv", script);
+        assert_eq!(
+            ka.0,
+            "INSTANCE \"VI_1\" MASTER_RX_LOWER_PRI 150\n".repeat(2),
+            "keepalived (script {script})"
+        );
+        assert_eq!(vigil, ka, "left vigild, right keepalived (script {script})");
+    }
+}
+
+/// One node: VI_1 runs on eth0; VI_2's interface (a veth without an address) has no
+/// IPv4 address and VI_3 has `unicast_fault_no_peer` without peers, so both start in
+/// FAULT and stay there. Returns the FIFO lines once VI_1 is master, the notify calls
+/// then (sorted), and those after SIGTERM.
+fn waiting_scenario(which: Impl, prefix: &str) -> (String, Vec<String>, Vec<String>) {
+    let lan = lan(prefix, 1);
+    let ns = &lan.host(0).ns;
+    ns.exec_ok(&[
+        "ip", "link", "add", "nad0", "type", "veth", "peer", "name", "nad0p",
+    ])
+    .expect("a veth pair");
+    for l in ["nad0", "nad0p"] {
+        ns.exec_ok(&["ip", "link", "set", l, "up"]).unwrap();
+    }
+    let dir = workdir(&format!("fifo-waiting-{which:?}"));
+    install_reader(dir.path());
+    let d = dir.path().display();
+    let notify = dir.path().join("notify.sh");
+    std::fs::write(&notify, NOTIFY).unwrap();
+    std::fs::set_permissions(&notify, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let n = notify.display();
+    let scripts = |tag: &str| format!("    notify \"{n}\"\n    notify_fault \"{n} fault-{tag}\"");
+    let one = Inst::v3("VI_1", 51, "MASTER", 150, "0.2").with_extra(&scripts("1"));
+    let mut two = Inst::v3("VI_2", 52, "BACKUP", 100, "0.2").with_extra(&scripts("2"));
+    two.iface = "nad0".into();
+    two.vips = vec!["10.77.0.60/24".into()];
+    let mut three = Inst::v3("VI_3", 53, "BACKUP", 90, "0.2").with_extra(&format!(
+        "{}\n    unicast_fault_no_peer\n    unicast_src_ip {}",
+        scripts("3"),
+        host_ip(0)
+    ));
+    three.vips = vec!["10.77.0.61/24".into()];
+    let global = format!(
+        "    vrrp_notify_fifo {d}/lb1.fifo\n    vrrp_notify_fifo_script \"{d}/reader.sh {d}/lb1.lines\"\n"
+    );
+    let conf = global_defs("lb1", &global) + &one.render() + &two.render() + &three.render();
+    let mut node = Daemon::start(which, ns, dir.path(), "lb1", &conf);
+    node.expect_state("MASTER", Duration::from_secs(8));
+    let lines = dir.path().join("lb1.lines");
+    let log = dir.path().join("notify.log");
+    settled(&lines, 4);
+    let calls = settled(&log, 6);
+    let text = std::fs::read_to_string(&lines).unwrap_or_default();
+    let all: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut running = all[..calls].to_vec();
+    running.sort();
+    assert!(node.terminate(), "{which:?}:\n{}", node.log());
+    settled(&log, calls + 1);
+    let mut stopping: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .skip(calls)
+        .map(str::to_owned)
+        .collect();
+    stopping.sort();
+    eprintln!("{which:?} waiting:\n{text}{running:#?}\n{stopping:#?}");
+    (text, running, stopping)
+}
+
+/// keepalived runs an instance that cannot run (no address of its family on its
+/// interface, or `unicast_fault_no_peer` without peers) in FAULT from the start, and
+/// notifies it so (`notify_fault`, the generic script, the FIFO line), and STOP at exit.
+/// vigild, which keeps such an instance waiting, notifies it the same way.
+#[test]
+fn instances_that_start_in_fault_notify_as_keepalived() {
+    if !privileged_or_skip("instances_that_start_in_fault_notify_as_keepalived") {
+        return;
+    }
+    let ka = waiting_scenario(Impl::Keepalived, "fwk");
+    let vigil = waiting_scenario(Impl::Vigil, "fwv");
+    assert!(
+        ka.1.contains(&"fault-2".to_string())
+            && ka.1.contains(&"INSTANCE VI_3 FAULT 90".to_string()),
+        "keepalived: {:?}",
+        ka.1
+    );
+    // Between instances the order differs: keepalived notifies an instance without
+    // an address while it reads the interfaces, before the others start.
+    assert_eq!(
+        per_instance(&vigil.0),
+        per_instance(&ka.0),
+        "FIFO lines: left vigild, right keepalived"
+    );
+    assert_eq!(vigil.1, ka.1, "notify calls: left vigild, right keepalived");
+    assert_eq!(
+        vigil.2, ka.2,
+        "calls at exit: left vigild, right keepalived"
+    );
+}
+
+/// The lines of `text` by the name they carry, each name's in their order.
+fn per_instance(text: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for l in text.lines() {
+        let name = l.split_whitespace().nth(1).unwrap_or_default().to_owned();
+        out.entry(name).or_default().push(l.to_owned());
+    }
+    out
 }

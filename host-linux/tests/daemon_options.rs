@@ -6,11 +6,11 @@
 mod common;
 
 use common::*;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 use vigil_core::wire::Version;
-use vigil_tests::netns::{Netns, privileged_or_skip, run_in};
+use vigil_tests::netns::{Netns, privileged_or_skip};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 
@@ -25,23 +25,6 @@ fn logging_script(dir: &Path, log: &Path) -> String {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     script.display().to_string()
-}
-
-/// Sends `payload` (a VRRP message) from `src` to `dst` with IP TTL `ttl`, from a raw
-/// `IP_HDRINCL` socket in `ns`.
-fn send_vrrp(ns: &Netns, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8]) {
-    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-    let packet = ipv4_vrrp_packet(src, dst, ttl, payload);
-    run_in(ns, || {
-        let sock = Socket::new(
-            Domain::IPV4,
-            Type::RAW,
-            Some(Protocol::from(libc::IPPROTO_RAW)),
-        )
-        .expect("raw socket");
-        sock.send_to(&packet, &SockAddr::from(SocketAddrV4::new(dst, 0)))
-            .expect("sending an advert");
-    });
 }
 
 fn lines(log: &Path) -> usize {
@@ -303,4 +286,266 @@ fn vigild_backup_follows_a_keepalived_ipv6_unicast_master() {
     );
     assert!(counter(&i, "adverts_rx") >= 3, "{i}");
     assert_eq!(drops(&i, "ttl"), 0, "{i}");
+}
+
+/// A VRRPv3 unicast instance of lb`me` (host `me`, peer host `peer`), with `extra`.
+fn unicast_v3(me: usize, peer: usize, state: &'static str, prio: u8, extra: &str) -> String {
+    let inst = Inst::v3("VI_1", 51, state, prio, "0.5")
+        .unicast(host_ip(me), &[host_ip(peer)])
+        .with_extra(extra);
+    global_defs(&format!("lb{me}"), "") + &inst.render()
+}
+
+/// `old_unicast_checksum`: keepalived ≤ 1.3.6's VRRPv3 unicast checksum (the
+/// pseudo-header names 224.0.0.18, not the peer). Against keepalived 2.2.7 (Debian's
+/// build, with its automatic compatibility): a keepalived master sending the old
+/// checksum keeps a default vigild backup (which switches, logging keepalived's line);
+/// a vigild master sending it keeps a default keepalived backup (which switches); with
+/// `old_unicast_checksum never` vigild drops the old checksum and takes over.
+#[test]
+fn old_unicast_checksum_interoperates_with_keepalived() {
+    if !privileged_or_skip("old_unicast_checksum_interoperates_with_keepalived") {
+        return;
+    }
+    const SWITCHED: &str = "(VI_1) Setting unicast VRRPv3 checksum to old version";
+    // Longer than a master-down interval (3 × 0.5 s + skew).
+    let settle = Duration::from_millis(2500);
+    let lan = lan("voc", 2);
+    let (ns0, ns1) = (&lan.host(0).ns, &lan.host(1).ns);
+    let dir = workdir("old-checksum");
+
+    // keepalived sends the old checksum; vigild follows it.
+    let old = "    old_unicast_checksum";
+    let mut k = Keepalived::start(ns0, dir.path(), "ka", &unicast_v3(0, 1, "MASTER", 150, old));
+    k.expect_state("VI_1", "MASTER", Duration::from_secs(8));
+    let mut v = Vigild::start(ns1, dir.path(), "vg", &unicast_v3(1, 0, "BACKUP", 100, ""));
+    v.expect_state("VI_1", "BACKUP", Duration::from_secs(3));
+    std::thread::sleep(settle);
+    assert_eq!(
+        v.state("VI_1").as_deref(),
+        Some("BACKUP"),
+        "{}",
+        v.log_text()
+    );
+    assert_eq!(
+        v.log_text().matches(SWITCHED).count(),
+        1,
+        "{}",
+        v.log_text()
+    );
+    assert_eq!(
+        k.state("VI_1").as_deref(),
+        Some("MASTER"),
+        "{}",
+        k.log_text()
+    );
+    v.terminate(Duration::from_secs(5));
+
+    // With `never`, vigild drops them and takes over, as keepalived would.
+    let never = "    old_unicast_checksum never";
+    let mut v = Vigild::start(
+        ns1,
+        dir.path(),
+        "vgn",
+        &unicast_v3(1, 0, "BACKUP", 100, never),
+    );
+    v.expect_state("VI_1", "MASTER", Duration::from_secs(4));
+    // Dropped as `checksum` errors, by the socket filter or by the daemon.
+    let st = v.status().unwrap();
+    let i = v.instance("VI_1").unwrap();
+    let filtered = st["filtered"]["checksum"].as_u64().unwrap_or(0);
+    assert!(filtered + drops(&i, "checksum") > 0, "{st}");
+    assert!(!v.log_text().contains(SWITCHED));
+    v.terminate(Duration::from_secs(5));
+    assert!(k.terminate(Duration::from_secs(5)));
+
+    // vigild sends the old checksum; a default keepalived follows it.
+    let mut v = Vigild::start(
+        ns0,
+        dir.path(),
+        "vg0",
+        &unicast_v3(0, 1, "MASTER", 150, old),
+    );
+    v.expect_state("VI_1", "MASTER", Duration::from_secs(4));
+    let mut k = Keepalived::start(ns1, dir.path(), "ka1", &unicast_v3(1, 0, "BACKUP", 100, ""));
+    k.expect_state("VI_1", "BACKUP", Duration::from_secs(8));
+    std::thread::sleep(settle);
+    assert_eq!(
+        k.state("VI_1").as_deref(),
+        Some("BACKUP"),
+        "{}",
+        k.log_text()
+    );
+    assert_eq!(k.count(SWITCHED), 1, "{}", k.log_text());
+    assert_eq!(v.state("VI_1").as_deref(), Some("MASTER"));
+    assert!(k.terminate(Duration::from_secs(5)));
+    v.terminate(Duration::from_secs(5));
+}
+
+/// A configured `unicast_src_ip` that is not an address of the host: keepalived 2.2.7
+/// cannot bind to it and holds the instance in FAULT ("(VI_1): entering FAULT state
+/// (src address not configured)"), `track_src_ip` or not; vigild too. Once the address
+/// is added, vigild runs the instance (within its 1 s look); keepalived stays in FAULT
+/// until restarted (docs/ignored-options.md).
+#[test]
+fn a_missing_unicast_src_ip_holds_the_instance_in_fault_as_keepalived() {
+    if !privileged_or_skip("a_missing_unicast_src_ip_holds_the_instance_in_fault_as_keepalived") {
+        return;
+    }
+    let lan = lan("vsr", 2);
+    let ns = &lan.host(0).ns;
+    let dir = workdir("missing-src");
+    let src: Ipv4Addr = "10.77.0.99".parse().unwrap();
+    let inst = Inst::v3("VI_1", 51, "BACKUP", 100, "0.5")
+        .unicast(src, &[host_ip(1)])
+        .with_extra("    track_src_ip");
+    let conf = global_defs("lb1", "") + &inst.render();
+
+    let k = Keepalived::start(ns, dir.path(), "ka", &conf);
+    k.expect_state("VI_1", "FAULT", Duration::from_secs(8));
+    assert!(
+        k.log_text()
+            .contains("(VI_1): entering FAULT state (src address not configured)"),
+        "{}",
+        k.log_text()
+    );
+    drop(k);
+
+    let v = Vigild::start(ns, dir.path(), "vg", &conf);
+    v.expect_state("VI_1", "FAULT", Duration::from_secs(3));
+    assert!(
+        v.log_text()
+            .contains("(VI_1): entering FAULT state (src address not configured)"),
+        "{}",
+        v.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(v.state("VI_1").as_deref(), Some("FAULT"));
+    ns.exec_ok(&["ip", "addr", "add", "10.77.0.99/24", "dev", "eth0"])
+        .expect("adding the source");
+    v.expect_state("VI_1", "MASTER", Duration::from_secs(5));
+}
+
+/// Gratuitous ARPs for `addr` that `cap` sees within `window`.
+fn garps_seen(cap: &vigil_tests::netns::Capture, addr: Ipv4Addr, window: Duration) -> usize {
+    let end = std::time::Instant::now() + window;
+    let mut buf = vec![0u8; 2048];
+    let mut n = 0;
+    for _ in 0..20_000 {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match cap.next_frame(&mut buf, left).expect("capture") {
+            Some(len) if len >= 42 && buf[12..14] == [0x08, 0x06] => {
+                if buf[28..32] == addr.octets() && buf[38..42] == addr.octets() {
+                    n += 1;
+                }
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    n
+}
+
+/// `garp_extra_if all SECS`: a master sends one gratuitous ARP every SECS on each
+/// interface of its VIPs other than its own (keepalived's `vrrp_send_vmac_update`),
+/// between its usual bursts. Counted on that interface from 1.2 s to 4.5 s after the
+/// master took over (before the second burst at 5 s), for keepalived and for vigild.
+#[test]
+fn garp_extra_if_announces_on_the_other_interfaces_as_keepalived() {
+    if !privileged_or_skip("garp_extra_if_announces_on_the_other_interfaces_as_keepalived") {
+        return;
+    }
+    let lan = lan("vgx", 1);
+    let ns = &lan.host(0).ns;
+    ns.exec_ok(&[
+        "ip", "link", "add", "nad0", "type", "veth", "peer", "name", "nad0p",
+    ])
+    .expect("a veth pair");
+    for l in ["nad0", "nad0p"] {
+        ns.exec_ok(&["ip", "link", "set", l, "up"]).unwrap();
+    }
+    let dir = workdir("garp-extra-if");
+    let other: Ipv4Addr = "10.77.9.1".parse().unwrap();
+    let mut inst =
+        Inst::v2_pass("VI_1", 51, "MASTER", 150, "pw").with_extra("    garp_extra_if all 1");
+    inst.vips.push(format!("{other}/24 dev nad0"));
+    let conf = global_defs("lb1", "") + &inst.render();
+    let count = |started: std::time::Instant| {
+        let cap = vigil_tests::netns::run_in(ns, || {
+            vigil_tests::netns::Capture::open("nad0").expect("capture")
+        });
+        std::thread::sleep(Duration::from_millis(1200).saturating_sub(started.elapsed()));
+        garps_seen(&cap, other, Duration::from_millis(3300))
+    };
+
+    let k = Keepalived::start(ns, dir.path(), "ka", &conf);
+    k.expect_state("VI_1", "MASTER", Duration::from_secs(8));
+    let theirs = count(std::time::Instant::now());
+    drop(k);
+    let v = Vigild::start(ns, dir.path(), "vg", &conf);
+    v.expect_state("VI_1", "MASTER", Duration::from_secs(8));
+    let ours = count(std::time::Instant::now());
+    // One a second: 3 (or 4, by where the window falls) in 3.3 s.
+    assert!((3..=4).contains(&theirs), "keepalived sent {theirs}");
+    assert!(
+        (3..=4).contains(&ours),
+        "vigild sent {ours} (keepalived {theirs})"
+    );
+}
+
+/// With `use_vmac` and `vmac_xmit_base`: the master's adverts leave from the base
+/// interface (its own MAC as source), its VIP is on the macvlan. What a second host
+/// sees and where the VIP is, for keepalived and for vigild.
+fn xmit_base_run(which: &str) -> (Vec<[u8; 6]>, bool) {
+    let lan = lan(&format!("vxb{which}"), 2);
+    let ns = &lan.host(0).ns;
+    let dir = workdir("vmac-xmit-base");
+    let inst = Inst::v2_pass("VI_1", 51, "MASTER", 150, "pw")
+        .with_extra("    use_vmac\n    vmac_xmit_base");
+    let conf = global_defs("lb1", "") + &inst.render();
+    let on_vmac = || {
+        ns.exec_ok(&["ip", "-4", "addr", "show", "dev", "vrrp.51"])
+            .unwrap_or_default()
+            .contains(&format!(" {VIP}/24 "))
+    };
+    let seen = |frames: Vec<(std::time::Instant, Vec<u8>)>| {
+        let mut macs: Vec<[u8; 6]> = frames
+            .iter()
+            .map(|(_, f)| f[6..12].try_into().unwrap())
+            .collect();
+        macs.sort();
+        macs.dedup();
+        macs
+    };
+    if which == "k" {
+        let k = Keepalived::start(ns, dir.path(), "ka", &conf);
+        k.expect_state("VI_1", "MASTER", Duration::from_secs(8));
+        let macs = seen(capture_vrrp(&lan.host(1).ns, Duration::from_millis(2500)));
+        (macs, on_vmac())
+    } else {
+        let v = Vigild::start(ns, dir.path(), "vg", &conf);
+        v.expect_state("VI_1", "MASTER", Duration::from_secs(8));
+        let macs = seen(capture_vrrp(&lan.host(1).ns, Duration::from_millis(2500)));
+        (macs, on_vmac())
+    }
+}
+
+/// `vmac_xmit_base` as keepalived: adverts from the base interface's MAC, VIPs on the
+/// macvlan (`use_vmac`).
+#[test]
+fn vmac_xmit_base_sends_from_the_base_interface_as_keepalived() {
+    if !privileged_or_skip("vmac_xmit_base_sends_from_the_base_interface_as_keepalived") {
+        return;
+    }
+    let theirs = xmit_base_run("k");
+    let ours = xmit_base_run("v");
+    assert_eq!(
+        theirs,
+        (vec![[0x02, 0x77, 0, 0, 0, 0x11]], true),
+        "keepalived"
+    );
+    assert_eq!(ours, theirs, "left vigild, right keepalived");
 }

@@ -282,3 +282,221 @@ fn sorted(text: &str) -> Vec<&str> {
     v.sort_unstable();
     v
 }
+
+// ----- a reload that changes only the routes and rules ------------------------------
+
+/// The routes and rules before the reload, and after it: one route kept, one dropped,
+/// one changed (another `via`), one added; one rule kept, one dropped, one added.
+const ROUTES_BEFORE: &str = "    virtual_routes {
+        10.90.0.0/16 via 10.77.0.1 dev eth0
+        blackhole 10.92.0.0/16
+        10.96.0.0/16 via 10.77.0.1 dev eth0
+    }
+    virtual_rules {
+        from 10.77.0.50 table 100 priority 100
+        to 10.93.0.0/16 lookup 101 priority 101
+    }
+";
+const ROUTES_AFTER: &str = "    virtual_routes {
+        10.90.0.0/16 via 10.77.0.1 dev eth0
+        10.96.0.0/16 via 10.77.0.2 dev eth0
+        10.94.0.0/16 via 10.77.0.1 dev eth0
+    }
+    virtual_rules {
+        from 10.77.0.50 table 100 priority 100
+        from all fwmark 0x10/0xff table 100 priority 102
+    }
+";
+
+fn routes_conf(routes: &str) -> String {
+    let inst = Inst::v3("VI_1", 51, "MASTER", 150, ADVERT).with_extra(routes);
+    global_defs("lb1", "") + &inst.render()
+}
+
+fn before_reload(t: &str) -> bool {
+    t.contains("10.90.0.0/16 via 10.77.0.1")
+        && t.contains("blackhole 10.92.0.0/16")
+        && t.contains("10.96.0.0/16 via 10.77.0.1")
+        && t.contains("100:\tfrom 10.77.0.50 lookup 100")
+        && t.contains("101:\tfrom all to 10.93.0.0/16 lookup 101")
+}
+
+fn after_reload(t: &str) -> bool {
+    t.contains("10.90.0.0/16 via 10.77.0.1")
+        && !t.contains("10.92.0.0/16")
+        && t.contains("10.96.0.0/16 via 10.77.0.2")
+        && !t.contains("10.96.0.0/16 via 10.77.0.1")
+        && t.contains("10.94.0.0/16 via 10.77.0.1")
+        && t.contains("100:\tfrom 10.77.0.50 lookup 100")
+        && !t.contains("101:")
+        && t.contains("102:\tfrom all fwmark 0x10/0xff lookup 100")
+}
+
+/// "(VI_1) Entering " lines: both daemons log every transition so.
+fn transitions(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("(VI_1) Entering "))
+        .count()
+}
+
+/// A master reloaded with other `virtual_routes` and `virtual_rules` (nothing else
+/// changed) adds the new ones and removes the dropped ones, without a transition; and
+/// keepalived, reloaded the same way in the same namespace, ends with the same routes
+/// and rules.
+#[test]
+fn a_reload_applies_changed_routes_and_rules_as_keepalived_does() {
+    if !privileged_or_skip("a_reload_applies_changed_routes_and_rules_as_keepalived_does") {
+        return;
+    }
+    let lan = lan(&format!("vrr{}", std::process::id()), 1);
+    let ns = &lan.host(0).ns;
+    let dir = workdir("routes-reload");
+
+    let mut v = Vigild::start(ns, dir.path(), "lb1", &routes_conf(ROUTES_BEFORE));
+    v.expect_state("VI_1", "MASTER", SETTLE);
+    wait_routes(ns, before_reload)
+        .unwrap_or_else(|| panic!("vigild before:\n{}", routes_and_rules(ns)));
+    let before = transitions(&v.log_text());
+    std::fs::write(&v.conf, routes_conf(ROUTES_AFTER)).unwrap();
+    v.signal(nix::sys::signal::Signal::SIGHUP);
+    let ours = wait_routes(ns, after_reload).unwrap_or_else(|| {
+        panic!(
+            "vigild after the reload:\n{}\n{}",
+            routes_and_rules(ns),
+            v.log_text()
+        )
+    });
+    assert_eq!(v.state("VI_1").as_deref(), Some("MASTER"));
+    assert_eq!(transitions(&v.log_text()), before, "{}", v.log_text());
+    assert!(v.terminate(SETTLE).is_some_and(|s| s.success()));
+    assert!(has_none(&routes_and_rules(ns)), "{}", routes_and_rules(ns));
+
+    let mut k = Keepalived::start(ns, dir.path(), "ka1", &routes_conf(ROUTES_BEFORE));
+    k.expect_state("VI_1", "MASTER", SETTLE);
+    wait_routes(ns, before_reload)
+        .unwrap_or_else(|| panic!("keepalived before:\n{}", routes_and_rules(ns)));
+    let before = transitions(&k.log_text());
+    std::fs::write(&k.conf, routes_conf(ROUTES_AFTER)).unwrap();
+    k.signal(nix::sys::signal::Signal::SIGHUP);
+    let theirs = wait_routes(ns, after_reload).unwrap_or_else(|| {
+        panic!(
+            "keepalived after the reload:\n{}\n{}",
+            routes_and_rules(ns),
+            k.log_text()
+        )
+    });
+    // Given time to carry out anything else the reload would do.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(transitions(&k.log_text()), before, "{}", k.log_text());
+    assert!(after_reload(&routes_and_rules(ns)));
+    assert!(k.terminate(SETTLE));
+    assert_eq!(sorted(&ours), sorted(&theirs));
+}
+
+// ----- a tracked virtual route or rule deleted behind the master's back -------------
+
+const TRACKED: &str = "    virtual_routes {
+        10.90.0.0/16 via 10.77.0.1 dev eth0
+        10.91.0.0/24 dev eth0 no_track
+    }
+    virtual_rules {
+        from 10.77.0.50 table 100 priority 100
+    }
+";
+
+/// The states "(VI_1) Entering X STATE" names in `log`, in order.
+fn states_in(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| {
+            let rest = &l[l.find("(VI_1) Entering ")? + "(VI_1) Entering ".len()..];
+            Some(rest.split_whitespace().next()?.to_owned())
+        })
+        .collect()
+}
+
+/// Runs the deletions against a master whose log `log` returns: a `no_track` route
+/// (nothing happens), a tracked route, then a tracked rule (each: BACKUP, then MASTER
+/// again after the skew time with the route or rule back). Returns the states each
+/// step added.
+fn deletions(ns: &Netns, log: &dyn Fn() -> String) -> Vec<Vec<String>> {
+    let mut seen = states_in(&log()).len();
+    ns.exec_ok(&["ip", "route", "del", "10.91.0.0/24", "dev", "eth0"])
+        .expect("deleting the no_track route");
+    let mut steps = vec![states_after(ns, log, &mut seen, None)];
+    ns.exec_ok(&["ip", "route", "del", "10.90.0.0/16"])
+        .expect("deleting the tracked route");
+    let back = |t: &str| t.contains("10.90.0.0/16 via 10.77.0.1");
+    steps.push(states_after(ns, log, &mut seen, Some(&back)));
+    ns.exec_ok(&["ip", "rule", "del", "priority", "100"])
+        .expect("deleting the rule");
+    let back = |t: &str| t.contains("100:\tfrom 10.77.0.50 lookup 100");
+    steps.push(states_after(ns, log, &mut seen, Some(&back)));
+    steps
+}
+
+/// The states logged after the first `seen`: with `back`, once two more are there and
+/// `back` holds for the routes and rules (at most 3 s), then whatever else a second
+/// brings.
+fn states_after(
+    ns: &Netns,
+    log: &dyn Fn() -> String,
+    seen: &mut usize,
+    back: Option<&dyn Fn(&str) -> bool>,
+) -> Vec<String> {
+    let done = back.is_none_or(|back| {
+        wait_for(Duration::from_secs(3), Duration::from_millis(20), || {
+            (states_in(&log()).len() >= *seen + 2 && back(&routes_and_rules(ns))).then_some(())
+        })
+        .is_some()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let all = states_in(&log());
+    let added = all[*seen..].to_vec();
+    *seen = all.len();
+    assert!(done, "{added:?}\n{}\n{}", routes_and_rules(ns), log());
+    added
+}
+
+/// keepalived 2.2.7 (`netlink_route_filter`, `set_vrrp_backup`): a master whose
+/// tracked virtual route or rule is deleted goes to BACKUP without resigning and, with
+/// no better master about, back to MASTER after the skew time, which adds the route
+/// again; a `no_track` route may go. vigild does the same.
+#[test]
+fn a_deleted_tracked_route_sends_the_master_to_backup_as_keepalived_does() {
+    if !privileged_or_skip("a_deleted_tracked_route_sends_the_master_to_backup_as_keepalived_does")
+    {
+        return;
+    }
+    let lan = lan(&format!("vrd{}", std::process::id()), 1);
+    let ns = &lan.host(0).ns;
+    let dir = workdir("routes-deleted");
+    let inst = Inst::v3("VI_1", 51, "MASTER", 150, ADVERT).with_extra(TRACKED);
+    let config = global_defs("lb1", "") + &inst.render();
+    let has_all = |t: &str| {
+        t.contains("10.90.0.0/16 via 10.77.0.1")
+            && t.contains("10.91.0.0/24 dev eth0")
+            && t.contains("100:\tfrom 10.77.0.50 lookup 100")
+    };
+
+    let mut v = Vigild::start(ns, dir.path(), "lb1", &config);
+    v.expect_state("VI_1", "MASTER", SETTLE);
+    wait_routes(ns, has_all).expect("vigild's routes");
+    let ours = deletions(ns, &|| v.log_text());
+    assert!(
+        v.log_text()
+            .contains("(VI_1) virtual route 10.90.0.0/16 was deleted"),
+        "{}",
+        v.log_text()
+    );
+    assert!(v.terminate(SETTLE).is_some_and(|s| s.success()));
+
+    let mut k = Keepalived::start(ns, dir.path(), "ka1", &config);
+    k.expect_state("VI_1", "MASTER", SETTLE);
+    wait_routes(ns, has_all).expect("keepalived's routes");
+    let theirs = deletions(ns, &|| k.log_text());
+    assert!(k.terminate(SETTLE));
+
+    let flap = vec!["BACKUP".to_string(), "MASTER".to_string()];
+    assert_eq!(theirs, [vec![], flap.clone(), flap]);
+    assert_eq!(ours, theirs);
+}

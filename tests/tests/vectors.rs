@@ -194,6 +194,7 @@ fn round_trip<'a>(msg: &pcap::Vrrp<'a>) -> Result<(Repr<'a>, &'static str), Stri
         (Version::V3, IpAddr::V6(_), _) => "v3/IPv6",
         (Version::V3, IpAddr::V4(_), ChecksumMode::PseudoHeader) => "v3/IPv4 pseudo-header",
         (Version::V3, IpAddr::V4(_), ChecksumMode::AsV2) => "v3/IPv4 as-v2",
+        (Version::V3, IpAddr::V4(_), ChecksumMode::OldUnicast) => "v3/IPv4 old unicast",
     };
     let mut out = vec![0u8; repr.buffer_len()];
     let n = repr

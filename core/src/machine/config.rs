@@ -91,6 +91,11 @@ pub struct Config {
     pub auth: Auth,
     /// v3 over IPv4 only; see [`ChecksumMode`].
     pub checksum: ChecksumMode,
+    /// keepalived's default for unicast (its build's `OLD_CHKSUM_COMPAT`): an advert
+    /// whose checksum is wrong but right as [`ChecksumMode::OldUnicast`] switches the
+    /// instance to that mode for good. Off by default (and with `old_unicast_checksum
+    /// never`).
+    pub old_checksum_auto: bool,
     /// `down_timer_adverts`, 1..=100 (RFC: 3).
     pub down_timer_adverts: u8,
     pub lower_priority: LowerPriority,
@@ -129,6 +134,7 @@ impl Config {
             preempt_delay: Duration::from_ticks(0),
             auth: Auth::None,
             checksum: ChecksumMode::PseudoHeader,
+            old_checksum_auto: false,
             down_timer_adverts: DOWN_TIMER_ADVERTS,
             lower_priority: LowerPriority::Answer,
             lower_prio_announce: 5,

@@ -48,6 +48,9 @@ pub enum Reason {
     Recovered,
     /// A member of this instance's sync group changed state.
     SyncGroup,
+    /// The host found something the master installed (a tracked virtual route or
+    /// rule) deleted behind its back.
+    Withdrawn,
     /// The host is stopping the instance.
     Shutdown,
 }
@@ -63,6 +66,7 @@ impl Reason {
             Reason::Fault => "tracked object failed",
             Reason::Recovered => "tracked objects recovered",
             Reason::SyncGroup => "sync group member changed state",
+            Reason::Withdrawn => "a virtual route or rule was deleted",
             Reason::Shutdown => "shutdown",
         }
     }

@@ -149,6 +149,13 @@ impl<const V: usize> Instance<V> {
         )
     }
 
+    /// From now on checks and writes keepalived ≤ 1.3.6's unicast checksum (the router
+    /// found a peer using it).
+    pub(crate) fn use_old_unicast_checksum(&mut self) {
+        self.config.checksum = wire::ChecksumMode::OldUnicast;
+        self.config.old_checksum_auto = false;
+    }
+
     /// Marks the instance as a sync-group member (see [`crate::router`]).
     pub(crate) fn set_sync_member(&mut self, member: bool) {
         self.sync_member = member;
@@ -630,6 +637,21 @@ impl<const V: usize> Instance<V> {
     pub(crate) fn force_backup(&mut self, now: Instant, out: &mut impl Sink) {
         if matches!(self.phase, Phase::Master { .. }) {
             self.become_backup(now, Reason::SyncGroup, out);
+        }
+    }
+
+    /// A master steps down to BACKUP because something it installed was deleted
+    /// behind its back (keepalived's `set_vrrp_backup`): no priority-0 advert, its VIPs
+    /// removed, and a master-down timer of the skew time only, so that it takes over
+    /// again at once unless a better master speaks first.
+    pub(crate) fn step_down(&mut self, now: Instant, out: &mut impl Sink) {
+        if !matches!(self.phase, Phase::Master { .. }) {
+            return;
+        }
+        self.become_backup(now, Reason::Withdrawn, out);
+        let skew = self.skew();
+        if let Phase::Backup { down_at, .. } = &mut self.phase {
+            *down_at = now + skew;
         }
     }
 

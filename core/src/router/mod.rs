@@ -31,7 +31,7 @@ pub use outbox::{Cause, EVENTS_PER_INPUT, EVENTS_PER_INSTANCE, Event, Output, Tr
 
 use crate::machine::{Config, ConfigError, Effect, Instance, MAX_VIPS, Sink, State, Vips};
 use crate::priority::{CapacityError, TrackStatus};
-use crate::wire::{Family, Repr, RxMeta};
+use crate::wire::{ChecksumMode, Family, Repr, RxMeta};
 use core::net::IpAddr;
 use demux::{Demux, NONE, key};
 use embassy_time::{Duration, Instant};
@@ -147,6 +147,9 @@ pub struct Accepted {
     /// It restarted the master-down timer: an advert from the master we follow (a
     /// lower-priority one we are about to preempt does not).
     pub restarted_timer: bool,
+    /// Its checksum was keepalived ≤ 1.3.6's unicast one and the instance now uses it
+    /// (keepalived: "Setting unicast VRRPv3 checksum to old version").
+    pub old_checksum: bool,
 }
 
 struct Member<const V: usize, const P: usize> {
@@ -501,7 +504,20 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         // moving it out of the `Result` (`map_err`, `?`) copies it with wide loads over
         // the narrow stores that wrote it, and each such load waits for the stores to
         // retire (a failed store-to-load forwarding; see benches/README.md).
-        let parsed = Repr::parse_in_line(payload, meta, m.instance.config().checksum);
+        let mut parsed = Repr::parse_in_line(payload, meta, m.instance.config().checksum);
+        // keepalived's default with unicast peers: a VRRPv3 IPv4 advert whose checksum
+        // is right the old way switches the instance to it for good.
+        let mut old_checksum = false;
+        if matches!(parsed, Err(crate::wire::Error::Checksum { .. }))
+            && m.instance.config().old_checksum_auto
+            && matches!(m.dest, Destination::Unicast { .. })
+            && meta.src.is_ipv4()
+            && let Ok(repr) = Repr::parse_in_line(payload, meta, ChecksumMode::OldUnicast)
+        {
+            m.instance.use_old_unicast_checksum();
+            old_checksum = true;
+            parsed = Ok(repr);
+        }
         let repr = match &parsed {
             Ok(repr) => repr,
             Err(error) => {
@@ -531,6 +547,7 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
             ours,
             was: was.state,
             restarted_timer: instance.poll_at() != deadline,
+            old_checksum,
         };
         self.follow_group(i, was, now);
         Ok(accepted)
@@ -566,8 +583,27 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
             }
         }
         for g in 0..self.groups.len() {
-            self.settle(g, now);
+            self.settle(g, now, None);
         }
+    }
+
+    /// Master `index` steps down to BACKUP, something it installed having been deleted
+    /// behind its back (keepalived's `set_vrrp_backup`), and takes over again after the
+    /// skew time unless a better master speaks. The masters of its sync group step
+    /// down with it, the same way.
+    pub fn step_down(&mut self, index: usize, now: Instant) {
+        let Some(group) = self.members.get(index).map(|m| m.group) else {
+            return;
+        };
+        if group.is_none() {
+            self.with(index, now, |inst, now, out| inst.step_down(now, out));
+            return;
+        }
+        if self.members[index].instance.state() != State::Master {
+            return;
+        }
+        self.each_member(group, Some(index), |inst, out| inst.step_down(now, out));
+        self.settle(usize::from(group.unwrap_or_default()), now, Some(index));
     }
 
     /// Stops instance `index`: a master resigns (priority 0) and removes its VIPs.
@@ -702,7 +738,7 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         if let Some(g) = m.group
             && snapshot(&m.instance) != was
         {
-            self.settle(usize::from(g), now);
+            self.settle(usize::from(g), now, Some(index));
         }
     }
 

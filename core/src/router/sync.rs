@@ -24,15 +24,18 @@ struct Tally {
 }
 
 impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
-    /// Brings every member of group `g` in line. Idempotent.
-    pub(super) fn settle(&mut self, g: usize, now: Instant) {
+    /// Brings every member of group `g` in line. Idempotent. `first`, the member whose
+    /// change brought the group along, is moved first (its notifications come first, as
+    /// in keepalived's `vrrp_sync_master`, where the member that completes the group
+    /// goes master and then pulls the others, in order).
+    pub(super) fn settle(&mut self, g: usize, now: Instant, first: Option<usize>) {
         let tag = Some(g as u16);
         let before = self.groups[g].state;
         let any_own_fault = self
             .members
             .iter()
             .any(|m| m.group == tag && m.instance.has_own_fault());
-        self.each_member(tag, |inst, out| {
+        self.each_member(tag, first, |inst, out| {
             let held = any_own_fault && !inst.has_own_fault();
             inst.set_group_fault(now, held, out);
         });
@@ -49,7 +52,7 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
                 } else {
                     Reason::MasterDown
                 };
-                self.each_member(tag, |inst, out| {
+                self.each_member(tag, first, |inst, out| {
                     if up {
                         inst.force_master(now, reason, out);
                     } else {
@@ -72,9 +75,12 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         }
     }
 
-    fn each_member(
+    /// Calls `f` on every member of the group `tag`, `first` (if a member) first, then
+    /// the others in index order.
+    pub(super) fn each_member(
         &mut self,
         tag: Option<u16>,
+        first: Option<usize>,
         mut f: impl FnMut(&mut Instance<V>, &mut Deposit<'_, N>),
     ) {
         let Router {
@@ -84,7 +90,12 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
             events_lost,
             ..
         } = self;
-        for (i, m) in members.iter_mut().enumerate() {
+        let first = first.filter(|&i| members.get(i).is_some_and(|m| m.group == tag));
+        let order = first
+            .into_iter()
+            .chain((0..members.len()).filter(|&i| Some(i) != first));
+        for i in order {
+            let m = &mut members[i];
             if m.group == tag {
                 let Member {
                     instance, outbox, ..

@@ -240,12 +240,7 @@ fn the_advert_written_is_the_one_peers_parse() {
         dst: t.dst,
         ttl: 255,
     };
-    let repr = Repr::parse(
-        &buf[..t.len.unwrap()],
-        &meta,
-        wire::ChecksumMode::PseudoHeader,
-    )
-    .unwrap();
+    let repr = Repr::parse(&buf[..t.len.unwrap()], &meta, ChecksumMode::PseudoHeader).unwrap();
     assert_eq!((repr.vrid, repr.priority), (51, 100));
 }
 
@@ -412,6 +407,22 @@ fn keepalived_sync_group_goes_master_only_when_every_member_wants_it() {
     let (tx, ev) = drain(&mut r);
     assert_eq!(states(&r), [State::Master; 2]);
     assert_eq!(tx.len(), 2);
+    // keepalived's vrrp_sync_master: the member that completed the group goes first
+    // (its notifications come first), then the others.
+    let masters: std::vec::Vec<usize> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Output::Instance {
+                instance,
+                event:
+                    Event::StateChanged {
+                        to: State::Master, ..
+                    },
+            } => Some(*instance),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(masters, [1, 0]);
     assert_eq!(group_events(&ev), [State::Master]);
     assert_eq!(r.group_state(0), Some(State::Master));
 }
@@ -751,4 +762,72 @@ fn reload_with_a_failed_new_tracker_enters_fault() {
     let (tx, out) = drain(&mut r);
     assert_eq!(tx[0].priority, 0);
     assert!(events(&out).contains(&Event::RemoveVips));
+}
+
+// --- a master's installed route deleted behind its back (keepalived set_vrrp_backup) ---
+
+#[test]
+fn keepalived_steps_down_without_resigning_and_takes_over_after_the_skew_time() {
+    let mut r = router(&[cfg(51, 150)]);
+    r.start_all(ms(0));
+    run_until(&mut r, ms(4000));
+    assert_eq!(states(&r), [State::Master]);
+    drain(&mut r);
+    r.step_down(0, ms(5000));
+    let (tx, ev) = drain(&mut r);
+    assert!(tx.is_empty(), "no priority-0 advert: {tx:?}");
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Output::Instance {
+            event: Event::RemoveVips,
+            ..
+        }
+    )));
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Output::Instance {
+            event: Event::StateChanged {
+                to: State::Backup,
+                reason: Reason::Withdrawn,
+                ..
+            },
+            ..
+        }
+    )));
+    // keepalived: ms_down_timer = VRRP_TIMER_SKEW, so back to MASTER after the skew
+    // time (v3, 1 s, priority 150: (256 - 150) / 256 s, 414 ms) unless a master speaks.
+    let skew = r.instance(0).unwrap().skew();
+    assert_eq!(skew, Duration::from_micros(414_062));
+    assert_eq!(r.poll_at(), Some(ms(5000) + skew));
+    run_until(&mut r, ms(5000) + skew);
+    assert_eq!(states(&r), [State::Master]);
+    // A backup does not move.
+    let mut b = router(&[cfg(51, 100)]);
+    b.start_all(ms(0));
+    drain(&mut b);
+    let at = b.poll_at();
+    b.step_down(0, ms(10));
+    assert!(drain(&mut b).1.is_empty());
+    assert_eq!(b.poll_at(), at);
+}
+
+#[test]
+fn keepalived_steps_down_the_whole_sync_group() {
+    let mut r = router(&[cfg(51, 150), cfg(52, 150)]);
+    r.add_group(&[0, 1]).unwrap();
+    r.start_all(ms(0));
+    run_until(&mut r, ms(4000));
+    assert_eq!(r.group_state(0), Some(State::Master));
+    drain(&mut r);
+    r.step_down(1, ms(5000));
+    let (tx, ev) = drain(&mut r);
+    assert!(tx.is_empty());
+    assert_eq!(states(&r), [State::Backup; 2]);
+    assert_eq!(group_events(&ev), [State::Backup]);
+    // Both back after their skew time, together.
+    let skew = r.instance(0).unwrap().skew();
+    assert_eq!(r.poll_at(), Some(ms(5000) + skew));
+    run_until(&mut r, ms(5000) + skew);
+    assert_eq!(states(&r), [State::Master; 2]);
+    assert_eq!(r.group_state(0), Some(State::Master));
 }

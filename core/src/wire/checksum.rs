@@ -17,6 +17,10 @@ pub enum ChecksumMode {
     /// Cover the VRRP message only, as v2 does (keepalived `v3_checksum_as_v2`; what
     /// RFC 9568 section 5.2.8 and some vendors' VRRPv3 do over IPv4).
     AsV2,
+    /// keepalived ≤ 1.3.6's unicast checksum (`old_unicast_checksum`): the IPv4
+    /// pseudo-header names the multicast group 224.0.0.18 as its destination, whatever
+    /// the packet's (a peer). Over IPv6 it is [`ChecksumMode::PseudoHeader`].
+    OldUnicast,
 }
 
 /// A running one's complement sum (RFC 1071) of native-order 16-bit words, unfolded.

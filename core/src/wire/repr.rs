@@ -256,9 +256,12 @@ fn pseudo_header<'x>(
     src: &'x IpAddr,
     dst: &'x IpAddr,
 ) -> Option<(&'x IpAddr, &'x IpAddr)> {
+    /// What [`ChecksumMode::OldUnicast`] puts in the pseudo-header for any destination.
+    static GROUP_V4: IpAddr = IpAddr::V4(super::MCAST_V4);
     match (version, mode, src) {
         (Version::V2, _, _) => None,
         (Version::V3, ChecksumMode::AsV2, IpAddr::V4(_)) => None,
+        (Version::V3, ChecksumMode::OldUnicast, IpAddr::V4(_)) => Some((src, &GROUP_V4)),
         (Version::V3, _, _) => Some((src, dst)),
     }
 }
@@ -557,5 +560,36 @@ mod tests {
             r.emit(&mut out, SRC, v6, ChecksumMode::default()),
             Err(Error::FamilyMismatch)
         );
+    }
+
+    /// keepalived ≤ 1.3.6's unicast checksum is the multicast one: an advert to a peer
+    /// carries the checksum it would carry to 224.0.0.18; parsed as such it is accepted,
+    /// and the new way it is not.
+    #[test]
+    fn old_unicast_checksum_names_the_group() {
+        let peer = IpAddr::V4(Ipv4Addr::new(10, 99, 0, 12));
+        let r = Repr::parse(&KA_V3, &META, ChecksumMode::default()).unwrap();
+        let mut to_group = [0u8; 64];
+        let n = r
+            .emit(&mut to_group, SRC, GROUP, ChecksumMode::PseudoHeader)
+            .unwrap();
+        let mut old = [0u8; 64];
+        let m = r
+            .emit(&mut old, SRC, peer, ChecksumMode::OldUnicast)
+            .unwrap();
+        assert_eq!(old[..m], to_group[..n]);
+        let meta = RxMeta {
+            src: SRC,
+            dst: peer,
+            ttl: 255,
+        };
+        assert_eq!(
+            Repr::parse(&old[..m], &meta, ChecksumMode::OldUnicast),
+            Ok(r)
+        );
+        assert!(matches!(
+            Repr::parse(&old[..m], &meta, ChecksumMode::PseudoHeader),
+            Err(Error::Checksum { .. })
+        ));
     }
 }

@@ -1,6 +1,6 @@
 //! From a configured instance to what vigil-core runs.
 
-use super::model::Instance;
+use super::model::{Instance, OldUnicastChecksum};
 use std::net::IpAddr;
 use vigil_core::machine::{Config, Garp, LowerPriority, Vips};
 use vigil_core::wire::{ChecksumMode, Family};
@@ -43,7 +43,14 @@ impl Instance {
         c.preempt = self.preempt;
         c.preempt_delay = core_duration(self.preempt_delay);
         c.auth = self.auth;
+        // keepalived's unicast checksum compatibility (VRRPv3 over IPv4; the router
+        // applies the automatic switch to unicast instances only).
         c.checksum = ChecksumMode::PseudoHeader;
+        match self.old_unicast_checksum {
+            OldUnicastChecksum::Config => c.checksum = ChecksumMode::OldUnicast,
+            OldUnicastChecksum::Auto => c.old_checksum_auto = true,
+            OldUnicastChecksum::Never => {}
+        }
         c.down_timer_adverts = self.down_timer_adverts;
         c.lower_priority = if self.lower_prio_no_advert {
             LowerPriority::Discard

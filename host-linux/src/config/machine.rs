@@ -774,13 +774,16 @@ fn lvs_scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
     }
 }
 
-fn notify_slots(n: &mut super::Notify) -> [&mut Option<super::Command>; 5] {
+/// keepalived's `check_vrrp_script_security` order.
+fn notify_slots(n: &mut super::Notify) -> [&mut Option<super::Command>; 7] {
     [
-        &mut n.master,
         &mut n.backup,
+        &mut n.master,
         &mut n.fault,
         &mut n.stop,
+        &mut n.deleted,
         &mut n.any,
+        &mut n.master_rx_lower_pri,
     ]
 }
 

@@ -91,6 +91,8 @@ pub struct Global {
     /// instance accepts adverts from its peers only.
     pub check_unicast_src: bool,
     /// `vrrp_garp_interval`: delay between the gratuitous ARPs of one burst.
+    /// `vrrp_garp_extra_if [all] SECS`: the default of the instances' `garp_extra_if`.
+    pub garp_extra_if: Option<GarpExtraIf>,
     pub garp_interval: Duration,
     /// `vrrp_gna_interval`: the same for unsolicited neighbour advertisements.
     pub gna_interval: Duration,
@@ -142,6 +144,7 @@ impl Default for Global {
             strict: false,
             skip_check_adv_addr: false,
             check_unicast_src: false,
+            garp_extra_if: None,
             garp_interval: Duration::ZERO,
             gna_interval: Duration::ZERO,
             garp_master_delay: Duration::from_secs(5),
@@ -308,6 +311,8 @@ pub struct Notify {
     /// `notify_master_rx_lower_pri` (instances only): run, without arguments, each time
     /// the master hears a lower-priority advert.
     pub master_rx_lower_pri: Option<Command>,
+    /// `notify_deleted SCRIPT` (instances only): run when a reload removes the instance.
+    pub deleted: Option<Command>,
 }
 
 impl Notify {
@@ -319,6 +324,7 @@ impl Notify {
             &self.stop,
             &self.any,
             &self.master_rx_lower_pri,
+            &self.deleted,
         ]
         .into_iter()
         .flatten()
@@ -405,6 +411,30 @@ impl Default for GarpSettings {
     }
 }
 
+/// `garp_extra_if [all] SECS`: periodic gratuitous ARPs / NAs on the interfaces of VIPs
+/// that are not the instance's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GarpExtraIf {
+    /// Seconds between them (0: off).
+    pub every: u64,
+    /// `all`: every such interface; without it, only the VMAC interfaces keepalived
+    /// creates for addresses (`use_vmac_addr`), which vigild does not.
+    pub all: bool,
+}
+
+/// keepalived's `unicast_chksum_compat` (`old_unicast_checksum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OldUnicastChecksum {
+    /// Not written: the new checksum, switching to the old one for good when a unicast
+    /// peer's advert has it (Debian's build).
+    #[default]
+    Auto,
+    /// `old_unicast_checksum`: the old one from the start.
+    Config,
+    /// `old_unicast_checksum never`: the new one only.
+    Never,
+}
+
 /// `vrrp_instance NAME { ... }`, with effective values.
 #[derive(Debug, Clone)]
 pub struct Instance {
@@ -453,12 +483,22 @@ pub struct Instance {
     pub track_files: Vec<TrackRef>,
     pub track_processes: Vec<TrackRef>,
     pub notify: Notify,
+    /// `notify_deleted` (with or without a script): a reload that removes the instance
+    /// notifies DELETED, not keepalived's default FAULT.
+    pub notify_deleted: bool,
+    /// `garp_extra_if [all] SECS` (unset: the global `vrrp_garp_extra_if`).
+    pub garp_extra_if: Option<GarpExtraIf>,
     pub garp: GarpSettings,
     pub lower_prio_no_advert: bool,
     pub higher_prio_send_advert: bool,
     pub dont_track_primary: bool,
     pub use_vmac: Option<UseVmac>,
+    /// `vmac_xmit_base` (forced with unicast peers): with `use_vmac`, adverts are sent
+    /// and received on the base interface; the VIPs stay on the macvlan.
+    pub vmac_xmit_base: bool,
     pub down_timer_adverts: u8,
+    /// `old_unicast_checksum [never]`: keepalived ≤ 1.3.6's VRRPv3 unicast checksum.
+    pub old_unicast_checksum: OldUnicastChecksum,
     pub skip_check_adv_addr: bool,
     /// `check_unicast_src` (an instance) / `vrrp_check_unicast_src` (global): a unicast
     /// instance accepts adverts from its peers only.
@@ -509,13 +549,17 @@ impl Instance {
             track_files: Vec::new(),
             track_processes: Vec::new(),
             notify: Notify::default(),
+            notify_deleted: false,
             notify_priority_changes: None,
+            garp_extra_if: None,
             garp: GarpSettings::default(),
             lower_prio_no_advert: false,
             higher_prio_send_advert: false,
             dont_track_primary: false,
+            vmac_xmit_base: false,
             use_vmac: None,
             down_timer_adverts: 3,
+            old_unicast_checksum: OldUnicastChecksum::Auto,
             skip_check_adv_addr: false,
             check_unicast_src: false,
             strict: false,

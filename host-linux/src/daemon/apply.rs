@@ -79,10 +79,17 @@ pub(super) async fn apply_plan(
     running.installed = record;
     running.stale.retain(|r| !wanted_keys.contains(&r.key()));
     running.save(&[]);
-    running.names = names;
     running.remove_vmacs(&plan_vmacs);
     *running.waiting_status.borrow_mut() = waiting.shown.clone();
+    // keepalived notifies an instance that starts in FAULT (its `notify_fault`, the
+    // generic script, the FIFO line). One that ran before was notified when the
+    // protocol thread stopped it, and one that waited already, before.
+    let was_waiting = running.waiting.names();
+    waiting.notify(running.notes.as_ref(), "FAULT", |name| {
+        !was_waiting.contains(name) && !running.names.contains(name)
+    });
     running.waiting = waiting;
+    running.names = names;
     for t in running.trackers.drain(..) {
         t.abort();
     }
@@ -149,10 +156,20 @@ pub(super) async fn resolve(
             vmacs.insert(vmac.clone(), vlink.index);
             let _ = netlink.set_link_up(vlink.index, true).await;
         }
-        let link = netlink
+        let mut link = netlink
             .link_by_name(ifname)
             .await
             .map_err(|e| format!("({}) interface {ifname}: {e}", inst.name))?;
+        if inst.vmac_xmit_base
+            && let Some(vmac) = &inst.use_vmac
+        {
+            // keepalived's `vmac_xmit_base`: the VRRP socket on the base interface, the
+            // VIPs (and their announcements, from the virtual MAC) on the macvlan.
+            r.dev_links.insert(vmac.clone(), link.index);
+            r.dev_macs
+                .insert(link.index, virtual_mac(inst.core.vrid, inst.core.family()));
+            link = parent.clone();
+        }
         // A macvlan has no address of its own: adverts carry the parent's, as
         // keepalived's do.
         let primary = match inst.source {

@@ -201,6 +201,10 @@ fn notify_scripts(n: &Notify, owner: &str, users: &Users) -> Scripts {
         backup: one("notify_backup", &n.backup),
         fault: one("notify_fault", &n.fault),
         stop: one("notify_stop", &n.stop),
+        deleted: one("notify_deleted", &n.deleted),
+        // The instance's own field ([`plan::Instance::notify_master_rx_lower_pri`]):
+        // its notes carry it alone.
+        master_rx_lower_pri: None,
         any: one("notify", &n.any),
     }
 }
@@ -305,6 +309,13 @@ fn dump_config(conf: &KeepalivedConf) -> plan::DumpConfig {
 
 pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
     let users = Users::new(conf);
+    // keepalived's default for instances and groups without their own.
+    let mail = &conf.global.mail;
+    let smtp_alert = |own: Option<bool>| {
+        own.or(mail.smtp_alert_vrrp)
+            .or(mail.smtp_alert)
+            .unwrap_or(false)
+    };
     let mut plan = Plan {
         // Every notify script carries its user; this default only covers scripts built
         // elsewhere.
@@ -459,6 +470,15 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
             track_processes,
             track_own_interface: !inst.dont_track_primary,
             notify: notify_scripts(&inst.notify, &inst.name, &users),
+            notify_deleted: inst.notify_deleted,
+            smtp_alert: smtp_alert(inst.smtp_alert),
+            // Without `all` only keepalived's own per-address VMACs, which vigild does
+            // not create: nothing to send.
+            garp_extra_if: inst
+                .garp_extra_if
+                .or(conf.global.garp_extra_if)
+                .filter(|x| x.all && x.every > 0)
+                .map(|x| std::time::Duration::from_secs(x.every)),
             notify_priority_changes: inst
                 .notify_priority_changes
                 .or_else(|| {
@@ -480,6 +500,7 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
                     .clone()
                     .unwrap_or_else(|| format!("vrrp.{}", inst.vrid))
             }),
+            vmac_xmit_base: inst.vmac_xmit_base,
             routes: inst.vroutes.clone(),
             rules: inst.vrules.clone(),
         });
@@ -489,6 +510,7 @@ pub fn plan_from(conf: &KeepalivedConf) -> Result<Plan, String> {
             name: g.name.clone(),
             members: g.members.iter().map(|(m, _)| m.clone()).collect(),
             notify: notify_scripts(&g.notify, &g.name, &users),
+            smtp_alert: smtp_alert(g.smtp_alert),
         });
     }
     Ok(plan)

@@ -199,6 +199,9 @@ struct Running {
     waiting_status: Rc<RefCell<Vec<control::InstanceStatus>>>,
     /// Static addresses, routes and rules, and the record of routes and rules.
     routes: route_state::RouteState,
+    /// The service's own way to the notify scripts and FIFOs: for the instances that
+    /// wait (FAULT when they start waiting, STOP at exit, as keepalived notifies them).
+    notes: Option<mpsc::UnboundedSender<Note>>,
 }
 
 impl Running {
@@ -302,6 +305,7 @@ async fn main_loop(
         waiting: waiting::Waiting::default(),
         waiting_status: Rc::default(),
         routes: route_state::RouteState::new(&options.state_file),
+        notes: None,
     };
     let plan = match loader() {
         Ok(p) => p,
@@ -324,6 +328,7 @@ async fn main_loop(
     // The service's own sender, for link removals.
     let service_jobs = jobs_tx.clone();
     let (notes_tx, mut notes_rx) = mpsc::unbounded_channel::<Note>();
+    running.notes = Some(notes_tx.clone());
     let (reports_tx, mut reports_rx) = mpsc::unbounded_channel();
     let config_path = options.config_path.display().to_string();
     // The protocol thread's own: it installs VIPs and announces them itself.
@@ -416,6 +421,35 @@ async fn main_loop(
             });
         }
         Err(e) => warn!("link monitor unavailable, interface tracking disabled: {e}"),
+    }
+
+    // Route and rule deletions: a master whose tracked virtual route or rule goes
+    // steps down (the statics' own watcher puts those back).
+    match crate::net::routes::DeletionMonitor::new() {
+        Ok(mut mon) => {
+            let engine = engine.clone();
+            tokio::task::spawn_local(async move {
+                loop {
+                    match mon.next().await {
+                        Ok(ids) if ids.is_empty() => {}
+                        Ok(ids) => {
+                            if !engine.send(Cmd::RoutesDeleted(ids)) {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            warn!(
+                                "route monitor: {e}; deleted virtual routes and rules go unnoticed"
+                            );
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+        Err(e) => {
+            warn!("route monitor: {e}; deleted virtual routes and rules go unnoticed")
+        }
     }
 
     running.jobs = Some(service_jobs);
@@ -605,6 +639,11 @@ async fn main_loop(
     if engine.send(Cmd::Shutdown(tx)) {
         let _ = rx.await;
     }
+    // keepalived notifies STOP for every instance, those in FAULT too.
+    running
+        .waiting
+        .notify(running.notes.as_ref(), "STOP", |_| true);
+    running.notes = None;
     running.remove_vmacs(&HashSet::new());
     running.jobs = None;
     // The protocol thread has resigned every instance (VIPs removed) and is ending: its

@@ -63,6 +63,16 @@ pub struct Instance {
     /// `dont_track_primary`.
     pub track_own_interface: bool,
     pub notify: notify::Scripts,
+    /// `smtp_alert`, resolved as keepalived does (its own, else `smtp_alert_vrrp`, else
+    /// `smtp_alert`, else off), whether or not mail can be sent.
+    pub smtp_alert: bool,
+    /// `garp_extra_if all SECS` (else the global `vrrp_garp_extra_if all SECS`): a
+    /// master sends one gratuitous ARP / NA this often on each interface of its VIPs
+    /// other than its own.
+    pub garp_extra_if: Option<std::time::Duration>,
+    /// `notify_deleted`: a reload that removes the instance notifies DELETED (else
+    /// FAULT, unless it was in FAULT already).
+    pub notify_deleted: bool,
     /// `notify_priority_changes` (its own, else its sync group's, else the global one):
     /// priority changes go to the notify FIFOs.
     pub notify_priority_changes: bool,
@@ -71,6 +81,9 @@ pub struct Instance {
     pub notify_master_rx_lower_pri: Option<notify::Script>,
     /// `use_vmac`: the macvlan's name.
     pub use_vmac: Option<String>,
+    /// `vmac_xmit_base` (with `use_vmac`): adverts go and come on [`Instance::interface`],
+    /// the VIPs without a `dev` on the macvlan.
+    pub vmac_xmit_base: bool,
     /// `virtual_routes` and `virtual_rules`: installed after the VIPs by a master,
     /// removed (rules first) before them ([`crate::net::routes`]).
     pub routes: Vec<crate::config::Route>,
@@ -101,6 +114,9 @@ pub struct Group {
     pub name: String,
     pub members: Vec<String>,
     pub notify: notify::Scripts,
+    /// `smtp_alert`, resolved as keepalived does (its own, else `smtp_alert_vrrp`, else
+    /// `smtp_alert`, else off), whether or not mail can be sent.
+    pub smtp_alert: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -76,6 +76,8 @@ pub enum Cmd {
     Report(Report),
     /// A link went up or down.
     Link(String, bool),
+    /// The kernel announced routes or rules of keepalived's protocol deleted.
+    RoutesDeleted(Vec<crate::net::routes::Identity>),
     Status(oneshot::Sender<Status>),
     /// The status, then every instance's counters cleared (keepalived's STATS_CLEAR).
     StatusClearingStats(oneshot::Sender<Status>),
@@ -274,6 +276,10 @@ impl Reactor {
                 Cmd::Link(name, up) => {
                     self.drain_all();
                     self.engine.on_link(&name, up);
+                }
+                Cmd::RoutesDeleted(ids) => {
+                    self.drain_all();
+                    self.engine.on_routes_deleted(ids);
                 }
                 Cmd::Status(reply) => {
                     let _ = reply.send(self.engine.status());

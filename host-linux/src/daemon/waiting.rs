@@ -74,6 +74,15 @@ impl Waiting {
                     );
                     lacking.insert(inst.name.clone());
                 }
+                Some(Lack::Source(src)) => {
+                    // keepalived: "bind unicast_src ADDR failed 99 - Cannot assign
+                    // requested address", then this.
+                    warn!(
+                        "({}): entering FAULT state (src address not configured): {src} is not an address of this host",
+                        inst.name
+                    );
+                    lacking.insert(inst.name.clone());
+                }
                 Some(Lack::Address) => {
                     warn!(
                         "({}) interface {} has no {} address: the instance is in FAULT until it has one",
@@ -136,6 +145,34 @@ impl Waiting {
     pub(super) fn is_waiting(&self) -> bool {
         !self.instances.is_empty()
     }
+
+    /// The names of the waiting instances.
+    pub(super) fn names(&self) -> HashSet<String> {
+        self.instances.iter().map(|i| i.name.clone()).collect()
+    }
+
+    /// Notifies `state` for the waiting instances `which` picks, in configuration order,
+    /// with their base priority (keepalived's effective priority of an instance that
+    /// never ran).
+    pub(super) fn notify(
+        &self,
+        notes: Option<&mpsc::UnboundedSender<Note>>,
+        state: &'static str,
+        which: impl Fn(&str) -> bool,
+    ) {
+        let Some(notes) = notes else {
+            return;
+        };
+        for inst in self.instances.iter().filter(|i| which(&i.name)) {
+            let _ = notes.send(Note::State {
+                kind: notify::Kind::Instance,
+                name: inst.name.clone(),
+                scripts: Box::new(inst.notify.clone()),
+                state,
+                priority: inst.core.priority,
+            });
+        }
+    }
 }
 
 /// What keeps an instance from being installed.
@@ -146,6 +183,9 @@ enum Lack {
     Address,
     /// `unicast_fault_no_peer` without peers: FAULT for as long as the configuration.
     Peers,
+    /// The configured `unicast_src_ip` / `mcast_src_ip` is not an address of this host
+    /// (keepalived cannot bind to it).
+    Source(IpAddr),
 }
 
 async fn lacks(netlink: &Netlink, inst: &plan::Instance) -> Option<Lack> {
@@ -161,8 +201,8 @@ async fn lacks(netlink: &Netlink, inst: &plan::Instance) -> Option<Lack> {
     if !missing.is_empty() {
         return Some(Lack::Links(missing));
     }
-    if inst.source.is_some() {
-        return None;
+    if let Some(src) = inst.source {
+        return (!is_local(src)).then_some(Lack::Source(src));
     }
     let link = netlink.link_by_name(&inst.interface).await.ok()?;
     match netlink
@@ -172,6 +212,17 @@ async fn lacks(netlink: &Netlink, inst: &plan::Instance) -> Option<Lack> {
         Ok(None) => Some(Lack::Address),
         _ => None,
     }
+}
+
+/// Whether `addr` is an address of this host, as keepalived finds out: by binding to it.
+/// An IPv6 link-local address cannot be bound without its interface: taken as there.
+fn is_local(addr: IpAddr) -> bool {
+    if let IpAddr::V6(v6) = addr
+        && v6.is_unicast_link_local()
+    {
+        return true;
+    }
+    std::net::UdpSocket::bind(std::net::SocketAddr::new(addr, 0)).is_ok()
 }
 
 fn family_name(inst: &plan::Instance) -> &'static str {

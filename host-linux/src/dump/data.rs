@@ -337,17 +337,29 @@ fn instance(out: &mut String, status: &Status, plan: &Plan, s: &InstanceStatus, 
         }
     }
     if unicast {
-        // vigild always sends with TTL 255 and has no checksum compatibility option.
-        lines.push("Unicast TTL = 255".into());
+        // keepalived shows the configured `unicast_ttl`, else 255.
+        lines.push(format!("Unicast TTL = {}", p.unicast_ttl.unwrap_or(255)));
         lines.push(format!(
             "Check unicast src : {}",
             if p.check_unicast_src { "yes" } else { "no" }
         ));
         lines.push("Unicast Peer :".into());
         for peer in &p.unicast_peers {
-            lines.push(format!("  {peer} min_ttl 0 max_ttl 255"));
+            let (min, max) = p
+                .peer_ttl
+                .iter()
+                .find(|(a, ..)| a == peer)
+                .map_or((0, 255), |&(_, min, max)| (min, max));
+            lines.push(format!("  {peer} min_ttl {min} max_ttl {max}"));
         }
-        lines.push("Unicast checksum compatibility = no".into());
+        // keepalived's `unicast_chksum_compat` as configured (its `auto`, after a switch
+        // at run time, is not shown).
+        let compat = match (p.core.checksum, p.core.old_checksum_auto) {
+            (vigil_core::wire::ChecksumMode::OldUnicast, _) => "config",
+            (_, true) => "no",
+            _ => "never",
+        };
+        lines.push(format!("Unicast checksum compatibility = {compat}"));
     }
     let tracked =
         |lines: &mut Vec<String>, title: &str, list: &[(String, vigil_core::priority::Weight)]| {
@@ -367,9 +379,24 @@ fn instance(out: &mut String, status: &Status, plan: &Plan, s: &InstanceStatus, 
     tracked(&mut lines, "Tracked scripts", &p.track_scripts);
     tracked(&mut lines, "Tracked files", &p.track_files);
     tracked(&mut lines, "Tracked processes", &p.track_processes);
-    lines.push("Using smtp notification = no".into());
-    lines.push("Notify deleted = Fault".into());
+    lines.push(format!(
+        "Using smtp notification = {}",
+        yes_no(p.smtp_alert)
+    ));
+    lines.push(format!(
+        "Notify deleted = {}",
+        if p.notify_deleted { "Deleted" } else { "Fault" }
+    ));
     notify_scripts(&mut lines, &p.notify, plan);
+    if let Some(sc) = &p.notify_master_rx_lower_pri {
+        let who = sc.run_as.unwrap_or(plan.script_user);
+        lines.push(format!(
+            "Master rx lower pri state transition script = {}, uid:gid {}:{}",
+            command_line(&sc.argv),
+            who.uid,
+            who.gid
+        ));
+    }
     lines.push(format!(
         "Notify priority changes = {}",
         p.notify_priority_changes
@@ -381,6 +408,10 @@ fn instance(out: &mut String, status: &Status, plan: &Plan, s: &InstanceStatus, 
     }
 }
 
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
 /// keepalived's `dump_notify_script` lines, in its order.
 fn notify_scripts(lines: &mut Vec<String>, scripts: &notify::Scripts, plan: &Plan) {
     for (script, kind) in [
@@ -388,6 +419,7 @@ fn notify_scripts(lines: &mut Vec<String>, scripts: &notify::Scripts, plan: &Pla
         (&scripts.master, "Master"),
         (&scripts.fault, "Fault"),
         (&scripts.stop, "Stop"),
+        (&scripts.deleted, "Deleted"),
         (&scripts.any, "Generic"),
     ] {
         if let Some(sc) = script {
@@ -435,7 +467,7 @@ fn groups(out: &mut String, status: &Status, plan: &Plan) {
         for m in &g.members {
             let _ = writeln!(out, "     {m}");
         }
-        let _ = writeln!(out, "   Using smtp notification = no");
+        let _ = writeln!(out, "   Using smtp notification = {}", yes_no(g.smtp_alert));
         let mut lines = Vec::new();
         notify_scripts(&mut lines, &g.notify, plan);
         for l in lines {

@@ -129,8 +129,8 @@ fn data(out: &mut String, plan: &Plan, s: &InstanceStatus, p: &Instance) {
     o.raw("state", state_number(s.state));
     o.raw("wantstate", state_number(s.state));
     o.raw("version", s.version);
-    o.raw("smtp_alert", "false");
-    o.raw("notify_deleted", "false");
+    o.raw("smtp_alert", b(p.smtp_alert));
+    o.raw("notify_deleted", b(p.notify_deleted));
     let script = |o: &mut Object, k: &'static str, sc: &Option<crate::notify::Script>| {
         if let Some(sc) = sc {
             o.str(k, &super::command_line(&sc.argv));
@@ -140,6 +140,7 @@ fn data(out: &mut String, plan: &Plan, s: &InstanceStatus, p: &Instance) {
     script(&mut o, "script_master", &p.notify.master);
     script(&mut o, "script_fault", &p.notify.fault);
     script(&mut o, "script_stop", &p.notify.stop);
+    script(&mut o, "script_deleted", &p.notify.deleted);
     script(&mut o, "script", &p.notify.any);
     script(
         &mut o,

@@ -40,6 +40,7 @@ pub const fn reason_label(r: Reason) -> &'static str {
         Reason::Fault => "fault",
         Reason::Recovered => "recovered",
         Reason::SyncGroup => "sync_group",
+        Reason::Withdrawn => "withdrawn",
         Reason::Shutdown => "shutdown",
     }
 }

@@ -137,6 +137,11 @@ impl Installable {
     pub fn delete_request(&self) -> &Request {
         &self.del
     }
+
+    /// What the kernel's notification of its deletion is compared with.
+    pub fn identity(&self) -> Option<Identity> {
+        identity(self.del.kind == RTM_DELRULE, &self.add.body)
+    }
 }
 
 /// Why a route or rule cannot be built.
@@ -775,16 +780,23 @@ impl RouteSocket {
 
     /// Removes what `del` describes. One that is not there is not an error.
     pub fn del(&mut self, del: &Request) -> io::Result<()> {
+        self.remove(del).map(|_| ())
+    }
+
+    /// Removes what `del` describes; whether it was there (the kernel then announces
+    /// its deletion).
+    pub fn remove(&mut self, del: &Request) -> io::Result<bool> {
         match self.request(del) {
+            Ok(()) => Ok(true),
             Err(e)
                 if matches!(
                     e.raw_os_error(),
                     Some(libc::ESRCH) | Some(libc::ENOENT) | Some(libc::ENODEV)
                 ) =>
             {
-                Ok(())
+                Ok(false)
             }
-            r => r,
+            Err(e) => Err(e),
         }
     }
 

@@ -50,3 +50,29 @@ pub fn ipv4_vrrp_packet(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: &[u8]) -
     ip.extend_from_slice(payload);
     ip
 }
+
+/// Sends `payload` (a VRRP message) from `src` to `dst` with IP TTL `ttl`, from a raw
+/// `IP_HDRINCL` socket in `ns`.
+pub fn send_vrrp(
+    ns: &vigil_tests::netns::Netns,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    payload: &[u8],
+) {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let packet = ipv4_vrrp_packet(src, dst, ttl, payload);
+    vigil_tests::netns::run_in(ns, || {
+        let sock = Socket::new(
+            Domain::IPV4,
+            Type::RAW,
+            Some(Protocol::from(libc::IPPROTO_RAW)),
+        )
+        .expect("raw socket");
+        sock.send_to(
+            &packet,
+            &SockAddr::from(std::net::SocketAddrV4::new(dst, 0)),
+        )
+        .expect("sending an advert");
+    });
+}

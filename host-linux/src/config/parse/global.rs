@@ -3,7 +3,7 @@
 
 use super::super::keywords::{Keyword, Table};
 use super::super::lexer::Token;
-use super::super::model::{Global, SmtpServerLine};
+use super::super::model::{GarpExtraIf, Global, SmtpServerLine};
 use super::values::{ka_bool, ka_decimal};
 use super::{Node, Parser};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -234,9 +234,15 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
         Keyword::ignored("lvs_flush"),
         Keyword::ignored("lvs_flush_on_stop"),
         Keyword::ignored("lvs_flush_onstop"),
-        Keyword::ignored("vrrp_garp_extra_if"),
+        Keyword::read("vrrp_garp_extra_if", global_garp_extra_if),
         // keepalived 2.2.7 still reads this misspelt old name of vrrp_garp_extra_if.
-        Keyword::ignored("vrrp_vmac_garp_intvl"),
+        Keyword::read("vrrp_vmac_garp_intvl", |p, g, n| {
+            p.d.warn(
+                n.loc(),
+                "Keyword \"vrrp_vmac_garp_intvl\" is deprecated - please use \"vrrp_garp_extra_if\"",
+            );
+            global_garp_extra_if(p, g, n);
+        }),
         // Firewall rules.
         Keyword::ignored("nftables"),
         Keyword::ignored("nftables_priority"),
@@ -485,6 +491,33 @@ impl Parser<'_> {
         }
         Some(v as u32)
     }
+}
+
+/// `vrrp_garp_extra_if [all] SECS` (1..=86400), as keepalived's
+/// `vrrp_vmac_garp_extra_if_handler` reads it.
+fn global_garp_extra_if(p: &mut Parser<'_>, g: &mut Global, n: &Node) {
+    let name = n.name();
+    let mut every = 0;
+    let mut all = g.garp_extra_if.is_some_and(|x| x.all);
+    for t in &n.args {
+        let w = t.word().unwrap_or("");
+        if w == "all" {
+            all = true;
+            continue;
+        }
+        match super::values::ka_unsigned(w, 1, 86_400) {
+            Ok(v) => every = v,
+            Err(why) => {
+                p.d.warn(&t.loc, format!("{why}: {name} '{w}' invalid - ignoring"));
+                return;
+            }
+        }
+    }
+    if every == 0 {
+        p.d.warn(n.loc(), format!("{name} specified without time - ignoring"));
+        return;
+    }
+    g.garp_extra_if = Some(GarpExtraIf { every, all });
 }
 
 fn router_id(p: &mut Parser<'_>, g: &mut Global, n: &Node) {

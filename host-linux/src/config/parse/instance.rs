@@ -5,7 +5,7 @@
 
 use super::super::keywords::{Keyword, Table};
 use super::super::lexer::Token;
-use super::super::model::{Instance, Written};
+use super::super::model::{GarpExtraIf, Instance, OldUnicastChecksum, Written};
 use super::global::LOWER_PRIO_DELAY;
 use super::lists::TrackKind;
 use super::values::{DEFAULT_PRIORITY, ka_bool, ka_decimal, ka_unsigned};
@@ -283,7 +283,7 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
         Keyword::ignored("vrf"),
         Keyword::ignored("use_vmac_addr"),
         Keyword::read("vmac_xmit_base", |p, b, n| {
-            p.ignored(n, PLACE);
+            p.no_block(n);
             b.xmit_base = true;
         }),
         Keyword::ignored("use_ipvlan"),
@@ -320,7 +320,11 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
         }),
         Keyword::read("old_unicast_checksum", |p, b, n| {
             unicast_keyword(b, n);
-            p.ignored(n, PLACE);
+            match n.args.first().map(|t| t.word()) {
+                None => b.inst.old_unicast_checksum = OldUnicastChecksum::Config,
+                Some(Some("never")) => b.inst.old_unicast_checksum = OldUnicastChecksum::Never,
+                Some(_) => {}
+            }
             if let Some(t) = n.args.first()
                 && t.word() != Some("never")
             {
@@ -377,7 +381,23 @@ pub(super) static VRRP_INSTANCE: Table<InstanceBlock> = Table {
                 );
             }
         }),
-        Keyword::ignored("notify_deleted"),
+        Keyword::read("notify_deleted", |p, b, n| {
+            if b.inst.notify_deleted {
+                p.d.warn(
+                    n.loc(),
+                    format!(
+                        "({}) notify_deleted already specified - ignoring {}",
+                        b.inst.name,
+                        n.raw_args()
+                    ),
+                );
+                return;
+            }
+            if !n.args.is_empty() {
+                b.inst.notify.deleted = p.command(n, true);
+            }
+            b.inst.notify_deleted = true;
+        }),
         Keyword::read("smtp_alert", |p, b, n| match n.args.first() {
             None => b.inst.smtp_alert = Some(true),
             Some(t) => match ka_bool(t) {
@@ -469,6 +489,11 @@ impl Parser<'_> {
 
     /// keepalived's checks at the `}` of an instance (its `vrrp_end_handler`).
     fn instance_end(&mut self, b: &mut InstanceBlock, n: &Node) {
+        self.vmac_checks(b, n);
+        b.inst.vmac_xmit_base = b.xmit_base && b.inst.use_vmac.is_some();
+    }
+
+    fn vmac_checks(&mut self, b: &mut InstanceBlock, n: &Node) {
         let name = &b.inst.name;
         if b.inst.given.unicast_keyword.is_some() && b.inst.use_vmac.is_some() {
             if b.inst.interface.is_none() {
@@ -482,6 +507,7 @@ impl Parser<'_> {
                     n.end(),
                     format!("({name}) unicast with use_vmac requires vmac_xmit_base - setting"),
                 );
+                b.xmit_base = true;
             }
         }
         if b.promote_secondaries && b.inst.use_vmac.is_some() {
@@ -580,11 +606,12 @@ fn state(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
 
 /// `garp_extra_if [all] SECONDS` (vigild sends no extra garps; keepalived's checks).
 fn garp_extra_if(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
-    p.ignored(n, PLACE);
     let mut delay = None;
+    let mut all = false;
     for t in &n.args {
         let w = t.word().unwrap_or("");
         if w == "all" {
+            all = true;
             continue;
         }
         match ka_unsigned(w, 0, 86_400) {
@@ -601,14 +628,17 @@ fn garp_extra_if(p: &mut Parser<'_>, b: &mut InstanceBlock, n: &Node) {
             }
         }
     }
-    if delay.is_none() {
-        p.d.warn(
+    match delay {
+        None => p.d.warn(
             n.loc(),
             format!(
                 "({}): garp_extra_if specified without time - ignoring",
                 b.inst.name
             ),
-        );
+        ),
+        Some(every) => {
+            b.inst.garp_extra_if = Some(GarpExtraIf { every, all });
+        }
     }
 }
 

@@ -78,6 +78,15 @@ struct Slot {
     master_priority: u8,
     /// `auth_type AH`: the sequence counter and IP identification.
     ah: ah::AhState,
+    /// The tracked virtual routes and rules a master installed, by what identifies
+    /// their deletion, with their names for the log.
+    watched: Vec<(crate::net::routes::Identity, String)>,
+    /// A reload removed the instance (or changed its identity): it is stopping, and
+    /// notifies as keepalived's `clear_diff_vrrp` does, not STOP.
+    deleted: bool,
+    /// `garp_extra_if`: when a master next announces its VIPs on their other
+    /// interfaces (checked as it sends an advert, as keepalived does).
+    extra_garp_at: Option<std::time::Instant>,
 }
 
 pub struct Engine {
@@ -118,6 +127,9 @@ pub struct Engine {
     /// Adds and removes `virtual_routes` and `virtual_rules` after the VIPs (`None`:
     /// the socket could not be opened, logged once).
     routes: Option<crate::net::routes::RouteSocket>,
+    /// Routes and rules this engine deleted itself, and when: their deletion
+    /// notifications are not somebody else's.
+    own_deletions: Vec<(crate::net::routes::Identity, std::time::Instant)>,
     armed: Option<vigil_core::Instant>,
     tx_buf: [u8; 1500],
     /// Adverts waiting for one `sendmmsg`, all for `batch_socket`, from these instances.
@@ -128,6 +140,9 @@ pub struct Engine {
     /// a takeover among them is timed from it to its VIPs installed.
     due: Vec<(usize, vigil_core::Instant)>,
     failover_latency: crate::metrics::Histogram,
+    /// Notes queued while [`Engine::drain`] runs, each with whether it is an
+    /// instance's first state after Initialize.
+    held_notes: Option<Vec<(Note, bool)>>,
 }
 
 impl Engine {
@@ -160,6 +175,7 @@ impl Engine {
             announcer,
             addresses,
             routes: routes::open_socket(),
+            own_deletions: Vec::new(),
             armed: None,
             tx_buf: [0; 1500],
             tx_batch: SendBatch::new(),
@@ -167,6 +183,7 @@ impl Engine {
             batch_from: Vec::with_capacity(SendBatch::LEN),
             due: Vec::new(),
             failover_latency: crate::metrics::failover_histogram(),
+            held_notes: None,
         }
     }
 
@@ -178,10 +195,21 @@ impl Engine {
             self.transmit(t);
         }
         self.flush();
+        // Notes are held until the end, so that a sync group's can go before its
+        // members' where keepalived sends it first.
+        let outermost = self.held_notes.is_none();
+        if outermost {
+            self.held_notes = Some(Vec::new());
+        }
         while let Some(out) = self.router.poll_event() {
             match out {
                 Output::Instance { instance, event } => self.carry_out(instance, event),
                 Output::Group { group, state } => self.group_changed(group, state),
+            }
+        }
+        if outermost {
+            for (note, _) in self.held_notes.take().unwrap_or_default() {
+                let _ = self.notes.send(note);
             }
         }
     }
@@ -196,6 +224,18 @@ impl Engine {
                 slot.counters.priority_zero_tx += 1;
             }
         }
+        if t.first
+            && t.priority != 0
+            && let Some(at) = slot.extra_garp_at
+            && let Some(every) = slot.plan.garp_extra_if
+        {
+            let now = std::time::Instant::now();
+            if now >= at {
+                slot.extra_garp_at = Some(now + every);
+                self.announce_extra(t.instance);
+            }
+        }
+        let slot = &mut self.slots[t.instance];
         let socket = slot.socket;
         let mut n = match t.len {
             Ok(n) => n,
@@ -315,6 +355,10 @@ impl Engine {
                     );
                 }
                 self.slots[i].last_transition = std::time::SystemTime::now();
+                self.slots[i].extra_garp_at = match (to, self.slots[i].plan.garp_extra_if) {
+                    (VrrpState::Master, Some(every)) => Some(std::time::Instant::now() + every),
+                    _ => None,
+                };
                 let c = &mut self.slots[i].counters;
                 *c.transitions
                     .entry(to.as_str())
@@ -327,17 +371,43 @@ impl Engine {
                 if from == VrrpState::Master {
                     c.left_master += 1;
                 }
-                let state = if to == VrrpState::Initialize {
-                    "STOP"
-                } else {
-                    to.as_str()
+                let state = match to {
+                    VrrpState::Initialize if self.slots[i].deleted => {
+                        // keepalived: DELETED with `notify_deleted`, else FAULT as it
+                        // always did, except for an instance already in FAULT.
+                        if self.slots[i].plan.notify_deleted {
+                            "DELETED"
+                        } else if from == VrrpState::Fault {
+                            return;
+                        } else {
+                            "FAULT"
+                        }
+                    }
+                    VrrpState::Initialize => "STOP",
+                    _ => to.as_str(),
                 };
                 let prio = self
                     .router
                     .instance(i)
                     .map_or(0, |x| x.effective_priority());
-                let scripts = self.slots[i].plan.notify.clone();
-                self.note(notify::Kind::Instance, name, scripts, state, prio);
+                let mut scripts = self.slots[i].plan.notify.clone();
+                let leaving_init = from == VrrpState::Initialize;
+                if state == "FAULT" && to == VrrpState::Initialize {
+                    // keepalived picks the state's script before it turns DELETED into
+                    // FAULT: the generic script alone runs.
+                    scripts = notify::Scripts {
+                        any: scripts.any,
+                        ..Default::default()
+                    };
+                }
+                self.note_from(
+                    notify::Kind::Instance,
+                    name,
+                    scripts,
+                    state,
+                    prio,
+                    leaving_init,
+                );
             }
             Event::PriorityChanged { from, to } => {
                 let name = &self.slots[i].plan.name;
@@ -399,6 +469,24 @@ impl Engine {
         }
     }
 
+    /// `garp_extra_if`: one gratuitous ARP / NA on each interface of instance `i`'s VIPs
+    /// other than its own, for the first VIP there (keepalived's
+    /// `vrrp_send_vmac_update`).
+    fn announce_extra(&mut self, i: usize) {
+        let slot = &self.slots[i];
+        let mut done: Vec<u32> = Vec::new();
+        for (ifindex, spec) in self.vip_work(i) {
+            if ifindex == slot.ifindex || done.contains(&ifindex) {
+                continue;
+            }
+            done.push(ifindex);
+            let mac = self.dev_mac.get(&ifindex).copied().unwrap_or(slot.mac);
+            if let Err(e) = self.announcer.announce(ifindex, mac, spec.addr) {
+                debug!("({}) announcing {}: {e}", slot.plan.name, spec.addr);
+            }
+        }
+    }
+
     /// A sync group settled in a new state; Initialize means it stopped (keepalived:
     /// "stop only applies to instances" for the generic `notify`, so that one is not
     /// called).
@@ -420,26 +508,68 @@ impl Engine {
             );
             (group.notify.clone(), state.as_str())
         };
-        self.note(notify::Kind::Group, group.name.clone(), scripts, word, 0);
+        let note = Note::State {
+            kind: notify::Kind::Group,
+            name: group.name.clone(),
+            scripts: Box::new(scripts),
+            state: word,
+            priority: 0,
+        };
+        // keepalived's `vrrp_init_state` notifies a starting group (BACKUP or FAULT)
+        // before its members; on any later change the members come first (the one that
+        // moved the group, then the others) and the group last.
+        let members = &group.members;
+        if let Some(held) = self.held_notes.as_mut() {
+            let first_member = held.iter().position(|(n, leaving_init)| {
+                *leaving_init
+                    && matches!(n, Note::State { kind: notify::Kind::Instance, name, .. } if members.contains(name))
+            });
+            match first_member {
+                Some(at) if state != VrrpState::Initialize => held.insert(at, (note, false)),
+                _ => held.push((note, false)),
+            }
+        } else {
+            let _ = self.notes.send(note);
+        }
     }
 
     fn note(
-        &self,
+        &mut self,
         kind: notify::Kind,
         name: String,
         scripts: notify::Scripts,
         state: &'static str,
         priority: u8,
     ) {
+        self.note_from(kind, name, scripts, state, priority, false);
+    }
+
+    /// Queues a note (held while [`Engine::drain`] runs); `leaving_init`: an
+    /// instance's first state after Initialize.
+    fn note_from(
+        &mut self,
+        kind: notify::Kind,
+        name: String,
+        scripts: notify::Scripts,
+        state: &'static str,
+        priority: u8,
+        leaving_init: bool,
+    ) {
         // Sent even without scripts: the service thread also writes the notify FIFOs
         // and mails transitions (`mail`).
-        let _ = self.notes.send(Note::State {
+        let note = Note::State {
             kind,
             name,
             scripts: Box::new(scripts),
             state,
             priority,
-        });
+        };
+        match self.held_notes.as_mut() {
+            Some(held) => held.push((note, leaving_init)),
+            None => {
+                let _ = self.notes.send(note);
+            }
+        }
     }
 
     /// Runs every expired deadline.
@@ -525,6 +655,18 @@ impl Engine {
         let _ = self.timer.arm(None);
     }
 
+    /// The interface of `slot`'s address `v`: its `dev`, else the instance's (with
+    /// `vmac_xmit_base`, the macvlan's).
+    fn vip_ifindex(&self, slot: &Slot, v: &plan::Vip) -> u32 {
+        let dev = v.dev.as_ref().or(slot
+            .plan
+            .use_vmac
+            .as_ref()
+            .filter(|_| slot.plan.vmac_xmit_base));
+        dev.and_then(|d| self.dev_index.get(d).copied())
+            .unwrap_or(slot.ifindex)
+    }
+
     /// The addresses instance `i` installs (VIPs and excluded ones) with their
     /// interfaces.
     fn vip_work(&self, i: usize) -> VipWork {
@@ -534,11 +676,7 @@ impl Engine {
             .iter()
             .chain(&slot.plan.excluded)
             .map(|v| {
-                let ifindex = v
-                    .dev
-                    .as_ref()
-                    .and_then(|d| self.dev_index.get(d).copied())
-                    .unwrap_or(slot.ifindex);
+                let ifindex = self.vip_ifindex(slot, v);
                 let spec = AddressSpec {
                     addr: v.addr,
                     prefix_len: v.prefix_len,

@@ -91,35 +91,44 @@ impl Engine {
                     s.deferred = false;
                     s.master_priority = a.priority;
                 }
+                if a.old_checksum {
+                    info!(
+                        "({}) Setting unicast VRRPv3 checksum to old version",
+                        s.plan.name
+                    );
+                }
                 s.counters.adverts_rx += 1;
                 if a.priority == 0 {
                     s.counters.priority_zero_rx += 1;
                 }
-                if a.was == vigil_core::machine::State::Master
-                    && a.priority != 0
-                    && a.priority < a.ours
-                {
+                // keepalived's "lower": a lower priority, or the same one from a lower
+                // address (the core's election rule, RFC 5798 6.4.3).
+                let ours = self.router.instance(a.instance).map(|c| c.config().primary);
+                let lower = a.priority < a.ours
+                    || (a.priority == a.ours
+                        && ours.is_some_and(|o| addr_key(rx.src) < addr_key(o)));
+                let s = &mut self.slots[a.instance];
+                if a.was == vigil_core::machine::State::Master && a.priority != 0 && lower {
                     debug!(
                         "({}) Received advert from {} with lower priority {}, ours {}",
                         s.plan.name, rx.src, a.priority, a.ours
                     );
-                    // keepalived's `send_event_notify`: the script alone, no
-                    // arguments, on every such advert. Queued as a MASTER-state
-                    // script of its own so it keeps the instance's notify order.
-                    if let Some(script) = s.plan.notify_master_rx_lower_pri.clone() {
-                        let name = s.plan.name.clone();
-                        let scripts = crate::notify::Scripts {
-                            master: Some(script),
-                            ..Default::default()
-                        };
-                        self.note(
-                            crate::notify::Kind::Instance,
-                            name,
-                            scripts,
-                            "MASTER",
-                            a.ours,
-                        );
-                    }
+                    // keepalived's `send_event_notify`: the script alone, without
+                    // arguments, and a MASTER_RX_LOWER_PRI line on the FIFOs, on every
+                    // such advert (the line with or without the script). Queued with
+                    // the instance's notifications, so it keeps their order.
+                    let name = s.plan.name.clone();
+                    let scripts = crate::notify::Scripts {
+                        master_rx_lower_pri: s.plan.notify_master_rx_lower_pri.clone(),
+                        ..Default::default()
+                    };
+                    self.note(
+                        crate::notify::Kind::Instance,
+                        name,
+                        scripts,
+                        "MASTER_RX_LOWER_PRI",
+                        a.ours,
+                    );
                 }
             }
             Err(d) => self.dropped(si, d, rx),
@@ -269,4 +278,12 @@ fn describe_core_drop(
         Drop::Vrid => format!("({name}) VRID {} is not ours", repr.vrid),
         Drop::OwnAdvert | Drop::NotListening | Drop::Owner => return None,
     })
+}
+
+/// Addresses compare as unsigned integers in network byte order (RFC 5798 6.4.3).
+fn addr_key(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
 }

@@ -188,11 +188,14 @@ impl Engine {
             } else {
                 info!("({name}) removed from the configuration, stopping it");
             }
+            self.slots[i].deleted = true;
             self.router.stop(i, now);
         }
         self.drain();
         for p in &prepared {
             if let Prepared::Reconfigured(k, inst, ..) = p {
+                // keepalived's order: rules, routes, then addresses.
+                self.remove_dropped_routes(*k, inst);
                 self.remove_dropped_vips(*k, inst);
             }
         }
@@ -311,6 +314,11 @@ impl Engine {
                             spacing: g.spacing,
                         },
                     );
+                } else if master && !had_vips_added {
+                    // keepalived's restore_vrrp_state: a master adds all its virtual
+                    // routes and rules again (the new ones, and any the kernel dropped
+                    // with a removed VIP); added VIPs bring them after themselves.
+                    self.carry_out_routes(i, true);
                 }
             } else if !is_kept {
                 self.router.set_tracking(i, now, status);
@@ -467,6 +475,9 @@ impl Engine {
                 last_transition: std::time::SystemTime::now(),
                 master_priority: 0,
                 ah: Default::default(),
+                watched: Vec::new(),
+                deleted: false,
+                extra_garp_at: None,
             };
             prepared.push(Prepared::New(slot, core, dest));
         }
@@ -563,14 +574,7 @@ impl Engine {
             .iter()
             .chain(&self.slots[k].plan.excluded)
             .filter(|v| !kept.contains(&(v.addr, v.prefix_len, v.dev.as_ref())))
-            .map(|v| {
-                let ifindex = v
-                    .dev
-                    .as_ref()
-                    .and_then(|d| self.dev_index.get(d).copied())
-                    .unwrap_or(self.slots[k].ifindex);
-                (ifindex, v.addr, v.prefix_len)
-            })
+            .map(|v| (self.vip_ifindex(&self.slots[k], v), v.addr, v.prefix_len))
             .collect();
         for (ifindex, addr, prefix_len) in gone {
             info!("({name}) removing VIP {addr}, no longer configured");

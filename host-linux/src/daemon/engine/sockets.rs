@@ -66,6 +66,9 @@ impl Engine {
                 if config.checksum == wire::ChecksumMode::AsV2 {
                     spec.v3_checksum_as_v2();
                 }
+                if config.checksum == wire::ChecksumMode::OldUnicast || config.old_checksum_auto {
+                    spec.old_unicast_checksum();
+                }
             }
             let plans = || sock.served.iter().map(|&i| &self.slots[i].plan);
             if sock.sock.group().is_none()

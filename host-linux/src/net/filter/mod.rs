@@ -75,6 +75,9 @@ pub struct FilterSpec {
     /// A VRRPv3 instance here covers only the message by its checksum over IPv4
     /// (`v3_checksum_as_v2`): v3 checksums are then left to user space.
     v3_as_v2: bool,
+    /// A VRRPv3 IPv4 instance here may use keepalived ≤ 1.3.6's unicast checksum (its
+    /// pseudo-header names 224.0.0.18): a checksum right either way passes.
+    old_unicast: bool,
     /// Check lengths and checksums (everything but the oldest kernels: the loop needs
     /// Linux 5.3's bounded loops).
     checksums: bool,
@@ -89,6 +92,7 @@ impl FilterSpec {
             v3: [0; 4],
             sources: Vec::new(),
             v3_as_v2: false,
+            old_unicast: false,
             checksums: true,
         }
     }
@@ -96,6 +100,12 @@ impl FilterSpec {
     /// An instance here runs VRRPv3 over IPv4 with the v2-style checksum.
     pub fn v3_checksum_as_v2(&mut self) {
         self.v3_as_v2 = true;
+    }
+
+    /// An instance here may check VRRPv3 over IPv4 with keepalived ≤ 1.3.6's unicast
+    /// checksum (`old_unicast_checksum`, or keepalived's automatic switch to it).
+    pub fn old_unicast_checksum(&mut self) {
+        self.old_unicast = true;
     }
 
     /// Lets adverts through only from `sources` (at most [`MAX_SOURCES`] of the

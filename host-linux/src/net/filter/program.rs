@@ -257,11 +257,33 @@ pub(super) fn length_and_checksum(a: &mut Asm, spec: &FilterSpec, drops: &[Label
 
     // Fold twice (the sum is far below 2^32), then it must be 0xffff.
     a.bind(summed);
-    for _ in 0..2 {
-        a.op(ALU64 | MOV | X, R0, R8, 0, 0);
-        a.op(ALU64 | RSH | K, R0, 0, 0, 16);
-        a.op(ALU64 | AND | K, R8, 0, 0, 0xffff);
-        a.op(ALU64 | ADD | X, R8, R0, 0, 0);
+    let old = spec.old_unicast && !v6;
+    if old {
+        a.op(STX | MEM | DW, R10, R8, -24, 0);
+    }
+    let fold = |a: &mut Asm| {
+        for _ in 0..2 {
+            a.op(ALU64 | MOV | X, R0, R8, 0, 0);
+            a.op(ALU64 | RSH | K, R0, 0, 0, 16);
+            a.op(ALU64 | AND | K, R8, 0, 0, 0xffff);
+            a.op(ALU64 | ADD | X, R8, R0, 0, 0);
+        }
+    };
+    fold(a);
+    if old {
+        // keepalived ≤ 1.3.6's unicast checksum: the same sum with 224.0.0.18 in place
+        // of the destination. (A v2 message, which has no pseudo-header, gets a
+        // meaningless second sum: user space checks whatever passes.)
+        a.jump(JMP | JEQ | K, R8, 0, 0xffff, unchecked);
+        a.op(LDX | MEM | DW, R8, R10, -24, 0);
+        a.ld_abs(W, 16);
+        a.op(ALU64 | MOV | X, R1, R0, 0, 0);
+        a.op(ALU64 | RSH | K, R1, 0, 0, 16);
+        a.op(ALU64 | SUB | X, R8, R1, 0, 0);
+        a.op(ALU64 | AND | K, R0, 0, 0, 0xffff);
+        a.op(ALU64 | SUB | X, R8, R0, 0, 0);
+        a.op(ALU64 | ADD | K, R8, 0, 0, 0xe000 + 0x0012);
+        fold(a);
     }
     a.drop_if(JMP | JNE | K, R8, 0, 0xffff, CHECKSUM, drops);
     a.bind(unchecked);

@@ -50,6 +50,10 @@ fn the_kernel_verifier_accepts_every_shape() {
         // The whole program, checksum loop included (`attach` would fall back).
         load(&program(&spec, counters.map.as_raw_fd()))
             .unwrap_or_else(|e| panic!("{family:?} {group:?}: {e}"));
+        let mut old = spec.clone();
+        old.old_unicast_checksum();
+        load(&program(&old, counters.map.as_raw_fd()))
+            .unwrap_or_else(|e| panic!("{family:?} {group:?} old unicast checksum: {e}"));
         spec.v3_checksum_as_v2();
         load(&program(&spec, counters.map.as_raw_fd()))
             .unwrap_or_else(|e| panic!("{family:?} {group:?} as v2: {e}"));
