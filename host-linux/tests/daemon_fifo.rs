@@ -442,7 +442,7 @@ fn removal_scenario(which: Impl, prefix: &str) -> (String, Vec<String>) {
         + &inst("VI_4", 54, 53, "    track_file {\n        bad\n    }\n")
         + &inst("VI_5", 55, 54, "    notify_deleted\n");
     let node = Daemon::start(which, &lan.host(0).ns, dir.path(), "lb1", &all);
-    node.expect_state("MASTER", Duration::from_secs(8));
+    node.expect_state("VI_1", "MASTER", Duration::from_secs(8));
     // Every instance settled (MASTER, VI_4 FAULT), its notify calls made.
     let lines = dir.path().join("lb1.lines");
     let log = dir.path().join("notify.log");
@@ -453,12 +453,9 @@ fn removal_scenario(which: Impl, prefix: &str) -> (String, Vec<String>) {
         "{which:?}: not settled ({before} lines, {calls} calls):\n{}",
         node.log()
     );
-    let conf = match &node {
-        Daemon::Vigil(v) => v.conf.clone(),
-        Daemon::Ka(k) => k.conf.clone(),
-    };
+    let conf = node.conf().clone();
     std::fs::write(&conf, head + &kept).unwrap();
-    node.sighup();
+    node.signal(nix::sys::signal::Signal::SIGHUP);
     let text = wait_lines(&lines, before + 4);
     std::thread::sleep(Duration::from_millis(1000));
     let text = std::fs::read_to_string(&lines).unwrap_or(text);
@@ -474,7 +471,7 @@ fn removal_scenario(which: Impl, prefix: &str) -> (String, Vec<String>) {
         .map(str::to_owned)
         .collect();
     called.sort();
-    node.expect_state("MASTER", Duration::from_secs(2));
+    node.expect_state("VI_1", "MASTER", Duration::from_secs(2));
     eprintln!("{which:?} removal:\n{after}{called:#?}");
     (after, called)
 }
@@ -526,7 +523,7 @@ fn rx_lower_scenario(which: Impl, prefix: &str, script: bool) -> (String, usize)
     );
     let conf = global_defs("lb1", &global) + &inst.render();
     let node = Daemon::start(which, &lan.host(0).ns, dir.path(), "lb1", &conf);
-    node.expect_state("MASTER", Duration::from_secs(8));
+    node.expect_state("VI_1", "MASTER", Duration::from_secs(8));
     let lines = dir.path().join("lb1.lines");
     assert_eq!(wait_lines(&lines, 2).lines().count(), 2, "{which:?}");
 
@@ -549,7 +546,7 @@ fn rx_lower_scenario(which: Impl, prefix: &str, script: bool) -> (String, usize)
         .lines()
         .filter(|l| *l == "lower")
         .count();
-    node.expect_state("MASTER", Duration::from_secs(1));
+    node.expect_state("VI_1", "MASTER", Duration::from_secs(1));
     eprintln!("{which:?} rx lower (script {script}):\n{after}ran {ran}");
     (after, ran)
 }
@@ -612,7 +609,7 @@ fn waiting_scenario(which: Impl, prefix: &str) -> (String, Vec<String>, Vec<Stri
     );
     let conf = global_defs("lb1", &global) + &one.render() + &two.render() + &three.render();
     let mut node = Daemon::start(which, ns, dir.path(), "lb1", &conf);
-    node.expect_state("MASTER", Duration::from_secs(8));
+    node.expect_state("VI_1", "MASTER", Duration::from_secs(8));
     let lines = dir.path().join("lb1.lines");
     let log = dir.path().join("notify.log");
     settled(&lines, 4);
