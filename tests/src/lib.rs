@@ -8,3 +8,6 @@ pub mod netns;
 
 /// The deterministic LAN simulation: many core instances, virtual time, invariants.
 pub mod sim;
+
+/// A qemu guest with a real IPVS kernel for the LVS tests: vm_or_skip, Guest, normalise_ipvsadm.
+pub mod vm;
