@@ -10,7 +10,7 @@
 //!   panics under `VIGIL_REQUIRE_PRIVILEGED=1`, like [`privileged_or_skip`].
 //! - [`Guest::boot`] boots a guest whose NIC is a TAP in a namespace of its own,
 //!   plugged into a bridge of the test's (e.g. a [`Lan`](crate::netns::Lan)'s);
-//!   [`Guest::run`] runs a shell command in it (over the second serial port) and returns
+//!   [`Guest::run`] runs a shell command in it (over a virtio-serial port) and returns
 //!   its exit code and output; [`Guest::push`] writes a file into it. Dropping the guest
 //!   kills qemu and deletes its namespace.
 //! - [`normalise_ipvsadm`] turns `ipvsadm -Ln` output into a comparable table (no
@@ -28,6 +28,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+/// Bytes of a file per command of [`Guest::push`] (a line of 16 KB of base64).
+const PUSH_CHUNK: usize = 12 * 1024;
 
 /// `scripts/lvs-vm` of this repository.
 pub fn script() -> PathBuf {
@@ -367,8 +370,9 @@ impl Guest {
                         RecvTimeoutError::Disconnected => "qemu exited".to_owned(),
                     };
                     ch.broken = Some(why.clone());
+                    let shown: String = script.chars().take(200).collect();
                     return Err(io::Error::other(format!(
-                        "{why}: {script:?}; console:\n{}",
+                        "{why}: {shown:?}; console:\n{}",
                         tail(&self.console_log(), 40)
                     )));
                 }
@@ -403,13 +407,13 @@ impl Guest {
         }
     }
 
-    /// Writes `contents` to `path` in the guest (any bytes; in pieces of 16 KB over the
-    /// serial line, so keep it to configurations and small files: put binaries in the
-    /// initramfs with [`GuestSpec::bin`]).
+    /// Writes `contents` to `path` in the guest (any bytes, in pieces of 12 KB over the
+    /// command channel: some 50 KB/s under TCG, so keep it to configurations and small
+    /// files; put binaries in the initramfs with [`GuestSpec::bin`]).
     pub fn push(&self, path: &str, contents: &[u8]) -> io::Result<()> {
         let q = shell_quote(path);
         let mut script = format!("mkdir -p \"$(dirname {q})\" && : > {q}");
-        for chunk in contents.chunks(16 * 1024) {
+        for chunk in contents.chunks(PUSH_CHUNK) {
             let ran = self.run(&script)?;
             if ran.exit != 0 {
                 return Err(io::Error::other(format!(
@@ -678,7 +682,7 @@ mod tests {
             "TCP 10.9.9.9:80 wrr\n  -> 10.9.9.10:80 Masq 3\n"
         );
         // Files of any bytes, over several chunks.
-        let data: Vec<u8> = (0..40_000u32).map(|i| (i * 7 + i / 256) as u8).collect();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 + i / 256) as u8).collect();
         let t = Instant::now();
         guest.push("/tmp/sub/blob", &data).unwrap();
         eprintln!("vm: pushed {} bytes in {:?}", data.len(), t.elapsed());
