@@ -109,15 +109,29 @@ fn checker_phrases(log: &str) -> Vec<String> {
     ];
     log.lines()
         .filter(|l| MARKS.iter().any(|m| l.contains(m)))
-        .map(|l| {
-            // "Mon Dec  7 08:00:00 2026: text" (keepalived -l) or "...: text".
-            let text = match l.find(": ") {
-                Some(i) if l[..i].chars().filter(|c| *c == ':').count() >= 2 => &l[i + 2..],
-                _ => l,
-            };
-            text.trim().to_owned()
-        })
+        .map(|l| strip_log_prefix(l).trim().to_owned())
         .collect()
+}
+
+/// A log line without its timestamp: keepalived's `-l` console form
+/// `Mon Dec  7 08:00:00 2026: text`, or vigild's `2026-12-07 08:00:00.123 text`.
+fn strip_log_prefix(line: &str) -> &str {
+    let b = line.as_bytes();
+    let vigild_stamp = b.len() > 24
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[10] == b' '
+        && b[13] == b':';
+    if vigild_stamp {
+        return line
+            .split_once(' ')
+            .and_then(|(_, rest)| rest.split_once(' '))
+            .map_or(line, |(_, text)| text);
+    }
+    match line.find(": ") {
+        Some(i) if line[..i].matches(':').count() >= 2 => &line[i + 2..],
+        _ => line,
+    }
 }
 
 /// Phrases by section (`# ...` lines), as sets: concurrent checkers log in any order,
@@ -140,6 +154,7 @@ fn phrase_sets(text: &str) -> Vec<(String, std::collections::BTreeSet<String>)> 
 struct Net {
     // nginx goes before the LAN's namespaces.
     rs: Vec<Nginx>,
+    director: Director,
     guest: Guest,
     lan: Lan,
     _dir: tempfile::TempDir,
@@ -191,6 +206,7 @@ impl Net {
         ));
         Net {
             rs,
+            director,
             guest,
             lan,
             _dir: dir,
@@ -224,9 +240,18 @@ impl Net {
         });
         assert!(
             ok.is_some(),
-            "{vip}: wanted answers from {want:?} within {timeout:?}, last got {last:?}"
+            "{vip}: wanted answers from {want:?} within {timeout:?}, last got {last:?}\n\
+             {}'s log ends:\n{}",
+            self.director.name(),
+            self.log_tail()
         );
         start.elapsed()
+    }
+
+    fn log_tail(&self) -> String {
+        let log = self.director.log(&self.guest);
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
     fn expect_table(&self, what: &str, want: &str, timeout: Duration) -> Duration {
@@ -236,8 +261,11 @@ impl Net {
                 took
             }
             Err(last) => panic!(
-                "{what}: the IPVS table did not become\n{}within {timeout:?}; last:\n{last}",
-                normalise_ipvsadm(want)
+                "{what}: the IPVS table did not become\n{}within {timeout:?}; last:\n{last}\n\
+                 {}'s log ends:\n{}",
+                normalise_ipvsadm(want),
+                self.director.name(),
+                self.log_tail()
             ),
         }
     }
@@ -464,12 +492,14 @@ fn phrase_sets_ignore_order_and_repeats() {
 fn checker_phrases_drop_timestamps() {
     let log = "Mon Dec  7 08:00:00 2026: HTTP_CHECK on service [10.78.0.9]:tcp:80 failed after 3 retries.\n\
                Mon Dec  7 08:00:00 2026: Removing service [10.78.0.9]:tcp:80 to VS [10.78.0.100]:tcp:80\n\
-               Mon Dec  7 08:00:01 2026: (VI_1) Entering MASTER STATE\n";
+               Mon Dec  7 08:00:01 2026: (VI_1) Entering MASTER STATE\n\
+               2026-12-07 08:19:24.180 Adding sorry server [10.78.0.30]:tcp:80 to VS [10.79.0.100]:tcp:80\n";
     assert_eq!(
         checker_phrases(log),
         [
             "HTTP_CHECK on service [10.78.0.9]:tcp:80 failed after 3 retries.",
-            "Removing service [10.78.0.9]:tcp:80 to VS [10.78.0.100]:tcp:80"
+            "Removing service [10.78.0.9]:tcp:80 to VS [10.78.0.100]:tcp:80",
+            "Adding sorry server [10.78.0.30]:tcp:80 to VS [10.79.0.100]:tcp:80"
         ]
     );
 }

@@ -114,8 +114,8 @@ pub fn vm_or_skip(test: &str) -> bool {
 /// keepalived, the IPVS modules).
 #[derive(Debug, Clone)]
 pub struct GuestSpec {
-    /// Binaries copied to `/bin/<file name>` with the libraries `ldd` lists (vigild, a
-    /// test binary).
+    /// Binaries copied to `/bin/<file name>` (without debug information) with the
+    /// libraries `ldd` lists (vigild, a test binary).
     pub bins: Vec<PathBuf>,
     /// Files: host path, guest path.
     pub files: Vec<(PathBuf, String)>,
@@ -134,7 +134,7 @@ impl Default for GuestSpec {
             files: Vec::new(),
             ifname: "eth0".to_owned(),
             mac: Mac([0x52, 0x54, 0, 0x12, 0x34, 0x56]),
-            mem_mb: 160,
+            mem_mb: 256,
         }
     }
 }
@@ -306,6 +306,16 @@ impl Guest {
             )));
         }
         guest.boot_time = booting.elapsed();
+        // The guest comes up even when the initramfs did not fit in its memory: only
+        // the files unpacked before are there.
+        let console = guest.console_log();
+        if console.contains("Initramfs unpacking failed") {
+            return Err(io::Error::other(format!(
+                "the initramfs did not unpack in {} MB (GuestSpec::mem_mb): {}",
+                spec.mem_mb,
+                tail(&console, 5)
+            )));
+        }
         eprintln!(
             "vm: initramfs built in {:.1} s, guest booted in {:.1} s ({})",
             built.as_secs_f64(),
