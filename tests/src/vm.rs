@@ -10,7 +10,7 @@
 //!   panics under `VIGIL_REQUIRE_PRIVILEGED=1`, like [`privileged_or_skip`].
 //! - [`Guest::boot`] boots a guest whose NIC is a TAP in a namespace of its own,
 //!   plugged into a bridge of the test's (e.g. a [`Lan`](crate::netns::Lan)'s);
-//!   [`Guest::run`] runs a shell command in it (over the second serial port) and returns
+//!   [`Guest::run`] runs a shell command in it (over a virtio-serial port) and returns
 //!   its exit code and output; [`Guest::push`] writes a file into it. Dropping the guest
 //!   kills qemu and deletes its namespace.
 //! - [`normalise_ipvsadm`] turns `ipvsadm -Ln` output into a comparable table (no
@@ -28,6 +28,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+/// Bytes of a file per command of [`Guest::push`] (a line of 16 KB of base64).
+const PUSH_CHUNK: usize = 12 * 1024;
 
 /// `scripts/lvs-vm` of this repository.
 pub fn script() -> PathBuf {
@@ -111,8 +114,8 @@ pub fn vm_or_skip(test: &str) -> bool {
 /// keepalived, the IPVS modules).
 #[derive(Debug, Clone)]
 pub struct GuestSpec {
-    /// Binaries copied to `/bin/<file name>` with the libraries `ldd` lists (vigild, a
-    /// test binary).
+    /// Binaries copied to `/bin/<file name>` (without debug information) with the
+    /// libraries `ldd` lists (vigild, a test binary).
     pub bins: Vec<PathBuf>,
     /// Files: host path, guest path.
     pub files: Vec<(PathBuf, String)>,
@@ -131,7 +134,7 @@ impl Default for GuestSpec {
             files: Vec::new(),
             ifname: "eth0".to_owned(),
             mac: Mac([0x52, 0x54, 0, 0x12, 0x34, 0x56]),
-            mem_mb: 160,
+            mem_mb: 256,
         }
     }
 }
@@ -303,6 +306,16 @@ impl Guest {
             )));
         }
         guest.boot_time = booting.elapsed();
+        // The guest comes up even when the initramfs did not fit in its memory: only
+        // the files unpacked before are there.
+        let console = guest.console_log();
+        if console.contains("Initramfs unpacking failed") {
+            return Err(io::Error::other(format!(
+                "the initramfs did not unpack in {} MB (GuestSpec::mem_mb): {}",
+                spec.mem_mb,
+                tail(&console, 5)
+            )));
+        }
         eprintln!(
             "vm: initramfs built in {:.1} s, guest booted in {:.1} s ({})",
             built.as_secs_f64(),
@@ -367,8 +380,9 @@ impl Guest {
                         RecvTimeoutError::Disconnected => "qemu exited".to_owned(),
                     };
                     ch.broken = Some(why.clone());
+                    let shown: String = script.chars().take(200).collect();
                     return Err(io::Error::other(format!(
-                        "{why}: {script:?}; console:\n{}",
+                        "{why}: {shown:?}; console:\n{}",
                         tail(&self.console_log(), 40)
                     )));
                 }
@@ -403,13 +417,13 @@ impl Guest {
         }
     }
 
-    /// Writes `contents` to `path` in the guest (any bytes; in pieces of 16 KB over the
-    /// serial line, so keep it to configurations and small files: put binaries in the
-    /// initramfs with [`GuestSpec::bin`]).
+    /// Writes `contents` to `path` in the guest (any bytes, in pieces of 12 KB over the
+    /// command channel: some 50 KB/s under TCG, so keep it to configurations and small
+    /// files; put binaries in the initramfs with [`GuestSpec::bin`]).
     pub fn push(&self, path: &str, contents: &[u8]) -> io::Result<()> {
         let q = shell_quote(path);
         let mut script = format!("mkdir -p \"$(dirname {q})\" && : > {q}");
-        for chunk in contents.chunks(16 * 1024) {
+        for chunk in contents.chunks(PUSH_CHUNK) {
             let ran = self.run(&script)?;
             if ran.exit != 0 {
                 return Err(io::Error::other(format!(
@@ -678,7 +692,7 @@ mod tests {
             "TCP 10.9.9.9:80 wrr\n  -> 10.9.9.10:80 Masq 3\n"
         );
         // Files of any bytes, over several chunks.
-        let data: Vec<u8> = (0..40_000u32).map(|i| (i * 7 + i / 256) as u8).collect();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 + i / 256) as u8).collect();
         let t = Instant::now();
         guest.push("/tmp/sub/blob", &data).unwrap();
         eprintln!("vm: pushed {} bytes in {:?}", data.len(), t.elapsed());
