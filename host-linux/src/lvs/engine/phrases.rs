@@ -21,6 +21,28 @@ pub fn success_line(kind: &CheckKind, rs: &str, vs: &str) -> Option<String> {
     })
 }
 
+/// The lines HTTP_GET/SSL_GET log for each URL that passed while the checker is down
+/// (keepalived's `http_handle_response`: what was checked last names the line). vigild
+/// checks every URL in one attempt, so each gets its line.
+pub fn url_success_lines(kind: &CheckKind, rs: &str) -> Vec<String> {
+    let (CheckKind::Http(h) | CheckKind::Ssl(h)) = kind else {
+        return Vec::new();
+    };
+    h.urls
+        .iter()
+        .map(|u| {
+            let what = if u.regex.is_some() {
+                "Regex match"
+            } else if u.digest.is_some() {
+                "MD5 digest"
+            } else {
+                "HTTP status code"
+            };
+            format!("{what} success to {rs} url({})", u.path)
+        })
+        .collect()
+}
+
 fn script(m: &crate::config::lvs::MiscCheck) -> &str {
     m.path.argv.first().map(String::as_str).unwrap_or("")
 }

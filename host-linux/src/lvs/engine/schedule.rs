@@ -81,6 +81,10 @@ impl VsState {
         let conf = ck.conf.clone();
         let timing = conf.timing;
         let kind = &conf.kind;
+        if success && !ck.is_up {
+            let lines = phrases::url_success_lines(kind, &self.rs[i].name);
+            fx.extend(lines.into_iter().map(Effect::Log));
+        }
         let counting = ck.is_up || !ck.has_run || phrases::retries_while_down(kind);
         let delay = if success || ck.retry_it >= timing.retry || !counting {
             let (was_up, has_run) = (ck.is_up, ck.has_run);
