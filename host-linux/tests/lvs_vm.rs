@@ -269,6 +269,9 @@ impl Net {
         match self.guest.wait_ipvs_table(want, timeout) {
             Ok(took) => {
                 eprintln!("lvs_vm: {what}: table as expected after {took:.1?}");
+                if self.director == Director::Vigild && !want.trim().is_empty() {
+                    self.expect_status_agrees(what, Duration::from_secs(5));
+                }
                 took
             }
             Err(last) => panic!(
@@ -280,6 +283,87 @@ impl Net {
             ),
         }
     }
+}
+
+impl Net {
+    /// `vigild status --json` says what `ipvsadm -Ln` shows: every service, and in it
+    /// every real server vigild says is in the table, with its weight, and the sorry
+    /// server while it is active. The status follows the table within a moment (the
+    /// checker updates both in one step, the status is read over the control socket).
+    fn expect_status_agrees(&self, what: &str, timeout: Duration) {
+        let start = Instant::now();
+        let (mut from_status, mut from_table);
+        loop {
+            let json = self
+                .guest
+                .run_ok("vigild status --json --control /run/vigild.sock");
+            from_status = status_entries(&json);
+            // The sorry server's weight is not in the status: matched without it.
+            from_table = table_entries(&self.guest.ipvs_table().unwrap())
+                .into_iter()
+                .map(|(s, r, w)| {
+                    let sorry = from_status.contains(&(s.clone(), r.clone(), None));
+                    (s, r, if sorry { None } else { w })
+                })
+                .collect();
+            if from_status == from_table || start.elapsed() > timeout {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(
+            from_status, from_table,
+            "{what}: `vigild status` (left) disagrees with `ipvsadm -Ln` (right)"
+        );
+        eprintln!(
+            "lvs_vm: {what}: vigild status agrees with ipvsadm ({} entries)",
+            from_status.len()
+        );
+    }
+}
+
+/// `(service, real server, weight)` from `vigild status --json`; the sorry server's
+/// weight is not in the status and is left out (`None`).
+fn status_entries(json: &str) -> std::collections::BTreeSet<(String, String, Option<u64>)> {
+    let v: serde_json::Value = serde_json::from_str(json).expect("status JSON");
+    let mut out = std::collections::BTreeSet::new();
+    let addr = |name: &str| name.replace(['[', ']'], "").replacen(":tcp:", ":", 1);
+    for vs in v["lvs"]["virtual_servers"].as_array().into_iter().flatten() {
+        let svc = addr(vs["name"].as_str().unwrap_or_default());
+        out.insert((svc.clone(), String::new(), None));
+        for rs in vs["real_servers"].as_array().into_iter().flatten() {
+            if rs["in_table"].as_bool() == Some(true) {
+                let a = addr(rs["address"].as_str().unwrap_or_default());
+                out.insert((svc.clone(), a, rs["weight"].as_u64()));
+            }
+        }
+        if vs["sorry_server_active"].as_bool() == Some(true) {
+            let a = addr(vs["sorry_server"].as_str().unwrap_or_default());
+            out.insert((svc.clone(), a, None));
+        }
+    }
+    out
+}
+
+/// The same from a normalised `ipvsadm -Ln` (`TCP 10.78.0.100:80 rr`, `  -> ADDR
+/// METHOD WEIGHT`); destinations of a sorry server are matched without their weight.
+fn table_entries(table: &str) -> std::collections::BTreeSet<(String, String, Option<u64>)> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut svc = String::new();
+    for line in table.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w.as_slice() {
+            ["->", addr, _method, weight, ..] => {
+                out.insert((svc.clone(), (*addr).to_owned(), weight.parse().ok()));
+            }
+            [_proto, addr, ..] => {
+                svc = (*addr).to_owned();
+                out.insert((svc.clone(), String::new(), None));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn seed_dr_conf() -> String {
