@@ -1,7 +1,9 @@
-//! Notify FIFOs (`notify_fifo`, `vrrp_notify_fifo` and their `_script`s) as keepalived
-//! 2.2.7 keeps them (`lib/notify.c`, `vrrp/vrrp_notify.c`): every notification is
-//! written as one line, `INSTANCE "VI_1" MASTER 100` or `GROUP "G" BACKUP 0`, to each
-//! open FIFO.
+//! Notify FIFOs (`notify_fifo`, `vrrp_notify_fifo`, `lvs_notify_fifo` and their
+//! `_script`s) as keepalived 2.2.7 keeps them (`lib/notify.c`, `vrrp/vrrp_notify.c`,
+//! `check/ipwrapper.c`): every notification is written as one line, VRRP's
+//! `INSTANCE "VI_1" MASTER 100` or `GROUP "G" BACKUP 0` to the global and the VRRP
+//! FIFO, LVS's `VS [10.0.0.1]:tcp:80 UP` or `RS [10.0.1.1]:tcp:80 [10.0.0.1]:tcp:80
+//! DOWN` to the global and the LVS FIFO.
 //!
 //! Opening: `mkfifo` with mode 0644 (and, when created, `chown` to the FIFO's user),
 //! an existing one is used as it is; the FIFO's script is started with the FIFO's name
@@ -28,8 +30,28 @@ pub struct Spec {
     pub owner: RunAs,
     /// Its script, the FIFO's name already appended, with its user.
     pub script: Option<Script>,
-    /// `""` for `notify_fifo`, `"vrrp_"` for `vrrp_notify_fifo` (log lines).
+    /// `""` for `notify_fifo`, `"vrrp_"` for `vrrp_notify_fifo`, `"lvs_"` for
+    /// `lvs_notify_fifo` (log lines).
     pub kind: &'static str,
+    /// Which notifications it gets.
+    pub lines: Lines,
+}
+
+/// The notifications a FIFO gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    /// `notify_fifo` (and a `vrrp_notify_fifo` that is also the `lvs_notify_fifo`).
+    All,
+    /// `vrrp_notify_fifo`.
+    Vrrp,
+    /// `lvs_notify_fifo`.
+    Lvs,
+}
+
+impl Lines {
+    fn carries(self, what: Lines) -> bool {
+        self == Lines::All || self == what
+    }
 }
 
 #[derive(Debug)]
@@ -37,6 +59,7 @@ struct Open {
     path: PathBuf,
     file: File,
     created: bool,
+    lines: Lines,
     /// The script's pid, and whether the task waiting for it has reaped it (the pid
     /// is then no longer its own).
     script: Option<(u32, Arc<AtomicBool>)>,
@@ -57,6 +80,18 @@ pub fn line(kind: Kind, name: &str, state: &str, priority: u8) -> String {
     format!("{kind} \"{name}\" {state} {priority}\n")
 }
 
+/// keepalived's line for a virtual server whose quorum went up or down
+/// (`notify_fifo_vs`): `VS NAME UP|DOWN\n`, the name as in the log (`FMT_VS`).
+pub fn vs_line(vs: &str, up: bool) -> String {
+    format!("VS {vs} {}\n", if up { "UP" } else { "DOWN" })
+}
+
+/// keepalived's line for a real server that went up or down (`notify_fifo_rs`):
+/// `RS RS_NAME VS_NAME UP|DOWN\n`.
+pub fn rs_line(rs: &str, vs: &str, up: bool) -> String {
+    format!("RS {rs} {vs} {}\n", if up { "UP" } else { "DOWN" })
+}
+
 impl Fifos {
     /// Creates and opens each FIFO, starting its script first. Must run inside a
     /// tokio runtime (the scripts are reaped by a task). A FIFO that cannot be created
@@ -75,9 +110,19 @@ impl Fifos {
         self.open.is_empty()
     }
 
-    /// Writes `line` to every FIFO; never waits (a full or unread FIFO drops it).
+    /// Writes a VRRP `line` to the global and VRRP FIFOs; never waits (a full or
+    /// unread FIFO drops it).
     pub fn write(&mut self, line: &str) {
-        for o in &mut self.open {
+        self.write_to(Lines::Vrrp, line);
+    }
+
+    /// Writes an LVS `line` to the global and LVS FIFOs, likewise.
+    pub fn write_lvs(&mut self, line: &str) {
+        self.write_to(Lines::Lvs, line);
+    }
+
+    fn write_to(&mut self, what: Lines, line: &str) {
+        for o in self.open.iter_mut().filter(|o| o.lines.carries(what)) {
             // One write of less than PIPE_BUF bytes: atomic, whole or not at all.
             let _ = o.file.write(line.as_bytes());
         }
@@ -141,7 +186,10 @@ fn open_one(spec: &Spec) -> Option<Open> {
             return None;
         }
     };
-    let script = spec.script.as_ref().and_then(start_script);
+    let script = spec
+        .script
+        .as_ref()
+        .and_then(|s| start_script(s, spec.kind));
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -152,6 +200,7 @@ fn open_one(spec: &Spec) -> Option<Open> {
             path: spec.path.clone(),
             file,
             created,
+            lines: spec.lines,
             script,
         }),
         Err(e) => {
@@ -171,7 +220,9 @@ fn open_one(spec: &Spec) -> Option<Open> {
 
 /// Starts a FIFO's script, which runs as long as it likes (keepalived: no timeout);
 /// a task reaps it and logs its end as keepalived does.
-fn start_script(script: &Script) -> Option<(u32, Arc<AtomicBool>)> {
+fn start_script(script: &Script, kind: &'static str) -> Option<(u32, Arc<AtomicBool>)> {
+    // keepalived logs the end with the name of the process that ran it.
+    let process = if kind == "lvs_" { "lvs" } else { "vrrp" };
     let (prog, rest) = script.argv.split_first()?;
     let mut cmd = tokio::process::Command::new(prog);
     cmd.args(rest)
@@ -196,7 +247,7 @@ fn start_script(script: &Script) -> Option<(u32, Arc<AtomicBool>)> {
             tokio::spawn(async move {
                 let _ = child.wait().await;
                 flag.store(true, Ordering::Release);
-                info!("vrrp notify fifo script terminated");
+                info!("{process} notify fifo script terminated");
             });
             Some((pid, reaped))
         }
@@ -221,6 +272,65 @@ mod tests {
         assert_eq!(line(Kind::Group, "G", "STOP", 0), "GROUP \"G\" STOP 0\n");
     }
 
+    #[test]
+    fn keepalived_lvs_line_formats() {
+        assert_eq!(
+            vs_line("[10.0.0.1]:tcp:80", true),
+            "VS [10.0.0.1]:tcp:80 UP\n"
+        );
+        assert_eq!(vs_line("FWM 7", false), "VS FWM 7 DOWN\n");
+        assert_eq!(
+            rs_line("[10.0.1.1]:tcp:80", "[10.0.0.1]:tcp:80", false),
+            "RS [10.0.1.1]:tcp:80 [10.0.0.1]:tcp:80 DOWN\n"
+        );
+        assert_eq!(
+            rs_line("[fd00::1]:udp:53", "[VSG]:0", true),
+            "RS [fd00::1]:udp:53 [VSG]:0 UP\n"
+        );
+    }
+
+    fn read_all(path: &std::path::Path) -> String {
+        let mut reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        match reader.read(&mut buf) {
+            Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// VRRP lines go to the global and VRRP FIFOs, LVS lines to the global and LVS
+    /// FIFOs, never across (keepalived: each process writes its own FIFO).
+    #[tokio::test(flavor = "current_thread")]
+    async fn lines_go_only_to_their_fifos() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = |name: &str, kind, lines| Spec {
+            path: dir.path().join(name),
+            owner: RunAs::current(),
+            script: None,
+            kind,
+            lines,
+        };
+        let specs = [
+            spec("global", "", Lines::All),
+            spec("vrrp", "vrrp_", Lines::Vrrp),
+            spec("lvs", "lvs_", Lines::Lvs),
+        ];
+        let mut f = Fifos::open(&specs);
+        // Readers first: the FIFOs stay open read-write, so reads see what is queued.
+        let vrrp = line(Kind::Instance, "VI_1", "MASTER", 100);
+        let lvs = rs_line("[10.0.1.1]:tcp:80", "[10.0.0.1]:tcp:80", true);
+        f.write(&vrrp);
+        f.write_lvs(&lvs);
+        assert_eq!(read_all(&specs[0].path), format!("{vrrp}{lvs}"));
+        assert_eq!(read_all(&specs[1].path), vrrp);
+        assert_eq!(read_all(&specs[2].path), lvs);
+        f.close();
+    }
+
     /// Without a reader, writes neither block nor fail loudly; a reader opened later
     /// reads what fitted; the FIFO vigild created is removed on close.
     #[tokio::test(flavor = "current_thread")]
@@ -232,6 +342,7 @@ mod tests {
             owner: RunAs::current(),
             script: None,
             kind: "vrrp_",
+            lines: Lines::Vrrp,
         };
         let mut f = Fifos::open(std::slice::from_ref(&spec));
         assert!(!f.is_empty());
@@ -264,6 +375,7 @@ mod tests {
             owner: RunAs::current(),
             script: None,
             kind: "",
+            lines: Lines::All,
         };
         let mut f = Fifos::open(&[spec]);
         assert!(!f.is_empty());

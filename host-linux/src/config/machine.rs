@@ -754,6 +754,18 @@ fn lvs_scripts(conf: &mut KeepalivedConf, host: &dyn Host, d: &mut Diags) {
             }
         }
     }
+    // Then the FIFO scripts the checker process runs: the global one and the LVS one.
+    let g = &mut conf.global;
+    for slot in [&mut g.notify_fifo.script, &mut g.lvs_notify_fifo.script] {
+        let Some(c) = slot.as_ref() else { continue };
+        let who = match &c.user {
+            Some(u) => host.user(&u.user, u.group.as_deref()),
+            None => default_for(&c.loc, d),
+        };
+        if !judge(c, who, d) {
+            *slot = None;
+        }
+    }
     if !security
         && flags & sc::ISSCRIPT != 0
         && let Some(loc) = first

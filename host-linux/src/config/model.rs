@@ -121,6 +121,8 @@ pub struct Global {
     pub notify_fifo: NotifyFifo,
     /// `vrrp_notify_fifo` / `vrrp_notify_fifo_script`: the same for VRRP only.
     pub vrrp_notify_fifo: NotifyFifo,
+    /// `lvs_notify_fifo` / `lvs_notify_fifo_script`: the same for LVS only.
+    pub lvs_notify_fifo: NotifyFifo,
     /// `fifo_write_vrrp_states_on_reload`.
     pub fifo_write_vrrp_states_on_reload: bool,
     /// `vrrp_notify_priority_changes`: the default of `notify_priority_changes`.
@@ -163,6 +165,7 @@ impl Default for Global {
             mail: Mail::default(),
             notify_fifo: NotifyFifo::default(),
             vrrp_notify_fifo: NotifyFifo::default(),
+            lvs_notify_fifo: NotifyFifo::default(),
             fifo_write_vrrp_states_on_reload: false,
             notify_priority_changes: false,
         }

@@ -209,19 +209,45 @@ fn notify_scripts(n: &Notify, owner: &str, users: &Users) -> Scripts {
     }
 }
 
-/// The notify FIFOs as keepalived's VRRP process opens them: the global one, then the
-/// VRRP one unless it names the same FIFO; each script gets the FIFO's name as its last
+/// The notify FIFOs as keepalived's VRRP and checker processes open them: the global
+/// one, then the VRRP one unless it names the same FIFO, then (only with virtual
+/// servers: keepalived has no checker process without) the LVS one unless it names the
+/// global FIFO. An LVS FIFO that is the VRRP one is opened once and gets both kinds of
+/// lines, with the VRRP script when both have one (keepalived: two processes write to
+/// it, the checker leaves its script out). Each script gets the FIFO's name as its last
 /// argument.
 fn fifo_specs(conf: &KeepalivedConf, users: &Users) -> Vec<crate::notify_fifo::Spec> {
+    use crate::notify_fifo::Lines;
     let g = &conf.global;
     let mut out: Vec<crate::notify_fifo::Spec> = Vec::new();
-    for (kind, f) in [("", &g.notify_fifo), ("vrrp_", &g.vrrp_notify_fifo)] {
+    let lvs = !conf.lvs.virtual_servers.is_empty();
+    let wanted = [
+        ("", &g.notify_fifo, Lines::All),
+        ("vrrp_", &g.vrrp_notify_fifo, Lines::Vrrp),
+    ]
+    .into_iter()
+    .chain(lvs.then_some(("lvs_", &g.lvs_notify_fifo, Lines::Lvs)));
+    for (kind, f, lines) in wanted {
         let Some(fifo) = &f.fifo else { continue };
         let name = fifo.text.clone();
-        if out.iter().any(|o| o.path.as_os_str() == name.as_str()) {
-            info!(
-                "notify FIFO {name} has been specified for global and vrrp FIFO - ignoring vrrp FIFO"
-            );
+        let same = |o: &crate::notify_fifo::Spec| o.path.as_os_str() == name.as_str();
+        if let Some(o) = out.iter_mut().find(|o| same(o)) {
+            if o.lines == Lines::All {
+                let which = if kind == "lvs_" { "LVS" } else { "vrrp" };
+                info!(
+                    "notify FIFO {name} has been specified for global and {which} FIFO - ignoring {which} FIFO"
+                );
+                continue;
+            }
+            // The VRRP FIFO is also the LVS one.
+            o.lines = Lines::All;
+            if o.script.is_none() {
+                o.script = fifo_script(kind, f, &name, users);
+            } else if f.script.is_some() {
+                info!(
+                    "LVS notify FIFO and vrrp FIFO are the same both with scripts - ignoring LVS FIFO script"
+                );
+            }
             continue;
         }
         let owner = match users.of(fifo.user.as_ref(), &format!("{kind}fifo {name}")) {
@@ -231,33 +257,42 @@ fn fifo_specs(conf: &KeepalivedConf, users: &Users) -> Vec<crate::notify_fifo::S
                 continue;
             }
         };
-        let script = f.script.as_ref().and_then(|c| {
-            let what = format!("{kind}notify_fifo_script {}", c.text);
-            let checked = users
-                .of(c.user.as_ref(), &what)
-                .and_then(|who| Ok((users.checked(c.argv.clone(), who)?, who)));
-            match checked {
-                Ok((mut argv, who)) => {
-                    argv.push(name.clone());
-                    Some(Script {
-                        argv,
-                        run_as: Some(who),
-                    })
-                }
-                Err(e) => {
-                    error!("{kind}notify_fifo_script: {e}");
-                    None
-                }
-            }
-        });
         out.push(crate::notify_fifo::Spec {
-            path: name.into(),
+            path: name.clone().into(),
             owner,
-            script,
+            script: fifo_script(kind, f, &name, users),
             kind,
+            lines,
         });
     }
     out
+}
+
+/// A FIFO's script, checked, with the FIFO's name as its last argument.
+fn fifo_script(
+    kind: &str,
+    f: &config::model::NotifyFifo,
+    name: &str,
+    users: &Users,
+) -> Option<Script> {
+    let c = f.script.as_ref()?;
+    let what = format!("{kind}notify_fifo_script {}", c.text);
+    let checked = users
+        .of(c.user.as_ref(), &what)
+        .and_then(|who| Ok((users.checked(c.argv.clone(), who)?, who)));
+    match checked {
+        Ok((mut argv, who)) => {
+            argv.push(name.to_string());
+            Some(Script {
+                argv,
+                run_as: Some(who),
+            })
+        }
+        Err(e) => {
+            error!("{kind}notify_fifo_script: {e}");
+            None
+        }
+    }
 }
 
 /// Resolves names and weights: a reference's own weight, else the tracked object's.
@@ -543,6 +578,60 @@ mod tests {
     /// keepalived's default user: `keepalived_script` if it exists, else vigild's own.
     fn default_user() -> RunAs {
         RunAs::lookup(crate::exec::DEFAULT_SCRIPT_USER, None).unwrap_or_else(|_| RunAs::current())
+    }
+
+    /// Which FIFO gets which lines: the global one all, the VRRP and LVS ones their
+    /// own; the LVS one only with virtual servers; one path named twice opened once.
+    #[test]
+    fn notify_fifos_carry_their_lines_and_shared_paths_open_once() {
+        use crate::notify_fifo::Lines;
+        let dir = tempfile::tempdir().unwrap();
+        let a = script(dir.path(), "a.sh", 0o755);
+        let b = script(dir.path(), "b.sh", 0o755);
+        let vs = "virtual_server 10.0.0.1 80 {\n    protocol TCP\n    real_server 10.0.1.1 80 {\n    }\n}\n";
+        let fifos = |global: &str, tail: &str| {
+            let text = format!("global_defs {{\n{global}\n}}\n{}{tail}", instance(""));
+            plan(&text)
+                .fifos
+                .iter()
+                .map(|s| {
+                    let script = s.script.as_ref().map(|c| c.argv[0].clone());
+                    (s.path.display().to_string(), s.kind, s.lines, script)
+                })
+                .collect::<Vec<_>>()
+        };
+        let three = "    notify_fifo /run/all.fifo\n    vrrp_notify_fifo /run/vrrp.fifo\n    lvs_notify_fifo /run/lvs.fifo";
+        assert_eq!(
+            fifos(three, vs),
+            vec![
+                ("/run/all.fifo".into(), "", Lines::All, None),
+                ("/run/vrrp.fifo".into(), "vrrp_", Lines::Vrrp, None),
+                ("/run/lvs.fifo".into(), "lvs_", Lines::Lvs, None),
+            ]
+        );
+        // No virtual server, no checker: no LVS FIFO.
+        assert_eq!(fifos(three, "").len(), 2);
+        // The LVS FIFO is the global one: ignored.
+        let same = "    notify_fifo /run/all.fifo\n    lvs_notify_fifo /run/all.fifo";
+        assert_eq!(
+            fifos(same, vs),
+            vec![("/run/all.fifo".into(), "", Lines::All, None)]
+        );
+        // The LVS FIFO is the VRRP one: both lines, the VRRP script when both have one.
+        let shared = format!(
+            "    vrrp_notify_fifo /run/x.fifo\n    vrrp_notify_fifo_script {a}\n    lvs_notify_fifo /run/x.fifo\n    lvs_notify_fifo_script {b}"
+        );
+        assert_eq!(
+            fifos(&shared, vs),
+            vec![("/run/x.fifo".into(), "vrrp_", Lines::All, Some(a.clone()))]
+        );
+        let lvs_script_only = format!(
+            "    vrrp_notify_fifo /run/x.fifo\n    lvs_notify_fifo /run/x.fifo\n    lvs_notify_fifo_script {b}"
+        );
+        assert_eq!(
+            fifos(&lvs_script_only, vs),
+            vec![("/run/x.fifo".into(), "vrrp_", Lines::All, Some(b.clone()))]
+        );
     }
 
     #[test]

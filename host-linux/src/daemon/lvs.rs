@@ -7,6 +7,7 @@ use crate::exec::{self, RunAs};
 use crate::lvs::engine::runner::{self, Handle, IpvsFactory, Prober, Sinks};
 use crate::lvs::engine::{record, status::LvsStatus};
 use crate::mail::Mailer;
+use crate::notify_fifo::Fifos;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -32,6 +33,8 @@ pub(super) struct Lvs {
     hooks: Option<LvsHooks>,
     record: PathBuf,
     mailer: Rc<RefCell<Mailer>>,
+    /// The notify FIFOs (the global and LVS ones get the checker's lines).
+    fifos: Rc<RefCell<Fifos>>,
     /// The default script user, from the plan last applied.
     run_as: Rc<RefCell<RunAs>>,
     pub(super) handle: Rc<RefCell<Option<Handle>>>,
@@ -48,11 +51,13 @@ impl Lvs {
         hooks: Option<LvsHooks>,
         state_file: &Path,
         mailer: Rc<RefCell<Mailer>>,
+        fifos: Rc<RefCell<Fifos>>,
     ) -> Lvs {
         Lvs {
             hooks,
             record: record::path_for(state_file),
             mailer,
+            fifos,
             run_as: Rc::new(RefCell::new(RunAs::current())),
             handle: Rc::default(),
             scripts: Rc::default(),
@@ -112,6 +117,7 @@ impl Lvs {
         let run_as = self.run_as.clone();
         let mailer = self.mailer.clone();
         let scripts = self.scripts.clone();
+        let fifos = self.fifos.clone();
         Sinks {
             script: Rc::new(move |cmd| {
                 let who = match &cmd.user {
@@ -137,6 +143,7 @@ impl Lvs {
                 running.push(task);
             }),
             mail: Rc::new(move |subject, body| mailer.borrow_mut().checker_alert(subject, body)),
+            fifo: Rc::new(move |line| fifos.borrow_mut().write_lvs(line)),
         }
     }
 
@@ -212,6 +219,7 @@ mod tests {
             }),
             &dir.path().join("vigild.installed"),
             Rc::new(RefCell::new(mailer)),
+            Rc::default(),
         );
         let record = record::path_for(&dir.path().join("vigild.installed"));
         local_runtime(async {
@@ -251,6 +259,7 @@ mod tests {
             None,
             &dir.path().join("vigild.installed"),
             Rc::new(RefCell::new(mailer)),
+            Rc::default(),
         );
         local_runtime(async {
             lvs.apply(&plan(one(vec![real("10.0.1.1:80", 1, vec![])])))

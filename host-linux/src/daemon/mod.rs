@@ -369,8 +369,13 @@ async fn main_loop(
     let (mailer, mail_sender) = mail::Mailer::new(plan.mail.clone());
     let mailer = Rc::new(RefCell::new(mailer));
     let mail_sender = tokio::task::spawn_local(mail_sender);
-    let lvs = lvs::Lvs::new(lvs_hooks, &options.state_file, mailer.clone());
     let fifos = Rc::new(RefCell::new(notify_fifo::Fifos::open(&plan.fifos)));
+    let lvs = lvs::Lvs::new(
+        lvs_hooks,
+        &options.state_file,
+        mailer.clone(),
+        fifos.clone(),
+    );
     let notes = {
         let fifos = fifos.clone();
         let notes_mailer = mailer.clone();
@@ -393,7 +398,8 @@ async fn main_loop(
                     Note::Stopping => fifos.borrow_mut().end_scripts(),
                 }
             }
-            fifos.borrow_mut().close();
+            // The FIFOs stay open for the checker's last lines (omega): closed at the
+            // end of the run.
             drop(notes_mailer);
             notifier.drain().await;
         })
@@ -656,7 +662,12 @@ async fn main_loop(
     mail_sender.abort();
     // The checker's IPVS entries go (keepalived's checker process clears them at its
     // exit), with the omega scripts.
+    // keepalived's checker ends its scripts (the FIFO's among them) first.
+    fifos.borrow_mut().end_scripts();
     lvs.stop().await;
+    // keepalived's checker closes its FIFOs after clearing its services, as its VRRP
+    // process after the STOP lines.
+    fifos.borrow_mut().close();
     let _ = std::fs::remove_file(&options.control_socket);
     running.routes.finish();
     running.finish();

@@ -466,3 +466,42 @@ fn a_vrrp_script_without_default_user_is_removed_at_its_closing_brace() {
         8
     );
 }
+
+#[test]
+fn the_checker_checks_the_global_and_lvs_fifo_scripts_only_with_virtual_servers() {
+    let vs = "virtual_server 10.0.0.1 80 {\n    protocol TCP\n    lb_algo rr\n    lb_kind DR\n    real_server 10.0.1.1 80 {\n        TCP_CHECK {\n        }\n    }\n}";
+    let fifo = |script: &str| {
+        format!("    lvs_notify_fifo /run/lvs.fifo\n    lvs_notify_fifo_script {script}")
+    };
+    // keepalived -t: a missing one is dropped, exit 0.
+    let l = check_with(&Fake::new(), &fifo("/etc/keepalived/gone.sh"), vs, "");
+    assert_eq!(exit(&l), 0, "{:?}", l.diagnostics);
+    says(&l, "script /etc/keepalived/gone.sh is not found");
+    let conf = l.config.expect("runs");
+    assert!(conf.global.lvs_notify_fifo.script.is_none());
+    assert!(conf.global.lvs_notify_fifo.fifo.is_some());
+    // One that exists, without script security: exit 6; with it: kept.
+    let l = check_with(&Fake::new(), &fifo("/etc/keepalived/ok.sh"), vs, "");
+    assert_eq!(exit(&l), 6);
+    let global = format!(
+        "    enable_script_security\n    script_user root\n{}",
+        fifo("/etc/keepalived/ok.sh")
+    );
+    let l = check_with(&Fake::new(), &global, vs, "");
+    assert_eq!(exit(&l), 0, "{:?}", l.diagnostics);
+    assert!(
+        l.config
+            .expect("runs")
+            .global
+            .lvs_notify_fifo
+            .script
+            .is_some()
+    );
+    // The global FIFO's script too.
+    let global = "    notify_fifo /run/all.fifo\n    notify_fifo_script /etc/keepalived/ok.sh";
+    let l = check_with(&Fake::new(), global, vs, "");
+    assert_eq!(exit(&l), 6);
+    // No virtual server: no checker process, the LVS FIFO script is not looked at.
+    let l = check_with(&Fake::new(), &fifo("/etc/keepalived/ok.sh"), "", "");
+    assert_eq!(exit(&l), 0, "{:?}", l.diagnostics);
+}

@@ -328,8 +328,12 @@ pub(super) static GLOBAL_DEFS: Table<Global> = Table {
         Keyword::read("vrrp_notify_fifo_script", |p, g, n| {
             p.notify(&mut g.vrrp_notify_fifo.script, n, "")
         }),
-        Keyword::ignored("lvs_notify_fifo"),
-        Keyword::ignored("lvs_notify_fifo_script"),
+        Keyword::read("lvs_notify_fifo", |p, g, n| {
+            p.notify(&mut g.lvs_notify_fifo.fifo, n, "")
+        }),
+        Keyword::read("lvs_notify_fifo_script", |p, g, n| {
+            p.notify(&mut g.lvs_notify_fifo.script, n, "")
+        }),
         Keyword::read("fifo_write_vrrp_states_on_reload", |p, g, n| {
             p.no_block(n);
             g.fifo_write_vrrp_states_on_reload = true;

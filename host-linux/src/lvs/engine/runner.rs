@@ -67,6 +67,8 @@ pub struct Sinks {
     /// Runs a `notify_up`/`notify_down`/`quorum_up`/`quorum_down` script.
     pub script: Rc<dyn Fn(&Script)>,
     pub mail: MailSink,
+    /// Writes a line to the global and LVS notify FIFOs.
+    pub fifo: Rc<dyn Fn(&str)>,
 }
 
 enum Request {
@@ -378,6 +380,7 @@ impl Runner {
                 Effect::Log(line) => info!("{line}"),
                 Effect::Notify(script) => (self.sinks.script)(&script),
                 Effect::Mail { subject, body } => (self.sinks.mail)(&subject, &body),
+                Effect::Fifo(line) => (self.sinks.fifo)(&line),
             }
         }
         if changed {

@@ -20,6 +20,8 @@ pub enum Effect {
     Log(String),
     /// Run a script (`notify_up`, `notify_down`, `quorum_up`, `quorum_down`).
     Notify(Command),
+    /// A line for the global and LVS notify FIFOs (`VS ... UP`, `RS ... DOWN`).
+    Fifo(String),
     /// A checker alert (`smtp_alert`): the subject without the `[router_id] ` prefix,
     /// and the body.
     Mail {
@@ -256,6 +258,9 @@ impl VsState {
         if let Some(s) = script {
             fx.push(Effect::Notify(s.clone()));
         }
+        fx.push(Effect::Fifo(crate::notify_fifo::rs_line(
+            &rs.name, &self.name, rs.alive,
+        )));
     }
 
     /// `quorum_up` / `quorum_down`, and the mail (`do_vs_notifies`).
@@ -279,6 +284,10 @@ impl VsState {
         if let Some(s) = script {
             fx.push(Effect::Notify(s.clone()));
         }
+        fx.push(Effect::Fifo(crate::notify_fifo::vs_line(
+            &self.name,
+            self.quorum_up,
+        )));
         if self.conf.smtp_alert == Some(true) {
             let body = if stopping {
                 "=> Shutting down <=".to_string()

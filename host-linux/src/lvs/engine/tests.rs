@@ -203,6 +203,7 @@ struct World {
     logs: Vec<String>,
     scripts: Vec<String>,
     mails: Vec<(String, String)>,
+    fifo: Vec<String>,
 }
 
 impl World {
@@ -215,6 +216,7 @@ impl World {
             logs: Vec::new(),
             scripts: Vec::new(),
             mails: Vec::new(),
+            fifo: Vec::new(),
         }
     }
 
@@ -236,6 +238,7 @@ impl World {
                 Effect::Log(l) => self.logs.push(l),
                 Effect::Notify(c) => self.scripts.push(c.text),
                 Effect::Mail { subject, body } => self.mails.push((subject, body)),
+                Effect::Fifo(line) => self.fifo.push(line),
             }
         }
     }
@@ -286,6 +289,10 @@ impl World {
 
     fn take_scripts(&mut self) -> Vec<String> {
         std::mem::take(&mut self.scripts)
+    }
+
+    fn take_fifo(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.fifo)
     }
 }
 
@@ -358,6 +365,53 @@ fn without_alpha_the_first_failure_is_enough_and_says_failed() {
         w.take_scripts(),
         vec!["/bin/down 10.0.1.1:80", "/bin/quorum_down"]
     );
+}
+
+/// keepalived's `notify_fifo_rs` / `notify_fifo_vs` lines, where its notify scripts
+/// run: a server down then up, the quorum with it; at exit only with omega.
+#[test]
+fn fifo_lines_follow_servers_and_quorum_as_keepalived_writes_them() {
+    for omega in [false, true] {
+        let mut c = one(vec![
+            real(RS1, 1, vec![tcp(0, false)]),
+            real(RS2, 1, vec![tcp(0, false)]),
+        ]);
+        c.virtual_servers[0].quorum = 2;
+        c.virtual_servers[0].omega = omega;
+        let mut w = World::started(c);
+        assert_eq!(w.take_fifo(), vec!["VS [10.0.0.1]:tcp:80 UP\n"]);
+        let next = w.fail((0, 0, 0), 1.0);
+        assert_eq!(
+            w.take_fifo(),
+            vec![
+                "RS [10.0.1.1]:tcp:80 [10.0.0.1]:tcp:80 DOWN\n",
+                "VS [10.0.0.1]:tcp:80 DOWN\n",
+            ]
+        );
+        w.ok((0, 0, 0), next);
+        assert_eq!(
+            w.take_fifo(),
+            vec![
+                "RS [10.0.1.1]:tcp:80 [10.0.0.1]:tcp:80 UP\n",
+                "VS [10.0.0.1]:tcp:80 UP\n",
+            ]
+        );
+        let fx = w.core.stop();
+        w.carry(fx);
+        let at_exit = w.take_fifo();
+        if omega {
+            assert_eq!(
+                at_exit,
+                vec![
+                    "RS [10.0.1.1]:tcp:80 [10.0.0.1]:tcp:80 DOWN\n",
+                    "RS [10.0.1.2]:tcp:80 [10.0.0.1]:tcp:80 DOWN\n",
+                    "VS [10.0.0.1]:tcp:80 DOWN\n",
+                ]
+            );
+        } else {
+            assert!(at_exit.is_empty(), "{at_exit:?}");
+        }
+    }
 }
 
 #[test]
@@ -1059,6 +1113,7 @@ fn quiet_sinks(scripts: std::rc::Rc<std::cell::RefCell<Vec<String>>>) -> runner:
     runner::Sinks {
         script: std::rc::Rc::new(move |c: &Command| scripts.borrow_mut().push(c.text.clone())),
         mail: std::rc::Rc::new(|_: &str, _: &str| {}),
+        fifo: std::rc::Rc::new(|_: &str| {}),
     }
 }
 
