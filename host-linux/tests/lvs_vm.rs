@@ -371,8 +371,139 @@ fn seed_dr_conf() -> String {
         .join("../../shared/configs/seeds/001-ka67-lvs-dr.conf");
     let text = std::fs::read_to_string(&seed)
         .unwrap_or_else(|e| panic!("{}: {e} (../shared beside the repository)", seed.display()));
-    // Addresses mapped to the test's; the structure stays the seed's.
-    text.replace("10.16.8.", "10.78.0.")
+    // Addresses mapped to the test's; the structure stays the seed's. Plus the global
+    // and LVS notify FIFOs, read in the guest (`FifoReaders`).
+    text.replace("10.16.8.", "10.78.0.").replacen(
+        "global_defs {\n",
+        "global_defs {\n   notify_fifo /tmp/all.fifo\n   lvs_notify_fifo /tmp/lvs.fifo\n",
+        1,
+    )
+}
+
+/// The FIFOs of the seed's configuration, each copied to `/tmp/NAME-fifo.log` by a
+/// reader in the guest started before the director: the FIFOs exist beforehand (so the
+/// director uses them as they are), and each reader reopens its FIFO after the
+/// director closes it (reload, stop), a bounded number of times.
+const FIFOS: [&str; 2] = ["lvs", "all"];
+
+fn start_fifo_readers(guest: &Guest) {
+    // The NIC's carrier can come up only now (seen: keepalived read eth1 down, started
+    // its instances in FAULT, and netlink reported it up the same second): wait for it
+    // and for the link-local address, so both directors start on a running link.
+    guest.run_ok(&format!(
+        "for i in $(seq 50); do [ \"$(cat /sys/class/net/{GUEST_IF}/operstate)\" = up ] && \
+         ip -6 addr show dev {GUEST_IF} | grep fe80 | grep -qv tentative && exit 0; \
+         sleep 0.2; done; exit 1"
+    ));
+    for f in FIFOS {
+        guest.run_ok(&format!(
+            "mkfifo /tmp/{f}.fifo && : >/tmp/{f}-fifo.log && \
+             (for i in $(seq 20); do cat /tmp/{f}.fifo; done >>/tmp/{f}-fifo.log 2>/dev/null </dev/null &
+             echo $! >/run/{f}-reader.pid)"
+        ));
+    }
+}
+
+/// The readers' copies once the director has stopped; the readers end.
+fn stop_fifo_readers(guest: &Guest) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for f in FIFOS {
+        // The director closed the FIFO: the reader drains it, then waits in a new open,
+        // which a writer that opens and closes at once ends.
+        guest.run_ok(&format!(
+            "sleep 0.3; kill $(cat /run/{f}-reader.pid); \
+             timeout 2 sh -c ': >/tmp/{f}.fifo' || true; rm -f /tmp/{f}.fifo"
+        ));
+        out.push((
+            f.to_owned(),
+            guest.run_ok(&format!("cat /tmp/{f}-fifo.log")),
+        ));
+    }
+    out
+}
+
+/// FIFO lines as threads that keep their order whoever writes them: each virtual
+/// server's VS and RS lines, each VRRP instance's lines (keepalived's checker and VRRP
+/// processes, and concurrent checkers, interleave them in any order).
+fn fifo_threads(text: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let w: Vec<&str> = line.split(' ').collect();
+        let key = match w.as_slice() {
+            ["VS", vs, _] | ["RS", _, vs, _] => format!("VS {vs}"),
+            [kind, name, ..] => format!("{kind} {name}"),
+            _ => line.to_owned(),
+        };
+        out.entry(key).or_default().push(line.to_owned());
+    }
+    out
+}
+
+/// The FIFO copies of one run as one text, `# NAME` before each.
+fn fifo_text(copies: &[(String, String)]) -> String {
+    copies
+        .iter()
+        .map(|(f, text)| format!("# {f}\n{text}"))
+        .collect()
+}
+
+/// Each FIFO's threads, by section.
+fn fifo_sections(text: &str) -> Vec<(String, std::collections::BTreeMap<String, Vec<String>>)> {
+    let mut out = Vec::new();
+    let mut cur: Option<(String, String)> = None;
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("# ") {
+            out.extend(cur.take().map(|(n, t)| (n, fifo_threads(&t))));
+            cur = Some((name.to_owned(), String::new()));
+        } else if let Some((_, t)) = cur.as_mut() {
+            t.push_str(line);
+            t.push('\n');
+        }
+    }
+    out.extend(cur.map(|(n, t)| (n, fifo_threads(&t))));
+    out
+}
+
+/// What holds for either director: the LVS FIFO has only VS and RS lines, among them
+/// the killed real server's DOWN and UP; the global FIFO has the same LVS lines and
+/// the VRRP instances' lines.
+fn check_fifo_routing(copies: &[(String, String)]) {
+    let text = |name: &str| {
+        copies
+            .iter()
+            .find(|(f, _)| f == name)
+            .map(|(_, t)| t.as_str())
+            .unwrap_or_default()
+    };
+    let lvs = fifo_threads(text("lvs"));
+    let all = fifo_threads(text("all"));
+    assert!(
+        lvs.keys().all(|k| k.starts_with("VS ")),
+        "VRRP lines in the LVS FIFO: {lvs:?}"
+    );
+    for line in [
+        "RS [10.78.0.9]:tcp:80 [10.78.0.100]:tcp:80 DOWN",
+        "RS [10.78.0.9]:tcp:80 [10.78.0.100]:tcp:80 UP",
+    ] {
+        assert!(
+            text("lvs").lines().any(|l| l == line),
+            "no `{line}` in the LVS FIFO:\n{}",
+            text("lvs")
+        );
+    }
+    let all_lvs: std::collections::BTreeMap<_, _> = all
+        .iter()
+        .filter(|(k, _)| k.starts_with("VS "))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(
+        all_lvs, lvs,
+        "the global FIFO's LVS lines (left) and the LVS FIFO's"
+    );
+    assert!(
+        all.keys().any(|k| k.starts_with("INSTANCE ")),
+        "no VRRP line in the global FIFO: {all:?}"
+    );
 }
 
 const DR_TABLE: &str = "\
@@ -472,6 +603,7 @@ fn scenarios(director: Director, test: &str) {
     // 1. The LVS-DR seed: two VRRP instances own the VIPs, two DR services of two
     //    real servers each.
     let t = Instant::now();
+    start_fifo_readers(guest);
     director.start(guest, &seed_dr_conf());
     net.expect_table("seed DR", DR_TABLE, Duration::from_secs(20));
     net.expect_served(VIP1, &["rs8", "rs9"], Duration::from_secs(20));
@@ -504,6 +636,9 @@ fn scenarios(director: Director, test: &str) {
     // Stopping the director removes what it installed.
     director.stop(guest);
     net.expect_table("director stopped", "", Duration::from_secs(5));
+    let fifo_copies = stop_fifo_readers(guest);
+    check_fifo_routing(&fifo_copies);
+    let fifos = fifo_text(&fifo_copies);
     phrases.push("# seed DR, .9 killed and revived, reload".to_owned());
     phrases.extend(checker_phrases(&director.log(guest)));
     guest.run_ok(": >/tmp/director.log");
@@ -535,14 +670,18 @@ fn scenarios(director: Director, test: &str) {
 
     let recorded =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lvs_vm/keepalived-phrases.txt");
+    let recorded_fifos =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lvs_vm/keepalived-fifo.txt");
     let text = phrases.join("\n") + "\n";
     match director {
         Director::Keepalived => {
             // keepalived's phrases are the recording vigild's are compared with.
             if std::env::var("VIGIL_LVS_RECORD").is_ok_and(|v| v == "1") {
                 std::fs::write(&recorded, &text).unwrap();
+                std::fs::write(&recorded_fifos, &fifos).unwrap();
             }
             eprintln!("lvs_vm: {test}: keepalived's checker phrases:\n{text}");
+            eprintln!("lvs_vm: {test}: keepalived's FIFO lines:\n{fifos}");
         }
         Director::Vigild => {
             let want = std::fs::read_to_string(&recorded).unwrap();
@@ -551,6 +690,13 @@ fn scenarios(director: Director, test: &str) {
                 phrase_sets(&want),
                 "vigild's checker phrases differ from keepalived's (left vigild, right {})",
                 recorded.display()
+            );
+            let want = std::fs::read_to_string(&recorded_fifos).unwrap();
+            assert_eq!(
+                fifo_sections(&fifos),
+                fifo_sections(&want),
+                "vigild's FIFO lines differ from keepalived's (left vigild, right {})",
+                recorded_fifos.display()
             );
         }
     }
@@ -588,6 +734,19 @@ fn phrase_sets_ignore_order_and_repeats() {
         phrase_sets("# x\nTCP_CHECK on service [a]:tcp:80 failed.\n"),
         phrase_sets("# x\nHTTP_CHECK on service [a]:tcp:80 failed.\n")
     );
+}
+
+#[test]
+fn fifo_threads_keep_each_servers_and_instances_order() {
+    let a = "VS [v1]:tcp:80 UP\nINSTANCE \"VI_1\" BACKUP 100\nRS [r]:tcp:80 [v1]:tcp:80 DOWN\nVS [v2]:tcp:80 UP\nINSTANCE \"VI_1\" MASTER 100\n";
+    let b = "VS [v2]:tcp:80 UP\nINSTANCE \"VI_1\" BACKUP 100\nVS [v1]:tcp:80 UP\nINSTANCE \"VI_1\" MASTER 100\nRS [r]:tcp:80 [v1]:tcp:80 DOWN\n";
+    assert_eq!(fifo_threads(a), fifo_threads(b));
+    let c = "RS [r]:tcp:80 [v1]:tcp:80 DOWN\nVS [v1]:tcp:80 UP\nVS [v2]:tcp:80 UP\nINSTANCE \"VI_1\" BACKUP 100\nINSTANCE \"VI_1\" MASTER 100\n";
+    assert_ne!(fifo_threads(a), fifo_threads(c));
+    assert_eq!(fifo_threads(a).len(), 3);
+    let s = fifo_sections(&format!("# lvs\n{a}# all\n{b}"));
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].1, s[1].1);
 }
 
 #[test]
