@@ -331,6 +331,45 @@ mod tests {
         f.close();
     }
 
+    /// The LVS FIFO's script is started with the FIFO's name last and reads the LVS
+    /// lines; closing the FIFO ends its input.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_lvs_fifo_script_reads_the_lvs_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lvs.fifo");
+        let out = dir.path().join("copy");
+        let spec = Spec {
+            path: path.clone(),
+            owner: RunAs::current(),
+            script: Some(Script {
+                argv: vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    format!("cat \"$0\" > {}", out.display()),
+                    path.display().to_string(),
+                ],
+                run_as: None,
+            }),
+            kind: "lvs_",
+            lines: Lines::Lvs,
+        };
+        let mut f = Fifos::open(&[spec]);
+        let lvs = vs_line("[10.0.0.1]:tcp:80", false);
+        f.write(&line(Kind::Instance, "VI_1", "MASTER", 100));
+        f.write_lvs(&lvs);
+        // cat copies as it reads; the FIFO stays open until then.
+        let mut copy = String::new();
+        for _ in 0..100 {
+            copy = std::fs::read_to_string(&out).unwrap_or_default();
+            if !copy.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        f.close();
+        assert_eq!(copy, lvs);
+    }
+
     /// Without a reader, writes neither block nor fail loudly; a reader opened later
     /// reads what fitted; the FIFO vigild created is removed on close.
     #[tokio::test(flavor = "current_thread")]

@@ -211,6 +211,19 @@ mod tests {
         c.virtual_servers[0].quorum_up = None;
         c.virtual_servers[0].quorum_down = None;
         let (mailer, _sender) = Mailer::new(None);
+        // An LVS and a VRRP FIFO: the checker's lines go to the first only.
+        let fifo = |name: &str, kind, lines| crate::notify_fifo::Spec {
+            path: dir.path().join(name),
+            owner: RunAs::current(),
+            script: None,
+            kind,
+            lines,
+        };
+        let specs = [
+            fifo("lvs.fifo", "lvs_", crate::notify_fifo::Lines::Lvs),
+            fifo("vrrp.fifo", "vrrp_", crate::notify_fifo::Lines::Vrrp),
+        ];
+        let fifos = Rc::new(RefCell::new(Fifos::open(&specs)));
         let lvs = Lvs::new(
             Some(LvsHooks {
                 ipvs,
@@ -219,7 +232,7 @@ mod tests {
             }),
             &dir.path().join("vigild.installed"),
             Rc::new(RefCell::new(mailer)),
-            Rc::default(),
+            fifos.clone(),
         );
         let record = record::path_for(&dir.path().join("vigild.installed"));
         local_runtime(async {
@@ -242,6 +255,28 @@ mod tests {
             assert!(eventually(1, has2).await);
             lvs.stop().await;
         });
+        let read = |path: &Path| {
+            use std::io::Read;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)
+                .unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = f.read(&mut buf).unwrap_or(0);
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        // Started with its quorum; at exit (omega) both servers and the service down.
+        assert_eq!(
+            read(&specs[0].path),
+            "VS [10.0.0.1]:tcp:80 UP\n\
+             RS [10.0.1.1]:tcp:80 [10.0.0.1]:tcp:80 DOWN\n\
+             RS [10.0.1.2]:tcp:80 [10.0.0.1]:tcp:80 DOWN\n\
+             VS [10.0.0.1]:tcp:80 DOWN\n"
+        );
+        assert_eq!(read(&specs[1].path), "");
+        fifos.borrow_mut().close();
         assert!(table.borrow().table.is_empty());
         assert!(!record.exists());
         assert_eq!(
