@@ -139,7 +139,8 @@ pub struct Plan {
     /// `static_ipaddress`, `static_routes`, `static_rules`: installed at start,
     /// removed at exit, whatever the VRRP states.
     pub statics: Statics,
-    /// `notify_fifo` then `vrrp_notify_fifo`, when configured.
+    /// `notify_fifo`, `vrrp_notify_fifo`, then `lvs_notify_fifo` (with virtual servers),
+    /// when configured.
     pub fifos: Vec<crate::notify_fifo::Spec>,
     /// `fifo_write_vrrp_states_on_reload`.
     pub fifo_write_states_on_reload: bool,
