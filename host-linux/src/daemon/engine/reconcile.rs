@@ -204,14 +204,6 @@ impl Engine {
             self.sockets.push(Socket::new(sock, ifname));
         }
         // The old groups, by their members' old indices, to keep unchanged ones.
-        // `init_fail` scripts start failed (keepalived's SCRIPT_INIT_STATE_FAILED): no
-        // waiting for their first result.
-        let init_fail: HashSet<String> = plan
-            .scripts
-            .iter()
-            .filter(|s| s.init_fail)
-            .map(|s| s.name.clone())
-            .collect();
         let old_groups: Vec<(plan::Group, State, Vec<usize>)> = (0..self.groups.len())
             .map(|g| {
                 let members = (0..self.slots.len())
@@ -271,9 +263,7 @@ impl Engine {
             if !is_kept {
                 slot.kernel_drops_seen = self.sockets[slot.socket].sock.kernel_drops().unwrap_or(0);
             }
-            let trackers = self
-                .trackers
-                .register(i, &slot.plan, &resolved.link_states, &init_fail);
+            let trackers = self.trackers.register(i, &slot.plan, &resolved.link_states);
             // A kept instance keeps its trackers' states, so a reload does not send a
             // healthy master through FAULT while its scripts restart; a reconfigured one
             // carries over the readings of what it still tracks, and takes scripts'

@@ -41,14 +41,13 @@ impl Registry {
         self.interfaces.clear();
     }
 
-    /// Registers instance `index`'s trackers (`init_fail`: the scripts that start failed) and returns a fresh set for them, in
+    /// Registers instance `index`'s trackers and returns a fresh set for them, in
     /// the same order every time, so a kept instance's ids still match.
     pub(super) fn register(
         &mut self,
         index: usize,
         plan: &plan::Instance,
         link_states: &HashMap<String, bool>,
-        init_fail: &std::collections::HashSet<String>,
     ) -> Trackers<MAX_TRACKERS> {
         let mut trackers = Trackers::new();
         let mut ifaces: Vec<(String, Weight)> = plan.track_interfaces.clone();
@@ -70,10 +69,9 @@ impl Registry {
             uses(&mut self.interfaces, name, id(trackers.add(*w, up)));
         }
         for (name, w) in &plan.track_scripts {
-            // No result yet (a weight-0 one waits, see vigil_core's Instance::is_waiting),
-            // or failed from the start with `init_fail`.
-            let state = init_fail.contains(name).then_some(false);
-            uses(&mut self.scripts, name, id(trackers.add(*w, state)));
+            // No result yet: a weight-0 one makes the instance wait at start-up (see
+            // vigil_core's Instance::is_waiting). `init_fail` too: see track.rs.
+            uses(&mut self.scripts, name, id(trackers.add(*w, None)));
         }
         for (name, w) in &plan.track_processes {
             uses(&mut self.processes, name, id(trackers.add(*w, None)));
