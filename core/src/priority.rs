@@ -104,12 +104,16 @@ pub struct TrackStatus {
     pub faults: u16,
     /// Sum of the weights that apply.
     pub adjust: i32,
+    /// Of `faults`, the weight-0 trackers that have not reported yet (keepalived's
+    /// `num_script_init`): at start-up they hold the instance in FAULT *silently*.
+    pub pending: u16,
 }
 
 impl TrackStatus {
     pub const HEALTHY: TrackStatus = TrackStatus {
         faults: 0,
         adjust: 0,
+        pending: 0,
     };
 
     pub const fn is_fault(&self) -> bool {
@@ -303,7 +307,12 @@ impl<const N: usize> Trackers<N> {
             };
             match c {
                 Some(c) => s.adjust += c,
-                None => s.faults += 1,
+                None => {
+                    s.faults += 1;
+                    if item.reading() == Reading::State(None) {
+                        s.pending += 1;
+                    }
+                }
             }
         }
         s
@@ -426,13 +435,21 @@ mod tests {
         assert_eq!(t.status(), TrackStatus::HEALTHY);
         t.add(Weight::FAULT, None).unwrap();
         assert!(t.status().is_fault());
+        assert_eq!(
+            t.status().pending,
+            1,
+            "a weight-0 tracker without a result is pending"
+        );
+        t.set(1, false);
+        assert_eq!((t.status().faults, t.status().pending), (1, 0));
         t.set(1, true);
         t.set(0, true);
         assert_eq!(
             t.status(),
             TrackStatus {
                 faults: 0,
-                adjust: 10
+                adjust: 10,
+                pending: 0
             }
         );
     }
@@ -504,7 +521,8 @@ mod tests {
             t.status(),
             TrackStatus {
                 faults: 0,
-                adjust: 10
+                adjust: 10,
+                pending: 0
             }
         );
     }

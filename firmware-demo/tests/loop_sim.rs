@@ -354,6 +354,7 @@ fn a_tracker_fault_moves_the_master_to_fault_and_the_backup_takes_over() {
     let fault = TrackStatus {
         faults: 1,
         adjust: 0,
+        pending: 0,
     };
     let n = &mut lan.nodes[0];
     n.log.now = now;

@@ -43,7 +43,11 @@ pub struct Script {
 /// Runs `script` every interval forever (until the receiver is gone), reporting each
 /// change of its rise/fall state with keepalived's log lines.
 pub async fn run_script(index: usize, script: Script, tx: UnboundedSender<Report>) {
-    let mut rf = RiseFall::new(script.rise, script.fall, script.init_fail);
+    // keepalived 2.2.7 sets a script's init state back to INIT when an instance or
+    // group tracks it (vrrp_track.c, alloc_track_script), so `init_fail` has no effect
+    // on a tracked script: its first result decides, as any other's (checked in
+    // tests/timelines/script-init-fail.scenario). Only tracked scripts run here.
+    let mut rf = RiseFall::new(script.rise, script.fall, false);
     let mut ticker = tokio::time::interval(script.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last: Option<Outcome> = None;

@@ -44,6 +44,9 @@ pub enum Reason {
     HigherPriority,
     /// A weight-0 tracker, or the link, failed.
     Fault,
+    /// Start-up with a weight-0 tracker that has not reported yet (keepalived's
+    /// `num_script_init`), its own or a sync-group member's: FAULT without notify.
+    Waiting,
     /// Every fault cleared.
     Recovered,
     /// A member of this instance's sync group changed state.
@@ -64,6 +67,7 @@ impl Reason {
             Reason::MasterResigned => "master resigned (priority 0)",
             Reason::HigherPriority => "higher priority advert received",
             Reason::Fault => "tracked object failed",
+            Reason::Waiting => "init",
             Reason::Recovered => "tracked objects recovered",
             Reason::SyncGroup => "sync group member changed state",
             Reason::Withdrawn => "a virtual route or rule was deleted",

@@ -65,8 +65,16 @@ pub struct Instance<const V: usize = MAX_VIPS> {
     effective: u8,
     /// Tracker faults: weight-0 trackers and the link.
     tracking_fault: bool,
+    /// Of those, the only ones are weight-0 trackers with no result yet, and the
+    /// instance has not run yet (see [`Instance::is_waiting`]).
+    waiting: bool,
     /// In FAULT because another member of the sync group is.
     group_fault: bool,
+    /// Held in FAULT because a member of the sync group is waiting.
+    group_waiting: bool,
+    /// In FAULT without having reported it: waiting since start-up (keepalived's
+    /// `vrrp_init_state` with `num_script_init`).
+    silent: bool,
     /// The interval the master advertises (a v3 backup learns it, RFC 5798 6.4.2).
     master_adver_int: Interval,
     /// The master as last seen: ourselves in MASTER, the advert's sender in BACKUP.
@@ -89,7 +97,10 @@ impl<const V: usize> Instance<V> {
             phase: Phase::Initialize,
             effective: config.priority,
             tracking_fault: false,
+            waiting: false,
             group_fault: false,
+            group_waiting: false,
+            silent: false,
             master_adver_int: config.interval,
             master: None,
             sync_member: false,
@@ -130,12 +141,27 @@ impl<const V: usize> Instance<V> {
 
     /// Whether the instance is held in FAULT (by a tracker, the link, or its group).
     pub fn is_faulty(&self) -> bool {
-        self.tracking_fault || self.group_fault
+        self.tracking_fault || self.group_fault || self.group_waiting
     }
 
-    /// Whether its own trackers or link hold it in FAULT (not its sync group).
+    /// Whether its own trackers or link hold it in FAULT (not its sync group), other
+    /// than by waiting for a first result.
     pub fn has_own_fault(&self) -> bool {
-        self.tracking_fault
+        self.tracking_fault && !self.waiting
+    }
+
+    /// keepalived's `num_script_init`: a weight-0 tracker has not reported yet since
+    /// start-up and nothing else holds the instance in FAULT. Such an instance is in
+    /// FAULT *silently* (no notify) until its first results, and so is every member
+    /// of its sync group. A running instance (a reload adding a tracker) does not
+    /// wait: a missing result is a fault there.
+    pub fn is_waiting(&self) -> bool {
+        self.waiting
+    }
+
+    /// In FAULT without having reported it (see [`Instance::is_waiting`]).
+    pub fn is_silent(&self) -> bool {
+        self.silent
     }
 
     /// A sync-group member in BACKUP whose master-down timer has expired.
@@ -220,7 +246,11 @@ impl<const V: usize> Instance<V> {
             return;
         }
         self.master_adver_int = self.config.interval;
-        if self.is_faulty() {
+        if self.is_faulty() && !self.has_own_fault() && !self.group_fault {
+            // keepalived's vrrp_init_state: FAULT, no notify, while scripts are in init.
+            self.enter_fault(now, Reason::Waiting, out);
+            self.silent = true;
+        } else if self.is_faulty() {
             self.enter_fault(now, Reason::Fault, out);
         } else if self.is_owner_wanting_master() {
             self.become_master(now, Reason::Owner, out);
@@ -311,6 +341,7 @@ impl<const V: usize> Instance<V> {
         if from != State::Initialize {
             self.phase = Phase::Initialize;
             self.master = None;
+            self.silent = false;
             out.effect(Effect::StateChanged {
                 from,
                 to: State::Initialize,
@@ -574,6 +605,10 @@ impl<const V: usize> Instance<V> {
             self.set_effective(now, effective, out);
         }
         self.tracking_fault = status.is_fault();
+        // Only at start-up (not run yet, or still silent) is a missing first result
+        // a wait rather than a fault (keepalived's INIT against INIT_RELOAD scripts).
+        let starting = self.phase == Phase::Initialize || self.silent;
+        self.waiting = starting && status.pending > 0 && status.faults == status.pending;
         self.update_fault(now, out);
     }
 
@@ -606,21 +641,55 @@ impl<const V: usize> Instance<V> {
     }
 
     /// Sets or clears the FAULT imposed by a sync group (see [`crate::router`]).
-    pub(crate) fn set_group_fault(&mut self, now: Instant, fault: bool, out: &mut impl Sink) {
-        self.group_fault = fault;
+    /// `waiting`: a member of the group is waiting for a first result.
+    pub(crate) fn set_group_fault(
+        &mut self,
+        now: Instant,
+        fault: bool,
+        waiting: bool,
+        out: &mut impl Sink,
+    ) {
+        self.hold_for_group(fault, waiting);
         self.update_fault(now, out);
+    }
+
+    /// Sets the sync group's hold without acting on it: the router sets it before an
+    /// input, so that a member whose own fault clears while its group is still in
+    /// FAULT stays there (keepalived's `try_up_instance` checks `num_member_fault`)
+    /// rather than entering BACKUP and being pulled back.
+    pub(crate) fn hold_for_group(&mut self, fault: bool, waiting: bool) {
+        self.group_fault = fault;
+        self.group_waiting = waiting;
     }
 
     fn update_fault(&mut self, now: Instant, out: &mut impl Sink) {
         match (self.is_faulty(), self.phase) {
             (_, Phase::Initialize) => {}
-            (true, Phase::Fault) | (false, Phase::Backup { .. } | Phase::Master { .. }) => {}
+            (true, Phase::Fault) => {
+                if self.silent && self.has_own_fault() {
+                    // A first result that fails: keepalived's down_instance notifies
+                    // FAULT (from FAULT). Members held by it stay silent.
+                    self.silent = false;
+                    out.effect(Effect::StateChanged {
+                        from: State::Fault,
+                        to: State::Fault,
+                        reason: Reason::Fault,
+                    });
+                }
+            }
+            (false, Phase::Backup { .. } | Phase::Master { .. }) => {}
             (true, _) => self.enter_fault(now, Reason::Fault, out),
             (false, Phase::Fault) => {
+                let reason = if self.silent {
+                    Reason::Startup
+                } else {
+                    Reason::Recovered
+                };
+                self.silent = false;
                 if self.is_owner_wanting_master() {
                     self.become_master(now, Reason::Owner, out);
                 } else {
-                    self.become_backup(now, Reason::Recovered, out);
+                    self.become_backup(now, reason, out);
                 }
             }
         }
@@ -715,6 +784,7 @@ impl<const V: usize> Instance<V> {
         }
         self.phase = Phase::Fault;
         self.master = None;
+        self.silent = false;
         out.effect(Effect::StateChanged {
             from,
             to: State::Fault,

@@ -514,6 +514,7 @@ fn shutdown_of_a_backup_sends_nothing() {
 const FAILED: TrackStatus = TrackStatus {
     faults: 1,
     adjust: 0,
+    pending: 0,
 };
 
 #[test]
@@ -558,6 +559,7 @@ fn keepalived_priority_change_sends_no_advert_and_moves_backup_timer() {
     let down = TrackStatus {
         faults: 0,
         adjust: -10,
+        pending: 0,
     };
     let out = step(|o| m.set_tracking(ms(10_000), down, o));
     assert_eq!(&out[..], &[Effect::PriorityChanged { from: 100, to: 90 }]);

@@ -186,6 +186,7 @@ struct Group {
 struct Snapshot {
     state: State,
     own_fault: bool,
+    waiting: bool,
     wants_master: bool,
 }
 
@@ -565,6 +566,12 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
     /// A new tracking status for instance `index` (trackers and the link, see
     /// [`crate::priority::Trackers`]): FAULT in or out, priority changes.
     pub fn set_tracking(&mut self, index: usize, now: Instant, status: TrackStatus) {
+        if let Some(g) = self.members.get(index).and_then(|m| m.group) {
+            // The group's hold first: a member whose own fault clears while another
+            // member's has not stays in FAULT, silently (keepalived's try_up_instance).
+            let (fault, waiting) = self.hold_of(Some(g), Some(index));
+            self.members[index].instance.hold_for_group(fault, waiting);
+        }
         self.with(index, now, |inst, now, out| {
             inst.set_tracking(now, status, out)
         });
@@ -575,8 +582,13 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         self.with(index, now, |inst, now, out| inst.start(now, out));
     }
 
-    /// Starts every stopped instance, then settles every sync group.
+    /// Starts every stopped instance, then settles every sync group. The groups are
+    /// settled first too, so that a member starts knowing its group's hold (a member
+    /// waiting for a first result holds the others in FAULT from the start).
     pub fn start_all(&mut self, now: Instant) {
+        for g in 0..self.groups.len() {
+            self.settle(g, now, None);
+        }
         for i in 0..self.members.len() {
             if self.members[i].instance.state() == State::Initialize {
                 self.start(i, now);
@@ -756,6 +768,7 @@ fn snapshot<const V: usize>(i: &Instance<V>) -> Snapshot {
     Snapshot {
         state: i.state(),
         own_fault: i.has_own_fault(),
+        waiting: i.is_waiting(),
         wants_master: i.wants_master(),
     }
 }

@@ -7,7 +7,13 @@
 //! - A member that becomes MASTER anyway (an address owner) pulls the others up.
 //! - A member that yields to a higher-priority advert pushes the other masters down.
 //! - A member in FAULT puts every other member in FAULT; the group leaves FAULT only when
-//!   no member has a fault of its own.
+//!   no member has a fault of its own. A member whose own fault clears stays in FAULT,
+//!   silently, while another member's has not (keepalived's `try_up_instance` checks
+//!   the group's `num_member_fault` before leaving FAULT).
+//! - At start-up, a member waiting for a first script result (`num_script_init`) holds
+//!   every member in FAULT silently, and the group in INIT (`num_member_init`): no
+//!   notify until every member has its first results. Then the group enters BACKUP
+//!   (or FAULT, if a first result failed).
 //!
 //! Membership is kept in one place, each member's group index.
 
@@ -31,16 +37,16 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
     pub(super) fn settle(&mut self, g: usize, now: Instant, first: Option<usize>) {
         let tag = Some(g as u16);
         let before = self.groups[g].state;
-        let any_own_fault = self
-            .members
-            .iter()
-            .any(|m| m.group == tag && m.instance.has_own_fault());
+        let (any_own_fault, any_waiting) = self.hold_of(tag, None);
         self.each_member(tag, first, |inst, out| {
             let held = any_own_fault && !inst.has_own_fault();
-            inst.set_group_fault(now, held, out);
+            inst.set_group_fault(now, held, any_waiting, out);
         });
         let after = if any_own_fault {
             State::Fault
+        } else if any_waiting {
+            // keepalived's group stays in INIT: nothing to report yet.
+            before
         } else {
             let t = self.tally(tag);
             let mixed = t.masters > 0 && t.backups > 0;
@@ -73,6 +79,19 @@ impl<const N: usize, const V: usize, const P: usize> Router<N, V, P> {
         if after != before && matches!(after, State::Master | State::Backup | State::Fault) {
             self.notice(g);
         }
+    }
+
+    /// What holds the members of group `tag` (but `except`) in FAULT: a member with a
+    /// fault of its own, a member waiting for a first result.
+    pub(super) fn hold_of(&self, tag: Option<u16>, except: Option<usize>) -> (bool, bool) {
+        let mut hold = (false, false);
+        for (i, m) in self.members.iter().enumerate() {
+            if m.group == tag && Some(i) != except {
+                hold.0 |= m.instance.has_own_fault();
+                hold.1 |= m.instance.is_waiting();
+            }
+        }
+        hold
     }
 
     /// Calls `f` on every member of the group `tag`, `first` (if a member) first, then

@@ -14,6 +14,7 @@ const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100));
 const FAILED: TrackStatus = TrackStatus {
     faults: 1,
     adjust: 0,
+    pending: 0,
 };
 
 fn ms(n: u64) -> Instant {
@@ -592,6 +593,7 @@ const VIP2: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 101));
 const HEALTHY: TrackStatus = TrackStatus {
     faults: 0,
     adjust: 0,
+    pending: 0,
 };
 
 fn vips(addrs: &[IpAddr]) -> Vips {
@@ -830,4 +832,150 @@ fn keepalived_steps_down_the_whole_sync_group() {
     run_until(&mut r, ms(5000) + skew);
     assert_eq!(states(&r), [State::Master; 2]);
     assert_eq!(r.group_state(0), Some(State::Master));
+}
+
+// --- start-up with scripts that have not reported (keepalived's num_script_init) ---
+
+const PENDING: TrackStatus = TrackStatus {
+    faults: 1,
+    adjust: 0,
+    pending: 1,
+};
+
+fn transitions(out: &[Output]) -> std::vec::Vec<(usize, State, Reason)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Instance {
+                instance,
+                event: Event::StateChanged { to, reason, .. },
+            } => Some((*instance, *to, *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn keepalived_waits_silently_for_a_scripts_first_result() {
+    let mut r = router(&[cfg(51, 100)]);
+    r.set_tracking(0, ms(0), PENDING);
+    r.start_all(ms(0));
+    let (_, ev) = drain(&mut r);
+    // FAULT, but as Waiting: the host runs no notify (vrrp_init_state).
+    assert_eq!(transitions(&ev), [(0, State::Fault, Reason::Waiting)]);
+    assert!(r.instance(0).unwrap().is_silent());
+    assert_eq!(r.poll_at(), None);
+    // The first result: BACKUP, and the master-down timer runs from it.
+    r.set_tracking(0, ms(40), TrackStatus::HEALTHY);
+    let (_, ev) = drain(&mut r);
+    assert_eq!(transitions(&ev), [(0, State::Backup, Reason::Startup)]);
+    let down = r.instance(0).unwrap().master_down_interval();
+    assert_eq!(r.poll_at(), Some(ms(40) + down));
+}
+
+#[test]
+fn keepalived_notifies_fault_when_a_first_result_fails() {
+    let mut r = router(&[cfg(51, 100)]);
+    r.set_tracking(0, ms(0), PENDING);
+    r.start_all(ms(0));
+    drain(&mut r);
+    r.set_tracking(0, ms(40), FAILED);
+    let (_, ev) = drain(&mut r);
+    // down_instance: FAULT is reported now (from FAULT).
+    assert_eq!(transitions(&ev), [(0, State::Fault, Reason::Fault)]);
+    r.set_tracking(0, ms(2_000), TrackStatus::HEALTHY);
+    let (_, ev) = drain(&mut r);
+    assert_eq!(transitions(&ev), [(0, State::Backup, Reason::Recovered)]);
+}
+
+#[test]
+fn a_running_instance_does_not_wait_for_a_new_tracker() {
+    // keepalived's INIT_RELOAD: only start-up waits; a running instance that gets a
+    // tracker with no result yet (a reload) treats it as a fault, as before.
+    let mut r = router(&[cfg(51, 100)]);
+    r.start_all(ms(0));
+    drain(&mut r);
+    r.set_tracking(0, ms(100), PENDING);
+    let (_, ev) = drain(&mut r);
+    assert_eq!(transitions(&ev), [(0, State::Fault, Reason::Fault)]);
+}
+
+#[test]
+fn keepalived_sync_group_waits_silently_for_every_members_first_result() {
+    let mut r = router(&[cfg(51, 100), cfg(52, 100)]);
+    r.add_group(&[0, 1]).unwrap();
+    r.set_tracking(0, ms(0), PENDING);
+    r.start_all(ms(0));
+    let (_, ev) = drain(&mut r);
+    // Both members silent, the group in INIT (num_member_init): nothing to report.
+    assert_eq!(
+        transitions(&ev),
+        [
+            (0, State::Fault, Reason::Waiting),
+            (1, State::Fault, Reason::Waiting)
+        ]
+    );
+    assert!(group_events(&ev).is_empty());
+    r.set_tracking(0, ms(30), TrackStatus::HEALTHY);
+    let (_, ev) = drain(&mut r);
+    assert_eq!(
+        transitions(&ev),
+        [
+            (0, State::Backup, Reason::Startup),
+            (1, State::Backup, Reason::Startup)
+        ]
+    );
+    assert_eq!(group_events(&ev), [State::Backup]);
+    // Both timers run from the first result: the group goes MASTER one master-down
+    // interval after it.
+    let down = r.instance(0).unwrap().master_down_interval();
+    run_until(&mut r, ms(30) + down);
+    assert_eq!(states(&r), [State::Master; 2]);
+}
+
+#[test]
+fn keepalived_sync_group_first_result_failing_notifies_the_member_and_the_group() {
+    let mut r = router(&[cfg(51, 100), cfg(52, 100)]);
+    r.add_group(&[0, 1]).unwrap();
+    r.set_tracking(0, ms(0), PENDING);
+    r.start_all(ms(0));
+    drain(&mut r);
+    r.set_tracking(0, ms(30), FAILED);
+    let (_, ev) = drain(&mut r);
+    // vrrp_sync_fault skips members already in FAULT: the other stays silent.
+    assert_eq!(transitions(&ev), [(0, State::Fault, Reason::Fault)]);
+    assert_eq!(group_events(&ev), [State::Fault]);
+    r.set_tracking(0, ms(3_000), TrackStatus::HEALTHY);
+    let (_, ev) = drain(&mut r);
+    assert_eq!(states(&r), [State::Backup; 2]);
+    assert_eq!(group_events(&ev), [State::Backup]);
+}
+
+#[test]
+fn keepalived_keeps_a_recovered_member_in_fault_silently_until_its_group_recovers() {
+    // A group tracking an interface that is also a member's own: both fail together,
+    // and the one that recovers first must not go BACKUP and back to FAULT.
+    let mut r = router(&[cfg(51, 100), cfg(52, 100)]);
+    r.add_group(&[0, 1]).unwrap();
+    r.start_all(ms(0));
+    drain(&mut r);
+    r.set_tracking(0, ms(100), FAILED);
+    r.set_tracking(1, ms(100), FAILED);
+    drain(&mut r);
+    r.set_tracking(0, ms(200), TrackStatus::HEALTHY);
+    let (_, ev) = drain(&mut r);
+    assert!(
+        ev.is_empty(),
+        "no transition while the group is in FAULT: {ev:?}"
+    );
+    assert_eq!(states(&r), [State::Fault; 2]);
+    r.set_tracking(1, ms(210), TrackStatus::HEALTHY);
+    let (_, ev) = drain(&mut r);
+    assert_eq!(
+        transitions(&ev),
+        [
+            (1, State::Backup, Reason::Recovered),
+            (0, State::Backup, Reason::Recovered)
+        ]
+    );
+    assert_eq!(group_events(&ev), [State::Backup]);
 }

@@ -38,6 +38,7 @@ pub const fn reason_label(r: Reason) -> &'static str {
         Reason::MasterResigned => "master_resigned",
         Reason::HigherPriority => "higher_priority",
         Reason::Fault => "fault",
+        Reason::Waiting => "waiting",
         Reason::Recovered => "recovered",
         Reason::SyncGroup => "sync_group",
         Reason::Withdrawn => "withdrawn",

@@ -171,6 +171,7 @@ pub fn random_scenario(seed: u64) -> Scenario {
                     status: TrackStatus {
                         faults: u16::from(r.pct(15)),
                         adjust: r.range(0, 200) as i32 - 100,
+                        pending: 0,
                     },
                 },
                 r.pct(50),

@@ -371,6 +371,11 @@ impl Engine {
                 if from == VrrpState::Master {
                     c.left_master += 1;
                 }
+                if reason == vigil_core::machine::Reason::Waiting {
+                    // keepalived's vrrp_init_state: FAULT without notify while a
+                    // script has not reported (docs/scripts-and-trackers.md).
+                    return;
+                }
                 let state = match to {
                     VrrpState::Initialize if self.slots[i].deleted => {
                         // keepalived: DELETED with `notify_deleted`, else FAULT as it

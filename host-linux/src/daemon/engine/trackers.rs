@@ -69,6 +69,8 @@ impl Registry {
             uses(&mut self.interfaces, name, id(trackers.add(*w, up)));
         }
         for (name, w) in &plan.track_scripts {
+            // No result yet: a weight-0 one makes the instance wait at start-up (see
+            // vigil_core's Instance::is_waiting). `init_fail` too: see track.rs.
             uses(&mut self.scripts, name, id(trackers.add(*w, None)));
         }
         for (name, w) in &plan.track_processes {
