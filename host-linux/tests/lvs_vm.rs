@@ -23,7 +23,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use vigil_tests::netns::{HostSpec, Lan};
-use vigil_tests::vm::{Guest, GuestSpec, normalise_ipvsadm, vm_or_skip};
+use vigil_tests::vm::{Guest, GuestSpec, normalise_ipvsadm, shell_quote, vm_or_skip};
 
 const GUEST_IF: &str = "eth1";
 const VIP1: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 100);
@@ -366,6 +366,27 @@ fn table_entries(table: &str) -> std::collections::BTreeSet<(String, String, Opt
     out
 }
 
+/// How many lines of the director's log contain `text`.
+fn count_in_log(guest: &Guest, text: &str) -> usize {
+    let out = guest
+        .run(&format!("grep -c {} /tmp/director.log", shell_quote(text)))
+        .map(|r| r.output)
+        .unwrap_or_default();
+    out.trim().parse().unwrap_or(0)
+}
+
+/// Waits until the director's log has `n` lines containing `text`.
+fn wait_in_log(guest: &Guest, text: &str, n: usize, timeout: Duration) {
+    let start = Instant::now();
+    while count_in_log(guest, text) < n {
+        assert!(
+            start.elapsed() < timeout,
+            "no {n}th `{text}` in the director's log within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn seed_dr_conf() -> String {
     let seed = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/configs/seeds/001-ka67-lvs-dr.conf");
@@ -655,7 +676,11 @@ fn scenarios(director: Director, test: &str) {
     net.rs[0].stop();
     let sorry = net.expect_table("NAT sorry server", NAT_TABLE_SORRY, NAT_DETECT);
     net.expect_served(NAT_VIP, &["rs30"], Duration::from_secs(5));
+    // One at a time: which server's checker passes first decides the quorum line
+    // (`Gained quorum 2+0=2 <= 1` or `1+0=1 <= 1`), in keepalived as in vigild.
+    let gained = count_in_log(guest, "Gained quorum");
     net.rs[0].start_again();
+    wait_in_log(guest, "Gained quorum", gained + 1, NAT_DETECT);
     net.rs[1].start_again();
     let back = net.expect_table("NAT restored", NAT_TABLE, NAT_DETECT);
     net.expect_served(NAT_VIP, &["rs8", "rs9"], Duration::from_secs(5));
