@@ -167,6 +167,7 @@ impl PendingRs {
             loc,
             addr,
             port,
+            port_written: port,
             weight: None,
             forward,
             uthreshold: 0,
