@@ -88,7 +88,10 @@ impl Core {
                         } else {
                             0
                         };
-                        fx.push(Effect::Ipvs(Op::AddDest(*key, table::dest(&rs.conf, w))));
+                        fx.push(Effect::Ipvs(Op::AddDest(
+                            *key,
+                            table::dest(&rs.conf, w, *key),
+                        )));
                     }
                 }
             }
@@ -149,7 +152,7 @@ fn diff_real_servers(old_vs: &mut VsState, new_vs: &mut VsState, fx: &mut Vec<Ef
             for key in new_vs.keys.clone() {
                 fx.push(Effect::Ipvs(Op::EditDest(
                     key,
-                    table::dest(&new_vs.rs[n].conf, w),
+                    table::dest(&new_vs.rs[n].conf, w, key),
                 )));
             }
         }
@@ -237,7 +240,10 @@ fn diff_sorry(old_vs: &mut VsState, new_vs: &mut VsState, fx: &mut Vec<Effect>) 
             )));
         }
         for key in &old_vs.keys {
-            fx.push(Effect::Ipvs(Op::DelDest(*key, old.conf.addr)));
+            fx.push(Effect::Ipvs(Op::DelDest(
+                *key,
+                table::dest_addr(&old.conf, *key),
+            )));
         }
     }
 }

@@ -225,11 +225,11 @@ impl VsState {
             Cmd::Edit if !rs.set => return,
             Cmd::Edit => Cmd::Edit,
         };
-        let dest = table::dest(&rs.conf, weight);
         for key in keys {
+            let dest = table::dest(&rs.conf, weight, key);
             fx.push(Effect::Ipvs(match op {
-                Cmd::Add => Op::AddDest(key, dest.clone()),
-                Cmd::Edit => Op::EditDest(key, dest.clone()),
+                Cmd::Add => Op::AddDest(key, dest),
+                Cmd::Edit => Op::EditDest(key, dest),
                 Cmd::Del => Op::DelDest(key, dest.addr),
             }));
         }
@@ -561,7 +561,10 @@ impl VsState {
         let keys = self.keys.clone();
         let rs = &mut self.rs[i];
         for key in keys {
-            fx.push(Effect::Ipvs(Op::DelDest(key, rs.conf.addr)));
+            fx.push(Effect::Ipvs(Op::DelDest(
+                key,
+                table::dest_addr(&rs.conf, key),
+            )));
         }
         rs.set = false;
         if !rs.alive {
@@ -608,7 +611,10 @@ impl VsState {
             let keys = self.keys.clone();
             let s = self.server_mut(Target::Sorry);
             for key in keys {
-                fx.push(Effect::Ipvs(Op::DelDest(key, s.conf.addr)));
+                fx.push(Effect::Ipvs(Op::DelDest(
+                    key,
+                    table::dest_addr(&s.conf, key),
+                )));
             }
             s.set = false;
             s.alive = false;
