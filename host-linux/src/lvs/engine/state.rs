@@ -144,12 +144,30 @@ pub struct VsState {
     pub name: String,
     /// The IPVS services it stands for (several for a group).
     pub keys: Vec<ServiceKey>,
+    /// Keys an earlier `virtual_server` of the same configuration also stands for (the
+    /// same service written twice): keepalived's add of it fails, so the earlier one's
+    /// options stay; this one only adds its servers ([`mark_shared_keys`]).
+    pub shared_keys: Vec<ServiceKey>,
     /// Its services are installed.
     pub alive: bool,
     pub quorum_up: bool,
     pub rs: Vec<RsState>,
     pub sorry: Option<RsState>,
     pub reloaded: bool,
+}
+
+/// Notes, for each virtual server, the keys an earlier one already stands for.
+pub fn mark_shared_keys(vs: &mut [VsState]) {
+    for i in 1..vs.len() {
+        let (earlier, rest) = vs.split_at_mut(i);
+        let v = &mut rest[0];
+        v.shared_keys = v
+            .keys
+            .iter()
+            .filter(|k| earlier.iter().any(|e| e.keys.contains(k)))
+            .copied()
+            .collect();
+    }
 }
 
 impl VsState {
@@ -166,6 +184,7 @@ impl VsState {
         VsState {
             name: vs_name(&conf),
             keys: table::service_keys(&conf, groups),
+            shared_keys: Vec::new(),
             alive: false,
             quorum_up: false,
             rs,
@@ -502,6 +521,9 @@ impl VsState {
     pub fn init(&mut self, fx: &mut Vec<Effect>) {
         if !self.alive {
             for key in self.keys.clone() {
+                if self.shared_keys.contains(&key) {
+                    continue;
+                }
                 fx.push(Effect::Ipvs(Op::AddService(table::service(
                     &self.conf, key,
                 ))));
