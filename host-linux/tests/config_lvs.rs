@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vigil_linux::config::lvs::{
-    CheckKind, ForwardMethod, GroupMember, HttpProtocol, IpvsProtocol, LvsConf, TunnelType, VsKey,
+    CheckKind, ForwardMethod, GroupMember, HttpProtocol, IpvsProtocol, LvsConf, TunnelChecksum,
+    TunnelType, VsKey,
 };
 use vigil_linux::config::{self, Loaded, exit};
 
@@ -218,7 +219,10 @@ fn keepalived_corrections_are_warnings_with_the_corrected_values() {
     assert_eq!(fw.key, VsKey::Fwmark(7));
     assert_eq!(
         fw.real_servers[0].forward,
-        ForwardMethod::Tun(TunnelType::Gue { port: 6080 })
+        ForwardMethod::Tun(TunnelType::Gue {
+            port: 6080,
+            csum: TunnelChecksum::None,
+        })
     );
     // A tunnelled fwmark service's real server keeps no port.
     assert_eq!(fw.real_servers[0].addr.port(), 0);

@@ -18,7 +18,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use vigil_linux::config::lvs::{ForwardMethod, TunnelType};
+use vigil_linux::config::lvs::{ForwardMethod, TunnelChecksum, TunnelType};
 use vigil_linux::lvs::ipvs::installed::Installed;
 use vigil_linux::lvs::ipvs::memory::MemoryIpvs;
 use vigil_linux::lvs::ipvs::netlink::NetlinkIpvs;
@@ -170,7 +170,10 @@ fn kernel_errors(ipvs: &mut dyn Ipvs) {
     );
     let t = dest(
         "192.0.2.21:8080",
-        ForwardMethod::Tun(TunnelType::Gue { port: 0 }),
+        ForwardMethod::Tun(TunnelType::Gue {
+            port: 0,
+            csum: TunnelChecksum::None,
+        }),
         1,
     );
     assert_eq!(
@@ -328,13 +331,22 @@ fn program_and_compare(place: &Place, ipvs: &mut NetlinkIpvs) {
             web.key,
             dest(
                 "10.0.0.5:80",
-                ForwardMethod::Tun(TunnelType::Gue { port: 6080 }),
+                ForwardMethod::Tun(TunnelType::Gue {
+                    port: 6080,
+                    csum: TunnelChecksum::None,
+                }),
                 4,
             ),
         ),
         (
             web.key,
-            dest("10.0.0.6:80", ForwardMethod::Tun(TunnelType::Gre), 5),
+            dest(
+                "10.0.0.6:80",
+                ForwardMethod::Tun(TunnelType::Gre {
+                    csum: TunnelChecksum::None,
+                }),
+                5,
+            ),
         ),
         (web.key, dest("127.0.0.1:80", ForwardMethod::Nat, 1)),
         (dns.key, dest("10.0.0.2:53", ForwardMethod::Dr, 1)),

@@ -97,8 +97,21 @@ pub enum TunnelType {
     Ipip,
     Gue {
         port: u16,
+        csum: TunnelChecksum,
     },
-    Gre,
+    Gre {
+        csum: TunnelChecksum,
+    },
+}
+
+/// The checksum option of a GUE or GRE tunnel: `nocsum` (keepalived's default), `csum`,
+/// `remcsum` (GUE only); the kernel's `IP_VS_TUNNEL_ENCAP_FLAG_*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TunnelChecksum {
+    #[default]
+    None,
+    Checksum,
+    Remote,
 }
 
 /// Scheduler flags (`hashed`, `flag-1`..`flag-3`, `sh-port`, `sh-fallback`, `mh-port`,

@@ -70,6 +70,7 @@ impl Core {
             .iter()
             .map(|v| core.fresh_vs(v, now))
             .collect();
+        state::mark_shared_keys(&mut core.vs);
         core
     }
 

@@ -37,6 +37,7 @@ impl Core {
             .iter()
             .map(|v| self.fresh_vs(v, now))
             .collect();
+        super::state::mark_shared_keys(&mut new);
         // Every checker starts again (keepalived registers them anew).
         for old_vs in &mut old {
             let Some(n) = new.iter().position(|v| same_vs(&v.conf, &old_vs.conf)) else {
@@ -64,8 +65,10 @@ impl Core {
                     }
                 }
                 for key in &new_vs.keys {
+                    // An earlier virtual server's service: its options stay.
+                    let shared = new_vs.shared_keys.contains(key);
                     if old_vs.keys.contains(key) {
-                        if service_changed(&old_vs.conf, &new_vs.conf) {
+                        if service_changed(&old_vs.conf, &new_vs.conf) && !shared {
                             fx.push(Effect::Ipvs(Op::EditService(table::service(
                                 &new_vs.conf,
                                 *key,
@@ -73,10 +76,12 @@ impl Core {
                         }
                         continue;
                     }
-                    fx.push(Effect::Ipvs(Op::AddService(table::service(
-                        &new_vs.conf,
-                        *key,
-                    ))));
+                    if !shared {
+                        fx.push(Effect::Ipvs(Op::AddService(table::service(
+                            &new_vs.conf,
+                            *key,
+                        ))));
+                    }
                     for rs in old_vs
                         .rs
                         .iter()
@@ -88,7 +93,10 @@ impl Core {
                         } else {
                             0
                         };
-                        fx.push(Effect::Ipvs(Op::AddDest(*key, table::dest(&rs.conf, w))));
+                        fx.push(Effect::Ipvs(Op::AddDest(
+                            *key,
+                            table::dest(&rs.conf, w, *key),
+                        )));
                     }
                 }
             }
@@ -149,7 +157,7 @@ fn diff_real_servers(old_vs: &mut VsState, new_vs: &mut VsState, fx: &mut Vec<Ef
             for key in new_vs.keys.clone() {
                 fx.push(Effect::Ipvs(Op::EditDest(
                     key,
-                    table::dest(&new_vs.rs[n].conf, w),
+                    table::dest(&new_vs.rs[n].conf, w, key),
                 )));
             }
         }
@@ -237,7 +245,10 @@ fn diff_sorry(old_vs: &mut VsState, new_vs: &mut VsState, fx: &mut Vec<Effect>) 
             )));
         }
         for key in &old_vs.keys {
-            fx.push(Effect::Ipvs(Op::DelDest(*key, old.conf.addr)));
+            fx.push(Effect::Ipvs(Op::DelDest(
+                *key,
+                table::dest_addr(&old.conf, *key),
+            )));
         }
     }
 }

@@ -146,12 +146,30 @@ pub struct VsState {
     pub name: String,
     /// The IPVS services it stands for (several for a group).
     pub keys: Vec<ServiceKey>,
+    /// Keys an earlier `virtual_server` of the same configuration also stands for (the
+    /// same service written twice): keepalived's add of it fails, so the earlier one's
+    /// options stay; this one only adds its servers ([`mark_shared_keys`]).
+    pub shared_keys: Vec<ServiceKey>,
     /// Its services are installed.
     pub alive: bool,
     pub quorum_up: bool,
     pub rs: Vec<RsState>,
     pub sorry: Option<RsState>,
     pub reloaded: bool,
+}
+
+/// Notes, for each virtual server, the keys an earlier one already stands for.
+pub fn mark_shared_keys(vs: &mut [VsState]) {
+    for i in 1..vs.len() {
+        let (earlier, rest) = vs.split_at_mut(i);
+        let v = &mut rest[0];
+        v.shared_keys = v
+            .keys
+            .iter()
+            .filter(|k| earlier.iter().any(|e| e.keys.contains(k)))
+            .copied()
+            .collect();
+    }
 }
 
 impl VsState {
@@ -168,6 +186,7 @@ impl VsState {
         VsState {
             name: vs_name(&conf),
             keys: table::service_keys(&conf, groups),
+            shared_keys: Vec::new(),
             alive: false,
             quorum_up: false,
             rs,
@@ -227,11 +246,11 @@ impl VsState {
             Cmd::Edit if !rs.set => return,
             Cmd::Edit => Cmd::Edit,
         };
-        let dest = table::dest(&rs.conf, weight);
         for key in keys {
+            let dest = table::dest(&rs.conf, weight, key);
             fx.push(Effect::Ipvs(match op {
-                Cmd::Add => Op::AddDest(key, dest.clone()),
-                Cmd::Edit => Op::EditDest(key, dest.clone()),
+                Cmd::Add => Op::AddDest(key, dest),
+                Cmd::Edit => Op::EditDest(key, dest),
                 Cmd::Del => Op::DelDest(key, dest.addr),
             }));
         }
@@ -511,6 +530,9 @@ impl VsState {
     pub fn init(&mut self, fx: &mut Vec<Effect>) {
         if !self.alive {
             for key in self.keys.clone() {
+                if self.shared_keys.contains(&key) {
+                    continue;
+                }
                 fx.push(Effect::Ipvs(Op::AddService(table::service(
                     &self.conf, key,
                 ))));
@@ -570,7 +592,10 @@ impl VsState {
         let keys = self.keys.clone();
         let rs = &mut self.rs[i];
         for key in keys {
-            fx.push(Effect::Ipvs(Op::DelDest(key, rs.conf.addr)));
+            fx.push(Effect::Ipvs(Op::DelDest(
+                key,
+                table::dest_addr(&rs.conf, key),
+            )));
         }
         rs.set = false;
         if !rs.alive {
@@ -617,7 +642,10 @@ impl VsState {
             let keys = self.keys.clone();
             let s = self.server_mut(Target::Sorry);
             for key in keys {
-                fx.push(Effect::Ipvs(Op::DelDest(key, s.conf.addr)));
+                fx.push(Effect::Ipvs(Op::DelDest(
+                    key,
+                    table::dest_addr(&s.conf, key),
+                )));
             }
             s.set = false;
             s.alive = false;

@@ -4,7 +4,7 @@
 //! gone is gone).
 
 use crate::config::lvs::{
-    GroupMember, RealServer, SorryServer, VirtualServer, VirtualServerGroup, VsKey,
+    ForwardMethod, GroupMember, RealServer, SorryServer, VirtualServer, VirtualServerGroup, VsKey,
 };
 use crate::lvs::ipvs::{AddrFamily, Dest, Ipvs, Protocol, Service, ServiceKey, family_of};
 use std::io;
@@ -178,10 +178,23 @@ pub fn service(vs: &VirtualServer, key: ServiceKey) -> Service {
     }
 }
 
-/// A real server as a destination with `weight`.
-pub fn dest(rs: &RealServer, weight: u32) -> Dest {
+/// Where a real server goes in the service at `key` (keepalived's `ipvs_cmd` and
+/// `ipvs_group_cmd`): NAT keeps the real server's port, other methods take the
+/// service's, 0 for a fwmark. Validation has already made the two agree for a
+/// `virtual_server` of its own; a group's entries each have their own port.
+pub fn dest_addr(rs: &RealServer, key: ServiceKey) -> SocketAddr {
+    let port = match (rs.forward, key) {
+        (ForwardMethod::Nat, _) => rs.addr.port(),
+        (_, ServiceKey::Addr { addr, .. }) => addr.port(),
+        (_, ServiceKey::Fwmark { .. }) => 0,
+    };
+    SocketAddr::new(rs.addr.ip(), port)
+}
+
+/// A real server as a destination of the service at `key` with `weight`.
+pub fn dest(rs: &RealServer, weight: u32, key: ServiceKey) -> Dest {
     Dest {
-        addr: rs.addr,
+        addr: dest_addr(rs, key),
         forward: rs.forward,
         weight,
         u_threshold: rs.uthreshold,

@@ -962,6 +962,44 @@ fn a_group_expands_to_one_service_per_address_and_fwmark() {
 }
 
 #[test]
+fn a_service_written_twice_keeps_the_first_ones_options_and_both_ones_servers() {
+    let mut first = virt(VS, vec![real(RS1, 1, vec![])]);
+    first.scheduler = "rr".into();
+    let second = virt(VS, vec![real(RS2, 1, vec![])]);
+    let w = World::started(conf(vec![first, second]));
+    assert_eq!(w.ipvs.table[&key(VS)].0.scheduler, "rr");
+    assert_eq!(w.weight(VS, RS1), Some(1));
+    assert_eq!(w.weight(VS, RS2), Some(1));
+}
+
+#[test]
+fn a_destination_takes_the_port_of_the_group_entry_unless_nat() {
+    // keepalived's ipvs_group_cmd: DR/TUN take the entry's port (0 for a fwmark), NAT
+    // keeps the real server's.
+    let mut rs = real("10.0.1.2:8080", 1, vec![]);
+    rs.forward = ForwardMethod::Dr;
+    let addr = |a: &str| ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: sa(a),
+    };
+    let fw = ServiceKey::Fwmark {
+        family: crate::lvs::ipvs::AddrFamily::Inet,
+        mark: 9,
+    };
+    assert_eq!(
+        table::dest_addr(&rs, addr("10.0.0.1:80")),
+        sa("10.0.1.2:80")
+    );
+    assert_eq!(table::dest_addr(&rs, fw), sa("10.0.1.2:0"));
+    rs.forward = ForwardMethod::Nat;
+    assert_eq!(
+        table::dest_addr(&rs, addr("10.0.0.1:80")),
+        sa("10.0.1.2:8080")
+    );
+    assert_eq!(table::dest(&rs, 3, fw).addr, sa("10.0.1.2:8080"));
+}
+
+#[test]
 fn persistence_sets_the_flag_timeout_and_granularity() {
     let mut v = virt(VS, vec![]);
     v.persistence = Some(Persistence {

@@ -15,7 +15,7 @@ use super::wire::{
 use super::{
     AddrFamily, Dest, DestStatus, Protocol, SVC_F_HASHED, Service, ServiceKey, ServiceStatus, Stats,
 };
-use crate::config::lvs::{ForwardMethod, TunnelType};
+use crate::config::lvs::{ForwardMethod, TunnelChecksum, TunnelType};
 use netlink_packet_core::DecodeError;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -144,20 +144,38 @@ pub(super) fn dest_attrs(dest: &Dest) -> Vec<DestAttr> {
     if let ForwardMethod::Tun(kind) = dest.forward {
         match kind {
             TunnelType::Ipip => attrs.push(DestAttr::TunType(tun::TYPE_IPIP)),
-            TunnelType::Gue { port } => {
+            TunnelType::Gue { port, csum } => {
                 attrs.push(DestAttr::TunType(tun::TYPE_GUE));
                 attrs.push(DestAttr::TunPort(port));
-                attrs.push(DestAttr::TunFlags(tun::FLAG_NOCSUM));
+                attrs.push(DestAttr::TunFlags(csum_flags(csum)));
             }
-            TunnelType::Gre => {
+            TunnelType::Gre { csum } => {
                 attrs.push(DestAttr::TunType(tun::TYPE_GRE));
-                attrs.push(DestAttr::TunFlags(tun::FLAG_NOCSUM));
+                attrs.push(DestAttr::TunFlags(csum_flags(csum)));
             }
         }
     }
     attrs.push(DestAttr::UThresh(dest.u_threshold));
     attrs.push(DestAttr::LThresh(dest.l_threshold));
     attrs
+}
+
+fn csum_flags(csum: TunnelChecksum) -> u16 {
+    match csum {
+        TunnelChecksum::None => tun::FLAG_NOCSUM,
+        TunnelChecksum::Checksum => tun::FLAG_CSUM,
+        TunnelChecksum::Remote => tun::FLAG_REMCSUM,
+    }
+}
+
+/// The kernel's flags back: remote checksum offload wins, as in the kernel's GUE
+/// encapsulation.
+fn csum_from(flags: Option<u16>) -> TunnelChecksum {
+    match flags.unwrap_or(tun::FLAG_NOCSUM) {
+        f if f & tun::FLAG_REMCSUM != 0 => TunnelChecksum::Remote,
+        f if f & tun::FLAG_CSUM != 0 => TunnelChecksum::Checksum,
+        _ => TunnelChecksum::None,
+    }
 }
 
 fn family_from(af: u16) -> Result<AddrFamily, DecodeError> {
@@ -273,6 +291,7 @@ pub(super) fn parse_dest(
     let (mut af, mut addr, mut port, mut method, mut weight) = (None, None, None, None, None);
     let (mut u_thresh, mut l_thresh, mut active, mut inactive, mut persist) = (0, 0, 0, 0, 0);
     let (mut tun_type, mut tun_port, mut stats32, mut stats64) = (None, None, None, None);
+    let mut tun_flags = None;
     for a in attrs {
         match a {
             DestAttr::AddrFamily(v) => af = Some(*v),
@@ -289,7 +308,8 @@ pub(super) fn parse_dest(
             DestAttr::TunPort(v) => tun_port = Some(*v),
             DestAttr::Stats(v) => stats32 = Some(v),
             DestAttr::Stats64(v) => stats64 = Some(v),
-            DestAttr::TunFlags(_) | DestAttr::Other(_) => {}
+            DestAttr::TunFlags(v) => tun_flags = Some(*v),
+            DestAttr::Other(_) => {}
         }
     }
     let family = match af {
@@ -308,8 +328,11 @@ pub(super) fn parse_dest(
                 tun::TYPE_IPIP => TunnelType::Ipip,
                 tun::TYPE_GUE => TunnelType::Gue {
                     port: tun_port.unwrap_or(0),
+                    csum: csum_from(tun_flags),
                 },
-                tun::TYPE_GRE => TunnelType::Gre,
+                tun::TYPE_GRE => TunnelType::Gre {
+                    csum: csum_from(tun_flags),
+                },
                 other => {
                     return Err(DecodeError::from(format!(
                         "IPVS destination with unknown tunnel type {other}"

@@ -120,7 +120,10 @@ fn check_dest(key: &ServiceKey, dest: &Dest) -> io::Result<()> {
     if i32::try_from(dest.weight).is_err() || dest.l_threshold > dest.u_threshold {
         return Err(errno(libc::ERANGE));
     }
-    if dest.forward == ForwardMethod::Tun(TunnelType::Gue { port: 0 }) {
+    if matches!(
+        dest.forward,
+        ForwardMethod::Tun(TunnelType::Gue { port: 0, .. })
+    ) {
         return Err(errno(libc::EINVAL));
     }
     Ok(())

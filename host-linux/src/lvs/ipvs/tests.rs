@@ -12,7 +12,7 @@ use super::memory::MemoryIpvs;
 use super::netlink::{encode, ipvs_request};
 use super::wire::{CmdAttr, DestAttr, IpvsMessage, StatsAttr, SvcAttr, cmd};
 use super::*;
-use crate::config::lvs::{ForwardMethod, TunnelType};
+use crate::config::lvs::{ForwardMethod, TunnelChecksum, TunnelType};
 use netlink_packet_core::{NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, ParseableParametrized};
 use netlink_packet_generic::GenlMessage;
 use proptest::prelude::*;
@@ -173,7 +173,10 @@ fn new_dest_is_byte_exact() {
 #[test]
 fn tunnel_dests_carry_type_port_and_flags_as_keepalived_sends_them() {
     let mut dest = dr_dest();
-    dest.forward = ForwardMethod::Tun(TunnelType::Gue { port: 6081 });
+    dest.forward = ForwardMethod::Tun(TunnelType::Gue {
+        port: 6081,
+        csum: TunnelChecksum::None,
+    });
     let mut gue = Vec::new();
     for a in dest_attrs(&dest) {
         gue.push(a);
@@ -192,6 +195,17 @@ fn tunnel_dests_carry_type_port_and_flags_as_keepalived_sends_them() {
     // TUN_TYPE is one byte padded to four; TUN_PORT is big-endian.
     let tail = hex("0500 0d00 01000000 0600 0e00 17c1 0000 0600 0f00 0000 0000");
     assert!(bytes.windows(tail.len()).any(|w| w == tail.as_slice()));
+
+    // `csum` and `remcsum` as keepalived sends them (IP_VS_TUNNEL_ENCAP_FLAG_*).
+    dest.forward = ForwardMethod::Tun(TunnelType::Gre {
+        csum: TunnelChecksum::Checksum,
+    });
+    assert!(dest_attrs(&dest).contains(&DestAttr::TunFlags(1)));
+    dest.forward = ForwardMethod::Tun(TunnelType::Gue {
+        port: 6081,
+        csum: TunnelChecksum::Remote,
+    });
+    assert!(dest_attrs(&dest).contains(&DestAttr::TunFlags(2)));
 
     dest.forward = ForwardMethod::Tun(TunnelType::Ipip);
     let ipip = dest_attrs(&dest);
@@ -407,13 +421,22 @@ fn arb_service() -> impl Strategy<Value = Service> {
         )
 }
 
+fn arb_csum() -> impl Strategy<Value = TunnelChecksum> {
+    prop_oneof![
+        Just(TunnelChecksum::None),
+        Just(TunnelChecksum::Checksum),
+        Just(TunnelChecksum::Remote),
+    ]
+}
+
 fn arb_dest() -> impl Strategy<Value = Dest> {
     let forward = prop_oneof![
         Just(ForwardMethod::Nat),
         Just(ForwardMethod::Dr),
         Just(ForwardMethod::Tun(TunnelType::Ipip)),
-        Just(ForwardMethod::Tun(TunnelType::Gre)),
-        any::<u16>().prop_map(|port| ForwardMethod::Tun(TunnelType::Gue { port })),
+        arb_csum().prop_map(|csum| ForwardMethod::Tun(TunnelType::Gre { csum })),
+        (any::<u16>(), arb_csum())
+            .prop_map(|(port, csum)| ForwardMethod::Tun(TunnelType::Gue { port, csum })),
     ];
     let ip = prop_oneof![
         any::<[u8; 4]>().prop_map(|o| IpAddr::V4(Ipv4Addr::from(o))),

@@ -104,6 +104,9 @@ pub(super) struct PendingRs {
     pub loc: Loc,
     pub addr: IpAddr,
     pub port: u16,
+    /// The port as the `real_server` line wrote it (0: none), before validation resets
+    /// it to the service's: where its checkers connect.
+    pub port_written: u16,
     pub weight: Option<u32>,
     pub forward: Option<ForwardMethod>,
     pub uthreshold: u32,

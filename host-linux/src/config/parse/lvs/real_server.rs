@@ -2,7 +2,7 @@
 //! `alloc_rs`, `rs_*_handler`, `alloc_ssvr`, `svr_forwarding_handler`).
 
 use super::super::super::keywords::{Keyword, Table};
-use super::super::super::lvs::{ForwardMethod, TunnelType};
+use super::super::super::lvs::{ForwardMethod, TunnelChecksum, TunnelType};
 use super::super::values::ka_unsigned;
 use super::super::{Node, Parser};
 use super::{PendingRs, PendingSorry, PendingVs, WEIGHT_LIMIT, ka_sockaddr};
@@ -167,6 +167,7 @@ impl PendingRs {
             loc,
             addr,
             port,
+            port_written: port,
             weight: None,
             forward,
             uthreshold: 0,
@@ -296,6 +297,15 @@ impl Parser<'_> {
             Yes,
             Remote,
         }
+        impl From<Csum> for TunnelChecksum {
+            fn from(c: Csum) -> Self {
+                match c {
+                    Csum::No => TunnelChecksum::None,
+                    Csum::Yes => TunnelChecksum::Checksum,
+                    Csum::Remote => TunnelChecksum::Remote,
+                }
+            }
+        }
         let (mut tun, mut port, mut csum) = ("ipip", 0u16, Csum::No);
         let words: Vec<&str> = n.args[1..].iter().filter_map(|t| t.word()).collect();
         let mut i = 0;
@@ -374,8 +384,11 @@ impl Parser<'_> {
         }
         *method = match base {
             ForwardMethod::Tun(_) => ForwardMethod::Tun(match tun {
-                "gue" => TunnelType::Gue { port },
-                "gre" => TunnelType::Gre,
+                "gue" => TunnelType::Gue {
+                    port,
+                    csum: csum.into(),
+                },
+                "gre" => TunnelType::Gre { csum: csum.into() },
                 _ => TunnelType::Ipip,
             }),
             other => other,

@@ -524,11 +524,17 @@ fn real_server(vs: &PendingVs, rs: PendingRs, mail: &Mail) -> RealServer {
                 alpha: c.alpha.unwrap_or(alpha),
                 log_all_failures: c.log_all_failures,
             };
+            // The real server's address and the port as written, which a DR/TUN
+            // service or a fwmark may have reset in the table (keepalived copies it when
+            // it reads the checker); its effective port when none was written
+            // (keepalived's 0: docs/config-lvs.md). connect_ip / connect_port replace each.
+            let port = if rs.port_written != 0 {
+                rs.port_written
+            } else {
+                rs.port
+            };
             let connect = c.connect.map(|co| ConnectTo {
-                // The real server's address and effective port (keepalived copies the
-                // port as written, 0 when absent: docs/config-lvs.md); connect_ip /
-                // connect_port replace each.
-                addr: SocketAddr::new(co.ip.unwrap_or(rs.addr), co.port.unwrap_or(rs.port)),
+                addr: SocketAddr::new(co.ip.unwrap_or(rs.addr), co.port.unwrap_or(port)),
                 bindto: co.bindto,
                 bind_port: co.bind_port,
                 bind_if: co.bind_if,
