@@ -197,14 +197,7 @@ fn fail(text: &str) -> Attempt {
 }
 
 fn url(path: &str) -> HttpUrl {
-    HttpUrl {
-        path: path.to_owned(),
-        digest: None,
-        status_codes: Vec::new(),
-        virtualhost: None,
-        regex: None,
-        regex_no_match: false,
-    }
+    HttpUrl::new(path)
 }
 
 fn http(urls: Vec<HttpUrl>) -> HttpGet {

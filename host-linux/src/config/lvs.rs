@@ -285,6 +285,20 @@ pub struct HttpUrl {
     pub regex_no_match: bool,
 }
 
+impl HttpUrl {
+    /// A URL with only its path: keepalived's defaults for the rest (status 200-299).
+    pub fn new(path: &str) -> Self {
+        HttpUrl {
+            path: path.to_owned(),
+            digest: None,
+            status_codes: Vec::new(),
+            virtualhost: None,
+            regex: None,
+            regex_no_match: false,
+        }
+    }
+}
+
 /// `MISC_CHECK`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MiscCheck {

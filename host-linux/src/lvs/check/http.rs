@@ -297,14 +297,7 @@ mod tests {
     use super::*;
 
     fn url(path: &str) -> HttpUrl {
-        HttpUrl {
-            path: path.to_owned(),
-            digest: None,
-            status_codes: Vec::new(),
-            virtualhost: None,
-            regex: None,
-            regex_no_match: false,
-        }
+        HttpUrl::new(path)
     }
 
     fn get(protocol: HttpProtocol, vhost: Option<&str>) -> HttpGet {

@@ -231,6 +231,13 @@ impl Runner {
             }
         }
         self.carry_out(fx);
+        self.follow_suspend_addresses();
+    }
+
+    /// `ha_suspend`: which of the services' addresses are local now.
+    /// The `ha_suspend` addresses of the configuration now run, all taken as absent
+    /// until the next look.
+    fn follow_suspend_addresses(&mut self) {
         self.suspend = self
             .core
             .suspend_addresses()
@@ -240,7 +247,6 @@ impl Runner {
         self.watch_addresses();
     }
 
-    /// `ha_suspend`: which of the services' addresses are local now.
     fn watch_addresses(&mut self) {
         for i in 0..self.suspend.len() {
             let (addr, was) = self.suspend[i];
@@ -282,13 +288,7 @@ impl Runner {
                         self.generation += 1;
                         let fx = self.core.reload(&conf, Instant::now());
                         self.carry_out(fx);
-                        self.suspend = self
-                            .core
-                            .suspend_addresses()
-                            .into_iter()
-                            .map(|a| (a, false))
-                            .collect();
-                        self.watch_addresses();
+                        self.follow_suspend_addresses();
                         let _ = done.send(());
                     }
                     Some(Request::Status(reply)) => {
