@@ -248,7 +248,7 @@ mod tests {
             let has2 = || {
                 table
                     .borrow()
-                    .table
+                    .entries()
                     .get(&key("10.0.0.1:80"))
                     .is_some_and(|s| s.1.contains_key(&sa("10.0.1.2:80")))
             };
@@ -277,7 +277,7 @@ mod tests {
         );
         assert_eq!(read(&specs[1].path), "");
         fifos.borrow_mut().close();
-        assert!(table.borrow().table.is_empty());
+        assert!(table.borrow().entries().is_empty());
         assert!(!record.exists());
         assert_eq!(
             std::fs::read_to_string(&marker).unwrap_or_default(),

@@ -7,74 +7,13 @@ use crate::config::diag::Loc;
 use crate::config::lvs::*;
 use crate::config::model::Command;
 use crate::lvs::ipvs::{Dest, DestStatus, Ipvs, Protocol, Service, ServiceKey};
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// A small in-memory IPVS table with the kernel's errors.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Fake {
-    pub table: BTreeMap<ServiceKey, (Service, BTreeMap<SocketAddr, Dest>)>,
-}
-
-fn err(code: i32) -> io::Error {
-    io::Error::from_raw_os_error(code)
-}
-
-impl Ipvs for Fake {
-    fn add_service(&mut self, svc: &Service) -> io::Result<()> {
-        if self.table.contains_key(&svc.key) {
-            return Err(err(libc::EEXIST));
-        }
-        self.table.insert(svc.key, (svc.clone(), BTreeMap::new()));
-        Ok(())
-    }
-    fn edit_service(&mut self, svc: &Service) -> io::Result<()> {
-        let e = self.table.get_mut(&svc.key).ok_or(err(libc::ESRCH))?;
-        e.0 = svc.clone();
-        Ok(())
-    }
-    fn del_service(&mut self, key: &ServiceKey) -> io::Result<()> {
-        self.table.remove(key).map(|_| ()).ok_or(err(libc::ESRCH))
-    }
-    fn add_dest(&mut self, key: &ServiceKey, dest: &Dest) -> io::Result<()> {
-        let e = self.table.get_mut(key).ok_or(err(libc::ESRCH))?;
-        if e.1.contains_key(&dest.addr) {
-            return Err(err(libc::EEXIST));
-        }
-        e.1.insert(dest.addr, dest.clone());
-        Ok(())
-    }
-    fn edit_dest(&mut self, key: &ServiceKey, dest: &Dest) -> io::Result<()> {
-        let e = self.table.get_mut(key).ok_or(err(libc::ESRCH))?;
-        let d = e.1.get_mut(&dest.addr).ok_or(err(libc::ENOENT))?;
-        *d = dest.clone();
-        Ok(())
-    }
-    fn del_dest(&mut self, key: &ServiceKey, addr: SocketAddr) -> io::Result<()> {
-        let e = self.table.get_mut(key).ok_or(err(libc::ESRCH))?;
-        e.1.remove(&addr).map(|_| ()).ok_or(err(libc::ENOENT))
-    }
-    fn services(&mut self) -> io::Result<Vec<Service>> {
-        Ok(self.table.values().map(|(s, _)| s.clone()).collect())
-    }
-    fn dests(&mut self, key: &ServiceKey) -> io::Result<Vec<DestStatus>> {
-        let e = self.table.get(key).ok_or(err(libc::ESRCH))?;
-        Ok(e.1
-            .values()
-            .map(|d| DestStatus {
-                dest: d.clone(),
-                active_conns: 0,
-                inactive_conns: 0,
-                persistent_conns: 0,
-                local_node: false,
-                stats: Default::default(),
-            })
-            .collect())
-    }
-}
+/// The in-memory table that fails as the kernel does.
+pub(crate) type Fake = crate::lvs::ipvs::memory::MemoryIpvs;
 
 fn loc() -> Loc {
     Loc::new(
@@ -276,7 +215,7 @@ impl World {
 
     fn weight(&self, vs: &str, rs: &str) -> Option<u32> {
         self.ipvs
-            .table
+            .entries()
             .get(&key(vs))?
             .1
             .get(&sa(rs))
@@ -308,7 +247,8 @@ fn start_installs_the_service_and_its_servers_then_announces_the_checkers() {
     ]));
     assert_eq!(w.weight(VS, RS1), Some(2));
     assert_eq!(w.weight(VS, RS2), Some(3));
-    let svc = &w.ipvs.table[&key(VS)].0;
+    let entries = w.ipvs.entries();
+    let svc = &entries[&key(VS)].0;
     assert_eq!(svc.scheduler, "wlc");
     assert_eq!(svc.netmask, 0xffff_ffff);
     assert_eq!(
@@ -478,7 +418,7 @@ fn alpha_servers_start_out_of_the_pool_until_their_first_success() {
         real(RS2, 1, vec![tcp(3, true)]),
     ]));
     assert_eq!(w.weight(VS, RS1), None);
-    assert!(w.ipvs.table.contains_key(&key(VS)));
+    assert!(w.ipvs.entries().contains_key(&key(VS)));
     // No quorum at start, no sorry server: nothing said, no script.
     assert!(w.take_scripts().is_empty());
     w.take_logs();
@@ -700,7 +640,7 @@ fn exit_removes_everything_and_only_omega_runs_the_down_scripts() {
         w.take_scripts();
         let fx = w.core.stop();
         w.carry(fx);
-        assert!(w.ipvs.table.is_empty());
+        assert!(w.ipvs.entries().is_empty());
         assert_eq!(
             w.take_logs(),
             vec![
@@ -809,12 +749,12 @@ fn reload_keeps_unchanged_servers_state_adds_new_ones_and_removes_old_ones() {
         .core
         .reload(&one(vec![real(RS1, 1, vec![tcp(0, false)])]), w.at(10.0));
     w.carry(fx);
-    assert!(!w.ipvs.table.contains_key(&key("10.0.0.2:443")));
+    assert!(!w.ipvs.entries().contains_key(&key("10.0.0.2:443")));
     assert!(
         w.logs
             .contains(&"Removing Virtual Server [10.0.0.2]:tcp:443".to_string())
     );
-    assert_eq!(w.ipvs.table[&key(VS)].1.len(), 1);
+    assert_eq!(w.ipvs.entries()[&key(VS)].1.len(), 1);
 }
 
 #[test]
@@ -826,7 +766,7 @@ fn reload_applies_a_new_weight_and_a_new_scheduler() {
     let fx = w.core.reload(&conf(vec![v]), w.at(2.0));
     w.carry(fx);
     assert_eq!(w.weight(VS, RS1), Some(7));
-    assert_eq!(w.ipvs.table[&key(VS)].0.scheduler, "rr");
+    assert_eq!(w.ipvs.entries()[&key(VS)].0.scheduler, "rr");
     assert_eq!(
         w.take_logs()[0],
         "Changing weight from 1 to 7 for active service [10.0.1.1]:tcp:80 of VS [10.0.0.1]:tcp:80"
@@ -882,16 +822,16 @@ fn foreign_entries_are_left_alone_and_a_crashed_runs_leftovers_removed() {
         table::apply(&mut w.ipvs, op).unwrap();
     }
     w.carry(fx);
-    assert!(w.ipvs.table.contains_key(&key("192.0.2.1:25")));
-    assert!(!w.ipvs.table.contains_key(&key("10.0.0.9:80")));
-    assert_eq!(w.ipvs.table[&key(VS)].0.scheduler, "wlc", "taken over");
+    assert!(w.ipvs.entries().contains_key(&key("192.0.2.1:25")));
+    assert!(!w.ipvs.entries().contains_key(&key("10.0.0.9:80")));
+    assert_eq!(w.ipvs.entries()[&key(VS)].0.scheduler, "wlc", "taken over");
     assert_eq!(w.weight(VS, RS1), Some(1));
     assert_eq!(w.weight(VS, "10.0.1.99:80"), None);
     // At exit, only ours goes.
     let fx = w.core.stop();
     w.carry(fx);
-    assert_eq!(w.ipvs.table.len(), 1);
-    assert!(w.ipvs.table.contains_key(&key("192.0.2.1:25")));
+    assert_eq!(w.ipvs.entries().len(), 1);
+    assert!(w.ipvs.entries().contains_key(&key("192.0.2.1:25")));
 }
 
 #[test]
@@ -946,7 +886,7 @@ fn a_group_expands_to_one_service_per_address_and_fwmark() {
         ],
     });
     let w = World::started(c);
-    assert_eq!(w.ipvs.table.len(), 4);
+    assert_eq!(w.ipvs.entries().len(), 4);
     for a in ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"] {
         assert_eq!(w.weight(a, RS1), Some(1), "{a}");
     }
@@ -954,7 +894,7 @@ fn a_group_expands_to_one_service_per_address_and_fwmark() {
         family: crate::lvs::ipvs::AddrFamily::Inet,
         mark: 9,
     };
-    assert_eq!(w.ipvs.table[&fw].1.len(), 1);
+    assert_eq!(w.ipvs.entries()[&fw].1.len(), 1);
     assert!(
         w.logs
             .contains(&"Gained quorum 1+0=1 <= 1 for VS [web]:0".to_string())
@@ -967,7 +907,7 @@ fn a_service_written_twice_keeps_the_first_ones_options_and_both_ones_servers() 
     first.scheduler = "rr".into();
     let second = virt(VS, vec![real(RS2, 1, vec![])]);
     let w = World::started(conf(vec![first, second]));
-    assert_eq!(w.ipvs.table[&key(VS)].0.scheduler, "rr");
+    assert_eq!(w.ipvs.entries()[&key(VS)].0.scheduler, "rr");
     assert_eq!(w.weight(VS, RS1), Some(1));
     assert_eq!(w.weight(VS, RS2), Some(1));
 }
@@ -1197,7 +1137,7 @@ fn the_runner_applies_results_records_what_it_installed_and_cleans_up_at_exit() 
         let has = |rs: &str| {
             table
                 .borrow()
-                .table
+                .entries()
                 .get(&key(VS))
                 .is_some_and(|s| s.1.contains_key(&sa(rs)))
         };
@@ -1220,8 +1160,8 @@ fn the_runner_applies_results_records_what_it_installed_and_cleans_up_at_exit() 
         handle.stop().await;
     });
     let t = table.borrow();
-    assert_eq!(t.table.len(), 1, "only the foreign service is left");
-    assert!(t.table.contains_key(&key("192.0.2.1:25")));
+    assert_eq!(t.entries().len(), 1, "only the foreign service is left");
+    assert!(t.entries().contains_key(&key("192.0.2.1:25")));
     assert!(!path.exists(), "nothing installed, no record");
     assert_eq!(
         *scripts.borrow(),
@@ -1280,7 +1220,7 @@ fn the_runner_runs_a_thousand_attempts_at_once() {
         let gone = eventually(15, || {
             table
                 .borrow()
-                .table
+                .entries()
                 .get(&key(VS))
                 .is_some_and(|s| s.1.is_empty())
         })
@@ -1312,8 +1252,8 @@ fn without_virtual_servers_a_crashed_runs_entries_still_go() {
     o.services.insert(key(VS));
     o.write(&path).unwrap();
     runner::remove_leftovers(&mut fake, &path);
-    assert_eq!(fake.table.len(), 1);
-    assert!(fake.table.contains_key(&key("192.0.2.1:25")));
+    assert_eq!(fake.entries().len(), 1);
+    assert!(fake.entries().contains_key(&key("192.0.2.1:25")));
     assert!(!path.exists());
 }
 

@@ -68,6 +68,18 @@ impl MemoryIpvs {
             .collect()
     }
 
+    /// The table keyed as the kernel keys it: each service with its destinations by
+    /// address (what tests look things up in).
+    pub fn entries(&self) -> BTreeMap<ServiceKey, (Service, BTreeMap<SocketAddr, Dest>)> {
+        self.services
+            .iter()
+            .map(|(k, e)| {
+                let dests = e.dests.iter().map(|d| (d.addr, d.clone())).collect();
+                (*k, (e.service.clone(), dests))
+            })
+            .collect()
+    }
+
     /// A service and its destinations, if the table has it.
     pub fn service(&self, key: &ServiceKey) -> Option<(&Service, &[Dest])> {
         self.services
