@@ -426,29 +426,6 @@ fn a_missing_unicast_src_ip_holds_the_instance_in_fault_as_keepalived() {
     v.expect_state("VI_1", "MASTER", Duration::from_secs(5));
 }
 
-/// Gratuitous ARPs for `addr` that `cap` sees within `window`.
-fn garps_seen(cap: &vigil_tests::netns::Capture, addr: Ipv4Addr, window: Duration) -> usize {
-    let end = std::time::Instant::now() + window;
-    let mut buf = vec![0u8; 2048];
-    let mut n = 0;
-    for _ in 0..20_000 {
-        let left = end.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        match cap.next_frame(&mut buf, left).expect("capture") {
-            Some(len) if len >= 42 && buf[12..14] == [0x08, 0x06] => {
-                if buf[28..32] == addr.octets() && buf[38..42] == addr.octets() {
-                    n += 1;
-                }
-            }
-            Some(_) => {}
-            None => break,
-        }
-    }
-    n
-}
-
 /// `garp_extra_if all SECS`: a master sends one gratuitous ARP every SECS on each
 /// interface of its VIPs other than its own (keepalived's `vrrp_send_vmac_update`),
 /// between its usual bursts. Counted on that interface from 1.2 s to 4.5 s after the

@@ -206,30 +206,6 @@ fn notify_lines(path: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-/// Gratuitous ARPs for `addr` among the frames `cap` sees within `window`.
-fn garps(cap: &vigil_tests::netns::Capture, addr: std::net::Ipv4Addr, window: Duration) -> usize {
-    let end = std::time::Instant::now() + window;
-    let mut buf = vec![0u8; 2048];
-    let mut n = 0;
-    for _ in 0..20_000 {
-        let left = end.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        match cap.next_frame(&mut buf, left).expect("capture") {
-            Some(len) if len >= 42 && buf[12..14] == [0x08, 0x06] => {
-                let (sender, target) = (&buf[28..32], &buf[38..42]);
-                if sender == addr.octets() && target == addr.octets() {
-                    n += 1;
-                }
-            }
-            Some(_) => {}
-            None => break,
-        }
-    }
-    n
-}
-
 /// The priority in lb1's adverts (VRID `vrid`) seen within `window`.
 fn advertised_priorities(ns: &vigil_tests::netns::Netns, vrid: u8, window: Duration) -> Vec<u8> {
     capture_vrrp(ns, window)
@@ -309,7 +285,7 @@ fn scenario(which: Impl) -> Timeline {
     });
     lb1.reload(&conf("lb1", 51, 150, &[VIP, VIP3]));
     lb2.reload(&conf("lb2", 51, 100, &[VIP, VIP3]));
-    let seen = garps(&cap, VIP3, Duration::from_secs(2));
+    let seen = garps_seen(&cap, VIP3, Duration::from_secs(2));
     drop(cap);
     let add_vip = (
         transitions(&lb1) - t1,

@@ -76,3 +76,31 @@ pub fn send_vrrp(
         .expect("sending an advert");
     });
 }
+
+/// Gratuitous ARPs for `addr` (sender and target) among the frames `cap` sees within
+/// `window`.
+pub fn garps_seen(
+    cap: &vigil_tests::netns::Capture,
+    addr: Ipv4Addr,
+    window: std::time::Duration,
+) -> usize {
+    let end = std::time::Instant::now() + window;
+    let mut buf = vec![0u8; 2048];
+    let mut n = 0;
+    for _ in 0..20_000 {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match cap.next_frame(&mut buf, left).expect("capture") {
+            Some(len) if len >= 42 && buf[12..14] == [0x08, 0x06] => {
+                if buf[28..32] == addr.octets() && buf[38..42] == addr.octets() {
+                    n += 1;
+                }
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    n
+}
